@@ -1,0 +1,185 @@
+//! Typed errors of the core. Every failure caused by data on disk or by the caller's
+//! arguments becomes one of these; nothing derived from user data panics.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where in the dataset an error happened: file, episode and feature key, each when known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Location {
+    pub path: Option<PathBuf>,
+    pub episode: Option<i64>,
+    pub key: Option<String>,
+}
+
+impl Location {
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Location {
+            path: Some(path.into()),
+            ..Default::default()
+        }
+    }
+    pub fn with_episode(mut self, episode: i64) -> Self {
+        self.episode = Some(episode);
+        self
+    }
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.path {
+            parts.push(format!("file '{}'", p.display()));
+        }
+        if let Some(e) = self.episode {
+            parts.push(format!("episode {e}"));
+        }
+        if let Some(k) = &self.key {
+            parts.push(format!("key '{k}'"));
+        }
+        if parts.is_empty() {
+            write!(f, "dataset")
+        } else {
+            write!(f, "{}", parts.join(", "))
+        }
+    }
+}
+
+/// The error type of roboframes-core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The dataset root or a file it references does not exist.
+    #[error("{at}: not found{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
+    NotFound { at: Location, detail: String },
+
+    /// An I/O error while reading a file.
+    #[error("{at}: I/O error: {source}")]
+    Io {
+        at: Location,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Metadata that is malformed or inconsistent with itself or with the data files.
+    #[error("{at}: invalid metadata: {msg}")]
+    Metadata { at: Location, msg: String },
+
+    /// A parquet file that cannot be read (corrupt, truncated, wrong schema).
+    #[error("{at}: cannot read parquet: {msg}")]
+    Parquet { at: Location, msg: String },
+
+    /// A required column is missing from a parquet file.
+    #[error("{at}: missing column '{column}'")]
+    MissingColumn { at: Location, column: String },
+
+    /// A video file that cannot be opened or decoded (corrupt, truncated).
+    #[error("{at}: cannot decode video: {msg}")]
+    Video { at: Location, msg: String },
+
+    /// A video stream in a codec this build of FFmpeg cannot decode.
+    #[error("{at}: unsupported video codec '{codec}'")]
+    UnsupportedCodec { at: Location, codec: String },
+
+    /// An embedded image (PNG/JPEG bytes in the parquet) that cannot be decoded.
+    #[error("{at}: cannot decode image: {msg}")]
+    Image { at: Location, msg: String },
+
+    /// No frame lies within `tolerance_s` of the requested time (LeRobot's strict rule).
+    #[error(
+        "{at}: no frame within tolerance_s={tolerance_s} of t={query_s:.6}s; nearest frame is at \
+         {nearest_s:.6}s (distance {distance_s:.6}s)"
+    )]
+    FrameTimestamp {
+        at: Location,
+        query_s: f64,
+        nearest_s: f64,
+        distance_s: f64,
+        tolerance_s: f64,
+    },
+
+    /// `delta_timestamps` that are not multiples of 1/fps within tolerance, or name unknown keys.
+    #[error("invalid delta_timestamps: {msg}")]
+    DeltaTimestamps { msg: String },
+
+    /// An item index outside `0..len`.
+    #[error("index {index} out of range for a dataset of {len} frames")]
+    IndexOutOfRange { index: i64, len: usize },
+
+    /// A bad argument from the caller (unknown episode, mismatched buffer, ...).
+    #[error("invalid argument: {msg}")]
+    InvalidArgument { msg: String },
+}
+
+impl Error {
+    /// A short, stable name of the error kind (used by adapters to pick an exception class).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "NotFound",
+            Error::Io { .. } => "Io",
+            Error::Metadata { .. } => "Metadata",
+            Error::Parquet { .. } => "Parquet",
+            Error::MissingColumn { .. } => "MissingColumn",
+            Error::Video { .. } => "Video",
+            Error::UnsupportedCodec { .. } => "UnsupportedCodec",
+            Error::Image { .. } => "Image",
+            Error::FrameTimestamp { .. } => "FrameTimestamp",
+            Error::DeltaTimestamps { .. } => "DeltaTimestamps",
+            Error::IndexOutOfRange { .. } => "IndexOutOfRange",
+            Error::InvalidArgument { .. } => "InvalidArgument",
+        }
+    }
+
+    /// The location the error names, if any.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::NotFound { at, .. }
+            | Error::Io { at, .. }
+            | Error::Metadata { at, .. }
+            | Error::Parquet { at, .. }
+            | Error::MissingColumn { at, .. }
+            | Error::Video { at, .. }
+            | Error::UnsupportedCodec { at, .. }
+            | Error::Image { at, .. }
+            | Error::FrameTimestamp { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Adds an episode and key to the location of an error that lacks them.
+    pub fn within(mut self, episode: Option<i64>, key: Option<&str>) -> Self {
+        let at = match &mut self {
+            Error::NotFound { at, .. }
+            | Error::Io { at, .. }
+            | Error::Metadata { at, .. }
+            | Error::Parquet { at, .. }
+            | Error::MissingColumn { at, .. }
+            | Error::Video { at, .. }
+            | Error::UnsupportedCodec { at, .. }
+            | Error::Image { at, .. }
+            | Error::FrameTimestamp { at, .. } => Some(at),
+            _ => None,
+        };
+        if let Some(at) = at {
+            if at.episode.is_none() {
+                at.episode = episode;
+            }
+            if at.key.is_none() {
+                at.key = key.map(str::to_owned);
+            }
+        }
+        self
+    }
+
+    pub(crate) fn metadata(at: Location, msg: impl Into<String>) -> Self {
+        Error::Metadata {
+            at,
+            msg: msg.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

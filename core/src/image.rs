@@ -1,0 +1,68 @@
+//! Embedded image features: PNG/JPEG bytes in the data parquet, decoded to uint8 HWC.
+
+use crate::error::{Error, Location, Result};
+use crate::table::{ColumnData, DataFile};
+
+/// Decodes the image of `key` at `row` into `dst` (`H*W*C` bytes for `shape` = `[.., H, W, C]`).
+pub fn decode_image_into(file: &DataFile, key: &str, row: usize, shape: &[usize], dst: &mut [u8]) -> Result<()> {
+    let at = || Location::file(&file.path).with_key(key);
+    let bytes = match file.columns.get(key) {
+        Some(ColumnData::Image(a)) if row < arrow_array::Array::len(a) => {
+            if arrow_array::Array::is_null(a, row) {
+                return Err(Error::Image {
+                    at: at(),
+                    msg: format!("row {row} has no image bytes"),
+                });
+            }
+            a.value(row)
+        }
+        _ => {
+            return Err(Error::MissingColumn {
+                at: Location::file(&file.path),
+                column: key.to_owned(),
+            })
+        }
+    };
+    let (h, w, c) = match shape {
+        [.., h, w, c] => (*h, *w, *c),
+        _ => {
+            return Err(Error::Image {
+                at: at(),
+                msg: format!("image feature shape {shape:?} is not (H, W, C)"),
+            })
+        }
+    };
+    let img = image::load_from_memory(bytes).map_err(|e| Error::Image {
+        at: at(),
+        msg: format!("row {row}: {e}"),
+    })?;
+    if img.width() as usize != w || img.height() as usize != h {
+        return Err(Error::Image {
+            at: at(),
+            msg: format!(
+                "row {row}: image is {}x{}, info.json says {w}x{h}",
+                img.width(),
+                img.height()
+            ),
+        });
+    }
+    let raw = match c {
+        1 => img.into_luma8().into_raw(),
+        3 => img.into_rgb8().into_raw(),
+        4 => img.into_rgba8().into_raw(),
+        _ => {
+            return Err(Error::Image {
+                at: at(),
+                msg: format!("unsupported channel count {c}"),
+            })
+        }
+    };
+    if raw.len() != dst.len() {
+        return Err(Error::Image {
+            at: at(),
+            msg: format!("decoded {} bytes for a {}-byte slot", raw.len(), dst.len()),
+        });
+    }
+    dst.copy_from_slice(&raw);
+    Ok(())
+}

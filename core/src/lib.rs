@@ -1,0 +1,16 @@
+//! roboframes-core: reads LeRobot v3.0 datasets (parquet tables + mp4 cameras) and decodes
+//! their frames in process, with LeRobot's item and window semantics. Knows nothing of Python,
+//! torch or MLX: adapters lend it buffers and it fills them.
+
+pub mod dataset;
+pub mod error;
+pub mod image;
+pub mod meta;
+pub mod parquet_io;
+pub mod table;
+pub mod video;
+pub mod window;
+
+pub use dataset::{Dataset, OpenOptions, OutBuf, OutputKind, OutputSpec};
+pub use error::{Error, Location, Result};
+pub use meta::{DType, Episode, Feature, FeatureKind, Info};

@@ -1,0 +1,657 @@
+//! Dataset metadata of a LeRobot v3.0 root: `meta/info.json`, `meta/episodes/*`,
+//! `meta/tasks.parquet` and `meta/stats.json`. Reading it touches no data rows.
+
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::error::{Error, Location, Result};
+use crate::parquet_io::{list_parquet_files, read_parquet_columns};
+
+/// Element type of a tabular feature, as written in `info.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    Bool,
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    F16,
+    F32,
+    F64,
+}
+
+impl DType {
+    /// Parses a numpy dtype string (`float32`, `int64`, `bool`, ...).
+    pub fn parse(s: &str) -> Option<DType> {
+        Some(match s {
+            "bool" => DType::Bool,
+            "uint8" => DType::U8,
+            "uint16" => DType::U16,
+            "uint32" => DType::U32,
+            "uint64" => DType::U64,
+            "int8" => DType::I8,
+            "int16" => DType::I16,
+            "int32" => DType::I32,
+            "int64" => DType::I64,
+            "float16" => DType::F16,
+            "float32" => DType::F32,
+            "float64" => DType::F64,
+            _ => return None,
+        })
+    }
+    /// The numpy name of this dtype.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F16 => "float16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::U16 | DType::I16 | DType::F16 => 2,
+            DType::U32 | DType::I32 | DType::F32 => 4,
+            DType::U64 | DType::I64 | DType::F64 => 8,
+        }
+    }
+    /// The Arrow type values of this dtype are cast to.
+    pub fn arrow(self) -> DataType {
+        match self {
+            DType::Bool => DataType::Boolean,
+            DType::U8 => DataType::UInt8,
+            DType::U16 => DataType::UInt16,
+            DType::U32 => DataType::UInt32,
+            DType::U64 => DataType::UInt64,
+            DType::I8 => DataType::Int8,
+            DType::I16 => DataType::Int16,
+            DType::I32 => DataType::Int32,
+            DType::I64 => DataType::Int64,
+            DType::F16 => DataType::Float16,
+            DType::F32 => DataType::Float32,
+            DType::F64 => DataType::Float64,
+        }
+    }
+}
+
+/// What a feature holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureKind {
+    /// Numbers or booleans stored in the data parquet.
+    Numeric(DType),
+    /// A string stored in the data parquet.
+    String,
+    /// PNG/JPEG bytes stored in the data parquet, decoded to `(H, W, C)` uint8.
+    Image,
+    /// Frames in mp4 files under `videos/`, decoded to `(H, W, 3)` uint8 RGB.
+    Video,
+}
+
+/// One entry of `info.json`'s `features`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    pub name: String,
+    pub kind: FeatureKind,
+    /// The dtype string as written (`float32`, `video`, `image`, `string`, ...).
+    pub dtype_str: String,
+    pub shape: Vec<usize>,
+}
+
+impl Feature {
+    /// Number of scalar elements per row.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// True for features whose item value is a 0-d scalar (shape `(1,)` in info.json).
+    pub fn is_scalar(&self) -> bool {
+        self.shape == [1]
+    }
+}
+
+/// Per-camera location of an episode in its video file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeVideo {
+    pub chunk_index: i64,
+    pub file_index: i64,
+    pub from_timestamp: f64,
+    pub to_timestamp: f64,
+}
+
+/// One row of `meta/episodes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub episode_index: i64,
+    pub length: i64,
+    pub data_chunk_index: i64,
+    pub data_file_index: i64,
+    pub dataset_from_index: i64,
+    pub dataset_to_index: i64,
+    /// One entry per video key, in the order of `Info::video_keys`.
+    pub videos: Vec<EpisodeVideo>,
+}
+
+/// Parsed `meta/info.json`.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub codebase_version: String,
+    pub fps: f64,
+    pub data_path: String,
+    pub video_path: Option<String>,
+    pub features: IndexMap<String, Feature>,
+    pub total_episodes: i64,
+    pub total_frames: i64,
+    /// The whole document, for adapters that expose it.
+    pub raw: Value,
+}
+
+impl Info {
+    pub fn video_keys(&self) -> Vec<String> {
+        self.keys_of(|k| *k == FeatureKind::Video)
+    }
+    pub fn image_keys(&self) -> Vec<String> {
+        self.keys_of(|k| *k == FeatureKind::Image)
+    }
+    /// Video and image keys, in feature order (LeRobot's `camera_keys`).
+    pub fn camera_keys(&self) -> Vec<String> {
+        self.keys_of(|k| matches!(k, FeatureKind::Video | FeatureKind::Image))
+    }
+    fn keys_of(&self, f: impl Fn(&FeatureKind) -> bool) -> Vec<String> {
+        self.features
+            .values()
+            .filter(|ft| f(&ft.kind))
+            .map(|ft| ft.name.clone())
+            .collect()
+    }
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound {
+                at: Location::file(path),
+                detail: String::new(),
+            }
+        } else {
+            Error::Io {
+                at: Location::file(path),
+                source: e,
+            }
+        }
+    })
+}
+
+/// Parses `meta/info.json`.
+pub fn read_info(root: &Path) -> Result<Info> {
+    let path = root.join("meta").join("info.json");
+    let text = read_text(&path)?;
+    parse_info(&text, &path)
+}
+
+/// Parses the text of an `info.json` (path is only used in errors).
+pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
+    let at = || Location::file(path);
+    let raw: Value =
+        serde_json::from_str(text).map_err(|e| Error::metadata(at(), format!("not valid JSON: {e}")))?;
+    let obj = raw
+        .as_object()
+        .ok_or_else(|| Error::metadata(at(), "top level is not an object"))?;
+    let get_str = |k: &str| -> Result<String> {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::metadata(at(), format!("'{k}' is missing or not a string")))
+    };
+    let get_int = |k: &str| -> Result<i64> {
+        obj.get(k)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::metadata(at(), format!("'{k}' is missing or not an integer")))
+    };
+    let codebase_version = get_str("codebase_version")?;
+    if !codebase_version.starts_with("v3") {
+        return Err(Error::metadata(
+            at(),
+            format!("codebase_version is '{codebase_version}'; roboframes reads LeRobot v3.x datasets"),
+        ));
+    }
+    let fps = obj
+        .get("fps")
+        .and_then(Value::as_f64)
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .ok_or_else(|| Error::metadata(at(), "'fps' is missing or not a positive number"))?;
+    let data_path = get_str("data_path")?;
+    let video_path = match obj.get("video_path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(Error::metadata(at(), "'video_path' is not a string")),
+    };
+    let feats = obj
+        .get("features")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::metadata(at(), "'features' is missing or not an object"))?;
+    let mut features = IndexMap::new();
+    for (name, spec) in feats {
+        let bad = |msg: &str| Error::metadata(at().with_key(name.clone()), msg.to_owned());
+        let dtype_str = spec
+            .get("dtype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("feature has no string 'dtype'"))?
+            .to_owned();
+        let shape_v = spec
+            .get("shape")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("feature has no 'shape' list"))?;
+        let mut shape = Vec::with_capacity(shape_v.len());
+        for d in shape_v {
+            let d = d
+                .as_u64()
+                .ok_or_else(|| bad("feature shape has a non-integer dimension"))?;
+            shape.push(usize::try_from(d).map_err(|_| bad("feature dimension too large"))?);
+        }
+        let kind = match dtype_str.as_str() {
+            "video" => FeatureKind::Video,
+            "image" => FeatureKind::Image,
+            "string" => FeatureKind::String,
+            other => FeatureKind::Numeric(
+                DType::parse(other).ok_or_else(|| bad(&format!("unsupported dtype '{other}'")))?,
+            ),
+        };
+        if matches!(kind, FeatureKind::Video | FeatureKind::Image) && shape.len() != 3 {
+            return Err(bad("image/video feature shape must have 3 dimensions (H, W, C)"));
+        }
+        features.insert(
+            name.clone(),
+            Feature {
+                name: name.clone(),
+                kind,
+                dtype_str,
+                shape,
+            },
+        );
+    }
+    for required in ["timestamp", "frame_index", "episode_index", "index", "task_index"] {
+        if !features.contains_key(required) {
+            return Err(Error::metadata(
+                at(),
+                format!("features lack the required '{required}'"),
+            ));
+        }
+    }
+    let has_video = features.values().any(|f| f.kind == FeatureKind::Video);
+    if has_video && video_path.is_none() {
+        return Err(Error::metadata(at(), "video features but no 'video_path'"));
+    }
+    Ok(Info {
+        codebase_version,
+        fps,
+        data_path,
+        video_path,
+        features,
+        total_episodes: get_int("total_episodes")?,
+        total_frames: get_int("total_frames")?,
+        raw,
+    })
+}
+
+/// Expands a LeRobot path template such as
+/// `data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet`.
+pub fn format_path(template: &str, vars: &[(&str, PathVar<'_>)]) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unbalanced '{{' in path template '{template}'"))?;
+        let field = &after[..close];
+        let (name, spec) = match field.split_once(':') {
+            Some((n, s)) => (n, Some(s)),
+            None => (field, None),
+        };
+        let value = vars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("unknown field '{name}' in path template '{template}'"))?;
+        match (value, spec) {
+            (PathVar::Str(s), _) => out.push_str(s),
+            (PathVar::Int(i), None) => out.push_str(&i.to_string()),
+            (PathVar::Int(i), Some(spec)) => {
+                let digits = spec.trim_end_matches('d');
+                let width: usize = digits.trim_start_matches('0').parse().unwrap_or(0);
+                if digits.starts_with('0') {
+                    out.push_str(&format!("{i:0width$}"));
+                } else {
+                    out.push_str(&format!("{i:width$}"));
+                }
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A value substituted into a path template.
+#[derive(Debug, Clone, Copy)]
+pub enum PathVar<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+fn int_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<i64>> {
+    let col = column(batch, name, path)?;
+    let cast = arrow_cast::cast(col, &DataType::Int64).map_err(|e| {
+        Error::metadata(
+            Location::file(path).with_key(name),
+            format!("column is not integer: {e}"),
+        )
+    })?;
+    let arr = cast.as_primitive::<Int64Type>();
+    if arr.null_count() > 0 {
+        return Err(Error::metadata(
+            Location::file(path).with_key(name),
+            "column has null values",
+        ));
+    }
+    Ok(arr.values().to_vec())
+}
+
+fn float_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<f64>> {
+    let col = column(batch, name, path)?;
+    let cast = arrow_cast::cast(col, &DataType::Float64).map_err(|e| {
+        Error::metadata(
+            Location::file(path).with_key(name),
+            format!("column is not numeric: {e}"),
+        )
+    })?;
+    let arr = cast.as_primitive::<Float64Type>();
+    if arr.null_count() > 0 {
+        return Err(Error::metadata(
+            Location::file(path).with_key(name),
+            "column has null values",
+        ));
+    }
+    Ok(arr.values().to_vec())
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| Error::MissingColumn {
+        at: Location::file(path),
+        column: name.to_owned(),
+    })
+}
+
+/// Reads every `meta/episodes/chunk-*/file-*.parquet`, only the columns the reader needs.
+/// Returns the episodes sorted by `episode_index`.
+pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>> {
+    let dir = root.join("meta").join("episodes");
+    let files = list_parquet_files(&dir)?;
+    if files.is_empty() {
+        return Err(Error::NotFound {
+            at: Location::file(&dir),
+            detail: "no episode metadata parquet files".into(),
+        });
+    }
+    let mut names: Vec<String> = [
+        "episode_index",
+        "length",
+        "data/chunk_index",
+        "data/file_index",
+        "dataset_from_index",
+        "dataset_to_index",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for k in video_keys {
+        for suffix in ["chunk_index", "file_index", "from_timestamp", "to_timestamp"] {
+            names.push(format!("videos/{k}/{suffix}"));
+        }
+    }
+    let mut episodes = Vec::new();
+    for path in files {
+        let batch = read_parquet_columns(&path, &names)?;
+        let ep_idx = int_column(&batch, "episode_index", &path)?;
+        let length = int_column(&batch, "length", &path)?;
+        let dchunk = int_column(&batch, "data/chunk_index", &path)?;
+        let dfile = int_column(&batch, "data/file_index", &path)?;
+        let from = int_column(&batch, "dataset_from_index", &path)?;
+        let to = int_column(&batch, "dataset_to_index", &path)?;
+        let mut vids = Vec::new();
+        for k in video_keys {
+            vids.push((
+                int_column(&batch, &format!("videos/{k}/chunk_index"), &path)?,
+                int_column(&batch, &format!("videos/{k}/file_index"), &path)?,
+                float_column(&batch, &format!("videos/{k}/from_timestamp"), &path)?,
+                float_column(&batch, &format!("videos/{k}/to_timestamp"), &path)?,
+            ));
+        }
+        for r in 0..batch.num_rows() {
+            let get = |v: &Vec<i64>| v.get(r).copied().unwrap_or_default();
+            let ep = Episode {
+                episode_index: get(&ep_idx),
+                length: get(&length),
+                data_chunk_index: get(&dchunk),
+                data_file_index: get(&dfile),
+                dataset_from_index: get(&from),
+                dataset_to_index: get(&to),
+                videos: vids
+                    .iter()
+                    .map(|(c, f, a, b)| EpisodeVideo {
+                        chunk_index: c.get(r).copied().unwrap_or_default(),
+                        file_index: f.get(r).copied().unwrap_or_default(),
+                        from_timestamp: a.get(r).copied().unwrap_or_default(),
+                        to_timestamp: b.get(r).copied().unwrap_or_default(),
+                    })
+                    .collect(),
+            };
+            let at = || Location::file(&path).with_episode(ep.episode_index);
+            if ep.dataset_to_index < ep.dataset_from_index
+                || ep.dataset_to_index - ep.dataset_from_index != ep.length
+            {
+                return Err(Error::metadata(
+                    at(),
+                    format!(
+                        "dataset_from_index={} dataset_to_index={} disagree with length={}",
+                        ep.dataset_from_index, ep.dataset_to_index, ep.length
+                    ),
+                ));
+            }
+            for (k, v) in video_keys.iter().zip(&ep.videos) {
+                if !(v.from_timestamp.is_finite() && v.to_timestamp.is_finite())
+                    || v.to_timestamp < v.from_timestamp
+                {
+                    return Err(Error::metadata(
+                        at().with_key(k.clone()),
+                        format!(
+                            "video from_timestamp={} to_timestamp={} are not a valid range",
+                            v.from_timestamp, v.to_timestamp
+                        ),
+                    ));
+                }
+            }
+            episodes.push(ep);
+        }
+    }
+    episodes.sort_by_key(|e| e.episode_index);
+    for w in episodes.windows(2) {
+        if let [a, b] = w {
+            if a.episode_index == b.episode_index {
+                return Err(Error::metadata(
+                    Location::file(&dir).with_episode(a.episode_index),
+                    "episode listed twice in meta/episodes",
+                ));
+            }
+        }
+    }
+    Ok(episodes)
+}
+
+/// Reads `meta/tasks.parquet`: the task string of each `task_index`.
+pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
+    let path = root.join("meta").join("tasks.parquet");
+    if !path.exists() {
+        return Err(Error::NotFound {
+            at: Location::file(&path),
+            detail: String::new(),
+        });
+    }
+    let batch = read_parquet_columns(&path, &[])?;
+    let idx = int_column(&batch, "task_index", &path)?;
+    let schema = batch.schema();
+    let name = ["task", "__index_level_0__"]
+        .into_iter()
+        .find(|n| schema.field_with_name(n).is_ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            schema
+                .fields()
+                .iter()
+                .find(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+                .map(|f| f.name().clone())
+        })
+        .ok_or_else(|| Error::MissingColumn {
+            at: Location::file(&path),
+            column: "task (string)".into(),
+        })?;
+    let col = arrow_cast::cast(column(&batch, &name, &path)?, &DataType::Utf8).map_err(|e| {
+        Error::metadata(Location::file(&path).with_key(name.clone()), format!("not a string column: {e}"))
+    })?;
+    let strs = col.as_string::<i32>();
+    let mut out = IndexMap::new();
+    for (r, ti) in idx.iter().enumerate() {
+        if strs.is_null(r) {
+            return Err(Error::metadata(Location::file(&path), format!("task {ti} has no text")));
+        }
+        out.insert(*ti, strs.value(r).to_owned());
+    }
+    Ok(out)
+}
+
+/// Reads `meta/stats.json` if present (LeRobot writes it; a dataset without it is valid).
+pub fn read_stats(root: &Path) -> Result<Option<Value>> {
+    let path = root.join("meta").join("stats.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read_text(&path)?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::metadata(Location::file(&path), format!("not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(Error::metadata(Location::file(&path), "top level is not an object"));
+    }
+    Ok(Some(v))
+}
+
+/// Path of the data parquet file holding an episode.
+pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result<PathBuf> {
+    let rel = format_path(
+        &info.data_path,
+        &[("chunk_index", PathVar::Int(chunk)), ("file_index", PathVar::Int(file))],
+    )
+    .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
+    Ok(root.join(rel))
+}
+
+/// Path of the mp4 file holding a camera of an episode.
+pub fn video_file_path(root: &Path, info: &Info, key: &str, chunk: i64, file: i64) -> Result<PathBuf> {
+    let template = info.video_path.as_deref().ok_or_else(|| {
+        Error::metadata(Location::file(root.join("meta/info.json")), "no 'video_path'")
+    })?;
+    let rel = format_path(
+        template,
+        &[
+            ("video_key", PathVar::Str(key)),
+            ("chunk_index", PathVar::Int(chunk)),
+            ("file_index", PathVar::Int(file)),
+        ],
+    )
+    .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
+    Ok(root.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_lerobot_templates() {
+        let s = format_path(
+            "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+            &[
+                ("video_key", PathVar::Str("observation.images.top")),
+                ("chunk_index", PathVar::Int(2)),
+                ("file_index", PathVar::Int(17)),
+            ],
+        );
+        assert_eq!(
+            s.as_deref(),
+            Ok("videos/observation.images.top/chunk-002/file-017.mp4")
+        );
+        assert!(format_path("x/{nope}", &[]).is_err());
+        assert!(format_path("x/{chunk_index", &[("chunk_index", PathVar::Int(1))]).is_err());
+    }
+
+    fn info_json(features: &str) -> String {
+        format!(
+            r#"{{"codebase_version":"v3.0","fps":30,"data_path":"data/chunk-{{chunk_index:03d}}/file-{{file_index:03d}}.parquet",
+            "video_path":null,"total_episodes":1,"total_frames":3,"features":{features}}}"#
+        )
+    }
+
+    const BASE: &str = r#""timestamp":{"dtype":"float32","shape":[1]},"frame_index":{"dtype":"int64","shape":[1]},
+        "episode_index":{"dtype":"int64","shape":[1]},"index":{"dtype":"int64","shape":[1]},"task_index":{"dtype":"int64","shape":[1]}"#;
+
+    #[test]
+    fn parses_features_in_order() {
+        let text = info_json(&format!(
+            r#"{{"observation.state":{{"dtype":"float32","shape":[6]}},"img":{{"dtype":"image","shape":[4,5,3]}},{BASE}}}"#
+        ));
+        let info = parse_info(&text, Path::new("info.json")).expect("valid");
+        let names: Vec<_> = info.features.keys().cloned().collect();
+        assert_eq!(names[0], "observation.state");
+        assert_eq!(info.features["img"].kind, FeatureKind::Image);
+        assert_eq!(info.image_keys(), vec!["img".to_string()]);
+        assert!(info.features["timestamp"].is_scalar());
+    }
+
+    #[test]
+    fn rejects_bad_info() {
+        let p = Path::new("meta/info.json");
+        assert!(matches!(parse_info("{", p), Err(Error::Metadata { .. })));
+        assert!(matches!(parse_info("[]", p), Err(Error::Metadata { .. })));
+        let no_ts = info_json(r#"{"x":{"dtype":"float32","shape":[1]}}"#);
+        let e = parse_info(&no_ts, p).expect_err("missing timestamp");
+        assert!(e.to_string().contains("timestamp"), "{e}");
+        let bad_dtype = info_json(&format!(r#"{{"x":{{"dtype":"complex64","shape":[1]}},{BASE}}}"#));
+        let e = parse_info(&bad_dtype, p).expect_err("bad dtype");
+        assert!(e.to_string().contains("'x'"), "{e}");
+        let v2 = text_with_version("v2.1");
+        assert!(parse_info(&v2, p).is_err());
+    }
+
+    fn text_with_version(v: &str) -> String {
+        info_json(&format!("{{{BASE}}}")).replace("v3.0", v)
+    }
+}

@@ -1,0 +1,302 @@
+//! Tabular data of one `data/chunk-*/file-*.parquet`, held as contiguous typed buffers so
+//! that windows are gathered with plain copies (no per-row objects).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
+use arrow_schema::DataType;
+
+use crate::error::{Error, Location, Result};
+use crate::meta::{DType, Feature, FeatureKind};
+use crate::parquet_io::read_parquet_columns;
+
+/// One feature's values for every row of a data file.
+#[derive(Debug)]
+pub enum ColumnData {
+    /// `per_row` elements of `dtype` per row, native-endian bytes, rows back to back.
+    Fixed {
+        dtype: DType,
+        per_row: usize,
+        bytes: Vec<u8>,
+    },
+    /// One string per row.
+    Str(StringArray),
+    /// Encoded image bytes (PNG/JPEG) per row.
+    Image(BinaryArray),
+}
+
+/// The rows of one data parquet file.
+#[derive(Debug)]
+pub struct DataFile {
+    pub path: PathBuf,
+    /// Global `index` of the first row; rows are contiguous in `index`.
+    pub first_index: i64,
+    pub rows: usize,
+    pub columns: HashMap<String, ColumnData>,
+}
+
+impl DataFile {
+    /// Reads the listed (non-video) features of a data file.
+    pub fn load(path: &Path, features: &[&Feature]) -> Result<DataFile> {
+        let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+        let batch = read_parquet_columns(path, &names)?;
+        let rows = batch.num_rows();
+        let mut columns = HashMap::new();
+        for f in features {
+            let at = || Location::file(path).with_key(f.name.clone());
+            let arr = batch
+                .column_by_name(&f.name)
+                .ok_or_else(|| Error::MissingColumn {
+                    at: Location::file(path),
+                    column: f.name.clone(),
+                })?;
+            let col = match &f.kind {
+                FeatureKind::Numeric(dt) => fixed_column(arr, *dt, f, rows).map_err(|m| {
+                    Error::Parquet {
+                        at: at(),
+                        msg: m,
+                    }
+                })?,
+                FeatureKind::String => {
+                    let c = arrow_cast::cast(arr, &DataType::Utf8).map_err(|e| Error::Parquet {
+                        at: at(),
+                        msg: format!("string feature is not text: {e}"),
+                    })?;
+                    ColumnData::Str(c.as_string::<i32>().clone())
+                }
+                FeatureKind::Image => image_column(arr).map_err(|m| Error::Parquet {
+                    at: at(),
+                    msg: m,
+                })?,
+                FeatureKind::Video => continue,
+            };
+            columns.insert(f.name.clone(), col);
+        }
+        let first_index = match columns.get("index") {
+            Some(ColumnData::Fixed {
+                dtype: DType::I64,
+                bytes,
+                per_row: 1,
+            }) => {
+                let idx = i64s(bytes);
+                let first = idx.first().copied().unwrap_or(0);
+                for (r, v) in idx.iter().enumerate() {
+                    if *v != first + r as i64 {
+                        return Err(Error::metadata(
+                            Location::file(path).with_key("index"),
+                            format!(
+                                "'index' is not contiguous: row {r} holds {v}, expected {}",
+                                first + r as i64
+                            ),
+                        ));
+                    }
+                }
+                first
+            }
+            _ => {
+                return Err(Error::metadata(
+                    Location::file(path).with_key("index"),
+                    "'index' must be an int64 scalar feature",
+                ))
+            }
+        };
+        Ok(DataFile {
+            path: path.to_owned(),
+            first_index,
+            rows,
+            columns,
+        })
+    }
+
+    /// Row number of a global index in this file.
+    pub fn row_of(&self, global_index: i64) -> Result<usize> {
+        let r = global_index - self.first_index;
+        if r < 0 || r as usize >= self.rows {
+            return Err(Error::metadata(
+                Location::file(&self.path),
+                format!(
+                    "global index {global_index} is not in this file (it holds {}..{})",
+                    self.first_index,
+                    self.first_index + self.rows as i64
+                ),
+            ));
+        }
+        Ok(r as usize)
+    }
+
+    /// The bytes of one row of a fixed-size column.
+    pub fn fixed_row(&self, key: &str, row: usize) -> Option<&[u8]> {
+        match self.columns.get(key)? {
+            ColumnData::Fixed {
+                dtype,
+                per_row,
+                bytes,
+            } => {
+                let n = per_row * dtype.size();
+                bytes.get(row * n..(row + 1) * n)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `timestamp` of a row (LeRobot stores it as float32).
+    pub fn timestamp(&self, row: usize) -> Option<f32> {
+        match self.columns.get("timestamp")? {
+            ColumnData::Fixed {
+                dtype: DType::F32,
+                bytes,
+                ..
+            } => bytes
+                .get(row * 4..row * 4 + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(f32::from_ne_bytes),
+            ColumnData::Fixed {
+                dtype: DType::F64,
+                bytes,
+                ..
+            } => bytes
+                .get(row * 8..row * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(|b| f64::from_ne_bytes(b) as f32),
+            _ => None,
+        }
+    }
+
+    /// An int64 scalar of a row (`task_index`, `episode_index`, ...).
+    pub fn int_scalar(&self, key: &str, row: usize) -> Option<i64> {
+        match self.columns.get(key)? {
+            ColumnData::Fixed {
+                dtype: DType::I64,
+                bytes,
+                per_row: 1,
+            } => bytes
+                .get(row * 8..row * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_ne_bytes),
+            _ => None,
+        }
+    }
+}
+
+fn i64s(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            i64::from_ne_bytes(a)
+        })
+        .collect()
+}
+
+/// Flattens nested lists down to their leaf values, checking every row holds `numel` values.
+fn flatten(arr: &ArrayRef, rows: usize, numel: usize) -> std::result::Result<ArrayRef, String> {
+    let mut cur = arr.clone();
+    loop {
+        let next = match cur.data_type() {
+            DataType::List(_) => {
+                let l = cur.as_list::<i32>();
+                let o = l.value_offsets();
+                let (s, e) = (o.first().copied().unwrap_or(0), o.last().copied().unwrap_or(0));
+                l.values().slice(s as usize, (e - s) as usize)
+            }
+            DataType::LargeList(_) => {
+                let l = cur.as_list::<i64>();
+                let o = l.value_offsets();
+                let (s, e) = (o.first().copied().unwrap_or(0), o.last().copied().unwrap_or(0));
+                l.values().slice(s as usize, (e - s) as usize)
+            }
+            DataType::FixedSizeList(_, n) => {
+                let l = cur.as_fixed_size_list();
+                let n = *n as usize;
+                l.values().slice(l.offset() * n, l.len() * n)
+            }
+            DataType::Struct(_) => return Err("numeric feature is stored as a struct".into()),
+            _ => break,
+        };
+        if cur.null_count() > 0 {
+            return Err("column has null rows".into());
+        }
+        cur = next;
+    }
+    if cur.null_count() > 0 {
+        return Err("column has null values".into());
+    }
+    if cur.len() != rows * numel {
+        return Err(format!(
+            "expected {numel} value(s) per row ({} in all for {rows} rows), found {}",
+            rows * numel,
+            cur.len()
+        ));
+    }
+    Ok(cur)
+}
+
+fn fixed_column(
+    arr: &ArrayRef,
+    dtype: DType,
+    f: &Feature,
+    rows: usize,
+) -> std::result::Result<ColumnData, String> {
+    let numel = f.numel();
+    // Each row must be exactly one element deep-list of `numel` values: check the outer level.
+    if let DataType::List(_) | DataType::LargeList(_) = arr.data_type() {
+        let lens: Vec<usize> = match arr.data_type() {
+            DataType::List(_) => arr
+                .as_list::<i32>()
+                .value_offsets()
+                .windows(2)
+                .map(|w| (w[1] - w[0]) as usize)
+                .collect(),
+            _ => arr
+                .as_list::<i64>()
+                .value_offsets()
+                .windows(2)
+                .map(|w| (w[1] - w[0]) as usize)
+                .collect(),
+        };
+        let outer = f.shape.first().copied().unwrap_or(1);
+        if let Some((r, l)) = lens.iter().enumerate().find(|(_, l)| **l != outer) {
+            return Err(format!("row {r} has {l} values, the feature's shape says {outer}"));
+        }
+    }
+    let leaf = flatten(arr, rows, numel)?;
+    let leaf = arrow_cast::cast(&leaf, &dtype.arrow())
+        .map_err(|e| format!("cannot convert {} to {}: {e}", leaf.data_type(), dtype.name()))?;
+    let bytes = if dtype == DType::Bool {
+        leaf.as_boolean().iter().map(|b| u8::from(b == Some(true))).collect()
+    } else {
+        let data = leaf.to_data();
+        let buf = data
+            .buffers()
+            .first()
+            .ok_or_else(|| "column has no value buffer".to_string())?;
+        let size = dtype.size();
+        let start = data.offset() * size;
+        buf.as_slice()
+            .get(start..start + data.len() * size)
+            .ok_or_else(|| "column buffer is shorter than its length".to_string())?
+            .to_vec()
+    };
+    Ok(ColumnData::Fixed {
+        dtype,
+        per_row: numel,
+        bytes,
+    })
+}
+
+fn image_column(arr: &ArrayRef) -> std::result::Result<ColumnData, String> {
+    let bytes = match arr.data_type() {
+        DataType::Struct(_) => arr
+            .as_struct()
+            .column_by_name("bytes")
+            .cloned()
+            .ok_or_else(|| "image struct has no 'bytes' field".to_string())?,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => arr.clone(),
+        other => return Err(format!("image feature stored as {other}, expected struct{{bytes, path}}")),
+    };
+    let bin = arrow_cast::cast(&bytes, &DataType::Binary).map_err(|e| e.to_string())?;
+    Ok(ColumnData::Image(bin.as_binary::<i32>().clone()))
+}

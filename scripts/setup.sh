@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything roboframes needs on a fresh Debian machine with the Rust toolchain and
+# Python 3.11: system FFmpeg dev packages, libclang, pkg-config (apt), a .venv with the Python
+# packages, and the native extension built into it. Idempotent: quick when already set up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+APT_PKGS="pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev \
+libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg"
+missing=""
+for p in $APT_PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "[setup] apt-get install:$missing"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install -q --upgrade pip uv
+fi
+STAMP=.venv/.roboframes-deps
+REQ=requirements-dev.txt
+if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
+  echo "[setup] installing Python packages from $REQ (first time: several minutes)"
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install -q -r "$REQ"
+  cp "$REQ" "$STAMP"
+fi
+
+# Build the native extension into the venv (cargo makes this quick when nothing changed).
+echo "[setup] building roboframes (maturin develop --release)"
+VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" \
+  .venv/bin/maturin develop --release -q -m python/Cargo.toml >/dev/null
