@@ -615,7 +615,7 @@ fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Result<Vec<
         let (kind, dtype, shape) = match &f.kind {
             FeatureKind::Numeric(dt) => (
                 OutputKind::Numeric,
-                *dt,
+                dt.item_dtype(),
                 if f.is_scalar() { vec![] } else { f.shape.clone() },
             ),
             FeatureKind::String => (OutputKind::String, DType::U8, vec![]),

@@ -75,6 +75,16 @@ impl DType {
             DType::U64 | DType::I64 | DType::F64 => 8,
         }
     }
+    /// The dtype LeRobot's items carry for a feature stored as `self`: LeRobot turns parquet
+    /// values into Python numbers and then `torch.tensor`s, so every float becomes float32,
+    /// every integer int64, and booleans stay bool.
+    pub fn item_dtype(self) -> DType {
+        match self {
+            DType::Bool => DType::Bool,
+            DType::F16 | DType::F32 | DType::F64 => DType::F32,
+            _ => DType::I64,
+        }
+    }
     /// The Arrow type values of this dtype are cast to.
     pub fn arrow(self) -> DataType {
         match self {

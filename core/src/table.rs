@@ -15,7 +15,8 @@ use crate::parquet_io::read_parquet_columns;
 /// One feature's values for every row of a data file.
 #[derive(Debug)]
 pub enum ColumnData {
-    /// `per_row` elements of `dtype` per row, native-endian bytes, rows back to back.
+    /// `per_row` elements of `dtype` per row, native-endian bytes, rows back to back. `dtype`
+    /// is the item dtype ([`DType::item_dtype`]), converted once at load time.
     Fixed {
         dtype: DType,
         per_row: usize,
@@ -53,7 +54,7 @@ impl DataFile {
                     column: f.name.clone(),
                 })?;
             let col = match &f.kind {
-                FeatureKind::Numeric(dt) => fixed_column(arr, *dt, f, rows).map_err(|m| {
+                FeatureKind::Numeric(dt) => fixed_column(arr, dt.item_dtype(), f, rows).map_err(|m| {
                     Error::Parquet {
                         at: at(),
                         msg: m,

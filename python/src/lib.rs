@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
-use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -68,6 +68,8 @@ struct RawBuf {
 // SAFETY: the pointer refers to a NumPy array that the caller keeps alive (it is an argument
 // of `fill` for the whole call) and does not share with other threads during the call.
 unsafe impl Send for RawBuf {}
+// SAFETY: as above; the core writes each byte from one thread at a time.
+unsafe impl Sync for RawBuf {}
 
 #[pymethods]
 impl NativeDataset {
@@ -134,7 +136,7 @@ impl NativeDataset {
                     // SAFETY: reading fields of a live array object while holding the GIL.
                     let (ptr, writeable) = unsafe {
                         let a = arr.as_array_ptr();
-                        ((*a).data as *mut u8, (*a).flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0)
+                        ((*a).fields.data as *mut u8, (*a).fields.flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0)
                     };
                     if !writeable {
                         return Err(PyRuntimeError::new_err(format!("buffer for '{}' is read-only", spec.key)));

@@ -1,0 +1,192 @@
+"""The framework-neutral dataset: LeRobot items as NumPy arrays."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from .errors import IndexOutOfRangeError
+
+Item = dict[str, Any]
+
+
+class Dataset:
+    """A LeRobot v3.0 dataset read by the roboframes core.
+
+    Items carry LeRobot's keys in LeRobot's order: video camera keys, then the parquet
+    features (image features included), then ``{key}_is_pad`` for every key with deltas, then
+    ``task``. Camera frames are ``uint8`` ``(H, W, 3)`` RGB, or ``(T, H, W, 3)`` for a key with
+    ``delta_timestamps``; numeric features of shape ``(1,)`` are 0-d arrays, others keep their
+    shape (``(T, ...)`` with deltas); strings are ``str``. Windows follow LeRobot: offsets are
+    ``round(delta * fps)``, clamped to the episode, with ``{key}_is_pad`` marking clamped steps.
+
+    Args:
+        root: The dataset root (the folder holding ``meta/``, ``data/`` and ``videos/``).
+        episodes: Episode indices to select; ``None`` selects all. Items follow dataset order.
+        delta_timestamps: ``{key: [seconds, ...]}`` windows, as in LeRobot.
+        tolerance_s: Allowed distance between a requested time and the frame returned, and the
+            tolerance of the ``delta_timestamps`` check.
+        threads: Decode threads; ``None`` uses the number of cores.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        episodes: Sequence[int] | None = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        tolerance_s: float = 1e-4,
+        threads: int | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self._episodes_arg = None if episodes is None else [int(e) for e in episodes]
+        self.delta_timestamps = (
+            None
+            if delta_timestamps is None
+            else {str(k): [float(d) for d in v] for k, v in delta_timestamps.items()}
+        )
+        self.tolerance_s = float(tolerance_s)
+        self._threads = threads
+        self._native = _native.NativeDataset(
+            str(self.root), self._episodes_arg, self.delta_timestamps, self.tolerance_s, threads
+        )
+        self._outputs = [
+            (key, kind, np.dtype(dtype), tuple(shape)) for key, kind, dtype, shape, _ in self._native.outputs()
+        ]
+        self.info: dict[str, Any] = json.loads(self._native.info_json())
+
+    # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "episodes": self._episodes_arg,
+            "delta_timestamps": self.delta_timestamps,
+            "tolerance_s": self.tolerance_s,
+            "threads": self._threads,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["root"], state["episodes"], state["delta_timestamps"], state["tolerance_s"], state["threads"]
+        )
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def fps(self) -> int | float:
+        """Frames per second of the dataset."""
+        return self.info["fps"]
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        """``info.json``'s features."""
+        return self.info["features"]
+
+    @property
+    def video_keys(self) -> list[str]:
+        """Keys of video features."""
+        return [k for k, f in self.features.items() if f["dtype"] == "video"]
+
+    @property
+    def image_keys(self) -> list[str]:
+        """Keys of image features (PNG/JPEG bytes in the parquet)."""
+        return [k for k, f in self.features.items() if f["dtype"] == "image"]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        """Video and image keys, in feature order."""
+        return [k for k, f in self.features.items() if f["dtype"] in ("video", "image")]
+
+    @property
+    def episodes(self) -> list[int]:
+        """Selected episode indices, in dataset order."""
+        return list(self._native.selected_episodes())
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of selected episodes."""
+        return len(self._native.selected_episodes())
+
+    @property
+    def num_frames(self) -> int:
+        """Number of items (frames of the selected episodes)."""
+        return len(self._native)
+
+    @property
+    def tasks(self) -> dict[int, str]:
+        """``{task_index: task}``."""
+        return dict(self._native.tasks())
+
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent)."""
+        text = self._native.stats_json()
+        if text is None:
+            return {}
+        return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in json.loads(text).items()}
+
+    @property
+    def delta_indices(self) -> dict[str, list[int]] | None:
+        """Frame offsets per key, or ``None`` without ``delta_timestamps``."""
+        return None if self.delta_timestamps is None else dict(self._native.delta_indices())
+
+    def episode_metadata(self) -> list[dict[str, Any]]:
+        """Every episode's location: index, length, data file, per-camera video span."""
+        return list(self._native.episodes())
+
+    # -- items ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def _normalize(self, idx: int) -> int:
+        n = len(self._native)
+        i = int(idx)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            err = IndexOutOfRangeError(f"index {idx} out of range for a dataset of {n} frames")
+            raise err
+        return i
+
+    def __getitem__(self, idx: int) -> Item:
+        batch = self.get_batch([idx])
+        return {k: (v[0] if isinstance(v, list) else v[0]) for k, v in batch.items()}
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray) -> Item:
+        """Returns the items at ``indices`` stacked along a leading batch dimension.
+
+        Arrays get shape ``(B, *item_shape)``; string entries are lists of ``B`` strings (or of
+        ``B`` lists of ``T`` strings for a windowed string feature). All native work runs with
+        the GIL released.
+        """
+        idx = [self._normalize(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1).tolist()]
+        b = len(idx)
+        buffers: list[np.ndarray | None] = []
+        for _key, kind, dtype, shape in self._outputs:
+            if kind in ("string", "task"):
+                buffers.append(None)
+            else:
+                buffers.append(np.empty((b, *shape), dtype=dtype))
+        strings = self._native.fill(idx, buffers)
+        out: Item = {}
+        for (key, kind, _dtype, shape), buf, strs in zip(self._outputs, buffers, strings):
+            if buf is not None:
+                out[key] = buf
+            else:
+                assert strs is not None
+                if kind == "string" and len(shape) == 1:
+                    t = shape[0]
+                    out[key] = [strs[i * t : (i + 1) * t] for i in range(b)]
+                else:
+                    out[key] = list(strs)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"roboframes.Dataset(root='{self.root}', episodes={self.num_episodes}, "
+            f"frames={self.num_frames}, fps={self.fps}, cameras={self.camera_keys})"
+        )

@@ -1,0 +1,117 @@
+"""LeRobot v3.0 datasets written at test time by LeRobot 0.4.4's own writer.
+
+The compatibility tests read files that another project wrote: every fixture goes through
+``LeRobotDataset.create`` / ``add_frame`` / ``save_episode`` / ``finalize``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FixtureSpec:
+    """What to write. Sizes are small on purpose: fixtures are built on every test run."""
+
+    vcodec: str = "libsvtav1"
+    fps: int = 10
+    episode_lengths: tuple[int, ...] = (6, 1, 2, 9)
+    # name -> (height, width); one width is a multiple of 32, one is not
+    cameras: tuple[tuple[str, int, int], ...] = (
+        ("observation.images.top", 64, 96),
+        ("observation.images.wrist", 72, 88),
+    )
+    image_key: str | None = "observation.images.still"
+    image_hw: tuple[int, int] = (24, 40)
+    tasks: tuple[str, ...] = ("pick the cube", "place the cube")
+    data_files_size_in_mb: float | None = None
+    video_files_size_in_mb: float | None = None
+    chunks_size: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def features_of(spec: FixtureSpec) -> dict:
+    feats: dict = {
+        "observation.state": {"dtype": "float32", "shape": (6,), "names": [f"j{i}" for i in range(6)]},
+        "action": {"dtype": "float32", "shape": (4,), "names": [f"a{i}" for i in range(4)]},
+        "observation.effort": {"dtype": "float64", "shape": (3,), "names": None},
+        "observation.counts": {"dtype": "int64", "shape": (2,), "names": None},
+        "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
+        "next.done": {"dtype": "bool", "shape": (1,), "names": None},
+    }
+    feats.update(spec.extra)
+    for name, h, w in spec.cameras:
+        feats[name] = {"dtype": "video", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
+    if spec.image_key:
+        h, w = spec.image_hw
+        feats[spec.image_key] = {"dtype": "image", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
+    return feats
+
+
+def _frame(h: int, w: int, t: int, seed: int) -> np.ndarray:
+    """A smooth image with a moving square: varied enough that a wrong frame is obvious."""
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.empty((h, w, 3), dtype=np.uint8)
+    img[..., 0] = (x * 255 // max(w - 1, 1) + 7 * t) % 256
+    img[..., 1] = (y * 255 // max(h - 1, 1) + 11 * seed) % 256
+    img[..., 2] = (40 * seed + 13 * t) % 256
+    s = max(4, min(h, w) // 4)
+    oy = (3 * t + seed) % max(h - s, 1)
+    ox = (5 * t + 2 * seed) % max(w - s, 1)
+    img[oy : oy + s, ox : ox + s] = (255 - 20 * seed) % 256
+    return img
+
+
+def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = "roboframes/fixture") -> Path:
+    """Writes a dataset with LeRobot's writer under ``root`` (which must not exist)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    logging.getLogger().setLevel(logging.WARNING)
+    feats = features_of(spec)
+    ds = LeRobotDataset.create(
+        repo_id=repo_id,
+        fps=spec.fps,
+        features=feats,
+        root=root,
+        robot_type="fixture_bot",
+        use_videos=bool(spec.cameras),
+        vcodec=spec.vcodec,
+        image_writer_threads=0,
+    )
+    if spec.data_files_size_in_mb or spec.video_files_size_in_mb or spec.chunks_size:
+        ds.meta.update_chunk_settings(
+            chunks_size=spec.chunks_size,
+            data_files_size_in_mb=spec.data_files_size_in_mb,
+            video_files_size_in_mb=spec.video_files_size_in_mb,
+        )
+    rng = np.random.default_rng(0)
+    g = 0
+    for ep, n in enumerate(spec.episode_lengths):
+        for t in range(n):
+            frame = {"task": spec.tasks[ep % len(spec.tasks)]}
+            for name, ft in feats.items():
+                if ft["dtype"] in ("video", "image"):
+                    continue
+                shape = tuple(ft["shape"])
+                if name == "observation.counts":
+                    frame[name] = np.array([g, ep], dtype=np.int64)
+                elif name == "next.done":
+                    frame[name] = np.array([t == n - 1], dtype=bool)
+                elif name == "next.reward":
+                    frame[name] = np.array([t / n], dtype=np.float32)
+                else:
+                    frame[name] = rng.standard_normal(shape).astype(ft["dtype"])
+            for ci, (name, h, w) in enumerate(spec.cameras):
+                frame[name] = _frame(h, w, g, ci + 1)
+            if spec.image_key:
+                h, w = spec.image_hw
+                frame[spec.image_key] = _frame(h, w, g, 9)
+            ds.add_frame(frame)
+            g += 1
+        ds.save_episode()
+    ds.finalize()
+    return root
