@@ -1,0 +1,53 @@
+"""Session fixtures: LeRobot datasets written by LeRobot 0.4.4's writer at test time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lerobot_fixtures import FixtureSpec, write_dataset  # noqa: E402
+
+# Named fixture variants. LeRobot's h264/hevc writer fails on episodes shorter than ~5 frames,
+# so the very short episodes live in the AV1 variant (LeRobot's default codec).
+SPECS: dict[str, FixtureSpec] = {
+    # two cameras (width 96: swscale path; width 88: filter-graph path), an image feature,
+    # episodes of 1 and 2 frames
+    "av1": FixtureSpec(vcodec="libsvtav1", episode_lengths=(6, 1, 2, 9)),
+    # several data and video files across chunks
+    "av1_multifile": FixtureSpec(
+        vcodec="libsvtav1",
+        episode_lengths=(3, 1, 4, 2, 5),
+        image_key=None,
+        data_files_size_in_mb=0.0001,
+        video_files_size_in_mb=0.0001,
+        chunks_size=2,
+    ),
+    "h264": FixtureSpec(vcodec="h264", episode_lengths=(6, 5, 9), image_key=None),
+    # LeRobot's own hevc output has B-frames
+    "hevc": FixtureSpec(vcodec="hevc", episode_lengths=(6, 5, 9), image_key=None),
+    # a multi-dimensional numeric feature
+    "grid": FixtureSpec(
+        vcodec="libsvtav1",
+        episode_lengths=(4, 3),
+        cameras=(("observation.images.top", 64, 96),),
+        extra={"observation.grid": {"dtype": "float32", "shape": (2, 3), "names": None}},
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Returns a function name -> path of a dataset written once per session."""
+    base = tmp_path_factory.mktemp("lerobot")
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = write_dataset(base / name, SPECS[name], repo_id=f"roboframes/{name}")
+        return made[name]
+
+    return get
