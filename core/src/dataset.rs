@@ -140,7 +140,10 @@ impl Dataset {
         }
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s >= 0.0) {
             return Err(Error::InvalidArgument {
-                msg: format!("tolerance_s must be a non-negative number, got {}", opts.tolerance_s),
+                msg: format!(
+                    "tolerance_s must be a non-negative number, got {}",
+                    opts.tolerance_s
+                ),
             });
         }
         let info = meta::read_info(&root)?;
@@ -159,13 +162,16 @@ impl Dataset {
             Some(list) => {
                 let mut sel = Vec::with_capacity(list.len());
                 for e in list {
-                    let p = pos_of.get(e).copied().ok_or_else(|| Error::InvalidArgument {
-                        msg: format!(
-                            "episode {e} is not in the dataset at '{}' ({} episodes)",
-                            root.display(),
-                            episodes.len()
-                        ),
-                    })?;
+                    let p = pos_of
+                        .get(e)
+                        .copied()
+                        .ok_or_else(|| Error::InvalidArgument {
+                            msg: format!(
+                                "episode {e} is not in the dataset at '{}' ({} episodes)",
+                                root.display(),
+                                episodes.len()
+                            ),
+                        })?;
                     sel.push(p);
                 }
                 sel.sort_by_key(|&p| episodes.get(p).map_or(0, |e| e.dataset_from_index));
@@ -297,7 +303,12 @@ impl Dataset {
 
     fn data_file(&self, ep: &Episode) -> Result<Arc<DataFile>> {
         let key = (ep.data_chunk_index, ep.data_file_index);
-        if let Some(f) = self.data_files.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(f) = self
+            .data_files
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return Ok(f);
         }
         let path = meta::data_file_path(&self.root, &self.info, key.0, key.1)?;
@@ -329,9 +340,15 @@ impl Dataset {
         }
         let i = index as usize;
         let s = self.cum.partition_point(|&c| c <= i).saturating_sub(1);
-        let ep = *self.selected.get(s).ok_or(Error::IndexOutOfRange { index, len })?;
+        let ep = *self
+            .selected
+            .get(s)
+            .ok_or(Error::IndexOutOfRange { index, len })?;
         let start = self.cum.get(s).copied().unwrap_or(0);
-        let e = self.episodes.get(ep).ok_or(Error::IndexOutOfRange { index, len })?;
+        let e = self
+            .episodes
+            .get(ep)
+            .ok_or(Error::IndexOutOfRange { index, len })?;
         Ok(ItemPos {
             ep,
             abs: e.dataset_from_index + (i - start) as i64,
@@ -347,7 +364,10 @@ impl Dataset {
                 .map(|d| {
                     let q = abs + d;
                     let pad = q < e.dataset_from_index || q >= e.dataset_to_index;
-                    let c = q.clamp(e.dataset_from_index, (e.dataset_to_index - 1).max(e.dataset_from_index));
+                    let c = q.clamp(
+                        e.dataset_from_index,
+                        (e.dataset_to_index - 1).max(e.dataset_from_index),
+                    );
                     (c, pad)
                 })
                 .unzip(),
@@ -358,7 +378,11 @@ impl Dataset {
     pub fn fill_batch(&self, indices: &[i64], outs: &mut [OutBuf<'_>]) -> Result<()> {
         if outs.len() != self.outputs.len() {
             return Err(Error::InvalidArgument {
-                msg: format!("expected {} output buffers, got {}", self.outputs.len(), outs.len()),
+                msg: format!(
+                    "expected {} output buffers, got {}",
+                    self.outputs.len(),
+                    outs.len()
+                ),
             });
         }
         let b = indices.len();
@@ -368,18 +392,26 @@ impl Dataset {
                 OutBuf::Strings(_) if spec.is_string() => {}
                 _ => {
                     return Err(Error::InvalidArgument {
-                        msg: format!("output buffer for '{}' has the wrong kind or size", spec.key),
+                        msg: format!(
+                            "output buffer for '{}' has the wrong kind or size",
+                            spec.key
+                        ),
                     })
                 }
             }
         }
-        let items: Vec<ItemPos> = indices.iter().map(|&i| self.resolve(i)).collect::<Result<_>>()?;
+        let items: Vec<ItemPos> = indices
+            .iter()
+            .map(|&i| self.resolve(i))
+            .collect::<Result<_>>()?;
         // Load the data files involved (once each) and check rows belong to their episodes.
         let mut files: Vec<Arc<DataFile>> = Vec::with_capacity(b);
         for it in &items {
             let e = self.episode_at(it.ep)?;
             let f = self.data_file(e)?;
-            let row = f.row_of(it.abs).map_err(|er| er.within(Some(e.episode_index), None))?;
+            let row = f
+                .row_of(it.abs)
+                .map_err(|er| er.within(Some(e.episode_index), None))?;
             if let Some(got) = f.int_scalar("episode_index", row) {
                 if got != e.episode_index {
                     return Err(Error::metadata(
@@ -411,15 +443,24 @@ impl Dataset {
                         let e = self.episode_at(it.ep)?;
                         let v = e.videos.get(vk).ok_or_else(|| {
                             Error::metadata(
-                                Location::file(self.root.join("meta/episodes")).with_episode(e.episode_index),
+                                Location::file(self.root.join("meta/episodes"))
+                                    .with_episode(e.episode_index),
                                 format!("no video location for '{}'", spec.key),
                             )
                         })?;
-                        let path = meta::video_file_path(&self.root, &self.info, &spec.key, v.chunk_index, v.file_index)?;
+                        let path = meta::video_file_path(
+                            &self.root,
+                            &self.info,
+                            &spec.key,
+                            v.chunk_index,
+                            v.file_index,
+                        )?;
                         let (rows, _) = self.window(&spec.key, e, it.abs);
                         let t_steps = rows.len();
                         for (t, r) in rows.into_iter().enumerate() {
-                            let row = f.row_of(r).map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
+                            let row = f
+                                .row_of(r)
+                                .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
                             let ts = f.timestamp(row).ok_or_else(|| Error::MissingColumn {
                                 at: Location::file(&f.path),
                                 column: "timestamp".into(),
@@ -440,7 +481,9 @@ impl Dataset {
                         let (rows, _) = self.window(&spec.key, e, it.abs);
                         let t_steps = rows.len();
                         for (t, r) in rows.into_iter().enumerate() {
-                            let row = f.row_of(r).map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
+                            let row = f
+                                .row_of(r)
+                                .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
                             image_jobs.push(ImageJob {
                                 output: o,
                                 slot: bi * t_steps + t,
@@ -459,13 +502,19 @@ impl Dataset {
                         let e = self.episode_at(it.ep)?;
                         let (rows, _) = self.window(&spec.key, e, it.abs);
                         for r in rows {
-                            let row = f.row_of(r).map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
-                            let src = f.fixed_row(&spec.key, row).ok_or_else(|| Error::MissingColumn {
-                                at: Location::file(&f.path).with_episode(e.episode_index),
-                                column: spec.key.clone(),
+                            let row = f
+                                .row_of(r)
+                                .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
+                            let src = f.fixed_row(&spec.key, row).ok_or_else(|| {
+                                Error::MissingColumn {
+                                    at: Location::file(&f.path).with_episode(e.episode_index),
+                                    column: spec.key.clone(),
+                                }
                             })?;
-                            let dst = buf.get_mut(off..off + row_bytes).ok_or_else(|| Error::InvalidArgument {
-                                msg: format!("output buffer for '{}' too small", spec.key),
+                            let dst = buf.get_mut(off..off + row_bytes).ok_or_else(|| {
+                                Error::InvalidArgument {
+                                    msg: format!("output buffer for '{}' too small", spec.key),
+                                }
                             })?;
                             if src.len() != dst.len() {
                                 return Err(Error::metadata(
@@ -487,7 +536,9 @@ impl Dataset {
                         for r in rows {
                             let row = f.row_of(r)?;
                             let s = match f.columns.get(&spec.key) {
-                                Some(ColumnData::Str(a)) if row < arrow_array::Array::len(a) => a.value(row).to_owned(),
+                                Some(ColumnData::Str(a)) if row < arrow_array::Array::len(a) => {
+                                    a.value(row).to_owned()
+                                }
                                 _ => {
                                     return Err(Error::MissingColumn {
                                         at: Location::file(&f.path),
@@ -520,13 +571,16 @@ impl Dataset {
                     for (it, f) in items.iter().zip(&files) {
                         let e = self.episode_at(it.ep)?;
                         let row = f.row_of(it.abs)?;
-                        let ti = f.int_scalar("task_index", row).ok_or_else(|| Error::MissingColumn {
-                            at: Location::file(&f.path),
-                            column: "task_index".into(),
+                        let ti = f.int_scalar("task_index", row).ok_or_else(|| {
+                            Error::MissingColumn {
+                                at: Location::file(&f.path),
+                                column: "task_index".into(),
+                            }
                         })?;
                         let task = self.tasks.get(&ti).ok_or_else(|| {
                             Error::metadata(
-                                Location::file(self.root.join("meta/tasks.parquet")).with_episode(e.episode_index),
+                                Location::file(self.root.join("meta/tasks.parquet"))
+                                    .with_episode(e.episode_index),
                                 format!("task_index {ti} has no entry in meta/tasks.parquet"),
                             )
                         })?;
@@ -566,9 +620,12 @@ impl Dataset {
                 .map(|j| {
                     let spec = outputs.get(j.output);
                     let key = spec.map_or("", |s| s.key.as_str());
-                    let w = writers.get(j.output).and_then(Option::as_ref).ok_or_else(|| Error::InvalidArgument {
-                        msg: format!("no buffer for '{key}'"),
-                    })?;
+                    let w = writers
+                        .get(j.output)
+                        .and_then(Option::as_ref)
+                        .ok_or_else(|| Error::InvalidArgument {
+                            msg: format!("no buffer for '{key}'"),
+                        })?;
                     // SAFETY: every (output, slot) pair occurs in exactly one image job.
                     let dst = unsafe { w.slot(j.slot) }.ok_or_else(|| Error::InvalidArgument {
                         msg: format!("slot {} out of range for '{key}'", j.slot),
@@ -578,14 +635,20 @@ impl Dataset {
                         .map_err(|e| e.within(Some(j.episode), Some(key)))
                 })
                 .collect::<Vec<Result<()>>>();
-            video.into_iter().chain(images).collect::<Result<Vec<()>>>().map(|_| ())
+            video
+                .into_iter()
+                .chain(images)
+                .collect::<Result<Vec<()>>>()
+                .map(|_| ())
         })
     }
 
     fn episode_at(&self, pos: usize) -> Result<&Episode> {
-        self.episodes.get(pos).ok_or_else(|| Error::InvalidArgument {
-            msg: format!("internal: episode position {pos} out of range"),
-        })
+        self.episodes
+            .get(pos)
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("internal: episode position {pos} out of range"),
+            })
     }
 }
 
@@ -596,10 +659,14 @@ fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Result<Vec<
         Some(t) => std::iter::once(t).chain(shape).collect(),
         None => shape,
     };
-    for f in info.features.values().filter(|f| f.kind == FeatureKind::Video) {
+    for f in info
+        .features
+        .values()
+        .filter(|f| f.kind == FeatureKind::Video)
+    {
         let (h, w) = match f.shape.as_slice() {
-            [h, w, c] if matches!(c, 1 | 3 | 4) => (*h, *w),
-            [c, h, w] if matches!(c, 1 | 3 | 4) => (*h, *w),
+            [h, w, 1 | 3 | 4] => (*h, *w),
+            [1 | 3 | 4, h, w] => (*h, *w),
             [h, w, _] => (*h, *w),
             _ => (0, 0),
         };
@@ -611,12 +678,20 @@ fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Result<Vec<
             window: win(&f.name),
         });
     }
-    for f in info.features.values().filter(|f| f.kind != FeatureKind::Video) {
+    for f in info
+        .features
+        .values()
+        .filter(|f| f.kind != FeatureKind::Video)
+    {
         let (kind, dtype, shape) = match &f.kind {
             FeatureKind::Numeric(dt) => (
                 OutputKind::Numeric,
                 dt.item_dtype(),
-                if f.is_scalar() { vec![] } else { f.shape.clone() },
+                if f.is_scalar() {
+                    vec![]
+                } else {
+                    f.shape.clone()
+                },
             ),
             FeatureKind::String => (OutputKind::String, DType::U8, vec![]),
             FeatureKind::Image => (OutputKind::Image, DType::U8, f.shape.clone()),
@@ -711,7 +786,9 @@ fn run_video_group(
         let dist = (t - r.time_s).abs();
         if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
             return Err(Error::FrameTimestamp {
-                at: Location::file(&g.path).with_episode(r.episode).with_key(key_of(r.output)),
+                at: Location::file(&g.path)
+                    .with_episode(r.episode)
+                    .with_key(key_of(r.output)),
                 query_s: r.time_s,
                 nearest_s: t,
                 distance_s: dist,
@@ -727,13 +804,21 @@ fn run_video_group(
             s.push(ri);
         }
     }
-    let mut reader = pool.checkout(&g.path).map_err(|e| e.within(ctx_ep, ctx_key))?;
+    let mut reader = pool
+        .checkout(&g.path)
+        .map_err(|e| e.within(ctx_ep, ctx_key))?;
     let result = reader.decode(&positions, |u, conv, frame| {
         let reqs = slots_of.get(u).map(Vec::as_slice).unwrap_or(&[]);
         let mut first_slot: Option<(usize, usize)> = None;
         for &ri in reqs {
-            let Some(r) = g.requests.get(ri) else { continue };
-            let at = || Location::file(&g.path).with_episode(r.episode).with_key(key_of(r.output));
+            let Some(r) = g.requests.get(ri) else {
+                continue;
+            };
+            let at = || {
+                Location::file(&g.path)
+                    .with_episode(r.episode)
+                    .with_key(key_of(r.output))
+            };
             let w = writers
                 .get(r.output)
                 .and_then(Option::as_ref)
@@ -747,7 +832,8 @@ fn run_video_group(
             })?;
             match first_slot {
                 None => {
-                    conv.convert(frame, dst).map_err(|m| Error::Video { at: at(), msg: m })?;
+                    conv.convert(frame, dst)
+                        .map_err(|m| Error::Video { at: at(), msg: m })?;
                     first_slot = Some((r.output, r.slot));
                 }
                 Some((o, s)) => {
@@ -758,7 +844,9 @@ fn run_video_group(
                         .and_then(|w0| unsafe { w0.slot(s) });
                     match src {
                         Some(src) if src.len() == dst.len() => dst.copy_from_slice(src),
-                        _ => conv.convert(frame, dst).map_err(|m| Error::Video { at: at(), msg: m })?,
+                        _ => conv
+                            .convert(frame, dst)
+                            .map_err(|m| Error::Video { at: at(), msg: m })?,
                     }
                 }
             }
@@ -808,6 +896,9 @@ impl SlotWriter {
         if end > self.len || self.slot_bytes == 0 {
             return None;
         }
-        Some(std::slice::from_raw_parts_mut(self.base.add(start), self.slot_bytes))
+        Some(std::slice::from_raw_parts_mut(
+            self.base.add(start),
+            self.slot_bytes,
+        ))
     }
 }

@@ -4,7 +4,13 @@ use crate::error::{Error, Location, Result};
 use crate::table::{ColumnData, DataFile};
 
 /// Decodes the image of `key` at `row` into `dst` (`H*W*C` bytes for `shape` = `[.., H, W, C]`).
-pub fn decode_image_into(file: &DataFile, key: &str, row: usize, shape: &[usize], dst: &mut [u8]) -> Result<()> {
+pub fn decode_image_into(
+    file: &DataFile,
+    key: &str,
+    row: usize,
+    shape: &[usize],
+    dst: &mut [u8],
+) -> Result<()> {
     let at = || Location::file(&file.path).with_key(key);
     let bytes = match file.columns.get(key) {
         Some(ColumnData::Image(a)) if row < arrow_array::Array::len(a) => {

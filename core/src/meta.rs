@@ -220,8 +220,8 @@ pub fn read_info(root: &Path) -> Result<Info> {
 /// Parses the text of an `info.json` (path is only used in errors).
 pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
     let at = || Location::file(path);
-    let raw: Value =
-        serde_json::from_str(text).map_err(|e| Error::metadata(at(), format!("not valid JSON: {e}")))?;
+    let raw: Value = serde_json::from_str(text)
+        .map_err(|e| Error::metadata(at(), format!("not valid JSON: {e}")))?;
     let obj = raw
         .as_object()
         .ok_or_else(|| Error::metadata(at(), "top level is not an object"))?;
@@ -240,7 +240,9 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
     if !codebase_version.starts_with("v3") {
         return Err(Error::metadata(
             at(),
-            format!("codebase_version is '{codebase_version}'; roboframes reads LeRobot v3.x datasets"),
+            format!(
+                "codebase_version is '{codebase_version}'; roboframes reads LeRobot v3.x datasets"
+            ),
         ));
     }
     let fps = obj
@@ -286,7 +288,9 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
             ),
         };
         if matches!(kind, FeatureKind::Video | FeatureKind::Image) && shape.len() != 3 {
-            return Err(bad("image/video feature shape must have 3 dimensions (H, W, C)"));
+            return Err(bad(
+                "image/video feature shape must have 3 dimensions (H, W, C)",
+            ));
         }
         features.insert(
             name.clone(),
@@ -298,7 +302,13 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
             },
         );
     }
-    for required in ["timestamp", "frame_index", "episode_index", "index", "task_index"] {
+    for required in [
+        "timestamp",
+        "frame_index",
+        "episode_index",
+        "index",
+        "task_index",
+    ] {
         if !features.contains_key(required) {
             return Err(Error::metadata(
                 at(),
@@ -324,7 +334,10 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
 
 /// Expands a LeRobot path template such as
 /// `data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet`.
-pub fn format_path(template: &str, vars: &[(&str, PathVar<'_>)]) -> std::result::Result<String, String> {
+pub fn format_path(
+    template: &str,
+    vars: &[(&str, PathVar<'_>)],
+) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -406,10 +419,12 @@ fn float_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<f64>
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
-    batch.column_by_name(name).ok_or_else(|| Error::MissingColumn {
-        at: Location::file(path),
-        column: name.to_owned(),
-    })
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::MissingColumn {
+            at: Location::file(path),
+            column: name.to_owned(),
+        })
 }
 
 /// Reads every `meta/episodes/chunk-*/file-*.parquet`, only the columns the reader needs.
@@ -435,7 +450,12 @@ pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>>
     .map(|s| s.to_string())
     .collect();
     for k in video_keys {
-        for suffix in ["chunk_index", "file_index", "from_timestamp", "to_timestamp"] {
+        for suffix in [
+            "chunk_index",
+            "file_index",
+            "from_timestamp",
+            "to_timestamp",
+        ] {
             names.push(format!("videos/{k}/{suffix}"));
         }
     }
@@ -538,7 +558,12 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
             schema
                 .fields()
                 .iter()
-                .find(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+                .find(|f| {
+                    matches!(
+                        f.data_type(),
+                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                    )
+                })
                 .map(|f| f.name().clone())
         })
         .ok_or_else(|| Error::MissingColumn {
@@ -546,13 +571,19 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
             column: "task (string)".into(),
         })?;
     let col = arrow_cast::cast(column(&batch, &name, &path)?, &DataType::Utf8).map_err(|e| {
-        Error::metadata(Location::file(&path).with_key(name.clone()), format!("not a string column: {e}"))
+        Error::metadata(
+            Location::file(&path).with_key(name.clone()),
+            format!("not a string column: {e}"),
+        )
     })?;
     let strs = col.as_string::<i32>();
     let mut out = IndexMap::new();
     for (r, ti) in idx.iter().enumerate() {
         if strs.is_null(r) {
-            return Err(Error::metadata(Location::file(&path), format!("task {ti} has no text")));
+            return Err(Error::metadata(
+                Location::file(&path),
+                format!("task {ti} has no text"),
+            ));
         }
         out.insert(*ti, strs.value(r).to_owned());
     }
@@ -569,7 +600,10 @@ pub fn read_stats(root: &Path) -> Result<Option<Value>> {
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| Error::metadata(Location::file(&path), format!("not valid JSON: {e}")))?;
     if !v.is_object() {
-        return Err(Error::metadata(Location::file(&path), "top level is not an object"));
+        return Err(Error::metadata(
+            Location::file(&path),
+            "top level is not an object",
+        ));
     }
     Ok(Some(v))
 }
@@ -578,16 +612,28 @@ pub fn read_stats(root: &Path) -> Result<Option<Value>> {
 pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result<PathBuf> {
     let rel = format_path(
         &info.data_path,
-        &[("chunk_index", PathVar::Int(chunk)), ("file_index", PathVar::Int(file))],
+        &[
+            ("chunk_index", PathVar::Int(chunk)),
+            ("file_index", PathVar::Int(file)),
+        ],
     )
     .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
     Ok(root.join(rel))
 }
 
 /// Path of the mp4 file holding a camera of an episode.
-pub fn video_file_path(root: &Path, info: &Info, key: &str, chunk: i64, file: i64) -> Result<PathBuf> {
+pub fn video_file_path(
+    root: &Path,
+    info: &Info,
+    key: &str,
+    chunk: i64,
+    file: i64,
+) -> Result<PathBuf> {
     let template = info.video_path.as_deref().ok_or_else(|| {
-        Error::metadata(Location::file(root.join("meta/info.json")), "no 'video_path'")
+        Error::metadata(
+            Location::file(root.join("meta/info.json")),
+            "no 'video_path'",
+        )
     })?;
     let rel = format_path(
         template,
@@ -654,7 +700,9 @@ mod tests {
         let no_ts = info_json(r#"{"x":{"dtype":"float32","shape":[1]}}"#);
         let e = parse_info(&no_ts, p).expect_err("missing timestamp");
         assert!(e.to_string().contains("timestamp"), "{e}");
-        let bad_dtype = info_json(&format!(r#"{{"x":{{"dtype":"complex64","shape":[1]}},{BASE}}}"#));
+        let bad_dtype = info_json(&format!(
+            r#"{{"x":{{"dtype":"complex64","shape":[1]}},{BASE}}}"#
+        ));
         let e = parse_info(&bad_dtype, p).expect_err("bad dtype");
         assert!(e.to_string().contains("'x'"), "{e}");
         let v2 = text_with_version("v2.1");

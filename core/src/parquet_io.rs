@@ -66,7 +66,8 @@ pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch
             }
         }
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
     let schema = builder.schema().clone();
     let builder = if names.is_empty() {
         builder

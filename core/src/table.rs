@@ -54,12 +54,8 @@ impl DataFile {
                     column: f.name.clone(),
                 })?;
             let col = match &f.kind {
-                FeatureKind::Numeric(dt) => fixed_column(arr, dt.item_dtype(), f, rows).map_err(|m| {
-                    Error::Parquet {
-                        at: at(),
-                        msg: m,
-                    }
-                })?,
+                FeatureKind::Numeric(dt) => fixed_column(arr, dt.item_dtype(), f, rows)
+                    .map_err(|m| Error::Parquet { at: at(), msg: m })?,
                 FeatureKind::String => {
                     let c = arrow_cast::cast(arr, &DataType::Utf8).map_err(|e| Error::Parquet {
                         at: at(),
@@ -67,10 +63,9 @@ impl DataFile {
                     })?;
                     ColumnData::Str(c.as_string::<i32>().clone())
                 }
-                FeatureKind::Image => image_column(arr).map_err(|m| Error::Parquet {
-                    at: at(),
-                    msg: m,
-                })?,
+                FeatureKind::Image => {
+                    image_column(arr).map_err(|m| Error::Parquet { at: at(), msg: m })?
+                }
                 FeatureKind::Video => continue,
             };
             columns.insert(f.name.clone(), col);
@@ -200,13 +195,19 @@ fn flatten(arr: &ArrayRef, rows: usize, numel: usize) -> std::result::Result<Arr
             DataType::List(_) => {
                 let l = cur.as_list::<i32>();
                 let o = l.value_offsets();
-                let (s, e) = (o.first().copied().unwrap_or(0), o.last().copied().unwrap_or(0));
+                let (s, e) = (
+                    o.first().copied().unwrap_or(0),
+                    o.last().copied().unwrap_or(0),
+                );
                 l.values().slice(s as usize, (e - s) as usize)
             }
             DataType::LargeList(_) => {
                 let l = cur.as_list::<i64>();
                 let o = l.value_offsets();
-                let (s, e) = (o.first().copied().unwrap_or(0), o.last().copied().unwrap_or(0));
+                let (s, e) = (
+                    o.first().copied().unwrap_or(0),
+                    o.last().copied().unwrap_or(0),
+                );
                 l.values().slice(s as usize, (e - s) as usize)
             }
             DataType::FixedSizeList(_, n) => {
@@ -260,14 +261,24 @@ fn fixed_column(
         };
         let outer = f.shape.first().copied().unwrap_or(1);
         if let Some((r, l)) = lens.iter().enumerate().find(|(_, l)| **l != outer) {
-            return Err(format!("row {r} has {l} values, the feature's shape says {outer}"));
+            return Err(format!(
+                "row {r} has {l} values, the feature's shape says {outer}"
+            ));
         }
     }
     let leaf = flatten(arr, rows, numel)?;
-    let leaf = arrow_cast::cast(&leaf, &dtype.arrow())
-        .map_err(|e| format!("cannot convert {} to {}: {e}", leaf.data_type(), dtype.name()))?;
+    let leaf = arrow_cast::cast(&leaf, &dtype.arrow()).map_err(|e| {
+        format!(
+            "cannot convert {} to {}: {e}",
+            leaf.data_type(),
+            dtype.name()
+        )
+    })?;
     let bytes = if dtype == DType::Bool {
-        leaf.as_boolean().iter().map(|b| u8::from(b == Some(true))).collect()
+        leaf.as_boolean()
+            .iter()
+            .map(|b| u8::from(b == Some(true)))
+            .collect()
     } else {
         let data = leaf.to_data();
         let buf = data
@@ -296,7 +307,11 @@ fn image_column(arr: &ArrayRef) -> std::result::Result<ColumnData, String> {
             .cloned()
             .ok_or_else(|| "image struct has no 'bytes' field".to_string())?,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => arr.clone(),
-        other => return Err(format!("image feature stored as {other}, expected struct{{bytes, path}}")),
+        other => {
+            return Err(format!(
+                "image feature stored as {other}, expected struct{{bytes, path}}"
+            ))
+        }
     };
     let bin = arrow_cast::cast(&bytes, &DataType::Binary).map_err(|e| e.to_string())?;
     Ok(ColumnData::Image(bin.as_binary::<i32>().clone()))

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 
-use ffmpeg_next as ff;
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::error::{Error, Location, Result};
 
@@ -191,7 +191,9 @@ impl FrameIndex {
                 msg: "video stream has no frames".into(),
             });
         }
-        Ok(Self::from_packets(path, codec, width, height, time_base, packets))
+        Ok(Self::from_packets(
+            path, codec, width, height, time_base, packets,
+        ))
     }
 
     /// Builds the lookups from a packet list (decode order).
@@ -262,7 +264,11 @@ unsafe impl Send for RgbConverter {}
 
 impl RgbConverter {
     /// Converts `frame` into `dst`, which must hold exactly `height * width * 3` bytes.
-    pub fn convert(&mut self, frame: &ff::frame::Video, dst: &mut [u8]) -> std::result::Result<(), String> {
+    pub fn convert(
+        &mut self,
+        frame: &ff::frame::Video,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), String> {
         let (w, h) = (frame.width() as i32, frame.height() as i32);
         let need = (w as usize) * (h as usize) * 3;
         if w <= 0 || h <= 0 || dst.len() != need {
@@ -274,7 +280,11 @@ impl RgbConverter {
         // SAFETY: frame is a valid decoded frame; reading plain fields.
         let (fmt, colorspace, sar) = unsafe {
             let f = frame.as_ptr();
-            ((*f).format, (*f).colorspace as i32, (*f).sample_aspect_ratio)
+            (
+                (*f).format,
+                (*f).colorspace as i32,
+                (*f).sample_aspect_ratio,
+            )
         };
         if w % 32 == 0 {
             let key = (w, h, fmt, colorspace);
@@ -284,7 +294,12 @@ impl RgbConverter {
             let Some(Converter::Sws(s)) = &self.conv else {
                 return Err("internal: converter missing".into());
             };
-            let dst_ptrs: [*mut u8; 4] = [dst.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+            let dst_ptrs: [*mut u8; 4] = [
+                dst.as_mut_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ];
             let dst_lines: [i32; 4] = [w * 3, 0, 0, 0];
             // SAFETY: the context was made for exactly this w/h/format; `dst` holds h rows of
             // w*3 bytes (checked above); the source planes belong to `frame`, alive for the call.
@@ -316,7 +331,9 @@ impl RgbConverter {
                 return Err("internal: converter missing".into());
             };
             let mut src = graph.get("in").ok_or("filter graph has no source")?;
-            src.source().add(frame).map_err(|e| format!("filter graph input: {e}"))?;
+            src.source()
+                .add(frame)
+                .map_err(|e| format!("filter graph input: {e}"))?;
             let mut out = ff::frame::Video::empty();
             let mut sink = graph.get("out").ok_or("filter graph has no sink")?;
             sink.sink()
@@ -365,7 +382,8 @@ fn new_sws(w: i32, h: i32, fmt: i32, colorspace: i32) -> std::result::Result<Sws
         };
         let mut inv_table: *mut i32 = std::ptr::null_mut();
         let mut table: *mut i32 = std::ptr::null_mut();
-        let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) = (0, 0, 0, 0, 0);
+        let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) =
+            (0, 0, 0, 0, 0);
         let r = ffi::sws_getColorspaceDetails(
             ptr,
             &mut inv_table,
@@ -390,7 +408,12 @@ fn new_sws(w: i32, h: i32, fmt: i32, colorspace: i32) -> std::result::Result<Sws
     }
 }
 
-fn new_graph(w: i32, h: i32, fmt: i32, sar: ffi::AVRational) -> std::result::Result<ff::filter::Graph, String> {
+fn new_graph(
+    w: i32,
+    h: i32,
+    fmt: i32,
+    sar: ffi::AVRational,
+) -> std::result::Result<ff::filter::Graph, String> {
     let mut graph = ff::filter::Graph::new();
     let buffer = ff::filter::find("buffer").ok_or("FFmpeg has no 'buffer' filter")?;
     let sink = ff::filter::find("buffersink").ok_or("FFmpeg has no 'buffersink' filter")?;
@@ -399,8 +422,12 @@ fn new_graph(w: i32, h: i32, fmt: i32, sar: ffi::AVRational) -> std::result::Res
         sar.num,
         if sar.den == 0 { 1 } else { sar.den }
     );
-    graph.add(&buffer, "in", &args).map_err(|e| format!("buffer filter: {e}"))?;
-    graph.add(&sink, "out", "").map_err(|e| format!("buffersink filter: {e}"))?;
+    graph
+        .add(&buffer, "in", &args)
+        .map_err(|e| format!("buffer filter: {e}"))?;
+    graph
+        .add(&sink, "out", "")
+        .map_err(|e| format!("buffersink filter: {e}"))?;
     graph
         .get("out")
         .ok_or("no sink")?
@@ -460,12 +487,13 @@ impl VideoReader {
                 msg: "no video stream".into(),
             })?;
         let stream_index = stream.index();
-        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-            Error::Video {
-                at: at(),
-                msg: format!("cannot configure decoder: {e}"),
-            }
-        })?;
+        let mut ctx =
+            ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+                Error::Video {
+                    at: at(),
+                    msg: format!("cannot configure decoder: {e}"),
+                }
+            })?;
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
             count: threads.max(1),
@@ -516,7 +544,7 @@ impl VideoReader {
                 self.input.as_mut_ptr(),
                 self.stream_index as i32,
                 target.dts,
-                ffi::AVSEEK_FLAG_BACKWARD as i32,
+                ffi::AVSEEK_FLAG_BACKWARD,
             )
         };
         if r < 0 {
@@ -527,7 +555,9 @@ impl VideoReader {
         let mut packet = ff::Packet::empty();
         let landed = loop {
             match packet.read(&mut self.input) {
-                Ok(()) if packet.stream() == self.stream_index => break Some(packet.dts().or(packet.pts())),
+                Ok(()) if packet.stream() == self.stream_index => {
+                    break Some(packet.dts().or(packet.pts()))
+                }
                 Ok(()) => continue,
                 Err(_) => break None,
             }
@@ -584,7 +614,8 @@ impl VideoReader {
 
     fn rewind(&mut self) -> Result<()> {
         // Reopening is the one repositioning every demuxer supports exactly.
-        let fresh = ff::format::input(&self.index.path).map_err(|e| self.err(format!("cannot reopen: {e}")))?;
+        let fresh = ff::format::input(&self.index.path)
+            .map_err(|e| self.err(format!("cannot reopen: {e}")))?;
         self.input = fresh;
         self.decoder.flush();
         self.next_feed = Some(0);
@@ -632,7 +663,9 @@ impl VideoReader {
                         self.eof_sent = true;
                         break;
                     }
-                    Err(e) => return Err(self.err(format!("cannot read packet (corrupt file?): {e}"))),
+                    Err(e) => {
+                        return Err(self.err(format!("cannot read packet (corrupt file?): {e}")))
+                    }
                 }
             }
         }
@@ -658,7 +691,8 @@ impl VideoReader {
             let Some(&pos) = order.get(j).and_then(|&i| wanted.get(i)) else {
                 break;
             };
-            let target_pts = pts_of(pos).ok_or_else(|| self.err(format!("frame {pos} not in the stream")))?;
+            let target_pts =
+                pts_of(pos).ok_or_else(|| self.err(format!("frame {pos} not in the stream")))?;
             let k = self.index.start_of(pos);
             // Decoding forward is right when the decoder has been fed continuously from a
             // keyframe at or before `k` and has not yet output this pts; otherwise (or when a
@@ -799,7 +833,13 @@ mod tests {
     #[test]
     fn leading_pictures_start_at_previous_gop() {
         // open GOP: CRA at decode 2 with leading picture pts 1 decoded after it
-        let pk = vec![pk(0, 0, true), pk(2, 1, false), pk(4, 2, true), pk(3, 3, false), pk(5, 4, false)];
+        let pk = vec![
+            pk(0, 0, true),
+            pk(2, 1, false),
+            pk(4, 2, true),
+            pk(3, 3, false),
+            pk(5, 4, false),
+        ];
         let ix = FrameIndex::from_packets(Path::new("x.mp4"), "hevc".into(), 4, 4, (1, 1), pk);
         assert_eq!(ix.start_of(3), 0);
         assert_eq!(ix.start_of(4), 2);

@@ -11,12 +11,16 @@ pub fn py_round(x: f64) -> f64 {
 
 /// Checks that every delta is a multiple of `1/fps` within `tolerance_s`
 /// (`abs(d*fps - round(d*fps)) / fps <= tolerance_s`), as LeRobot does.
-pub fn check_delta_timestamps(delta: &IndexMap<String, Vec<f64>>, fps: f64, tolerance_s: f64) -> Result<()> {
+pub fn check_delta_timestamps(
+    delta: &IndexMap<String, Vec<f64>>,
+    fps: f64,
+    tolerance_s: f64,
+) -> Result<()> {
     let mut bad = Vec::new();
     for (k, ds) in delta {
         let outside: Vec<String> = ds
             .iter()
-            .filter(|&&d| !d.is_finite() || !((d * fps - py_round(d * fps)).abs() / fps <= tolerance_s))
+            .filter(|&&d| !d.is_finite() || (d * fps - py_round(d * fps)).abs() / fps > tolerance_s)
             .map(|d| d.to_string())
             .collect();
         if !outside.is_empty() {
@@ -42,7 +46,12 @@ pub fn check_delta_timestamps(delta: &IndexMap<String, Vec<f64>>, fps: f64, tole
 pub fn delta_indices(delta: &IndexMap<String, Vec<f64>>, fps: f64) -> IndexMap<String, Vec<i64>> {
     delta
         .iter()
-        .map(|(k, ds)| (k.clone(), ds.iter().map(|d| py_round(d * fps) as i64).collect()))
+        .map(|(k, ds)| {
+            (
+                k.clone(),
+                ds.iter().map(|d| py_round(d * fps) as i64).collect(),
+            )
+        })
         .collect()
 }
 

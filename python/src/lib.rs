@@ -42,6 +42,15 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     build().unwrap_or_else(|err| err)
 }
 
+/// `(key, kind, dtype, shape, window)` of one item entry.
+type OutputTuple = (
+    String,
+    &'static str,
+    &'static str,
+    Vec<usize>,
+    Option<usize>,
+);
+
 /// The native dataset handle used by `roboframes.Dataset`.
 #[pyclass(module = "roboframes._native", frozen)]
 struct NativeDataset {
@@ -100,11 +109,19 @@ impl NativeDataset {
     }
 
     /// `[(key, kind, dtype, shape, window)]` for every entry of an item, in LeRobot's order.
-    fn outputs(&self) -> Vec<(String, &'static str, &'static str, Vec<usize>, Option<usize>)> {
+    fn outputs(&self) -> Vec<OutputTuple> {
         self.inner
             .outputs()
             .iter()
-            .map(|o| (o.key.clone(), kind_name(o.kind), o.dtype.name(), o.shape.clone(), o.window))
+            .map(|o| {
+                (
+                    o.key.clone(),
+                    kind_name(o.kind),
+                    o.dtype.name(),
+                    o.shape.clone(),
+                    o.window,
+                )
+            })
             .collect()
     }
 
@@ -131,21 +148,33 @@ impl NativeDataset {
                 (true, _) => raws.push(None),
                 (false, Some(arr)) => {
                     if !arr.is_c_contiguous() {
-                        return Err(PyRuntimeError::new_err(format!("buffer for '{}' is not C-contiguous", spec.key)));
+                        return Err(PyRuntimeError::new_err(format!(
+                            "buffer for '{}' is not C-contiguous",
+                            spec.key
+                        )));
                     }
                     // SAFETY: reading fields of a live array object while holding the GIL.
                     let (ptr, writeable) = unsafe {
                         let a = arr.as_array_ptr();
-                        ((*a).fields.data as *mut u8, (*a).fields.flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0)
+                        (
+                            (*a).fields.data as *mut u8,
+                            (*a).fields.flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0,
+                        )
                     };
                     if !writeable {
-                        return Err(PyRuntimeError::new_err(format!("buffer for '{}' is read-only", spec.key)));
+                        return Err(PyRuntimeError::new_err(format!(
+                            "buffer for '{}' is read-only",
+                            spec.key
+                        )));
                     }
                     let len = arr.len() * arr.dtype().itemsize();
                     raws.push(Some(RawBuf { ptr, len }));
                 }
                 (false, None) => {
-                    return Err(PyRuntimeError::new_err(format!("no buffer for '{}'", spec.key)));
+                    return Err(PyRuntimeError::new_err(format!(
+                        "no buffer for '{}'",
+                        spec.key
+                    )));
                 }
             }
         }
@@ -156,7 +185,9 @@ impl NativeDataset {
             for (raw, s) in raws.iter().zip(strings.iter_mut()) {
                 match raw {
                     // SAFETY: see RawBuf: the array outlives this call and nothing else touches it.
-                    Some(r) => outs.push(OutBuf::Bytes(unsafe { std::slice::from_raw_parts_mut(r.ptr, r.len) })),
+                    Some(r) => outs.push(OutBuf::Bytes(unsafe {
+                        std::slice::from_raw_parts_mut(r.ptr, r.len)
+                    })),
                     None => outs.push(OutBuf::Strings(s)),
                 }
             }

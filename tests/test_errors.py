@@ -1,0 +1,230 @@
+"""Broken inputs give a roboframes exception naming the file, episode and key: never a crash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import roboframes
+from roboframes import errors
+
+CAM = "observation.images.top"
+
+
+@pytest.fixture
+def broken(dataset_dir, tmp_path: Path):
+    """A fresh copy of the AV1 fixture to damage."""
+    dst = tmp_path / "ds"
+    shutil.copytree(dataset_dir("av1"), dst)
+    return dst
+
+
+def read_everything(root: Path, **kw) -> None:
+    ds = roboframes.Dataset(root, **kw)
+    for i in range(len(ds)):
+        ds[i]
+
+
+def video_file(root: Path, key: str = CAM) -> Path:
+    return next((root / "videos" / key).rglob("*.mp4"))
+
+
+def data_file(root: Path) -> Path:
+    return next((root / "data").rglob("*.parquet"))
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(errors.DatasetNotFoundError) as e:
+        roboframes.Dataset(tmp_path / "nope")
+    assert "nope" in str(e.value)
+    assert isinstance(e.value, FileNotFoundError)
+
+
+def test_missing_info(broken: Path) -> None:
+    (broken / "meta" / "info.json").unlink()
+    with pytest.raises(errors.DatasetNotFoundError) as e:
+        roboframes.Dataset(broken)
+    assert e.value.path.endswith("info.json")
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: "{not json", "not valid JSON"),
+        (lambda d: json.dumps({k: v for k, v in d.items() if k != "features"}), "features"),
+        (lambda d: json.dumps({**d, "fps": "fast"}), "fps"),
+        (lambda d: json.dumps({**d, "codebase_version": "v2.1"}), "v2.1"),
+        (
+            lambda d: json.dumps({**d, "features": {**d["features"], "x": {"dtype": "complex", "shape": [1]}}}),
+            "'x'",
+        ),
+    ],
+)
+def test_malformed_info(broken: Path, mutate, needle: str) -> None:
+    p = broken / "meta" / "info.json"
+    p.write_text(mutate(json.loads(p.read_text())))
+    with pytest.raises(errors.MetadataError) as e:
+        roboframes.Dataset(broken)
+    assert needle in str(e.value)
+    assert "info.json" in str(e.value)
+
+
+def test_missing_data_column(broken: Path) -> None:
+    p = data_file(broken)
+    t = pq.read_table(p).drop_columns(["action"])
+    pq.write_table(t, p)
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.MetadataError) as e:
+        ds[0]
+    assert "action" in str(e.value) and str(p.name) in str(e.value)
+
+
+def test_truncated_parquet(broken: Path) -> None:
+    p = data_file(broken)
+    b = p.read_bytes()
+    p.write_bytes(b[: len(b) // 2])
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.ParquetError) as e:
+        ds[0]
+    assert p.name in str(e.value) and e.value.episode is not None
+
+
+def test_corrupt_episodes_parquet(broken: Path) -> None:
+    p = next((broken / "meta" / "episodes").rglob("*.parquet"))
+    p.write_bytes(b"PAR1 garbage")
+    with pytest.raises(errors.ParquetError) as e:
+        roboframes.Dataset(broken)
+    assert p.name in str(e.value)
+
+
+def test_missing_data_file(broken: Path) -> None:
+    data_file(broken).unlink()
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.DatasetNotFoundError) as e:
+        ds[0]
+    assert e.value.episode == 0
+
+
+def test_inconsistent_episode_metadata(broken: Path) -> None:
+    p = next((broken / "meta" / "episodes").rglob("*.parquet"))
+    t = pq.read_table(p)
+    to = t.column("dataset_to_index").to_pylist()
+    to[1] += 1
+    t = t.set_column(t.schema.get_field_index("dataset_to_index"), "dataset_to_index", pa.array(to, pa.int64()))
+    pq.write_table(t, p)
+    with pytest.raises(errors.MetadataError) as e:
+        roboframes.Dataset(broken)
+    assert e.value.episode == 1
+
+
+def test_missing_video(broken: Path) -> None:
+    v = video_file(broken)
+    v.unlink()
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.DatasetNotFoundError) as e:
+        ds[0]
+    assert e.value.key == CAM and e.value.episode == 0 and v.name in e.value.path
+
+
+def test_garbage_video(broken: Path) -> None:
+    v = video_file(broken)
+    v.write_bytes(b"\x00" * 1000)
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.VideoDecodeError) as e:
+        ds[0]
+    assert e.value.key == CAM and e.value.episode is not None
+
+
+def test_truncated_video(broken: Path) -> None:
+    v = video_file(broken)
+    b = v.read_bytes()
+    v.write_bytes(b[: len(b) * 2 // 3])
+    with pytest.raises(errors.VideoDecodeError) as e:
+        read_everything(broken)
+    assert e.value.key == CAM
+
+
+def test_corrupted_video_payload(broken: Path) -> None:
+    """Random bytes inside the frame data: an error or a frame, never a crash or hang."""
+    v = video_file(broken)
+    b = bytearray(v.read_bytes())
+    rng = np.random.default_rng(1)
+    mdat = b.find(b"mdat")
+    for off in rng.integers(mdat + 8, len(b), 64):
+        b[off] = int(rng.integers(0, 256))
+    v.write_bytes(bytes(b))
+    try:
+        read_everything(broken)
+    except errors.Error as e:
+        assert e.key == CAM
+
+
+def test_unsupported_codec(broken: Path) -> None:
+    v = video_file(broken)
+    b = v.read_bytes()
+    assert b"av01" in b
+    v.write_bytes(b.replace(b"av01", b"zz99"))
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.UnsupportedCodecError) as e:
+        ds[0]
+    assert e.value.key == CAM
+
+
+def test_frame_outside_tolerance(broken: Path) -> None:
+    p = next((broken / "meta" / "episodes").rglob("*.parquet"))
+    t = pq.read_table(p)
+    col = f"videos/{CAM}/from_timestamp"
+    shifted = [x + 0.03 for x in t.column(col).to_pylist()]
+    t = t.set_column(t.schema.get_field_index(col), col, pa.array(shifted, pa.float64()))
+    pq.write_table(t, p)
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.FrameTimestampError) as e:
+        ds[0]
+    assert isinstance(e.value, ValueError)
+    assert e.value.key == CAM and e.value.episode == 0 and "tolerance" in str(e.value)
+    # a looser tolerance accepts the nearest frame
+    roboframes.Dataset(broken, tolerance_s=0.04)[0]
+
+
+def test_index_out_of_range(dataset_dir) -> None:
+    ds = roboframes.Dataset(dataset_dir("av1"))
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    with pytest.raises(errors.IndexOutOfRangeError):
+        ds.get_batch([0, -len(ds) - 1])
+
+
+def test_bad_delta_timestamps(dataset_dir) -> None:
+    root = dataset_dir("av1")
+    with pytest.raises(ValueError):
+        roboframes.Dataset(root, delta_timestamps={"action": [0.0, 0.05]})
+    with pytest.raises(errors.DeltaTimestampsError) as e:
+        roboframes.Dataset(root, delta_timestamps={"no.such.key": [0.0]})
+    assert "no.such.key" in str(e.value)
+
+
+def test_unknown_episode(dataset_dir) -> None:
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        roboframes.Dataset(dataset_dir("av1"), episodes=[0, 99])
+    assert "99" in str(e.value)
+
+
+def test_corrupt_embedded_image(broken: Path) -> None:
+    p = data_file(broken)
+    t = pq.read_table(p)
+    key = "observation.images.still"
+    col = t.column(key).to_pylist()
+    col[0] = {"bytes": b"\x89PNG not really", "path": None}
+    t = t.set_column(t.schema.get_field_index(key), t.schema.field(key), pa.array(col, t.schema.field(key).type))
+    pq.write_table(t, p)
+    ds = roboframes.Dataset(broken)
+    with pytest.raises(errors.ImageDecodeError) as e:
+        ds[0]
+    assert e.value.key == key and e.value.episode == 0
+    ds[1]  # other rows still read
