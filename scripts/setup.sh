@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 APT_PKGS="pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev \
-libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg"
+libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg valgrind"
 missing=""
 for p in $APT_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

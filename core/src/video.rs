@@ -331,9 +331,14 @@ impl RgbConverter {
                 return Err("internal: converter missing".into());
             };
             let mut src = graph.get("in").ok_or("filter graph has no source")?;
-            src.source()
-                .add(frame)
-                .map_err(|e| format!("filter graph input: {e}"))?;
+            // `ffmpeg-next`'s `Source::add` uses av_buffersrc_add_frame, which takes the frame's
+            // references and resets it behind a shared borrow; write_frame adds its own
+            // reference and leaves `frame` intact (as torchcodec does).
+            // SAFETY: `src` is the graph's buffer source and `frame` a valid decoded frame.
+            let r = unsafe { ffi::av_buffersrc_write_frame(src.as_mut_ptr(), frame.as_ptr()) };
+            if r < 0 {
+                return Err(format!("filter graph input: {}", ff::Error::from(r)));
+            }
             let mut out = ff::frame::Video::empty();
             let mut sink = graph.get("out").ok_or("filter graph has no sink")?;
             sink.sink()
