@@ -29,12 +29,17 @@ SPECS: dict[str, FixtureSpec] = {
     "h264": FixtureSpec(vcodec="h264", episode_lengths=(6, 5, 9), image_key=None),
     # LeRobot's own hevc output has B-frames
     "hevc": FixtureSpec(vcodec="hevc", episode_lengths=(6, 5, 9), image_key=None),
-    # a multi-dimensional numeric feature
+    # a multi-dimensional numeric feature, a string feature, uint8 and int32 features
     "grid": FixtureSpec(
         vcodec="libsvtav1",
         episode_lengths=(4, 3),
         cameras=(("observation.images.top", 64, 96),),
-        extra={"observation.grid": {"dtype": "float32", "shape": (2, 3), "names": None}},
+        extra={
+            "observation.grid": {"dtype": "float32", "shape": (2, 3), "names": None},
+            "language.note": {"dtype": "string", "shape": (1,), "names": None},
+            "observation.u8": {"dtype": "uint8", "shape": (2,), "names": None},
+            "observation.i32": {"dtype": "int32", "shape": (1,), "names": None},
+        },
     ),
 }
 

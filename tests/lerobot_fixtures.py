@@ -103,6 +103,12 @@ def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = 
                     frame[name] = np.array([t == n - 1], dtype=bool)
                 elif name == "next.reward":
                     frame[name] = np.array([t / n], dtype=np.float32)
+                elif ft["dtype"] == "string":
+                    frame[name] = f"note {g} of episode {ep}"
+                elif ft["dtype"] == "bool":
+                    frame[name] = rng.random(shape) > 0.5
+                elif ft["dtype"].startswith(("int", "uint")):
+                    frame[name] = rng.integers(0, 100, shape).astype(ft["dtype"])
                 else:
                     frame[name] = rng.standard_normal(shape).astype(ft["dtype"])
             for ci, (name, h, w) in enumerate(spec.cameras):

@@ -61,6 +61,7 @@ def assert_item_equal(ref: dict, ours: dict, camera_keys: list[str], where: str)
             assert torch.equal(back, a), f"{where} {k}"
         else:
             na = a.numpy()
+            assert isinstance(b, np.ndarray), f"{where} {k}: {type(b)}"
             assert na.dtype == b.dtype, f"{where} {k}: {na.dtype} vs {b.dtype}"
             assert na.shape == b.shape, f"{where} {k}: {na.shape} vs {b.shape}"
             np.testing.assert_array_equal(na, b, err_msg=f"{where} {k}")

@@ -154,7 +154,8 @@ class Dataset:
 
     def __getitem__(self, idx: int) -> Item:
         batch = self.get_batch([idx])
-        return {k: (v[0] if isinstance(v, list) else v[0]) for k, v in batch.items()}
+        # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
+        return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> Item:
         """Returns the items at ``indices`` stacked along a leading batch dimension.
