@@ -151,27 +151,45 @@ impl Error {
 
     /// Adds an episode and key to the location of an error that lacks them.
     pub fn within(mut self, episode: Option<i64>, key: Option<&str>) -> Self {
-        let at = match &mut self {
-            Error::NotFound { at, .. }
-            | Error::Io { at, .. }
-            | Error::Metadata { at, .. }
-            | Error::Parquet { at, .. }
-            | Error::MissingColumn { at, .. }
-            | Error::Video { at, .. }
-            | Error::UnsupportedCodec { at, .. }
-            | Error::Image { at, .. }
-            | Error::FrameTimestamp { at, .. } => Some(at),
-            _ => None,
-        };
-        if let Some(at) = at {
-            if at.episode.is_none() {
-                at.episode = episode;
-            }
-            if at.key.is_none() {
-                at.key = key.map(str::to_owned);
-            }
+        if let Some(at) = self.location().cloned() {
+            let at = Location {
+                episode: at.episode.or(episode),
+                key: at.key.or_else(|| key.map(str::to_owned)),
+                path: at.path,
+            };
+            self.set_location(at);
         }
         self
+    }
+
+    fn set_location(&mut self, new: Location) {
+        if let Error::NotFound { at, .. }
+        | Error::Io { at, .. }
+        | Error::Metadata { at, .. }
+        | Error::Parquet { at, .. }
+        | Error::MissingColumn { at, .. }
+        | Error::Video { at, .. }
+        | Error::UnsupportedCodec { at, .. }
+        | Error::Image { at, .. }
+        | Error::FrameTimestamp { at, .. } = self
+        {
+            *at = new;
+        }
+    }
+
+    /// An I/O error on `path`, as `NotFound` when the file does not exist.
+    pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound {
+                at: Location::file(path),
+                detail: String::new(),
+            }
+        } else {
+            Error::Io {
+                at: Location::file(path),
+                source: e,
+            }
+        }
     }
 
     pub(crate) fn metadata(at: Location, msg: impl Into<String>) -> Self {

@@ -195,19 +195,7 @@ impl Info {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound {
-                at: Location::file(path),
-                detail: String::new(),
-            }
-        } else {
-            Error::Io {
-                at: Location::file(path),
-                source: e,
-            }
-        }
-    })
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
 /// Parses `meta/info.json`.

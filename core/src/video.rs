@@ -28,6 +28,23 @@ fn init_ffmpeg() {
     });
 }
 
+/// Opens a file and finds its best video stream.
+fn open_video(path: &Path) -> Result<(ff::format::context::Input, usize)> {
+    let input = ff::format::input(&path).map_err(|e| Error::Video {
+        at: Location::file(path),
+        msg: format!("cannot open: {e}"),
+    })?;
+    let index = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or_else(|| Error::Video {
+            at: Location::file(path),
+            msg: "no video stream".into(),
+        })?
+        .index();
+    Ok((input, index))
+}
+
 /// One packet of the video stream, in decode order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PacketInfo {
@@ -112,18 +129,12 @@ impl FrameIndex {
                 detail: "video file missing".into(),
             });
         }
-        let mut input = ff::format::input(&path).map_err(|e| Error::Video {
-            at: at(),
-            msg: format!("cannot open: {e}"),
-        })?;
-        let (stream_index, codec, width, height, time_base) = {
-            let stream = input
-                .streams()
-                .best(ff::media::Type::Video)
-                .ok_or_else(|| Error::Video {
-                    at: at(),
-                    msg: "no video stream".into(),
-                })?;
+        let (mut input, stream_index) = open_video(path)?;
+        let (codec, width, height, time_base) = {
+            let stream = input.stream(stream_index).ok_or_else(|| Error::Video {
+                at: at(),
+                msg: "no video stream".into(),
+            })?;
             let params = stream.parameters();
             let id = params.id();
             // SAFETY: `params` borrows a live stream of `input`; the codecpar pointer is valid.
@@ -145,7 +156,6 @@ impl FrameIndex {
                 });
             }
             (
-                stream.index(),
                 format!("{id:?}").to_lowercase(),
                 u32::try_from(w).unwrap_or(0),
                 u32::try_from(h).unwrap_or(0),
@@ -480,18 +490,11 @@ impl VideoReader {
         init_ffmpeg();
         let path = index.path.clone();
         let at = || Location::file(&path);
-        let input = ff::format::input(&path).map_err(|e| Error::Video {
+        let (input, stream_index) = open_video(&path)?;
+        let stream = input.stream(stream_index).ok_or_else(|| Error::Video {
             at: at(),
-            msg: format!("cannot open: {e}"),
+            msg: "no video stream".into(),
         })?;
-        let stream = input
-            .streams()
-            .best(ff::media::Type::Video)
-            .ok_or_else(|| Error::Video {
-                at: at(),
-                msg: "no video stream".into(),
-            })?;
-        let stream_index = stream.index();
         let mut ctx =
             ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
                 Error::Video {
