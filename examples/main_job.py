@@ -59,15 +59,15 @@ def main() -> None:
     samples = 0
     first = None
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < args.seconds:
+    while time.perf_counter() - t0 < args.seconds:  # epochs over a shuffled order
+        perm = rng.permutation(len(ds))
         for start in range(0, len(ds), args.batch_size):
-            perm = rng.permutation(len(ds))
-            batch = ds.get_batch(perm[: args.batch_size])
+            batch = ds.get_batch(perm[start : start + args.batch_size])
             if first is None:
                 first = time.perf_counter() - t0
                 shapes = {k: getattr(v, "shape", f"list[{len(v)}]") for k, v in batch.items()}
                 print(f"[main] first batch after {first * 1000:.0f} ms: {shapes}")
-            samples += args.batch_size
+            samples += len(batch["index"])
             if time.perf_counter() - t0 >= args.seconds:
                 break
     dt = time.perf_counter() - t0

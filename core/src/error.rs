@@ -114,67 +114,43 @@ pub enum Error {
     InvalidArgument { msg: String },
 }
 
-impl Error {
-    /// A short, stable name of the error kind (used by adapters to pick an exception class).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Error::NotFound { .. } => "NotFound",
-            Error::Io { .. } => "Io",
-            Error::Metadata { .. } => "Metadata",
-            Error::Parquet { .. } => "Parquet",
-            Error::MissingColumn { .. } => "MissingColumn",
-            Error::Video { .. } => "Video",
-            Error::UnsupportedCodec { .. } => "UnsupportedCodec",
-            Error::Image { .. } => "Image",
-            Error::FrameTimestamp { .. } => "FrameTimestamp",
-            Error::DeltaTimestamps { .. } => "DeltaTimestamps",
-            Error::IndexOutOfRange { .. } => "IndexOutOfRange",
-            Error::InvalidArgument { .. } => "InvalidArgument",
-        }
-    }
-
-    /// The location the error names, if any.
-    pub fn location(&self) -> Option<&Location> {
-        match self {
-            Error::NotFound { at, .. }
-            | Error::Io { at, .. }
-            | Error::Metadata { at, .. }
-            | Error::Parquet { at, .. }
-            | Error::MissingColumn { at, .. }
-            | Error::Video { at, .. }
-            | Error::UnsupportedCodec { at, .. }
-            | Error::Image { at, .. }
-            | Error::FrameTimestamp { at, .. } => Some(at),
+/// Matches the variants that carry a [`Location`], binding it to `$at`.
+macro_rules! located {
+    ($e:expr, $at:ident => $body:expr) => {
+        match $e {
+            Error::NotFound { $at, .. }
+            | Error::Io { $at, .. }
+            | Error::Metadata { $at, .. }
+            | Error::Parquet { $at, .. }
+            | Error::MissingColumn { $at, .. }
+            | Error::Video { $at, .. }
+            | Error::UnsupportedCodec { $at, .. }
+            | Error::Image { $at, .. }
+            | Error::FrameTimestamp { $at, .. } => Some($body),
             _ => None,
         }
+    };
+}
+
+impl Error {
+    /// The location the error names, if any.
+    pub fn location(&self) -> Option<&Location> {
+        located!(self, at => at)
+    }
+
+    fn location_mut(&mut self) -> Option<&mut Location> {
+        located!(self, at => at)
     }
 
     /// Adds an episode and key to the location of an error that lacks them.
     pub fn within(mut self, episode: Option<i64>, key: Option<&str>) -> Self {
-        if let Some(at) = self.location().cloned() {
-            let at = Location {
-                episode: at.episode.or(episode),
-                key: at.key.or_else(|| key.map(str::to_owned)),
-                path: at.path,
-            };
-            self.set_location(at);
+        if let Some(at) = self.location_mut() {
+            at.episode = at.episode.or(episode);
+            if at.key.is_none() {
+                at.key = key.map(str::to_owned);
+            }
         }
         self
-    }
-
-    fn set_location(&mut self, new: Location) {
-        if let Error::NotFound { at, .. }
-        | Error::Io { at, .. }
-        | Error::Metadata { at, .. }
-        | Error::Parquet { at, .. }
-        | Error::MissingColumn { at, .. }
-        | Error::Video { at, .. }
-        | Error::UnsupportedCodec { at, .. }
-        | Error::Image { at, .. }
-        | Error::FrameTimestamp { at, .. } = self
-        {
-            *at = new;
-        }
     }
 
     /// An I/O error on `path`, as `NotFound` when the file does not exist.

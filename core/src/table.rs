@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
+use arrow_array::{Array, ArrayRef, BinaryArray, OffsetSizeTrait, StringArray};
 use arrow_schema::DataType;
 
 use crate::error::{Error, Location, Result};
@@ -137,25 +137,17 @@ impl DataFile {
         }
     }
 
-    /// The `timestamp` of a row (LeRobot stores it as float32).
+    /// The `timestamp` of a row (float32, as every float column after [`DType::item_dtype`]).
     pub fn timestamp(&self, row: usize) -> Option<f32> {
         match self.columns.get("timestamp")? {
             ColumnData::Fixed {
                 dtype: DType::F32,
                 bytes,
-                ..
+                per_row: 1,
             } => bytes
                 .get(row * 4..row * 4 + 4)
                 .and_then(|b| b.try_into().ok())
                 .map(f32::from_ne_bytes),
-            ColumnData::Fixed {
-                dtype: DType::F64,
-                bytes,
-                ..
-            } => bytes
-                .get(row * 8..row * 8 + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(|b| f64::from_ne_bytes(b) as f32),
             _ => None,
         }
     }
@@ -187,45 +179,67 @@ fn i64s(bytes: &[u8]) -> Vec<i64> {
         .collect()
 }
 
-/// Flattens nested lists down to their leaf values, checking every row holds `numel` values.
-fn flatten(arr: &ArrayRef, rows: usize, numel: usize) -> std::result::Result<ArrayRef, String> {
+/// Per-row lengths and child values of a list-typed array; None for other arrays.
+fn list_level(arr: &ArrayRef) -> Option<(Vec<usize>, ArrayRef)> {
+    fn parts<O: OffsetSizeTrait>(offs: &[O], values: &ArrayRef) -> (Vec<usize>, ArrayRef) {
+        let first = offs.first().map_or(0, |o| o.as_usize());
+        let last = offs.last().map_or(0, |o| o.as_usize());
+        let lens = offs
+            .windows(2)
+            .map(|w| match w {
+                [a, b] => b.as_usize().saturating_sub(a.as_usize()),
+                _ => 0,
+            })
+            .collect();
+        (lens, values.slice(first, last.saturating_sub(first)))
+    }
+    match arr.data_type() {
+        DataType::List(_) => {
+            let l = arr.as_list::<i32>();
+            Some(parts(l.value_offsets(), l.values()))
+        }
+        DataType::LargeList(_) => {
+            let l = arr.as_list::<i64>();
+            Some(parts(l.value_offsets(), l.values()))
+        }
+        DataType::FixedSizeList(_, n) => {
+            let l = arr.as_fixed_size_list();
+            let n = usize::try_from(*n).unwrap_or(0);
+            Some((
+                vec![n; l.len()],
+                l.values().slice(l.offset() * n, l.len() * n),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Flattens nested lists down to their leaf values, checking that every list at depth `d`
+/// holds `shape[d]` values and that there are `rows * prod(shape)` values in all.
+fn flatten(arr: &ArrayRef, rows: usize, shape: &[usize]) -> std::result::Result<ArrayRef, String> {
     let mut cur = arr.clone();
-    loop {
-        let next = match cur.data_type() {
-            DataType::List(_) => {
-                let l = cur.as_list::<i32>();
-                let o = l.value_offsets();
-                let (s, e) = (
-                    o.first().copied().unwrap_or(0),
-                    o.last().copied().unwrap_or(0),
-                );
-                l.values().slice(s as usize, (e - s) as usize)
-            }
-            DataType::LargeList(_) => {
-                let l = cur.as_list::<i64>();
-                let o = l.value_offsets();
-                let (s, e) = (
-                    o.first().copied().unwrap_or(0),
-                    o.last().copied().unwrap_or(0),
-                );
-                l.values().slice(s as usize, (e - s) as usize)
-            }
-            DataType::FixedSizeList(_, n) => {
-                let l = cur.as_fixed_size_list();
-                let n = *n as usize;
-                l.values().slice(l.offset() * n, l.len() * n)
-            }
-            DataType::Struct(_) => return Err("numeric feature is stored as a struct".into()),
-            _ => break,
-        };
+    let mut depth = 0;
+    while let Some((lens, child)) = list_level(&cur) {
         if cur.null_count() > 0 {
             return Err("column has null rows".into());
         }
-        cur = next;
+        if let Some(&want) = shape.get(depth) {
+            if let Some((i, l)) = lens.iter().enumerate().find(|(_, l)| **l != want) {
+                return Err(format!(
+                    "list {i} at depth {depth} has {l} values, the feature's shape {shape:?} says {want}"
+                ));
+            }
+        }
+        cur = child;
+        depth += 1;
+    }
+    if matches!(cur.data_type(), DataType::Struct(_)) {
+        return Err("numeric feature is stored as a struct".into());
     }
     if cur.null_count() > 0 {
         return Err("column has null values".into());
     }
+    let numel: usize = shape.iter().product();
     if cur.len() != rows * numel {
         return Err(format!(
             "expected {numel} value(s) per row ({} in all for {rows} rows), found {}",
@@ -243,30 +257,7 @@ fn fixed_column(
     rows: usize,
 ) -> std::result::Result<ColumnData, String> {
     let numel = f.numel();
-    // Each row must be exactly one element deep-list of `numel` values: check the outer level.
-    if let DataType::List(_) | DataType::LargeList(_) = arr.data_type() {
-        let lens: Vec<usize> = match arr.data_type() {
-            DataType::List(_) => arr
-                .as_list::<i32>()
-                .value_offsets()
-                .windows(2)
-                .map(|w| (w[1] - w[0]) as usize)
-                .collect(),
-            _ => arr
-                .as_list::<i64>()
-                .value_offsets()
-                .windows(2)
-                .map(|w| (w[1] - w[0]) as usize)
-                .collect(),
-        };
-        let outer = f.shape.first().copied().unwrap_or(1);
-        if let Some((r, l)) = lens.iter().enumerate().find(|(_, l)| **l != outer) {
-            return Err(format!(
-                "row {r} has {l} values, the feature's shape says {outer}"
-            ));
-        }
-    }
-    let leaf = flatten(arr, rows, numel)?;
+    let leaf = flatten(arr, rows, &f.shape)?;
     let leaf = arrow_cast::cast(&leaf, &dtype.arrow()).map_err(|e| {
         format!(
             "cannot convert {} to {}: {e}",
@@ -315,4 +306,34 @@ fn image_column(arr: &ArrayRef) -> std::result::Result<ColumnData, String> {
     };
     let bin = arrow_cast::cast(&bytes, &DataType::Binary).map_err(|e| e.to_string())?;
     Ok(ColumnData::Image(bin.as_binary::<i32>().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::{Float32Builder, ListBuilder};
+    use std::sync::Arc;
+
+    fn lists(rows: &[&[f32]]) -> ArrayRef {
+        let mut b = ListBuilder::new(Float32Builder::new());
+        for r in rows {
+            b.values().append_slice(r);
+            b.append(true);
+        }
+        Arc::new(b.finish())
+    }
+
+    #[test]
+    fn flattens_lists_of_the_declared_shape() {
+        let a = lists(&[&[1.0, 2.0], &[3.0, 4.0]]);
+        let leaf = flatten(&a, 2, &[2]).expect("valid");
+        assert_eq!(leaf.len(), 4);
+    }
+
+    #[test]
+    fn rejects_ragged_rows_even_when_the_total_fits() {
+        let a = lists(&[&[1.0, 2.0, 3.0], &[4.0]]);
+        let e = flatten(&a, 2, &[2]).expect_err("ragged");
+        assert!(e.contains("list 0 at depth 0 has 3 values"), "{e}");
+    }
 }

@@ -689,8 +689,8 @@ impl VideoReader {
     where
         F: FnMut(usize, &mut RgbConverter, &ff::frame::Video) -> Result<()>,
     {
-        let pk = self.index.packets.clone();
-        let pts_of = |pos: usize| pk.get(pos).map(|p| p.pts);
+        let index = self.index.clone();
+        let pts_of = |pos: usize| index.packets.get(pos).map(|p| p.pts);
         // Order requests by pts, the order the decoder outputs frames in.
         let mut order: Vec<usize> = (0..wanted.len()).collect();
         order.sort_by_key(|&i| wanted.get(i).and_then(|&p| pts_of(p)).unwrap_or(i64::MAX));

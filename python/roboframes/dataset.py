@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -121,9 +122,12 @@ class Dataset:
         """``{task_index: task}``."""
         return dict(self._native.tasks())
 
-    @property
+    @functools.cached_property
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
-        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent)."""
+        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent).
+
+        Parsed once; a plain mutable dict, so normalisation code may edit it in place.
+        """
         text = self._native.stats_json()
         if text is None:
             return {}
