@@ -1,17 +1,19 @@
 //! A LeRobot v3.0 dataset: items with LeRobot's keys and window semantics, filled in batches
-//! into caller-provided buffers. Video frames are planned per file and decoded in parallel.
+//! into caller-provided buffers, plus the two primitives adapters build on: frames by
+//! (camera, episode, time) and windowed tabular gathers with pad masks.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
-use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
-use crate::image::decode_image_into;
-use crate::meta::{self, DType, Episode, FeatureKind, Info};
+use crate::frame::FrameFormat;
+use crate::meta::{self, Episode, FeatureKind, Info};
+use crate::outputs::{build_outputs, OutputKind, OutputSpec};
+use crate::plan::{self, FrameTarget, ImageRequest, VideoRequest};
 use crate::table::{ColumnData, DataFile};
 use crate::video::DecoderPool;
 use crate::window::{check_delta_timestamps, delta_indices};
@@ -40,60 +42,14 @@ impl Default for OpenOptions {
     }
 }
 
-/// What an output entry of an item holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
-    /// Decoded video frames, uint8 `(H, W, 3)` (or `(T, H, W, 3)`).
-    Video,
-    /// Decoded embedded images, uint8 `(H, W, C)` (or `(T, H, W, C)`).
-    Image,
-    /// Numbers from the data parquet.
-    Numeric,
-    /// Strings from the data parquet (one per item, or `T` per item).
-    String,
-    /// `{key}_is_pad` masks, bool `(T,)`.
-    Pad,
-    /// The task string of the item's `task_index`.
-    Task,
-}
-
-/// One entry of an item: its key, kind, element type and per-item shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutputSpec {
-    pub key: String,
-    pub kind: OutputKind,
-    /// Element type of byte outputs (`U8` for frames, `Bool` for pads); unused for strings.
-    pub dtype: DType,
-    /// Shape of one item's value (`[]` for scalars and single strings).
-    pub shape: Vec<usize>,
-    /// Number of time steps when the key has `delta_timestamps`.
-    pub window: Option<usize>,
-}
-
-impl OutputSpec {
-    /// Number of elements of one item's value.
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-    /// Bytes of one item's value (0 for string outputs).
-    pub fn item_bytes(&self) -> usize {
-        match self.kind {
-            OutputKind::String | OutputKind::Task => 0,
-            _ => self.numel() * self.dtype.size(),
-        }
-    }
-    /// True for outputs returned as strings.
-    pub fn is_string(&self) -> bool {
-        matches!(self.kind, OutputKind::String | OutputKind::Task)
-    }
-}
-
 /// A caller-provided destination for one output of a batch.
 pub enum OutBuf<'a> {
     /// `batch * spec.item_bytes()` bytes, items back to back.
     Bytes(&'a mut [u8]),
     /// Cleared and filled with `batch * T` (or `batch`) strings.
     Strings(&'a mut Vec<String>),
+    /// Not wanted: neither decoded nor filled.
+    Skip,
 }
 
 struct Runtime {
@@ -102,15 +58,18 @@ struct Runtime {
     decoders: DecoderPool,
 }
 
-/// An opened dataset.
+/// An opened dataset. Shareable between threads; every method takes `&self`.
 pub struct Dataset {
     root: PathBuf,
     info: Info,
     episodes: Vec<Episode>,
+    /// Position in `episodes` of each episode index.
+    pos_of: HashMap<i64, usize>,
     selected: Vec<usize>,
     /// Cumulative item counts of the selected episodes (len = selected.len() + 1).
     cum: Vec<usize>,
     tasks: IndexMap<i64, String>,
+    subtasks: Option<IndexMap<i64, String>>,
     stats: Option<Value>,
     delta: IndexMap<String, Vec<i64>>,
     tolerance_s: f64,
@@ -126,6 +85,21 @@ pub struct Dataset {
 struct ItemPos {
     ep: usize,
     abs: i64,
+}
+
+/// The clamped rows and pad flags of a window around `abs` in episode `e`: LeRobot's rule
+/// (offsets clamped to `[from, to - 1]`, padded where the unclamped row left the episode).
+fn window<'a>(
+    offsets: Option<&'a [i64]>,
+    e: &'a Episode,
+    abs: i64,
+) -> impl Iterator<Item = (i64, bool)> + 'a {
+    const NOW: &[i64] = &[0];
+    let (from, to) = (e.dataset_from_index, e.dataset_to_index);
+    offsets.unwrap_or(NOW).iter().map(move |d| {
+        let q = abs.saturating_add(*d);
+        (q.clamp(from, (to - 1).max(from)), q < from || q >= to)
+    })
 }
 
 impl Dataset {
@@ -150,6 +124,11 @@ impl Dataset {
         let video_keys = info.video_keys();
         let episodes = meta::read_episodes(&root, &video_keys)?;
         let tasks = meta::read_tasks(&root)?;
+        let subtasks = if info.features.contains_key("subtask_index") {
+            meta::read_subtasks(&root)?
+        } else {
+            None
+        };
         let stats = meta::read_stats(&root)?;
 
         let pos_of: HashMap<i64, usize> = episodes
@@ -209,14 +188,26 @@ impl Dataset {
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1)
             .max(1);
-        let outputs = build_outputs(&info, &delta)?;
+        let mut outputs = build_outputs(&info, &delta);
+        if subtasks.is_some() {
+            outputs.push(OutputSpec {
+                key: "subtask".into(),
+                kind: OutputKind::Subtask,
+                dtype: meta::DType::U8,
+                shape: vec![],
+                window: None,
+                frame: None,
+            });
+        }
         Ok(Dataset {
             root,
             info,
             episodes,
+            pos_of,
             selected,
             cum,
             tasks,
+            subtasks,
             stats,
             delta,
             tolerance_s: opts.tolerance_s,
@@ -245,8 +236,13 @@ impl Dataset {
             .filter_map(|&p| self.episodes.get(p).map(|e| e.episode_index))
             .collect()
     }
+    /// `{task_index: task}`.
     pub fn tasks(&self) -> &IndexMap<i64, String> {
         &self.tasks
+    }
+    /// `{subtask_index: subtask}` when the dataset has subtasks.
+    pub fn subtasks(&self) -> Option<&IndexMap<i64, String>> {
+        self.subtasks.as_ref()
     }
     pub fn stats(&self) -> Option<&Value> {
         self.stats.as_ref()
@@ -265,9 +261,28 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The entries of every item, in LeRobot's key order.
+    /// The entries of every item, in LeRobot's key order, frames as uint8 `(H, W, C)`.
     pub fn outputs(&self) -> &[OutputSpec] {
         &self.outputs
+    }
+    /// The entries of every item with frames in `fmt`.
+    pub fn outputs_for(&self, fmt: FrameFormat) -> Vec<OutputSpec> {
+        self.outputs.iter().map(|o| o.with_format(fmt)).collect()
+    }
+
+    /// `(H, W, C)` of the decoded frames of a video key.
+    pub fn frame_dims(&self, camera: &str) -> Result<(usize, usize, usize)> {
+        self.outputs
+            .iter()
+            .find(|o| o.kind == OutputKind::Video && o.key == camera)
+            .and_then(|o| o.frame)
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!(
+                    "'{camera}' is not a video key of the dataset at '{}' (video keys: {})",
+                    self.root.display(),
+                    self.video_keys.join(", ")
+                ),
+            })
     }
 
     fn runtime(&self) -> Result<Arc<Runtime>> {
@@ -355,57 +370,22 @@ impl Dataset {
         })
     }
 
-    /// Global row indices (clamped) and pad flags of one item for a key.
-    fn window(&self, key: &str, e: &Episode, abs: i64) -> (Vec<i64>, Vec<bool>) {
-        match self.delta.get(key) {
-            None => (vec![abs], vec![false]),
-            Some(ds) => ds
-                .iter()
-                .map(|d| {
-                    let q = abs + d;
-                    let pad = q < e.dataset_from_index || q >= e.dataset_to_index;
-                    let c = q.clamp(
-                        e.dataset_from_index,
-                        (e.dataset_to_index - 1).max(e.dataset_from_index),
-                    );
-                    (c, pad)
-                })
-                .unzip(),
-        }
+    fn episode_at(&self, pos: usize) -> Result<&Episode> {
+        self.episodes
+            .get(pos)
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("internal: episode position {pos} out of range"),
+            })
     }
 
-    /// Fills one batch. `outs` follows [`Dataset::outputs`] one to one.
-    pub fn fill_batch(&self, indices: &[i64], outs: &mut [OutBuf<'_>]) -> Result<()> {
-        if outs.len() != self.outputs.len() {
-            return Err(Error::InvalidArgument {
-                msg: format!(
-                    "expected {} output buffers, got {}",
-                    self.outputs.len(),
-                    outs.len()
-                ),
-            });
-        }
-        let b = indices.len();
-        for (spec, out) in self.outputs.iter().zip(outs.iter()) {
-            match out {
-                OutBuf::Bytes(buf) if !spec.is_string() && buf.len() == b * spec.item_bytes() => {}
-                OutBuf::Strings(_) if spec.is_string() => {}
-                _ => {
-                    return Err(Error::InvalidArgument {
-                        msg: format!(
-                            "output buffer for '{}' has the wrong kind or size",
-                            spec.key
-                        ),
-                    })
-                }
-            }
-        }
+    /// Resolves item indices and loads their data files, checking that each row belongs to
+    /// the episode the metadata says.
+    fn locate(&self, indices: &[i64]) -> Result<(Vec<ItemPos>, Vec<Arc<DataFile>>)> {
         let items: Vec<ItemPos> = indices
             .iter()
             .map(|&i| self.resolve(i))
             .collect::<Result<_>>()?;
-        // Load the data files involved (once each) and check rows belong to their episodes.
-        let mut files: Vec<Arc<DataFile>> = Vec::with_capacity(b);
+        let mut files: Vec<Arc<DataFile>> = Vec::with_capacity(items.len());
         for it in &items {
             let e = self.episode_at(it.ep)?;
             let f = self.data_file(e)?;
@@ -417,7 +397,7 @@ impl Dataset {
                     return Err(Error::metadata(
                         Location::file(&f.path).with_episode(e.episode_index),
                         format!(
-                            "row of index {} belongs to episode {got}, but meta/episodes places it in episode {}",
+                            "row of global index {} belongs to episode {got}, meta/episodes says {}",
                             it.abs, e.episode_index
                         ),
                     ));
@@ -425,119 +405,160 @@ impl Dataset {
             }
             files.push(f);
         }
+        Ok((items, files))
+    }
 
-        let rt = self.runtime()?;
-        let mut video_jobs: Vec<VideoRequest> = Vec::new();
-        let mut image_jobs: Vec<ImageJob> = Vec::new();
-        for (o, (spec, out)) in self.outputs.iter().zip(outs.iter_mut()).enumerate() {
-            match spec.kind {
-                OutputKind::Video => {
-                    let vk = self
-                        .video_keys
-                        .iter()
-                        .position(|k| *k == spec.key)
-                        .ok_or_else(|| Error::InvalidArgument {
-                            msg: format!("'{}' is not a video key", spec.key),
-                        })?;
-                    for (bi, (it, f)) in items.iter().zip(&files).enumerate() {
-                        let e = self.episode_at(it.ep)?;
-                        let v = e.videos.get(vk).ok_or_else(|| {
-                            Error::metadata(
-                                Location::file(self.root.join("meta/episodes"))
-                                    .with_episode(e.episode_index),
-                                format!("no video location for '{}'", spec.key),
-                            )
-                        })?;
-                        let path = meta::video_file_path(
-                            &self.root,
-                            &self.info,
-                            &spec.key,
-                            v.chunk_index,
-                            v.file_index,
-                        )?;
-                        let (rows, _) = self.window(&spec.key, e, it.abs);
-                        let t_steps = rows.len();
-                        for (t, r) in rows.into_iter().enumerate() {
-                            let row = f
-                                .row_of(r)
-                                .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
-                            let ts = f.timestamp(row).ok_or_else(|| Error::MissingColumn {
-                                at: Location::file(&f.path),
-                                column: "timestamp".into(),
-                            })?;
-                            video_jobs.push(VideoRequest {
-                                output: o,
-                                slot: bi * t_steps + t,
-                                path: path.clone(),
-                                time_s: v.from_timestamp + f64::from(ts),
-                                episode: e.episode_index,
-                            });
-                        }
-                    }
+    /// Copies the rows of a numeric feature for every item and offset into `dst` (items back to
+    /// back, `row_bytes` per row) and, when given, the pad flags into `pads`.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_rows(
+        &self,
+        key: &str,
+        row_bytes: usize,
+        offsets: Option<&[i64]>,
+        items: &[ItemPos],
+        files: &[Arc<DataFile>],
+        dst: &mut [u8],
+        mut pads: Option<&mut [u8]>,
+    ) -> Result<()> {
+        let mut n = 0usize;
+        for (it, f) in items.iter().zip(files) {
+            let e = self.episode_at(it.ep)?;
+            for (r, pad) in window(offsets, e, it.abs) {
+                let row = f
+                    .row_of(r)
+                    .map_err(|er| er.within(Some(e.episode_index), Some(key)))?;
+                let src = f.fixed_row(key, row).ok_or_else(|| Error::MissingColumn {
+                    at: Location::file(&f.path).with_episode(e.episode_index),
+                    column: key.to_owned(),
+                })?;
+                let out = dst
+                    .get_mut(n * row_bytes..(n + 1) * row_bytes)
+                    .ok_or_else(|| Error::InvalidArgument {
+                        msg: format!("output buffer for '{key}' too small"),
+                    })?;
+                if src.len() != out.len() {
+                    return Err(Error::metadata(
+                        Location::file(&f.path).with_key(key),
+                        "row size disagrees with the feature shape",
+                    ));
                 }
-                OutputKind::Image => {
+                out.copy_from_slice(src);
+                if let Some(p) = pads.as_deref_mut().and_then(|p| p.get_mut(n)) {
+                    *p = u8::from(pad);
+                }
+                n += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills one batch with frames in `fmt`. `outs` follows [`Dataset::outputs_for`] one to one.
+    pub fn fill_batch(
+        &self,
+        indices: &[i64],
+        fmt: FrameFormat,
+        outs: &mut [OutBuf<'_>],
+    ) -> Result<()> {
+        let specs = self.outputs_for(fmt);
+        if outs.len() != specs.len() {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "expected {} output buffers, got {}",
+                    specs.len(),
+                    outs.len()
+                ),
+            });
+        }
+        let b = indices.len();
+        for (spec, out) in specs.iter().zip(outs.iter()) {
+            match out {
+                OutBuf::Bytes(buf) if !spec.is_string() && buf.len() == b * spec.item_bytes() => {}
+                OutBuf::Strings(_) if spec.is_string() => {}
+                OutBuf::Skip => {}
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        msg: format!(
+                            "output buffer for '{}' has the wrong kind or size",
+                            spec.key
+                        ),
+                    })
+                }
+            }
+        }
+        let (items, files) = self.locate(indices)?;
+        let rt = self.runtime()?;
+
+        // Tabular outputs are plain copies; frame requests are collected for the planner.
+        let mut videos: Vec<VideoRequest> = Vec::new();
+        let mut images: Vec<ImageRequest> = Vec::new();
+        let mut target_of: Vec<Option<usize>> = Vec::with_capacity(specs.len());
+        let mut n_targets = 0usize;
+        for (spec, out) in specs.iter().zip(outs.iter_mut()) {
+            let offsets = self.delta.get(&spec.key).map(Vec::as_slice);
+            if matches!(out, OutBuf::Skip) {
+                target_of.push(None);
+                continue;
+            }
+            target_of.push(spec.is_frame().then_some(n_targets));
+            match (spec.kind, out) {
+                (OutputKind::Video, _) => {
+                    self.video_requests(spec, offsets, &items, &files, n_targets, &mut videos)?;
+                    n_targets += 1;
+                }
+                (OutputKind::Image, _) => {
                     for (bi, (it, f)) in items.iter().zip(&files).enumerate() {
                         let e = self.episode_at(it.ep)?;
-                        let (rows, _) = self.window(&spec.key, e, it.abs);
-                        let t_steps = rows.len();
-                        for (t, r) in rows.into_iter().enumerate() {
+                        let steps = offsets.map_or(1, <[i64]>::len);
+                        for (t, (r, _)) in window(offsets, e, it.abs).enumerate() {
                             let row = f
                                 .row_of(r)
                                 .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
-                            image_jobs.push(ImageJob {
-                                output: o,
-                                slot: bi * t_steps + t,
+                            images.push(ImageRequest {
+                                target: n_targets,
+                                slot: bi * steps + t,
                                 file: f.clone(),
                                 row,
                                 episode: e.episode_index,
                             });
                         }
                     }
+                    n_targets += 1;
                 }
-                OutputKind::Numeric => {
-                    let OutBuf::Bytes(buf) = out else { continue };
-                    let row_bytes = spec.item_bytes() / spec.window.unwrap_or(1).max(1);
-                    let mut off = 0;
-                    for (it, f) in items.iter().zip(&files) {
+                (OutputKind::Numeric, OutBuf::Bytes(buf)) => {
+                    self.copy_rows(
+                        &spec.key,
+                        spec.step_bytes(),
+                        offsets,
+                        &items,
+                        &files,
+                        buf,
+                        None,
+                    )?;
+                }
+                (OutputKind::Pad, OutBuf::Bytes(buf)) => {
+                    let base = spec.key.strip_suffix("_is_pad").unwrap_or(&spec.key);
+                    let offs = self.delta.get(base).map(Vec::as_slice);
+                    let mut n = 0;
+                    for it in &items {
                         let e = self.episode_at(it.ep)?;
-                        let (rows, _) = self.window(&spec.key, e, it.abs);
-                        for r in rows {
-                            let row = f
-                                .row_of(r)
-                                .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
-                            let src = f.fixed_row(&spec.key, row).ok_or_else(|| {
-                                Error::MissingColumn {
-                                    at: Location::file(&f.path).with_episode(e.episode_index),
-                                    column: spec.key.clone(),
-                                }
-                            })?;
-                            let dst = buf.get_mut(off..off + row_bytes).ok_or_else(|| {
-                                Error::InvalidArgument {
-                                    msg: format!("output buffer for '{}' too small", spec.key),
-                                }
-                            })?;
-                            if src.len() != dst.len() {
-                                return Err(Error::metadata(
-                                    Location::file(&f.path).with_key(spec.key.clone()),
-                                    "row size disagrees with the feature shape",
-                                ));
+                        for (_, pad) in window(offs, e, it.abs) {
+                            if let Some(x) = buf.get_mut(n) {
+                                *x = u8::from(pad);
                             }
-                            dst.copy_from_slice(src);
-                            off += row_bytes;
+                            n += 1;
                         }
                     }
                 }
-                OutputKind::String => {
-                    let OutBuf::Strings(v) = out else { continue };
+                (OutputKind::String, OutBuf::Strings(v)) => {
                     v.clear();
                     for (it, f) in items.iter().zip(&files) {
                         let e = self.episode_at(it.ep)?;
-                        let (rows, _) = self.window(&spec.key, e, it.abs);
-                        for r in rows {
+                        for (r, _) in window(offsets, e, it.abs) {
                             let row = f.row_of(r)?;
-                            let s = match f.columns.get(&spec.key) {
+                            match f.columns.get(&spec.key) {
                                 Some(ColumnData::Str(a)) if row < arrow_array::Array::len(a) => {
-                                    a.value(row).to_owned()
+                                    v.push(a.value(row).to_owned())
                                 }
                                 _ => {
                                     return Err(Error::MissingColumn {
@@ -545,360 +566,314 @@ impl Dataset {
                                         column: spec.key.clone(),
                                     })
                                 }
-                            };
-                            v.push(s);
-                        }
-                    }
-                }
-                OutputKind::Pad => {
-                    let OutBuf::Bytes(buf) = out else { continue };
-                    let base = spec.key.strip_suffix("_is_pad").unwrap_or(&spec.key);
-                    let mut off = 0;
-                    for it in &items {
-                        let e = self.episode_at(it.ep)?;
-                        let (_, pads) = self.window(base, e, it.abs);
-                        for p in pads {
-                            if let Some(x) = buf.get_mut(off) {
-                                *x = u8::from(p);
                             }
-                            off += 1;
                         }
                     }
                 }
-                OutputKind::Task => {
-                    let OutBuf::Strings(v) = out else { continue };
+                (kind @ (OutputKind::Task | OutputKind::Subtask), OutBuf::Strings(v)) => {
+                    let (column, table, file) = match kind {
+                        OutputKind::Task => ("task_index", Some(&self.tasks), "tasks"),
+                        _ => ("subtask_index", self.subtasks.as_ref(), "subtasks"),
+                    };
                     v.clear();
                     for (it, f) in items.iter().zip(&files) {
                         let e = self.episode_at(it.ep)?;
                         let row = f.row_of(it.abs)?;
-                        let ti = f.int_scalar("task_index", row).ok_or_else(|| {
-                            Error::MissingColumn {
+                        let ti = f
+                            .int_scalar(column, row)
+                            .ok_or_else(|| Error::MissingColumn {
                                 at: Location::file(&f.path),
-                                column: "task_index".into(),
-                            }
-                        })?;
-                        let task = self.tasks.get(&ti).ok_or_else(|| {
+                                column: column.into(),
+                            })?;
+                        let label = table.and_then(|t| t.get(&ti)).ok_or_else(|| {
                             Error::metadata(
-                                Location::file(self.root.join("meta/tasks.parquet"))
+                                Location::file(self.root.join(format!("meta/{file}.parquet")))
                                     .with_episode(e.episode_index),
-                                format!("task_index {ti} has no entry in meta/tasks.parquet"),
+                                format!("{column} {ti} has no entry in meta/{file}.parquet"),
                             )
                         })?;
-                        v.push(task.clone());
+                        v.push(label.clone());
                     }
+                }
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        msg: format!("output buffer for '{}' has the wrong kind", spec.key),
+                    })
                 }
             }
         }
-
-        if video_jobs.is_empty() && image_jobs.is_empty() {
+        if videos.is_empty() && images.is_empty() {
             return Ok(());
         }
-        // Destinations of the parallel stage: one slot writer per byte output.
-        let writers: Vec<Option<SlotWriter>> = self
-            .outputs
-            .iter()
-            .zip(outs.iter_mut())
-            .map(|(spec, out)| match (spec.kind, out) {
-                (OutputKind::Video | OutputKind::Image, OutBuf::Bytes(buf)) => {
-                    let slot = spec.item_bytes() / spec.window.unwrap_or(1).max(1);
-                    Some(SlotWriter::new(buf, slot))
-                }
-                _ => None,
-            })
-            .collect();
-        let groups = plan_video(video_jobs);
-        let tolerance = self.tolerance_s;
-        let writers = &writers;
-        let outputs = &self.outputs;
-        rt.pool.install(|| -> Result<()> {
-            let video = groups
-                .par_iter()
-                .map(|g| run_video_group(&rt.decoders, g, writers, outputs, tolerance))
-                .collect::<Vec<Result<()>>>();
-            let images = image_jobs
-                .par_iter()
-                .map(|j| {
-                    let spec = outputs.get(j.output);
-                    let key = spec.map_or("", |s| s.key.as_str());
-                    let w = writers
-                        .get(j.output)
-                        .and_then(Option::as_ref)
-                        .ok_or_else(|| Error::InvalidArgument {
-                            msg: format!("no buffer for '{key}'"),
-                        })?;
-                    // SAFETY: every (output, slot) pair occurs in exactly one image job.
-                    let dst = unsafe { w.slot(j.slot) }.ok_or_else(|| Error::InvalidArgument {
-                        msg: format!("slot {} out of range for '{key}'", j.slot),
-                    })?;
-                    let shape = spec.map(|s| s.shape.clone()).unwrap_or_default();
-                    decode_image_into(&j.file, key, j.row, &shape, dst)
-                        .map_err(|e| e.within(Some(j.episode), Some(key)))
-                })
-                .collect::<Vec<Result<()>>>();
-            video
-                .into_iter()
-                .chain(images)
-                .collect::<Result<Vec<()>>>()
-                .map(|_| ())
-        })
-    }
-
-    fn episode_at(&self, pos: usize) -> Result<&Episode> {
-        self.episodes
-            .get(pos)
-            .ok_or_else(|| Error::InvalidArgument {
-                msg: format!("internal: episode position {pos} out of range"),
-            })
-    }
-}
-
-fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Result<Vec<OutputSpec>> {
-    let mut outs = Vec::new();
-    let win = |k: &str| delta.get(k).map(Vec::len);
-    let with_t = |k: &str, shape: Vec<usize>| match win(k) {
-        Some(t) => std::iter::once(t).chain(shape).collect(),
-        None => shape,
-    };
-    for f in info
-        .features
-        .values()
-        .filter(|f| f.kind == FeatureKind::Video)
-    {
-        let (h, w) = match f.shape.as_slice() {
-            [h, w, 1 | 3 | 4] => (*h, *w),
-            [1 | 3 | 4, h, w] => (*h, *w),
-            [h, w, _] => (*h, *w),
-            _ => (0, 0),
-        };
-        outs.push(OutputSpec {
-            key: f.name.clone(),
-            kind: OutputKind::Video,
-            dtype: DType::U8,
-            shape: with_t(&f.name, vec![h, w, 3]),
-            window: win(&f.name),
-        });
-    }
-    for f in info
-        .features
-        .values()
-        .filter(|f| f.kind != FeatureKind::Video)
-    {
-        let (kind, dtype, shape) = match &f.kind {
-            FeatureKind::Numeric(dt) => (
-                OutputKind::Numeric,
-                dt.item_dtype(),
-                if f.is_scalar() {
-                    vec![]
-                } else {
-                    f.shape.clone()
-                },
-            ),
-            FeatureKind::String => (OutputKind::String, DType::U8, vec![]),
-            FeatureKind::Image => (OutputKind::Image, DType::U8, f.shape.clone()),
-            FeatureKind::Video => continue,
-        };
-        outs.push(OutputSpec {
-            key: f.name.clone(),
-            kind,
-            dtype,
-            shape: with_t(&f.name, shape),
-            window: win(&f.name),
-        });
-    }
-    for (k, d) in delta {
-        outs.push(OutputSpec {
-            key: format!("{k}_is_pad"),
-            kind: OutputKind::Pad,
-            dtype: DType::Bool,
-            shape: vec![d.len()],
-            window: Some(d.len()),
-        });
-    }
-    outs.push(OutputSpec {
-        key: "task".into(),
-        kind: OutputKind::Task,
-        dtype: DType::U8,
-        shape: vec![],
-        window: None,
-    });
-    Ok(outs)
-}
-
-/// One frame to decode into one output slot.
-#[derive(Debug, Clone)]
-struct VideoRequest {
-    output: usize,
-    slot: usize,
-    path: PathBuf,
-    time_s: f64,
-    episode: i64,
-}
-
-struct ImageJob {
-    output: usize,
-    slot: usize,
-    file: Arc<DataFile>,
-    row: usize,
-    episode: i64,
-}
-
-/// The requests against one video file.
-struct VideoGroup {
-    path: PathBuf,
-    requests: Vec<VideoRequest>,
-}
-
-/// Groups requests by file (largest groups first, so they start early).
-fn plan_video(jobs: Vec<VideoRequest>) -> Vec<VideoGroup> {
-    let mut by_file: IndexMap<PathBuf, Vec<VideoRequest>> = IndexMap::new();
-    for j in jobs {
-        by_file.entry(j.path.clone()).or_default().push(j);
-    }
-    let mut groups: Vec<VideoGroup> = by_file
-        .into_iter()
-        .map(|(path, requests)| VideoGroup { path, requests })
-        .collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.requests.len()));
-    groups
-}
-
-fn run_video_group(
-    pool: &DecoderPool,
-    g: &VideoGroup,
-    writers: &[Option<SlotWriter>],
-    outputs: &[OutputSpec],
-    tolerance_s: f64,
-) -> Result<()> {
-    let first = g.requests.first();
-    let ctx_ep = first.map(|r| r.episode);
-    let key_of = |o: usize| outputs.get(o).map_or("", |s| s.key.as_str());
-    let ctx_key = first.map(|r| key_of(r.output));
-    let index = pool.index(&g.path).map_err(|e| e.within(ctx_ep, ctx_key))?;
-    // Map each request to the nearest frame; dedupe frames shared by several requests.
-    let mut positions: Vec<usize> = Vec::new();
-    let mut slots_of: Vec<Vec<usize>> = Vec::new();
-    let mut seen: HashMap<usize, usize> = HashMap::new();
-    for (ri, r) in g.requests.iter().enumerate() {
-        let (pos, t) = index.nearest(r.time_s).ok_or_else(|| Error::Video {
-            at: Location::file(&g.path),
-            msg: "video has no frames".into(),
-        })?;
-        let dist = (t - r.time_s).abs();
-        if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
-            return Err(Error::FrameTimestamp {
-                at: Location::file(&g.path)
-                    .with_episode(r.episode)
-                    .with_key(key_of(r.output)),
-                query_s: r.time_s,
-                nearest_s: t,
-                distance_s: dist,
-                tolerance_s,
-            });
+        let mut targets: Vec<FrameTarget> = Vec::with_capacity(n_targets);
+        for ((spec, out), t) in specs.iter().zip(outs.iter_mut()).zip(&target_of) {
+            if let (Some(_), OutBuf::Bytes(buf), Some(dims)) = (t, out, spec.frame) {
+                targets.push(FrameTarget::new(buf, &spec.key, fmt, dims));
+            }
         }
-        let u = *seen.entry(pos).or_insert_with(|| {
-            positions.push(pos);
-            slots_of.push(Vec::new());
-            positions.len() - 1
-        });
-        if let Some(s) = slots_of.get_mut(u) {
-            s.push(ri);
-        }
+        plan::run(
+            &rt.pool,
+            &rt.decoders,
+            videos,
+            images,
+            &targets,
+            self.tolerance_s,
+        )
     }
-    let mut reader = pool
-        .checkout(&g.path)
-        .map_err(|e| e.within(ctx_ep, ctx_key))?;
-    let result = reader.decode(&positions, |u, conv, frame| {
-        let reqs = slots_of.get(u).map(Vec::as_slice).unwrap_or(&[]);
-        let mut first_slot: Option<(usize, usize)> = None;
-        for &ri in reqs {
-            let Some(r) = g.requests.get(ri) else {
-                continue;
-            };
-            let at = || {
-                Location::file(&g.path)
-                    .with_episode(r.episode)
-                    .with_key(key_of(r.output))
-            };
-            let w = writers
-                .get(r.output)
-                .and_then(Option::as_ref)
-                .ok_or_else(|| Error::InvalidArgument {
-                    msg: format!("no buffer for '{}'", key_of(r.output)),
+
+    /// The video frame requests of one video output for a batch of items.
+    fn video_requests(
+        &self,
+        spec: &OutputSpec,
+        offsets: Option<&[i64]>,
+        items: &[ItemPos],
+        files: &[Arc<DataFile>],
+        target: usize,
+        out: &mut Vec<VideoRequest>,
+    ) -> Result<()> {
+        let vk = self.video_position(&spec.key)?;
+        let steps = offsets.map_or(1, <[i64]>::len);
+        let mut paths: HashMap<(i64, i64), Arc<PathBuf>> = HashMap::new();
+        for (bi, (it, f)) in items.iter().zip(files).enumerate() {
+            let e = self.episode_at(it.ep)?;
+            let (path, from_ts) = self.video_location(e, vk, &spec.key, &mut paths)?;
+            for (t, (r, _)) in window(offsets, e, it.abs).enumerate() {
+                let row = f
+                    .row_of(r)
+                    .map_err(|er| er.within(Some(e.episode_index), Some(&spec.key)))?;
+                let ts = f.timestamp(row).ok_or_else(|| Error::MissingColumn {
+                    at: Location::file(&f.path),
+                    column: "timestamp".into(),
                 })?;
-            // SAFETY: each (output, slot) pair appears in exactly one request of one group, and
-            // a group runs on one thread; no other reference to this slot exists meanwhile.
-            let dst = unsafe { w.slot(r.slot) }.ok_or_else(|| Error::InvalidArgument {
-                msg: format!("slot {} out of range for '{}'", r.slot, key_of(r.output)),
-            })?;
-            match first_slot {
-                None => {
-                    conv.convert(frame, dst)
-                        .map_err(|m| Error::Video { at: at(), msg: m })?;
-                    first_slot = Some((r.output, r.slot));
-                }
-                Some((o, s)) => {
-                    // SAFETY: as above; the first slot of this frame is a different slot.
-                    let src = writers
-                        .get(o)
-                        .and_then(Option::as_ref)
-                        .and_then(|w0| unsafe { w0.slot(s) });
-                    match src {
-                        Some(src) if src.len() == dst.len() => dst.copy_from_slice(src),
-                        _ => conv
-                            .convert(frame, dst)
-                            .map_err(|m| Error::Video { at: at(), msg: m })?,
-                    }
-                }
+                out.push(VideoRequest {
+                    target,
+                    slot: bi * steps + t,
+                    path: path.clone(),
+                    time_s: from_ts + f64::from(ts),
+                    episode: e.episode_index,
+                });
             }
         }
         Ok(())
-    });
-    match result {
-        Ok(()) => {
-            pool.checkin(reader);
-            Ok(())
+    }
+
+    fn video_position(&self, key: &str) -> Result<usize> {
+        self.video_keys
+            .iter()
+            .position(|k| k == key)
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!(
+                    "'{key}' is not a video key (video keys: {})",
+                    self.video_keys.join(", ")
+                ),
+            })
+    }
+
+    /// The file and start time of episode `e` for the video key at position `vk`.
+    fn video_location(
+        &self,
+        e: &Episode,
+        vk: usize,
+        key: &str,
+        paths: &mut HashMap<(i64, i64), Arc<PathBuf>>,
+    ) -> Result<(Arc<PathBuf>, f64)> {
+        let v = e.videos.get(vk).ok_or_else(|| {
+            Error::metadata(
+                Location::file(self.root.join("meta/episodes")).with_episode(e.episode_index),
+                format!("no video location for '{key}'"),
+            )
+        })?;
+        let path = match paths.get(&(v.chunk_index, v.file_index)) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(meta::video_file_path(
+                    &self.root,
+                    &self.info,
+                    key,
+                    v.chunk_index,
+                    v.file_index,
+                )?);
+                paths.insert((v.chunk_index, v.file_index), p.clone());
+                p
+            }
+        };
+        Ok((path, v.from_timestamp))
+    }
+
+    /// Decodes the frames of video key `camera` at `timestamps[i]` seconds into episode
+    /// `episodes[i]` (LeRobot's per-row `timestamp`: the frame's time in its episode), into
+    /// `out` (`n` frames in `fmt`, back to back). Any episode of the dataset may be named,
+    /// selected or not; the nearest frame must lie within `tolerance_s`.
+    pub fn decode_frames(
+        &self,
+        camera: &str,
+        episodes: &[i64],
+        timestamps: &[f64],
+        fmt: FrameFormat,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let dims = self.frame_dims(camera)?;
+        let vk = self.video_position(camera)?;
+        if episodes.len() != timestamps.len() {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "{} episode indices but {} timestamps",
+                    episodes.len(),
+                    timestamps.len()
+                ),
+            });
         }
-        // A reader that failed mid-stream is dropped, not reused.
-        Err(e) => Err(e.within(ctx_ep, ctx_key)),
+        let frame = fmt.frame_bytes(dims.0, dims.1, dims.2);
+        if out.len() != episodes.len() * frame {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "output of {} bytes for {} frames of {frame} bytes",
+                    out.len(),
+                    episodes.len()
+                ),
+            });
+        }
+        let mut paths = HashMap::new();
+        let mut videos = Vec::with_capacity(episodes.len());
+        for (i, (&ep, &ts)) in episodes.iter().zip(timestamps).enumerate() {
+            let e = self
+                .pos_of
+                .get(&ep)
+                .and_then(|&p| self.episodes.get(p))
+                .ok_or_else(|| Error::InvalidArgument {
+                    msg: format!(
+                        "episode {ep} is not in the dataset at '{}' ({} episodes)",
+                        self.root.display(),
+                        self.episodes.len()
+                    ),
+                })?;
+            let (path, from_ts) = self.video_location(e, vk, camera, &mut paths)?;
+            // Episodes share files: a time past the episode's end would land on the next
+            // episode's frames, so it is refused rather than answered from another episode.
+            let span = e
+                .videos
+                .get(vk)
+                .map_or(0.0, |v| v.to_timestamp - v.from_timestamp);
+            let tol = self.tolerance_s;
+            if !(ts.is_finite() && ts >= -tol && ts < span - tol) {
+                return Err(Error::InvalidArgument {
+                    msg: format!(
+                        "timestamp {ts} of request {i} is outside episode {ep} of '{camera}' \
+                         (its video spans [0, {span}) s)"
+                    ),
+                });
+            }
+            videos.push(VideoRequest {
+                target: 0,
+                slot: i,
+                path,
+                time_s: from_ts + ts,
+                episode: ep,
+            });
+        }
+        if videos.is_empty() {
+            return Ok(());
+        }
+        let rt = self.runtime()?;
+        let targets = [FrameTarget::new(out, camera, fmt, dims)];
+        plan::run(
+            &rt.pool,
+            &rt.decoders,
+            videos,
+            Vec::new(),
+            &targets,
+            self.tolerance_s,
+        )
+    }
+
+    /// Shape and element type of one row of numeric feature `key` (`[]` for LeRobot's
+    /// shape-`(1,)` scalars).
+    pub fn numeric_row(&self, key: &str) -> Result<(Vec<usize>, meta::DType)> {
+        match self.info.features.get(key) {
+            Some(f) => match f.kind {
+                FeatureKind::Numeric(dt) => Ok((
+                    if f.is_scalar() {
+                        vec![]
+                    } else {
+                        f.shape.clone()
+                    },
+                    dt.item_dtype(),
+                )),
+                _ => Err(Error::InvalidArgument {
+                    msg: format!("'{key}' is a {} feature, not a numeric one", f.dtype_str),
+                }),
+            },
+            None => Err(Error::InvalidArgument {
+                msg: format!(
+                    "'{key}' is not a feature of the dataset at '{}'",
+                    self.root.display()
+                ),
+            }),
+        }
+    }
+
+    /// Gathers numeric feature `key` at frame offsets `offsets` around each item of `indices`,
+    /// with LeRobot's clamping: `values` receives `(n, T, *row)` elements of the item dtype and
+    /// `pads` `(n, T)` flags (1 where the unclamped row left the item's episode).
+    pub fn gather(
+        &self,
+        key: &str,
+        indices: &[i64],
+        offsets: &[i64],
+        values: &mut [u8],
+        pads: &mut [u8],
+    ) -> Result<()> {
+        let (shape, dtype) = self.numeric_row(key)?;
+        let row_bytes = shape.iter().product::<usize>() * dtype.size();
+        let steps = indices.len() * offsets.len();
+        if values.len() != steps * row_bytes || pads.len() != steps {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "gather of '{key}': buffers of {} and {} bytes for {steps} rows of {row_bytes} bytes",
+                    values.len(),
+                    pads.len()
+                ),
+            });
+        }
+        let (items, files) = self.locate(indices)?;
+        self.copy_rows(
+            key,
+            row_bytes,
+            Some(offsets),
+            &items,
+            &files,
+            values,
+            Some(pads),
+        )
     }
 }
 
-/// Writes fixed-size slots of one output buffer from several threads.
-struct SlotWriter {
-    base: *mut u8,
-    len: usize,
-    slot_bytes: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-// SAFETY: the writer only hands out disjoint slots; callers guarantee a slot is used by one
-// thread at a time (see `slot`).
-unsafe impl Sync for SlotWriter {}
-unsafe impl Send for SlotWriter {}
-
-impl SlotWriter {
-    fn new(buf: &mut [u8], slot_bytes: usize) -> SlotWriter {
-        SlotWriter {
-            base: buf.as_mut_ptr(),
-            len: buf.len(),
-            slot_bytes,
+    fn ep(from: i64, to: i64) -> Episode {
+        Episode {
+            episode_index: 0,
+            length: to - from,
+            data_chunk_index: 0,
+            data_file_index: 0,
+            dataset_from_index: from,
+            dataset_to_index: to,
+            videos: vec![],
         }
     }
 
-    /// The bytes of slot `i`, or None when out of range.
-    ///
-    /// # Safety
-    /// No other live reference to slot `i` may exist while the returned one is used, and the
-    /// buffer the writer was made from must outlive it (it is borrowed for all of `fill_batch`).
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slot(&self, i: usize) -> Option<&mut [u8]> {
-        let start = i.checked_mul(self.slot_bytes)?;
-        let end = start.checked_add(self.slot_bytes)?;
-        if end > self.len || self.slot_bytes == 0 {
-            return None;
-        }
-        Some(std::slice::from_raw_parts_mut(
-            self.base.add(start),
-            self.slot_bytes,
-        ))
+    #[test]
+    fn windows_clamp_and_pad_like_lerobot() {
+        let e = ep(10, 14);
+        let w: Vec<_> = window(Some(&[-2, 0, 3]), &e, 11).collect();
+        assert_eq!(w, vec![(10, true), (11, false), (13, true)]);
+        let w: Vec<_> = window(None, &e, 13).collect();
+        assert_eq!(w, vec![(13, false)]);
+        // one-frame episode: every offset lands on its only row
+        let one = ep(5, 6);
+        let w: Vec<_> = window(Some(&[-1, 0, 1]), &one, 5).collect();
+        assert_eq!(w, vec![(5, true), (5, false), (5, true)]);
     }
 }

@@ -3,14 +3,13 @@
 use crate::error::{Error, Location, Result};
 use crate::table::{ColumnData, DataFile};
 
-/// Decodes the image of `key` at `row` into `dst` (`H*W*C` bytes for `shape` = `[.., H, W, C]`).
-pub fn decode_image_into(
+/// Decodes the image of `key` at `row` to interleaved `(H, W, C)` bytes, `dims` = `(H, W, C)`.
+pub fn decode_image(
     file: &DataFile,
     key: &str,
     row: usize,
-    shape: &[usize],
-    dst: &mut [u8],
-) -> Result<()> {
+    (h, w, c): (usize, usize, usize),
+) -> Result<Vec<u8>> {
     let at = || Location::file(&file.path).with_key(key);
     let bytes = match file.columns.get(key) {
         Some(ColumnData::Image(a)) if row < arrow_array::Array::len(a) => {
@@ -26,15 +25,6 @@ pub fn decode_image_into(
             return Err(Error::MissingColumn {
                 at: Location::file(&file.path),
                 column: key.to_owned(),
-            })
-        }
-    };
-    let (h, w, c) = match shape {
-        [.., h, w, c] => (*h, *w, *c),
-        _ => {
-            return Err(Error::Image {
-                at: at(),
-                msg: format!("image feature shape {shape:?} is not (H, W, C)"),
             })
         }
     };
@@ -63,12 +53,11 @@ pub fn decode_image_into(
             })
         }
     };
-    if raw.len() != dst.len() {
+    if raw.len() != h * w * c {
         return Err(Error::Image {
             at: at(),
-            msg: format!("decoded {} bytes for a {}-byte slot", raw.len(), dst.len()),
+            msg: format!("decoded {} bytes for a {h}x{w}x{c} image", raw.len()),
         });
     }
-    dst.copy_from_slice(&raw);
-    Ok(())
+    Ok(raw)
 }

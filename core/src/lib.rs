@@ -4,13 +4,19 @@
 
 pub mod dataset;
 pub mod error;
+pub mod frame;
 pub mod image;
 pub mod meta;
+pub mod outputs;
 pub mod parquet_io;
+mod plan;
+pub mod registry;
 pub mod table;
 pub mod video;
 pub mod window;
 
-pub use dataset::{Dataset, OpenOptions, OutBuf, OutputKind, OutputSpec};
+pub use dataset::{Dataset, OpenOptions, OutBuf};
 pub use error::{Error, Location, Result};
+pub use frame::{FrameFormat, PixelType};
 pub use meta::{DType, Episode, Feature, FeatureKind, Info};
+pub use outputs::{OutputKind, OutputSpec};

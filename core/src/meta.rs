@@ -26,6 +26,8 @@ pub enum DType {
     I32,
     I64,
     F16,
+    /// bfloat16: an output type of frames only (never a column type in `info.json`).
+    BF16,
     F32,
     F64,
 }
@@ -62,6 +64,7 @@ impl DType {
             DType::I32 => "int32",
             DType::I64 => "int64",
             DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
             DType::F32 => "float32",
             DType::F64 => "float64",
         }
@@ -70,7 +73,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::Bool | DType::U8 | DType::I8 => 1,
-            DType::U16 | DType::I16 | DType::F16 => 2,
+            DType::U16 | DType::I16 | DType::F16 | DType::BF16 => 2,
             DType::U32 | DType::I32 | DType::F32 => 4,
             DType::U64 | DType::I64 | DType::F64 => 8,
         }
@@ -81,13 +84,13 @@ impl DType {
     pub fn item_dtype(self) -> DType {
         match self {
             DType::Bool => DType::Bool,
-            DType::F16 | DType::F32 | DType::F64 => DType::F32,
+            DType::F16 | DType::BF16 | DType::F32 | DType::F64 => DType::F32,
             _ => DType::I64,
         }
     }
-    /// The Arrow type values of this dtype are cast to.
-    pub fn arrow(self) -> DataType {
-        match self {
+    /// The Arrow type values of this dtype are cast to (None for bfloat16, which Arrow lacks).
+    pub fn arrow(self) -> Option<DataType> {
+        Some(match self {
             DType::Bool => DataType::Boolean,
             DType::U8 => DataType::UInt8,
             DType::U16 => DataType::UInt16,
@@ -100,7 +103,8 @@ impl DType {
             DType::F16 => DataType::Float16,
             DType::F32 => DataType::Float32,
             DType::F64 => DataType::Float64,
-        }
+            DType::BF16 => return None,
+        })
     }
 }
 
@@ -535,10 +539,26 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
             detail: String::new(),
         });
     }
+    read_labels(&path, "task_index", "task")
+}
+
+/// Reads `meta/subtasks.parquet` (`{subtask_index: subtask}`) when the dataset has one.
+pub fn read_subtasks(root: &Path) -> Result<Option<IndexMap<i64, String>>> {
+    let path = root.join("meta").join("subtasks.parquet");
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_labels(&path, "subtask_index", "subtask").map(Some)
+}
+
+/// Reads a label table written by pandas: an integer column `index_col` and the label text,
+/// in a column `text_col` or in the pandas index (`__index_level_0__`).
+fn read_labels(path: &Path, index_col: &str, text_col: &str) -> Result<IndexMap<i64, String>> {
+    let path = path.to_path_buf();
     let batch = read_parquet_columns(&path, &[])?;
-    let idx = int_column(&batch, "task_index", &path)?;
+    let idx = int_column(&batch, index_col, &path)?;
     let schema = batch.schema();
-    let name = ["task", "__index_level_0__"]
+    let name = [text_col, "__index_level_0__"]
         .into_iter()
         .find(|n| schema.field_with_name(n).is_ok())
         .map(str::to_owned)
@@ -556,7 +576,7 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
         })
         .ok_or_else(|| Error::MissingColumn {
             at: Location::file(&path),
-            column: "task (string)".into(),
+            column: format!("{text_col} (string)"),
         })?;
     let col = arrow_cast::cast(column(&batch, &name, &path)?, &DataType::Utf8).map_err(|e| {
         Error::metadata(
@@ -570,7 +590,7 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
         if strs.is_null(r) {
             return Err(Error::metadata(
                 Location::file(&path),
-                format!("task {ti} has no text"),
+                format!("{index_col} {ti} has no text"),
             ));
         }
         out.insert(*ti, strs.value(r).to_owned());

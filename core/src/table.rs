@@ -258,7 +258,10 @@ fn fixed_column(
 ) -> std::result::Result<ColumnData, String> {
     let numel = f.numel();
     let leaf = flatten(arr, rows, &f.shape)?;
-    let leaf = arrow_cast::cast(&leaf, &dtype.arrow()).map_err(|e| {
+    let target = dtype
+        .arrow()
+        .ok_or_else(|| format!("no column can be read as {}", dtype.name()))?;
+    let leaf = arrow_cast::cast(&leaf, &target).map_err(|e| {
         format!(
             "cannot convert {} to {}: {e}",
             leaf.data_type(),

@@ -1,0 +1,261 @@
+//! Output pixel formats of camera frames (video and embedded images): element type and layout
+//! are chosen by the caller and produced in one pass from the decoder's interleaved RGB bytes.
+//!
+//! Floating types hold `v / 255` computed in float32 (exactly what `uint8_tensor / 255.0` gives
+//! in PyTorch, and what LeRobot returns); float16 and bfloat16 are that float32 value rounded to
+//! nearest-even, as `tensor.to(torch.float16 / torch.bfloat16)` does.
+
+use std::sync::OnceLock;
+
+use half::{bf16, f16};
+
+use crate::meta::DType;
+
+/// Element type of output frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PixelType {
+    /// The decoded bytes, 0..=255.
+    #[default]
+    U8,
+    /// `v / 255` in float32 (LeRobot's frames).
+    F32,
+    /// `v / 255` rounded to float16.
+    F16,
+    /// `v / 255` rounded to bfloat16.
+    BF16,
+}
+
+impl PixelType {
+    /// Parses `uint8`, `float32`, `float16` or `bfloat16`.
+    pub fn parse(s: &str) -> Option<PixelType> {
+        Some(match s {
+            "uint8" => PixelType::U8,
+            "float32" => PixelType::F32,
+            "float16" => PixelType::F16,
+            "bfloat16" => PixelType::BF16,
+            _ => return None,
+        })
+    }
+
+    /// The element type of buffers holding this pixel type.
+    pub fn dtype(self) -> DType {
+        match self {
+            PixelType::U8 => DType::U8,
+            PixelType::F32 => DType::F32,
+            PixelType::F16 => DType::F16,
+            PixelType::BF16 => DType::BF16,
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        self.dtype().size()
+    }
+}
+
+/// How frames are written: element type and channel position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrameFormat {
+    pub pixel: PixelType,
+    /// `(H, W, C)` when true (channels last), `(C, H, W)` when false.
+    pub channels_last: bool,
+}
+
+impl Default for FrameFormat {
+    /// uint8 `(H, W, C)`: the decoder's own bytes.
+    fn default() -> Self {
+        FrameFormat {
+            pixel: PixelType::U8,
+            channels_last: true,
+        }
+    }
+}
+
+impl FrameFormat {
+    /// LeRobot's frames: float32 in [0, 1], `(C, H, W)`.
+    pub const LEROBOT: FrameFormat = FrameFormat {
+        pixel: PixelType::F32,
+        channels_last: false,
+    };
+
+    /// The shape of one frame of `h x w` pixels with `c` channels.
+    pub fn shape(self, h: usize, w: usize, c: usize) -> Vec<usize> {
+        if self.channels_last {
+            vec![h, w, c]
+        } else {
+            vec![c, h, w]
+        }
+    }
+
+    /// Bytes of one frame.
+    pub fn frame_bytes(self, h: usize, w: usize, c: usize) -> usize {
+        h * w * c * self.pixel.size()
+    }
+
+    /// True when the decoder's interleaved bytes are already the output (no conversion pass).
+    pub fn is_identity(self) -> bool {
+        self.pixel == PixelType::U8 && self.channels_last
+    }
+
+    /// Writes an interleaved `(h, w, c)` uint8 image into `dst` in this format.
+    pub fn write(
+        self,
+        src: &[u8],
+        h: usize,
+        w: usize,
+        c: usize,
+        dst: &mut [u8],
+    ) -> Result<(), String> {
+        let n = h * w * c;
+        if src.len() != n || dst.len() != n * self.pixel.size() {
+            return Err(format!(
+                "frame of {h}x{w}x{c}: {} source bytes for a {}-byte {:?} slot",
+                src.len(),
+                dst.len(),
+                self.pixel
+            ));
+        }
+        match self.pixel {
+            PixelType::U8 => self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
+                if let Some(x) = d.first_mut() {
+                    *x = v;
+                }
+            }),
+            PixelType::F32 => {
+                let lut = f32_lut();
+                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
+                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
+                })
+            }
+            PixelType::F16 => {
+                let lut = f16_lut();
+                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
+                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
+                })
+            }
+            PixelType::BF16 => {
+                let lut = bf16_lut();
+                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
+                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Visits every source byte with its destination element (sizes checked by `write`).
+    fn place(
+        self,
+        src: &[u8],
+        h: usize,
+        w: usize,
+        c: usize,
+        dst: &mut [u8],
+        put: impl Fn(u8, &mut [u8]),
+    ) {
+        let es = self.pixel.size();
+        if self.channels_last {
+            for (v, d) in src.iter().zip(dst.chunks_exact_mut(es)) {
+                put(*v, d);
+            }
+        } else {
+            // (H, W, C) -> (C, H, W): one plane per channel.
+            let plane = h * w;
+            for (ch, out_plane) in dst.chunks_exact_mut(plane * es).enumerate().take(c) {
+                for (p, d) in out_plane.chunks_exact_mut(es).enumerate() {
+                    if let Some(v) = src.get(p * c + ch) {
+                        put(*v, d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// 256-entry tables: `v / 255` in each floating type. Built once per process.
+fn f32_lut() -> &'static [f32; 256] {
+    static LUT: OnceLock<[f32; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| v as f32 / 255.0))
+}
+
+fn f16_lut() -> &'static [f16; 256] {
+    static LUT: OnceLock<[f16; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| f16::from_f32(v as f32 / 255.0)))
+}
+
+fn bf16_lut() -> &'static [bf16; 256] {
+    static LUT: OnceLock<[bf16; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| bf16::from_f32(v as f32 / 255.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_chw_float32_like_torch() {
+        // 1x2 pixels, 3 channels: (r,g,b) = (0,128,255), (1,2,3)
+        let src = [0u8, 128, 255, 1, 2, 3];
+        let fmt = FrameFormat::LEROBOT;
+        let mut dst = vec![0u8; 6 * 4];
+        fmt.write(&src, 1, 2, 3, &mut dst).expect("sizes match");
+        let vals: Vec<f32> = dst
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(
+            vals,
+            vec![
+                0.0,
+                1.0 / 255.0,
+                128.0 / 255.0,
+                2.0 / 255.0,
+                1.0,
+                3.0 / 255.0
+            ]
+        );
+        assert_eq!(fmt.shape(1, 2, 3), vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn uint8_layouts() {
+        let src = [1u8, 2, 3, 4, 5, 6];
+        let mut hwc = [0u8; 6];
+        FrameFormat::default()
+            .write(&src, 1, 2, 3, &mut hwc)
+            .expect("sizes");
+        assert_eq!(hwc, src);
+        let chw_fmt = FrameFormat {
+            pixel: PixelType::U8,
+            channels_last: false,
+        };
+        let mut chw = [0u8; 6];
+        chw_fmt.write(&src, 1, 2, 3, &mut chw).expect("sizes");
+        assert_eq!(chw, [1, 4, 2, 5, 3, 6]);
+    }
+
+    #[test]
+    fn half_types_round_the_float32_value() {
+        let src = [77u8];
+        for (p, expect) in [
+            (PixelType::F16, f16::from_f32(77.0 / 255.0).to_bits()),
+            (PixelType::BF16, bf16::from_f32(77.0 / 255.0).to_bits()),
+        ] {
+            let fmt = FrameFormat {
+                pixel: p,
+                channels_last: true,
+            };
+            let mut d = [0u8; 2];
+            fmt.write(&src, 1, 1, 1, &mut d).expect("sizes");
+            assert_eq!(u16::from_ne_bytes(d), expect);
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_sizes() {
+        let mut d = [0u8; 3];
+        assert!(FrameFormat::LEROBOT
+            .write(&[0u8; 3], 1, 1, 3, &mut d)
+            .is_err());
+    }
+}
