@@ -3,6 +3,7 @@
 //! core errors into the exception classes of `roboframes.errors`.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -10,7 +11,9 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use roboframes_core::{Dataset, Error, OpenOptions, OutBuf, OutputKind};
+use roboframes_core::{
+    registry, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec, PixelType,
+};
 
 /// Maps a core error to the matching `roboframes.errors` class, with path/episode/key attributes.
 fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
@@ -54,7 +57,17 @@ type OutputTuple = (
 /// The native dataset handle used by `roboframes.Dataset`.
 #[pyclass(module = "roboframes._native", frozen)]
 struct NativeDataset {
-    inner: Dataset,
+    inner: Arc<Dataset>,
+    /// The dataset's handle in the core registry, made on first use by an operator.
+    handle: OnceLock<i64>,
+}
+
+impl Drop for NativeDataset {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.get() {
+            registry::remove(*h);
+        }
+    }
 }
 
 fn kind_name(k: OutputKind) -> &'static str {
@@ -65,7 +78,35 @@ fn kind_name(k: OutputKind) -> &'static str {
         OutputKind::String => "string",
         OutputKind::Pad => "pad",
         OutputKind::Task => "task",
+        OutputKind::Subtask => "subtask",
     }
+}
+
+fn frame_format(frame_dtype: &str, channels_last: bool) -> PyResult<FrameFormat> {
+    let pixel = PixelType::parse(frame_dtype).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "frame dtype must be 'uint8', 'float32', 'float16' or 'bfloat16', got '{frame_dtype}'"
+        ))
+    })?;
+    Ok(FrameFormat {
+        pixel,
+        channels_last,
+    })
+}
+
+fn output_tuples(specs: &[OutputSpec]) -> Vec<OutputTuple> {
+    specs
+        .iter()
+        .map(|o| {
+            (
+                o.key.clone(),
+                kind_name(o.kind),
+                o.dtype.name(),
+                o.shape.clone(),
+                o.window,
+            )
+        })
+        .collect()
 }
 
 /// A raw, writable, C-contiguous byte view of a NumPy array, extracted with the GIL held.
@@ -101,40 +142,48 @@ impl NativeDataset {
         let inner = py
             .detach(move || Dataset::open(root, opts))
             .map_err(|e| to_py_err(py, e))?;
-        Ok(NativeDataset { inner })
+        Ok(NativeDataset {
+            inner: Arc::new(inner),
+            handle: OnceLock::new(),
+        })
+    }
+
+    /// This dataset's handle for the `torch.ops.roboframes` operators (made on first call,
+    /// released with the dataset).
+    fn handle(&self) -> i64 {
+        *self
+            .handle
+            .get_or_init(|| registry::insert(self.inner.clone()))
     }
 
     fn __len__(&self) -> usize {
         self.inner.len()
     }
 
-    /// `[(key, kind, dtype, shape, window)]` for every entry of an item, in LeRobot's order.
-    fn outputs(&self) -> Vec<OutputTuple> {
-        self.inner
-            .outputs()
-            .iter()
-            .map(|o| {
-                (
-                    o.key.clone(),
-                    kind_name(o.kind),
-                    o.dtype.name(),
-                    o.shape.clone(),
-                    o.window,
-                )
-            })
-            .collect()
+    /// `[(key, kind, dtype, shape, window)]` for every entry of an item, in LeRobot's order,
+    /// with frames in the given format.
+    #[pyo3(signature = (frame_dtype="uint8", channels_last=true))]
+    fn outputs(&self, frame_dtype: &str, channels_last: bool) -> PyResult<Vec<OutputTuple>> {
+        let fmt = frame_format(frame_dtype, channels_last)?;
+        Ok(output_tuples(&self.inner.outputs_for(fmt)))
     }
 
     /// Fills a batch. `buffers[i]` is a writable C-contiguous array of `len(indices) *
-    /// item_bytes` bytes for byte outputs and None for string outputs. Returns, per output,
-    /// the list of strings for string outputs and None otherwise.
+    /// item_bytes` bytes for a byte output, or None to leave it out; string outputs take None
+    /// and are returned when `strings` is true. Returns, per output, the list of strings for
+    /// returned string outputs and None otherwise.
+    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, strings=true))]
     fn fill<'py>(
         &self,
         py: Python<'py>,
         indices: Vec<i64>,
         buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
+        frame_dtype: &str,
+        channels_last: bool,
+        strings: bool,
     ) -> PyResult<Vec<Option<Vec<String>>>> {
-        let specs = self.inner.outputs();
+        let fmt = frame_format(frame_dtype, channels_last)?;
+        let specs = self.inner.outputs_for(fmt);
         if buffers.len() != specs.len() {
             return Err(PyRuntimeError::new_err(format!(
                 "expected {} buffers, got {}",
@@ -145,7 +194,7 @@ impl NativeDataset {
         let mut raws: Vec<Option<RawBuf>> = Vec::with_capacity(specs.len());
         for (spec, b) in specs.iter().zip(&buffers) {
             match (spec.is_string(), b) {
-                (true, _) => raws.push(None),
+                (true, _) | (false, None) => raws.push(None),
                 (false, Some(arr)) => {
                     if !arr.is_c_contiguous() {
                         return Err(PyRuntimeError::new_err(format!(
@@ -170,35 +219,30 @@ impl NativeDataset {
                     let len = arr.len() * arr.dtype().itemsize();
                     raws.push(Some(RawBuf { ptr, len }));
                 }
-                (false, None) => {
-                    return Err(PyRuntimeError::new_err(format!(
-                        "no buffer for '{}'",
-                        spec.key
-                    )));
-                }
             }
         }
-        let mut strings: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
+        let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
         let inner = &self.inner;
         let result = py.detach(|| {
             let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(raws.len());
-            for (raw, s) in raws.iter().zip(strings.iter_mut()) {
+            for ((raw, s), spec) in raws.iter().zip(texts.iter_mut()).zip(&specs) {
                 match raw {
                     // SAFETY: see RawBuf: the array outlives this call and nothing else touches it.
                     Some(r) => outs.push(OutBuf::Bytes(unsafe {
                         std::slice::from_raw_parts_mut(r.ptr, r.len)
                     })),
-                    None => outs.push(OutBuf::Strings(s)),
+                    None if spec.is_string() && strings => outs.push(OutBuf::Strings(s)),
+                    None => outs.push(OutBuf::Skip),
                 }
             }
-            inner.fill_batch(&indices, &mut outs)
+            inner.fill_batch(&indices, fmt, &mut outs)
         });
         drop(buffers);
         result.map_err(|e| to_py_err(py, e))?;
         Ok(specs
             .iter()
-            .zip(strings)
-            .map(|(spec, s)| spec.is_string().then_some(s))
+            .zip(texts)
+            .map(|(spec, s)| (spec.is_string() && strings).then_some(s))
             .collect())
     }
 
@@ -215,6 +259,11 @@ impl NativeDataset {
     /// `{task_index: task}`.
     fn tasks(&self) -> IndexMap<i64, String> {
         self.inner.tasks().clone()
+    }
+
+    /// `{subtask_index: subtask}`, or None when the dataset has no subtasks.
+    fn subtasks(&self) -> Option<IndexMap<i64, String>> {
+        self.inner.subtasks().cloned()
     }
 
     /// Episode indices of the selection, in dataset order.
@@ -266,9 +315,61 @@ impl NativeDataset {
     }
 }
 
+/// Registers the `torch.ops.roboframes` operators with the libtorch loaded from `libtorch_cpu`
+/// (the path of the already loaded `libtorch_cpu` library). Idempotent.
+#[pyfunction]
+fn register_torch_ops(libtorch_cpu: PathBuf) -> PyResult<()> {
+    roboframes_torch::register(&libtorch_cpu).map_err(PyRuntimeError::new_err)
+}
+
+/// The roboframes exception of the last operator that failed on this thread (None if taken).
+#[pyfunction]
+fn take_op_error(py: Python<'_>) -> Option<PyErr> {
+    roboframes_torch::take_last_error().map(|e| to_py_err(py, e))
+}
+
+/// `(H, W, C)` of the frames of a video key of the dataset behind `handle`.
+#[pyfunction]
+fn handle_frame_dims(py: Python<'_>, handle: i64, camera: &str) -> PyResult<(usize, usize, usize)> {
+    registry::get(handle)
+        .and_then(|d| d.frame_dims(camera))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// `(row_shape, dtype)` of a numeric feature of the dataset behind `handle`.
+#[pyfunction]
+fn handle_numeric_row(
+    py: Python<'_>,
+    handle: i64,
+    key: &str,
+) -> PyResult<(Vec<usize>, &'static str)> {
+    registry::get(handle)
+        .and_then(|d| d.numeric_row(key))
+        .map(|(shape, dt)| (shape, dt.name()))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// The item entries of the dataset behind `handle`, with frames in the given format.
+#[pyfunction]
+fn handle_outputs(
+    py: Python<'_>,
+    handle: i64,
+    frame_dtype: &str,
+    channels_last: bool,
+) -> PyResult<Vec<OutputTuple>> {
+    let fmt = frame_format(frame_dtype, channels_last)?;
+    let d = registry::get(handle).map_err(|e| to_py_err(py, e))?;
+    Ok(output_tuples(&d.outputs_for(fmt)))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeDataset>()?;
+    m.add_function(wrap_pyfunction!(register_torch_ops, m)?)?;
+    m.add_function(wrap_pyfunction!(take_op_error, m)?)?;
+    m.add_function(wrap_pyfunction!(handle_frame_dims, m)?)?;
+    m.add_function(wrap_pyfunction!(handle_numeric_row, m)?)?;
+    m.add_function(wrap_pyfunction!(handle_outputs, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,201 @@
+//! The operator kernels: read arguments off the boxed stack, call the core, allocate outputs
+//! with torch's allocator and let the core fill them in place.
+
+use roboframes_core::{registry, DType, FrameFormat, OutBuf, PixelType};
+
+use crate::abi::{
+    bool_arg, dtype_arg, int_arg, IntList, KResult, KernelError, Str, Tensor, TensorList,
+};
+use crate::api::{DTypes, TorchApi};
+
+/// One operator: its schema, argument and result counts, and kernel.
+pub struct OpDef {
+    pub name: &'static str,
+    pub schema: &'static str,
+    pub args: usize,
+    pub outs: usize,
+    pub kernel: fn(&TorchApi, &mut [u64]) -> KResult<()>,
+}
+
+/// Every operator, in registration order. Output shapes follow from the arguments (and from
+/// the metadata of the dataset a handle names), so fake kernels are exact.
+pub const OPS: &[OpDef] = &[
+    OpDef {
+        name: "decode_frames",
+        schema: "decode_frames(int dataset, str camera, Tensor episode_index, Tensor timestamp, \
+                 ScalarType dtype, bool channels_last) -> Tensor",
+        args: 6,
+        outs: 1,
+        kernel: decode_frames,
+    },
+    OpDef {
+        name: "gather",
+        schema: "gather(int dataset, str key, Tensor index, int[] offsets) -> (Tensor, Tensor)",
+        args: 4,
+        outs: 2,
+        kernel: gather,
+    },
+    OpDef {
+        name: "get_batch",
+        schema: "get_batch(int dataset, Tensor index, ScalarType frame_dtype, \
+                 bool channels_last) -> Tensor[]",
+        args: 4,
+        outs: 1,
+        kernel: get_batch,
+    },
+];
+
+fn slot(stack: &[u64], i: usize) -> KResult<u64> {
+    stack
+        .get(i)
+        .copied()
+        .ok_or_else(|| KernelError::Arg(format!("operator stack has no slot {i}")))
+}
+
+fn set(stack: &mut [u64], i: usize, v: u64) -> KResult<()> {
+    match stack.get_mut(i) {
+        Some(s) => {
+            *s = v;
+            Ok(())
+        }
+        None => Err(KernelError::Arg(format!("operator stack has no slot {i}"))),
+    }
+}
+
+fn pixel_type(d: &DTypes, code: i32) -> KResult<PixelType> {
+    match code {
+        c if c == d.uint8 => Ok(PixelType::U8),
+        c if c == d.float32 => Ok(PixelType::F32),
+        c if c == d.float16 => Ok(PixelType::F16),
+        c if c == d.bfloat16 => Ok(PixelType::BF16),
+        _ => Err(KernelError::Arg(
+            "frame dtype must be torch.uint8, torch.float32, torch.float16 or torch.bfloat16"
+                .into(),
+        )),
+    }
+}
+
+fn torch_dtype(d: &DTypes, t: DType) -> KResult<i32> {
+    Ok(match t {
+        DType::Bool => d.bool_,
+        DType::U8 => d.uint8,
+        DType::I32 => d.int32,
+        DType::I64 => d.int64,
+        DType::F16 => d.float16,
+        DType::BF16 => d.bfloat16,
+        DType::F32 => d.float32,
+        DType::F64 => d.float64,
+        other => {
+            return Err(KernelError::Arg(format!(
+                "no torch output type for {}",
+                other.name()
+            )))
+        }
+    })
+}
+
+fn shape_with(lead: &[usize], rest: &[usize]) -> Vec<usize> {
+    lead.iter().chain(rest).copied().collect()
+}
+
+/// `decode_frames(int dataset, str camera, Tensor episode_index, Tensor timestamp,
+/// ScalarType dtype, bool channels_last) -> Tensor`
+fn decode_frames(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
+    // SAFETY: slots 1-3 hold this schema's owned str and Tensor arguments, taken once here.
+    let (camera, episodes, timestamps) = unsafe {
+        (
+            Str::take(api, slot(stack, 1)?),
+            Tensor::take(api, slot(stack, 2)?),
+            Tensor::take(api, slot(stack, 3)?),
+        )
+    };
+    let ds = registry::get(int_arg(slot(stack, 0)?))?;
+    let fmt = FrameFormat {
+        pixel: pixel_type(&api.dtypes, dtype_arg(slot(stack, 4)?))?,
+        channels_last: bool_arg(slot(stack, 5)?),
+    };
+    let camera = camera.text()?;
+    let eps = episodes.to_i64s("episode_index")?;
+    let ts = timestamps.to_f64s("timestamp")?;
+    let (h, w, c) = ds.frame_dims(&camera)?;
+    let shape = shape_with(&[eps.len()], &fmt.shape(h, w, c));
+    let mut out = Tensor::empty(api, &shape, torch_dtype(&api.dtypes, fmt.pixel.dtype())?)?;
+    let len = eps.len() * fmt.frame_bytes(h, w, c);
+    // SAFETY: `out` is a fresh contiguous tensor of exactly `len` bytes, used only here.
+    let bytes = unsafe { out.bytes_mut(len) }?;
+    ds.decode_frames(&camera, &eps, &ts, fmt, bytes)?;
+    set(stack, 0, out.into_raw())
+}
+
+/// `gather(int dataset, str key, Tensor index, int[] offsets) -> (Tensor, Tensor)`
+fn gather(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
+    // SAFETY: slots 1-3 hold this schema's owned str, Tensor and int[] arguments.
+    let (key, index, offsets) = unsafe {
+        (
+            Str::take(api, slot(stack, 1)?),
+            Tensor::take(api, slot(stack, 2)?),
+            IntList::take(api, slot(stack, 3)?),
+        )
+    };
+    let ds = registry::get(int_arg(slot(stack, 0)?))?;
+    let key = key.text()?;
+    let idx = index.to_i64s("index")?;
+    let offs = offsets.values()?;
+    let (row, dtype) = ds.numeric_row(&key)?;
+    let lead = [idx.len(), offs.len()];
+    let mut values = Tensor::empty(
+        api,
+        &shape_with(&lead, &row),
+        torch_dtype(&api.dtypes, dtype)?,
+    )?;
+    let mut pads = Tensor::empty(api, &lead, api.dtypes.bool_)?;
+    let steps = idx.len() * offs.len();
+    let vlen = steps * row.iter().product::<usize>() * dtype.size();
+    // SAFETY: both are fresh contiguous tensors of exactly these byte sizes, used only here.
+    let (vb, pb) = unsafe { (values.bytes_mut(vlen)?, pads.bytes_mut(steps)?) };
+    ds.gather(&key, &idx, &offs, vb, pb)?;
+    set(stack, 0, values.into_raw())?;
+    set(stack, 1, pads.into_raw())
+}
+
+/// `get_batch(int dataset, Tensor index, ScalarType frame_dtype, bool channels_last)
+/// -> Tensor[]`: every tensor entry of the items (string entries are left out), stacked.
+fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
+    // SAFETY: slot 1 holds this schema's owned Tensor argument.
+    let index = unsafe { Tensor::take(api, slot(stack, 1)?) };
+    let ds = registry::get(int_arg(slot(stack, 0)?))?;
+    let fmt = FrameFormat {
+        pixel: pixel_type(&api.dtypes, dtype_arg(slot(stack, 2)?))?,
+        channels_last: bool_arg(slot(stack, 3)?),
+    };
+    let idx = index.to_i64s("index")?;
+    let b = idx.len();
+    let specs = ds.outputs_for(fmt);
+    let mut tensors = Vec::new();
+    for s in specs.iter().filter(|s| !s.is_string()) {
+        let t = Tensor::empty(
+            api,
+            &shape_with(&[b], &s.shape),
+            torch_dtype(&api.dtypes, s.dtype)?,
+        )?;
+        tensors.push((t, b * s.item_bytes()));
+    }
+    {
+        let mut bufs = tensors.iter_mut();
+        let mut outs = Vec::with_capacity(specs.len());
+        for s in &specs {
+            if s.is_string() {
+                outs.push(OutBuf::Skip);
+            } else if let Some((t, len)) = bufs.next() {
+                // SAFETY: each tensor is fresh, contiguous, `len` bytes, and lent to one buffer.
+                outs.push(OutBuf::Bytes(unsafe { t.bytes_mut(*len) }?));
+            }
+        }
+        ds.fill_batch(&idx, fmt, &mut outs)?;
+    }
+    let mut list = TensorList::new(api, tensors.len())?;
+    for (t, _) in tensors {
+        list.push(t)?;
+    }
+    set(stack, 0, list.into_raw())
+}

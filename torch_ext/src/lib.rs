@@ -1,0 +1,184 @@
+//! `torch.ops.roboframes.*`: operators registered from Rust through torch's stable C ABI.
+//!
+//! Nothing here links libtorch: [`register`] resolves the stable C functions from the libtorch
+//! the process already loaded (`import torch`), defines the schemas in the `roboframes`
+//! namespace and registers boxed CPU kernels written in Rust. The kernels never call into
+//! Python; torch releases the GIL around operator calls from Python, so they run off the GIL.
+//!
+//! Errors: a kernel that fails records the core error for the calling thread (see
+//! [`take_last_error`]) and raises a torch error (a `c10::Error`, `RuntimeError` in Python)
+//! through the stable `aoti_torch_check`. No Rust panic crosses into libtorch.
+
+pub mod abi;
+pub mod api;
+pub mod kernels;
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use abi::KernelError;
+use api::{BoxedKernel, LibraryHandle, TorchApi, ABI_2_10};
+use kernels::OPS;
+
+static API: OnceLock<TorchApi> = OnceLock::new();
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<roboframes_core::Error>> = const { RefCell::new(None) };
+    static LAST_MESSAGE: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// The error of the last kernel that failed on this thread, if not yet taken.
+pub fn take_last_error() -> Option<roboframes_core::Error> {
+    LAST_ERROR.with(|e| e.borrow_mut().take())
+}
+
+/// Registers the operators with the libtorch loaded from `libtorch_cpu` (the path of the
+/// already loaded `libtorch_cpu.so`). Idempotent: later calls return the first call's result.
+pub fn register(libtorch_cpu: &Path) -> Result<(), String> {
+    static DONE: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+    let mut done = DONE
+        .lock()
+        .map_err(|_| "registration lock poisoned".to_string())?;
+    if let Some(r) = done.as_ref() {
+        return r.clone();
+    }
+    let r = register_once(libtorch_cpu);
+    *done = Some(r.clone());
+    r
+}
+
+fn register_once(libtorch_cpu: &Path) -> Result<(), String> {
+    let api = api::load(libtorch_cpu)?;
+    let api = API.get_or_init(|| api);
+    let ns = c"roboframes";
+    let file = c"roboframes/torch_ext";
+    let mut defs: LibraryHandle = std::ptr::null_mut();
+    let mut cpu: LibraryHandle = std::ptr::null_mut();
+    // SAFETY: plain calls into the stable C ABI with valid C strings and out-pointers. The
+    // library objects are kept for the life of the process (deleting them would unregister).
+    unsafe {
+        if (api.library_init_fragment)(ns.as_ptr(), file.as_ptr(), 0, &mut defs) != 0 {
+            return Err("torch refused to open the 'roboframes' operator namespace".into());
+        }
+        for op in OPS {
+            let schema = CString::new(op.schema).map_err(|e| e.to_string())?;
+            if (api.library_def)(defs, schema.as_ptr()) != 0 {
+                return Err(format!(
+                    "torch refused the schema 'roboframes::{}' (already defined?)",
+                    op.schema
+                ));
+            }
+        }
+        if (api.library_init_impl)(ns.as_ptr(), c"CPU".as_ptr(), file.as_ptr(), 0, &mut cpu) != 0 {
+            return Err("torch refused the CPU kernels of 'roboframes'".into());
+        }
+        for (op, boxed) in OPS.iter().zip(BOXED) {
+            let name = CString::new(op.name).map_err(|e| e.to_string())?;
+            if (api.library_impl)(cpu, name.as_ptr(), *boxed, ABI_2_10) != 0 {
+                return Err(format!(
+                    "torch refused the kernel of 'roboframes::{}'",
+                    op.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs operator `i` of [`OPS`] on a boxed stack.
+///
+/// # Safety
+/// `stack` must be libtorch's stack for this operator: `max(args, outs)` slots, the first
+/// `args` holding its arguments.
+unsafe fn run(i: usize, stack: *mut u64, num_args: u64, num_outs: u64) {
+    let Some(api) = API.get() else {
+        // Kernels are registered only after the API is set; nothing to raise with otherwise.
+        std::process::abort();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let op = OPS
+            .get(i)
+            .ok_or_else(|| KernelError::Arg("unknown operator".into()))?;
+        if num_args != op.args as u64 || num_outs != op.outs as u64 || stack.is_null() {
+            return Err(KernelError::Arg(format!(
+                "roboframes::{} called with {num_args} arguments and {num_outs} results; its schema has {} and {}",
+                op.name, op.args, op.outs
+            )));
+        }
+        let len = op.args.max(op.outs);
+        // SAFETY: libtorch's boxed stack holds max(args, outs) slots (checked above).
+        let slots = std::slice::from_raw_parts_mut(stack, len);
+        (op.kernel)(api, slots)
+    }));
+    let err = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(panic) => KernelError::Arg(format!(
+            "internal error (please report): {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        )),
+    };
+    raise(api, err);
+}
+
+/// Records `err` for [`take_last_error`] and raises it as a torch error; does not return.
+fn raise(api: &TorchApi, err: KernelError) -> ! {
+    let core = match err {
+        KernelError::Core(e) => e,
+        KernelError::Arg(msg) => roboframes_core::Error::InvalidArgument { msg },
+    };
+    let text = format!("roboframes: {core}").replace('\0', " ");
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some(core));
+    // The message lives in a thread-local, so nothing in this frame needs dropping while the
+    // C++ exception unwinds through it.
+    let msg: *const c_char = LAST_MESSAGE.with(|m| {
+        *m.borrow_mut() = CString::new(text).unwrap_or_default();
+        m.borrow().as_ptr()
+    });
+    // SAFETY: `check(false, ...)` throws a c10::Error (copying `msg`); this function and its
+    // caller are `C-unwind` frames with no live destructors, so the exception unwinds back
+    // into libtorch's dispatcher, which called the kernel.
+    unsafe { (api.check)(false, c"roboframes".as_ptr(), c"torch_ext".as_ptr(), 0, msg) };
+    // aoti_torch_check(false, ...) always throws; returning here would hand libtorch a stack
+    // without results.
+    std::process::abort()
+}
+
+macro_rules! boxed {
+    ($($i:literal),*) => {
+        [$({
+            unsafe extern "C-unwind" fn k(stack: *mut u64, n: u64, m: u64) {
+                // SAFETY: libtorch calls a boxed kernel with its operator's stack.
+                unsafe { run($i, stack, n, m) }
+            }
+            k as BoxedKernel
+        }),*]
+    };
+}
+
+/// The boxed entry points, one per entry of [`OPS`].
+const BOXED: &[BoxedKernel] = &boxed!(0, 1, 2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_point_per_operator() {
+        assert_eq!(BOXED.len(), OPS.len());
+        for op in OPS {
+            assert!(
+                op.schema.starts_with(&format!("{}(", op.name)),
+                "{}",
+                op.schema
+            );
+        }
+    }
+}
