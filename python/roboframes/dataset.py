@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from .errors import IndexOutOfRangeError
+from .errors import IndexOutOfRangeError, InvalidArgumentError
 
 Item = dict[str, Any]
+
+_STRING_KINDS = ("string", "task", "subtask")
 
 
 class Dataset:
@@ -22,7 +24,8 @@ class Dataset:
 
     Items carry LeRobot's keys in LeRobot's order: video camera keys, then the parquet
     features (image features included), then ``{key}_is_pad`` for every key with deltas, then
-    ``task``. Camera frames are ``uint8`` ``(H, W, 3)`` RGB, or ``(T, H, W, 3)`` for a key with
+    ``task`` (and ``subtask`` when the dataset has subtasks). Camera frames are ``uint8``
+    ``(H, W, 3)`` RGB by default, or ``(T, H, W, 3)`` for a key with
     ``delta_timestamps``; numeric features of shape ``(1,)`` are 0-d arrays, others keep their
     shape (``(T, ...)`` with deltas); strings are ``str``. Windows follow LeRobot: offsets are
     ``round(delta * fps)``, clamped to the episode, with ``{key}_is_pad`` marking clamped steps.
@@ -34,6 +37,9 @@ class Dataset:
         tolerance_s: Allowed distance between a requested time and the frame returned, and the
             tolerance of the ``delta_timestamps`` check.
         threads: Decode threads; ``None`` uses the number of cores.
+        frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
+            ``"float32"`` or ``"float16"`` (``value / 255``).
+        channels_last: Frames as ``(H, W, C)`` (default) or, when false, ``(C, H, W)``.
     """
 
     def __init__(
@@ -43,7 +49,13 @@ class Dataset:
         delta_timestamps: Mapping[str, Sequence[float]] | None = None,
         tolerance_s: float = 1e-4,
         threads: int | None = None,
+        frame_dtype: str = "uint8",
+        channels_last: bool = True,
     ) -> None:
+        if frame_dtype not in ("uint8", "float32", "float16"):
+            raise InvalidArgumentError(
+                f"frame_dtype must be 'uint8', 'float32' or 'float16' for NumPy output, got {frame_dtype!r}"
+            )
         self.root = Path(root)
         self._episodes_arg = None if episodes is None else [int(e) for e in episodes]
         self.delta_timestamps = (
@@ -53,11 +65,14 @@ class Dataset:
         )
         self.tolerance_s = float(tolerance_s)
         self._threads = threads
+        self.frame_dtype = frame_dtype
+        self.channels_last = bool(channels_last)
         self._native = _native.NativeDataset(
             str(self.root), self._episodes_arg, self.delta_timestamps, self.tolerance_s, threads
         )
         self._outputs = [
-            (key, kind, np.dtype(dtype), tuple(shape)) for key, kind, dtype, shape, _ in self._native.outputs()
+            (key, kind, np.dtype(dtype), tuple(shape))
+            for key, kind, dtype, shape, _ in self._native.outputs(frame_dtype, self.channels_last)
         ]
         self.info: dict[str, Any] = json.loads(self._native.info_json())
 
@@ -69,12 +84,17 @@ class Dataset:
             "delta_timestamps": self.delta_timestamps,
             "tolerance_s": self.tolerance_s,
             "threads": self._threads,
+            "frame_dtype": self.frame_dtype,
+            "channels_last": self.channels_last,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["root"], state["episodes"], state["delta_timestamps"], state["tolerance_s"], state["threads"]
-        )
+        self.__init__(**state)  # type: ignore[misc]
+
+    @property
+    def handle(self) -> int:
+        """This dataset's handle for the ``torch.ops.roboframes`` operators (process-local)."""
+        return int(self._native.handle())
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -172,11 +192,11 @@ class Dataset:
         b = len(idx)
         buffers: list[np.ndarray | None] = []
         for _key, kind, dtype, shape in self._outputs:
-            if kind in ("string", "task"):
+            if kind in _STRING_KINDS:
                 buffers.append(None)
             else:
                 buffers.append(np.empty((b, *shape), dtype=dtype))
-        strings = self._native.fill(idx, buffers)
+        strings = self._native.fill(idx, buffers, self.frame_dtype, self.channels_last)
         out: Item = {}
         for (key, kind, _dtype, shape), buf, strs in zip(self._outputs, buffers, strings):
             if buf is not None:

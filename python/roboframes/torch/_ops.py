@@ -1,0 +1,204 @@
+"""The ``torch.ops.roboframes`` operators: registered from Rust through torch's stable C ABI
+when this module is imported, with exact fake kernels for ``torch.compile``.
+
+The kernels live in the Rust extension (``roboframes._native``); this module only tells it
+where the loaded libtorch is and registers the fake (meta) kernels, which compute output shapes
+from the arguments and the metadata of the dataset a handle names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+import torch
+
+from .. import _native
+from ..dataset import Dataset
+
+__all__ = ["decode_frames", "gather", "get_batch", "handle_of", "FRAME_DTYPES"]
+
+#: Frame element types the operators produce, with the core's names.
+FRAME_DTYPES: dict[torch.dtype, str] = {
+    torch.uint8: "uint8",
+    torch.float32: "float32",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+}
+
+_NUMPY_TO_TORCH: dict[str, torch.dtype] = {
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _libtorch_cpu() -> str:
+    """Path of the libtorch_cpu library that ``import torch`` loaded."""
+    lib = Path(torch.__file__).resolve().parent / "lib"
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        if (lib / name).exists():
+            return str(lib / name)
+    raise ImportError(f"roboframes.torch: no libtorch_cpu library in {lib}")
+
+
+_native.register_torch_ops(_libtorch_cpu())
+
+
+def _frame_dtype_name(dtype: torch.dtype) -> str:
+    try:
+        return FRAME_DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"frame dtype must be one of {list(FRAME_DTYPES)}, got {dtype}") from None
+
+
+def _check_index(t: torch.Tensor, name: str) -> None:
+    torch._check(t.dim() == 1, lambda: f"{name} must be a 1-D tensor, got {t.dim()} dimensions")
+
+
+@torch.library.register_fake("roboframes::decode_frames")
+def _decode_frames_fake(
+    dataset: int,
+    camera: str,
+    episode_index: torch.Tensor,
+    timestamp: torch.Tensor,
+    dtype: torch.dtype,
+    channels_last: bool,
+) -> torch.Tensor:
+    _check_index(episode_index, "episode_index")
+    _check_index(timestamp, "timestamp")
+    _frame_dtype_name(dtype)
+    h, w, c = _native.handle_frame_dims(dataset, camera)
+    n = episode_index.shape[0]
+    shape = (n, h, w, c) if channels_last else (n, c, h, w)
+    return torch.empty(shape, dtype=dtype, device="cpu")
+
+
+@torch.library.register_fake("roboframes::gather")
+def _gather_fake(
+    dataset: int, key: str, index: torch.Tensor, offsets: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_index(index, "index")
+    row, dtype = _native.handle_numeric_row(dataset, key)
+    n, t = index.shape[0], len(offsets)
+    values = torch.empty((n, t, *row), dtype=_NUMPY_TO_TORCH[dtype], device="cpu")
+    return values, torch.empty((n, t), dtype=torch.bool, device="cpu")
+
+
+@torch.library.register_fake("roboframes::get_batch")
+def _get_batch_fake(
+    dataset: int, index: torch.Tensor, frame_dtype: torch.dtype, channels_last: bool
+) -> list[torch.Tensor]:
+    _check_index(index, "index")
+    b = index.shape[0]
+    outs = _native.handle_outputs(dataset, _frame_dtype_name(frame_dtype), channels_last)
+    return [
+        torch.empty((b, *shape), dtype=_NUMPY_TO_TORCH[dtype], device="cpu")
+        for _key, kind, dtype, shape, _window in outs
+        if kind not in ("string", "task", "subtask")
+    ]
+
+
+T = TypeVar("T")
+
+
+def _typed_errors(call: Callable[..., T], *args: Any) -> T:
+    """Runs an operator; a roboframes failure is re-raised as its ``roboframes.errors`` class
+    (``FrameTimestampError`` is a ``ValueError``, ...) instead of torch's ``RuntimeError``."""
+    try:
+        return call(*args)
+    except RuntimeError as e:
+        err = _native.take_op_error()
+        if err is not None and str(err) in str(e):
+            raise err from None
+        raise
+
+
+def handle_of(dataset: Dataset | int) -> int:
+    """The operator handle of a ``roboframes.Dataset`` (integers are returned as they are)."""
+    if isinstance(dataset, int):
+        return dataset
+    if isinstance(dataset, Dataset):
+        return dataset.handle
+    handle = getattr(dataset, "handle", None)
+    if isinstance(handle, int):
+        return handle
+    raise TypeError(f"expected a roboframes dataset or handle, got {type(dataset).__name__}")
+
+
+def _as_1d(x: Any, dtype: torch.dtype) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    return t.reshape(-1).to(dtype)
+
+
+def decode_frames(
+    dataset: Dataset | int,
+    camera: str,
+    episode_index: torch.Tensor | Sequence[int],
+    timestamp: torch.Tensor | Sequence[float],
+    *,
+    dtype: torch.dtype = torch.uint8,
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """Frames of ``camera`` at ``timestamp[i]`` seconds into episode ``episode_index[i]``.
+
+    ``timestamp`` is LeRobot's per-frame ``timestamp`` (time within the episode). Returns
+    ``(N, H, W, 3)`` (``channels_last``) or ``(N, 3, H, W)`` of ``dtype``: ``uint8`` as decoded,
+    or ``float32``/``float16``/``bfloat16`` holding ``value / 255``. Eager wrapper of
+    ``torch.ops.roboframes.decode_frames`` with typed errors; call the operator itself inside
+    ``torch.compile``.
+    """
+    return _typed_errors(
+        torch.ops.roboframes.decode_frames,
+        handle_of(dataset),
+        camera,
+        _as_1d(episode_index, torch.int64),
+        _as_1d(timestamp, torch.float64),
+        dtype,
+        channels_last,
+    )
+
+
+def gather(
+    dataset: Dataset | int,
+    key: str,
+    index: torch.Tensor | Sequence[int],
+    offsets: Sequence[int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Numeric feature ``key`` at frame ``offsets`` around each item of ``index``.
+
+    Offsets are clamped to the item's episode as LeRobot does. Returns ``values`` of shape
+    ``(N, T, *feature_shape)`` (``(N, T)`` for scalar features) and ``is_pad`` ``(N, T)`` bool.
+    """
+    return _typed_errors(
+        torch.ops.roboframes.gather,
+        handle_of(dataset),
+        key,
+        _as_1d(index, torch.int64),
+        [int(o) for o in offsets],
+    )
+
+
+def get_batch(
+    dataset: Dataset | int,
+    index: torch.Tensor | Sequence[int],
+    *,
+    frame_dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> list[torch.Tensor]:
+    """Every tensor entry of the items at ``index``, stacked, in the dataset's key order
+    (string entries such as ``task`` are left out); one native call for the whole batch."""
+    return _typed_errors(
+        torch.ops.roboframes.get_batch,
+        handle_of(dataset),
+        _as_1d(index, torch.int64),
+        frame_dtype,
+        channels_last,
+    )

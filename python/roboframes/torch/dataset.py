@@ -1,0 +1,229 @@
+"""``roboframes.torch.LeRobotDataset``: LeRobot 0.4.4's ``LeRobotDataset`` for reading, with
+every item and batch produced by the roboframes core through ``torch.ops.roboframes``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ..dataset import Dataset
+from . import _ops
+from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
+
+Item = dict[str, Any]
+
+_STRING_KINDS = ("string", "task", "subtask")
+
+
+class LeRobotDataset(torch.utils.data.Dataset):
+    """A drop-in for ``lerobot.datasets.lerobot_dataset.LeRobotDataset`` (0.4.4) for reading.
+
+    Takes LeRobot's constructor arguments and returns, for every index, what LeRobot returns:
+    the same keys in the same order, dtypes, shapes and values (camera frames float32
+    ``(C, H, W)`` in [0, 1], bit-identical to LeRobot's torchcodec path), ``{key}_is_pad``
+    masks, the ``task`` string; ``ValueError`` for bad ``delta_timestamps`` and
+    :class:`roboframes.FrameTimestampError` (a ``ValueError``) for frames outside
+    ``tolerance_s``. ``__getitems__`` decodes a whole DataLoader batch in one native call.
+
+    Works in ``DataLoader`` workers (forked or spawned), also after use in the main process,
+    and pickles by reopening. Nothing is downloaded: ``root`` (or
+    ``$HF_LEROBOT_HOME/<repo_id>``) must hold the dataset.
+
+    Options LeRobot lacks (keyword-only, off by default):
+        frame_dtype: ``torch.float32`` (LeRobot's), ``torch.uint8`` (the decoded bytes),
+            ``torch.float16`` or ``torch.bfloat16`` (``value / 255`` rounded).
+        channels_last: frames as ``(H, W, C)`` instead of ``(C, H, W)``.
+        decode_threads: decoding threads of this process (default: the number of cores).
+
+    Arguments LeRobot uses for downloading and recording (``revision``, ``force_cache_sync``,
+    ``download_videos``, ``batch_encoding_size``, ``vcodec``, ``streaming_encoding``,
+    ``encoder_queue_maxsize``, ``encoder_threads``) are accepted and have no effect;
+    ``video_backend`` is recorded but decoding is always roboframes'.
+    """
+
+    def __init__(
+        self,
+        repo_id: str,
+        root: str | os.PathLike[str] | None = None,
+        episodes: list[int] | None = None,
+        image_transforms: Callable | None = None,
+        delta_timestamps: dict[str, list[float]] | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        force_cache_sync: bool = False,
+        download_videos: bool = True,
+        video_backend: str | None = None,
+        batch_encoding_size: int = 1,
+        vcodec: str = "libsvtav1",
+        streaming_encoding: bool = False,
+        encoder_queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+        *,
+        frame_dtype: torch.dtype = torch.float32,
+        channels_last: bool = False,
+        decode_threads: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.repo_id = repo_id
+        self.root = resolve_root(repo_id, root)
+        self.image_transforms = image_transforms
+        self.delta_timestamps = delta_timestamps
+        self.episodes = episodes
+        self.tolerance_s = tolerance_s
+        self.revision = revision if revision else CODEBASE_VERSION
+        self.video_backend = video_backend if video_backend else "roboframes"
+        self.frame_dtype = frame_dtype
+        self.channels_last = bool(channels_last)
+        self.decode_threads = decode_threads
+        _ops._frame_dtype_name(frame_dtype)  # validates
+
+        self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision)
+        self._reader = Dataset(
+            self.root,
+            episodes=episodes,
+            delta_timestamps=delta_timestamps,
+            tolerance_s=tolerance_s,
+            threads=decode_threads,
+        )
+        self.delta_indices: dict[str, list[int]] | None = self._reader.delta_indices
+        self._layout()
+
+    def _layout(self) -> None:
+        """Precomputes how the operator's tensors become items."""
+        outs = self._reader._native.outputs(_ops.FRAME_DTYPES[self.frame_dtype], self.channels_last)
+        self._keys = [key for key, *_ in outs]
+        self._tensor_keys = [key for key, kind, *_ in outs if kind not in _STRING_KINDS]
+        # LeRobot squeezes the time dimension of a video key with a single delta
+        self._squeeze = {key for key, kind, _d, _s, window in outs if kind == "video" and window == 1}
+        self._string_features = [key for key, kind, *_ in outs if kind == "string"]
+        self._has_subtask = any(kind == "subtask" for _k, kind, *_ in outs)
+        self._camera_keys = list(self.meta.camera_keys)
+
+    # -- LeRobot's attributes ---------------------------------------------------------
+    @property
+    def fps(self) -> int:
+        """Frames per second of the dataset."""
+        return self.meta.fps
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames of the selected episodes."""
+        return len(self._reader)
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of episodes selected (LeRobot's count: ``len(episodes)`` when given)."""
+        return len(self.episodes) if self.episodes is not None else self.meta.total_episodes
+
+    @property
+    def features(self) -> dict[str, dict]:
+        """``info.json``'s features."""
+        return self.meta.features
+
+    @property
+    def handle(self) -> int:
+        """The handle of this dataset for the ``torch.ops.roboframes`` operators."""
+        return self._reader.handle
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    # -- items --------------------------------------------------------------------------
+    def __getitem__(self, idx: int | torch.Tensor) -> Item:
+        return self.__getitems__([idx])[0]
+
+    def __getitems__(self, indices: Sequence[int] | torch.Tensor) -> list[Item]:
+        """The items at ``indices``, decoded in one native call (``torch.ops.roboframes.get_batch``).
+
+        ``torch.utils.data.DataLoader`` calls this with each batch's indices.
+        """
+        n = len(self)
+        idx = [int(i) for i in (indices.reshape(-1).tolist() if isinstance(indices, torch.Tensor) else indices)]
+        idx = [i + n if i < 0 else i for i in idx]
+        tensors = _ops.get_batch(
+            self.handle,
+            torch.tensor(idx, dtype=torch.int64),
+            frame_dtype=self.frame_dtype,
+            channels_last=self.channels_last,
+        )
+        batch: dict[str, Any] = dict(zip(self._tensor_keys, tensors))
+        for key in self._squeeze:
+            batch[key] = batch[key].squeeze(1)
+        if self._string_features:
+            strings = self._reader._native.fill(idx, [None] * len(self._keys), strings=True)
+            for key, s in zip(self._keys, strings):
+                if key in self._string_features and s is not None:
+                    batch[key] = s
+        # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
+        task_names = self._task_names()
+        tasks = [task_names[int(t)] for t in batch["task_index"].tolist()]
+        subtasks = None
+        if self._has_subtask:
+            names = self._subtask_names()
+            subtasks = [names[int(t)] for t in batch["subtask_index"].tolist()]
+        keys = [k for k in self._keys if k in batch]  # the core's (LeRobot's) key order
+        items = []
+        for i in range(len(idx)):
+            item = {k: batch[k][i] for k in keys}
+            if self.image_transforms is not None:
+                for cam in self._camera_keys:
+                    item[cam] = self.image_transforms(item[cam])
+            item["task"] = tasks[i]
+            if subtasks is not None:
+                item["subtask"] = subtasks[i]
+            items.append(item)
+        return items
+
+    def _task_names(self) -> list[str]:
+        names = getattr(self, "_tasks_cache", None)
+        if names is None:
+            names = [str(t) for t in self.meta.tasks.index]
+            self._tasks_cache = names
+        return names
+
+    def _subtask_names(self) -> list[str]:
+        names = getattr(self, "_subtasks_cache", None)
+        if names is None:
+            sub = self.meta.subtasks
+            names = [] if sub is None else [str(t) for t in sub.index]
+            self._subtasks_cache = names
+        return names
+
+    # -- pickling: reopen in the receiving process -------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "root": str(self.root),
+            "episodes": self.episodes,
+            "image_transforms": self.image_transforms,
+            "delta_timestamps": self.delta_timestamps,
+            "tolerance_s": self.tolerance_s,
+            "revision": self.revision,
+            "video_backend": self.video_backend,
+            "frame_dtype": self.frame_dtype,
+            "channels_last": self.channels_last,
+            "decode_threads": self.decode_threads,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> Any:
+        """Recording is LeRobot's: this returns ``lerobot``'s own ``LeRobotDataset.create(...)``."""
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset as _LeRobotWriter
+
+        return _LeRobotWriter.create(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({{\n"
+            f"    Repository ID: '{self.repo_id}',\n"
+            f"    Number of selected episodes: '{self.num_episodes}',\n"
+            f"    Number of selected samples: '{self.num_frames}',\n"
+            f"    Features: '{list(self.features)}',\n"
+            "})',\n"
+        )

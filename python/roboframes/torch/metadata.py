@@ -1,0 +1,292 @@
+"""``LeRobotDatasetMetadata`` with LeRobot 0.4.4's constructor and attributes, read by the
+roboframes core (no Hugging Face ``datasets``, no Arrow cache, nothing downloaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _native
+from ..errors import DatasetNotFoundError
+
+CODEBASE_VERSION = "v3.0"
+
+
+def lerobot_home() -> Path:
+    """``$HF_LEROBOT_HOME``, else ``$HF_HOME/lerobot``, else ``~/.cache/huggingface/lerobot``
+    (LeRobot's rule for where ``repo_id`` datasets live)."""
+    if "HF_LEROBOT_HOME" in os.environ:
+        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser()
+    hf_home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+    return Path(hf_home).expanduser() / "lerobot"
+
+
+def resolve_root(repo_id: str, root: str | os.PathLike[str] | None) -> Path:
+    """The local dataset folder: ``root``, or ``lerobot_home() / repo_id``. roboframes reads
+    local datasets only; a missing one is a :class:`DatasetNotFoundError`."""
+    path = Path(root) if root else lerobot_home() / repo_id
+    if not (path / "meta" / "info.json").exists():
+        err = DatasetNotFoundError(
+            f"no LeRobot dataset at '{path}' (for repo_id '{repo_id}'): roboframes reads local "
+            "datasets only and downloads nothing; fetch it first, e.g. with LeRobot's "
+            "LeRobotDataset(repo_id) or `huggingface-cli download --repo-type dataset`"
+        )
+        err.path = str(path / "meta" / "info.json")
+        raise err
+    return path
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}/{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+class EpisodeTable:
+    """``meta.episodes``: one row per episode (every column of ``meta/episodes`` except the
+    ``stats/*`` ones, as LeRobot loads it), with the access patterns LeRobot's code uses:
+    ``episodes[i]`` (a dict), ``episodes["dataset_from_index"]`` (a list), ``len``, iteration,
+    ``column_names`` and ``to_pandas()``. Read once, on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @cached_property
+    def _columns(self) -> dict[str, list[Any]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        paths = sorted((self._root / "meta" / "episodes").glob("*/*.parquet"))
+        if not paths:
+            raise DatasetNotFoundError(f"no episode metadata under '{self._root / 'meta' / 'episodes'}'")
+        tables = [pq.read_table(p) for p in paths]
+        table = pa.concat_tables(tables, promote_options="default")
+        keep = [c for c in table.column_names if not c.startswith("stats/")]
+        return table.select(keep).to_pydict()
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names, in file order."""
+        return list(self._columns)
+
+    @property
+    def num_rows(self) -> int:
+        """Number of episodes."""
+        return len(self)
+
+    def __len__(self) -> int:
+        cols = self._columns
+        return len(next(iter(cols.values()))) if cols else 0
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, str):
+            return self._columns[key]
+        i = int(key)
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"episode row {key} out of range for {n} episodes")
+        return {c: v[i] for c, v in self._columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to_pandas(self) -> Any:
+        """The table as a ``pandas.DataFrame``."""
+        import pandas as pd
+
+        return pd.DataFrame(self._columns)
+
+    def __repr__(self) -> str:
+        return f"EpisodeTable(num_rows={len(self)}, columns={self.column_names})"
+
+
+class LeRobotDatasetMetadata:
+    """Metadata of a local LeRobot v3.0 dataset, usable wherever LeRobot 0.4.4's
+    ``LeRobotDatasetMetadata`` is (policy factories, processors, samplers).
+
+    Args:
+        repo_id: The dataset's id; locates it under ``$HF_LEROBOT_HOME`` when ``root`` is None.
+        root: The dataset folder (holding ``meta/``, ``data/``, ``videos/``).
+        revision: Kept for LeRobot compatibility (defaults to ``"v3.0"``); nothing is fetched.
+        force_cache_sync: Accepted for compatibility; ignored (nothing is downloaded).
+        metadata_buffer_size: Accepted for compatibility (LeRobot's writer setting).
+    """
+
+    def __init__(
+        self,
+        repo_id: str,
+        root: str | os.PathLike[str] | None = None,
+        revision: str | None = None,
+        force_cache_sync: bool = False,
+        metadata_buffer_size: int = 10,
+    ) -> None:
+        self.repo_id = repo_id
+        self.revision = revision if revision else CODEBASE_VERSION
+        self.root = resolve_root(repo_id, root)
+        self.metadata_buffer_size = metadata_buffer_size
+        self.load_metadata()
+
+    def load_metadata(self) -> None:
+        """(Re)reads ``info.json``, tasks, subtasks, episodes and stats."""
+        native = _native.NativeDataset(str(self.root))
+        info = json.loads(native.info_json())
+        for ft in info["features"].values():
+            ft["shape"] = tuple(ft["shape"])
+        self.info: dict[str, Any] = info
+        stats = native.stats_json()
+        self.stats: dict[str, dict[str, Any]] | None = (
+            None if stats is None else _unflatten({k: np.array(v) for k, v in _flatten(json.loads(stats)).items()})
+        )
+        self.episodes = EpisodeTable(self.root)
+        self._native = native
+
+    @cached_property
+    def tasks(self) -> Any:
+        """``meta/tasks.parquet`` as LeRobot reads it: a DataFrame indexed by task string."""
+        import pandas as pd
+
+        return pd.read_parquet(self.root / "meta" / "tasks.parquet")
+
+    @cached_property
+    def subtasks(self) -> Any:
+        """``meta/subtasks.parquet`` as a DataFrame, or None when the dataset has none."""
+        import pandas as pd
+
+        path = self.root / "meta" / "subtasks.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    @property
+    def url_root(self) -> str:
+        return f"hf://datasets/{self.repo_id}"
+
+    @property
+    def _version(self) -> Any:
+        import packaging.version
+
+        return packaging.version.parse(self.info["codebase_version"])
+
+    def get_data_file_path(self, ep_index: int) -> Path:
+        """Data file of an episode, relative to ``root``."""
+        ep = self._episode_row(ep_index)
+        return Path(self.data_path.format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"]))
+
+    def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
+        """Video file of an episode's camera, relative to ``root``."""
+        ep = self._episode_row(ep_index)
+        return Path(
+            self.video_path.format(  # type: ignore[union-attr]
+                video_key=vid_key,
+                chunk_index=ep[f"videos/{vid_key}/chunk_index"],
+                file_index=ep[f"videos/{vid_key}/file_index"],
+            )
+        )
+
+    def _episode_row(self, ep_index: int) -> dict[str, Any]:
+        if ep_index >= len(self.episodes):
+            raise IndexError(f"Episode index {ep_index} out of range. Episodes: {len(self.episodes)}")
+        return self.episodes[ep_index]
+
+    @property
+    def data_path(self) -> str:
+        return self.info["data_path"]
+
+    @property
+    def video_path(self) -> str | None:
+        return self.info["video_path"]
+
+    @property
+    def robot_type(self) -> str | None:
+        return self.info["robot_type"]
+
+    @property
+    def fps(self) -> int:
+        return self.info["fps"]
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.info["features"]
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "image"]
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] in ("video", "image")]
+
+    @property
+    def names(self) -> dict[str, list | dict]:
+        return {k: ft["names"] for k, ft in self.features.items()}
+
+    @property
+    def shapes(self) -> dict:
+        return {k: tuple(ft["shape"]) for k, ft in self.features.items()}
+
+    @property
+    def total_episodes(self) -> int:
+        return self.info["total_episodes"]
+
+    @property
+    def total_frames(self) -> int:
+        return self.info["total_frames"]
+
+    @property
+    def total_tasks(self) -> int:
+        return self.info["total_tasks"]
+
+    @property
+    def chunks_size(self) -> int:
+        return self.info["chunks_size"]
+
+    @property
+    def data_files_size_in_mb(self) -> int:
+        return self.info["data_files_size_in_mb"]
+
+    @property
+    def video_files_size_in_mb(self) -> int:
+        return self.info["video_files_size_in_mb"]
+
+    def get_task_index(self, task: str) -> int | None:
+        """The ``task_index`` of a task string, or None if the dataset lacks it."""
+        if task in self.tasks.index:
+            return int(self.tasks.loc[task].task_index)
+        return None
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({{\n"
+            f"    Repository ID: '{self.repo_id}',\n"
+            f"    Total episodes: '{self.total_episodes}',\n"
+            f"    Total frames: '{self.total_frames}',\n"
+            f"    Features: '{list(self.features)}',\n"
+            "})',\n"
+        )

@@ -1,0 +1,300 @@
+"""``roboframes.torch.LeRobotDataset`` against LeRobot 0.4.4's ``LeRobotDataset``: items,
+DataLoader batches (workers 0 and 2, after use in the main process), metadata, errors,
+options, pickling, the sampler and ``patch_lerobot``."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+lerobot_dataset = pytest.importorskip("lerobot.datasets.lerobot_dataset")
+
+import roboframes  # noqa: E402
+import roboframes.torch as rt  # noqa: E402
+from test_compat import WINDOWS  # noqa: E402
+
+LeRobot = lerobot_dataset.LeRobotDataset
+
+
+def assert_same(ref: Any, ours: Any, where: str) -> None:
+    """Same keys in the same order, same types, dtypes, shapes and values."""
+    if isinstance(ref, dict):
+        assert list(ref) == list(ours), f"{where}: {list(ref)} vs {list(ours)}"
+        for k in ref:
+            assert_same(ref[k], ours[k], f"{where}.{k}")
+    elif isinstance(ref, torch.Tensor):
+        assert isinstance(ours, torch.Tensor), f"{where}: {type(ours)}"
+        assert (ref.dtype, tuple(ref.shape)) == (ours.dtype, tuple(ours.shape)), (
+            f"{where}: {ref.dtype}{tuple(ref.shape)} vs {ours.dtype}{tuple(ours.shape)}"
+        )
+        assert torch.equal(ref, ours), where
+    elif isinstance(ref, (list, tuple)):
+        assert len(ref) == len(ours), where
+        for i, (a, b) in enumerate(zip(ref, ours)):
+            assert_same(a, b, f"{where}[{i}]")
+    else:
+        assert ref == ours and type(ref) is type(ours), f"{where}: {ref!r} vs {ours!r}"
+
+
+def windows_for(root: Path) -> list[tuple[str, dict | None]]:
+    feats = json.loads((root / "meta" / "info.json").read_text())["features"]
+    fps = json.loads((root / "meta" / "info.json").read_text())["fps"]
+    out = []
+    for name, make in WINDOWS.items():
+        d = make(fps)
+        if d is None or all(k in feats for k in d):
+            out.append((name, d))
+    return out
+
+
+@pytest.mark.parametrize("name", ["av1", "av1_multifile", "h264", "grid"])
+def test_items_match_lerobot(dataset_dir, name: str) -> None:
+    root = dataset_dir(name)
+    for wname, dt in windows_for(root):
+        ref = LeRobot(f"roboframes/{name}", root=root, delta_timestamps=dt)
+        ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, delta_timestamps=dt)
+        assert len(ours) == len(ref) and ours.num_frames == ref.num_frames
+        assert ours.num_episodes == ref.num_episodes
+        assert ours.delta_indices == ref.delta_indices
+        for i in range(len(ref)):
+            assert_same(ref[i], ours[i], f"{name}/{wname}[{i}]")
+        # negative indices, like LeRobot's
+        assert_same(ref[len(ref) - 1], ours[-1], f"{name}/{wname}[-1]")
+
+
+@pytest.mark.parametrize(("name", "episodes"), [("av1", [3, 1]), ("av1_multifile", [4, 0, 2]), ("h264", [2])])
+def test_episode_subsets_match_lerobot(dataset_dir, name: str, episodes: list[int]) -> None:
+    root = dataset_dir(name)
+    for _wname, dt in windows_for(root):
+        ref = LeRobot(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
+        ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
+        assert (len(ours), ours.num_episodes, ours.episodes) == (len(ref), ref.num_episodes, ref.episodes)
+        for i in range(len(ref)):
+            assert_same(ref[i], ours[i], f"{name}/subset{episodes}[{i}]")
+
+
+def test_hevc_frames_equal_the_numpy_reader(dataset_dir) -> None:
+    """LeRobot 0.4.4 fails on B-frames of its own HEVC output; our frames there are the NumPy
+    reader's, which test_compat checks against a full sequential decode."""
+    root = dataset_dir("hevc")
+    dt = WINDOWS["act"](10)
+    ours = rt.LeRobotDataset("roboframes/hevc", root=root, delta_timestamps=dt)
+    ref = roboframes.Dataset(root, delta_timestamps=dt)
+    for i in range(len(ours)):
+        item, r = ours[i], ref[i]
+        for k in ours.meta.video_keys:
+            want = torch.from_numpy(r[k]).float().div(255).movedim(-1, -3)
+            assert torch.equal(item[k], want.squeeze(0) if k not in dt else want), (i, k)
+
+
+def lerobot_batches(ds: Any, batch_size: int, order: list[int]) -> list[dict]:
+    """LeRobot's items collated the DataLoader way, in the main process (its safe mode)."""
+    from torch.utils.data import default_collate
+
+    return [default_collate([ds[i] for i in order[s : s + batch_size]]) for s in range(0, len(order), batch_size)]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize(("name", "episodes", "window"), [("av1", None, "wide"), ("av1_multifile", [4, 0, 2], "act")])
+def test_dataloader_batches_match_lerobot(dataset_dir, name, episodes, window, num_workers) -> None:  # type: ignore[no-untyped-def]
+    root = dataset_dir(name)
+    dt = dict(windows_for(root))[window]
+    ref = LeRobot(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
+    ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
+    # use it in the main process first: decoders and threads exist before the workers fork
+    assert_same(ref[len(ref) // 2], ours[len(ours) // 2], "main process")
+    order = torch.randperm(len(ours), generator=torch.Generator().manual_seed(0)).tolist()
+    sampler = order  # a list of indices is a valid sampler
+    for _epoch in range(2):  # a second epoch reuses the workers' state
+        dl = torch.utils.data.DataLoader(ours, batch_size=4, sampler=sampler, num_workers=num_workers)
+        got = list(dl)
+        want = lerobot_batches(ref, 4, order)
+        assert len(got) == len(want)
+        for b, (w, g) in enumerate(zip(want, got)):
+            assert_same(w, g, f"{name} batch {b} (workers={num_workers})")
+
+
+def test_spawned_workers_and_pickling(dataset_dir) -> None:
+    root = dataset_dir("av1")
+    dt = WINDOWS["act"](10)
+    ours = rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=dt, frame_dtype=torch.uint8)
+    clone = pickle.loads(pickle.dumps(ours))
+    assert clone.handle != ours.handle  # reopened: a dataset of its own
+    assert_same(ours[5], clone[5], "pickled")
+    dl = torch.utils.data.DataLoader(ours, batch_size=6, num_workers=2, multiprocessing_context="spawn")
+    got = torch.cat([b["observation.images.top"] for b in dl])
+    want = torch.stack([ours[i]["observation.images.top"] for i in range(len(ours))])
+    assert torch.equal(got, want)
+
+
+def test_frame_options(dataset_dir) -> None:
+    root = dataset_dir("av1")
+    dt = WINDOWS["wide"](10)
+    base = rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=dt)
+    cams = base.meta.camera_keys
+    for dtype in (torch.uint8, torch.float16, torch.bfloat16, torch.float32):
+        for cl in (False, True):
+            opt = rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=dt, frame_dtype=dtype, channels_last=cl)
+            for i in (0, 7, len(base) - 1):
+                a, b = base[i], opt[i]
+                assert list(a) == list(b)
+                for k in a:
+                    if k not in cams:
+                        assert_same(a[k], b[k], k)
+                        continue
+                    ref = a[k].movedim(-3, -1) if cl else a[k]
+                    if dtype == torch.uint8:
+                        ref = (ref * 255).round().to(torch.uint8)
+                    else:
+                        ref = ref.to(dtype)
+                    assert_same(ref, b[k], f"{k} {dtype} channels_last={cl}")
+    with pytest.raises(ValueError):
+        rt.LeRobotDataset("roboframes/av1", root=root, frame_dtype=torch.int32)
+
+
+def test_image_transforms_like_lerobot(dataset_dir) -> None:
+    root = dataset_dir("av1")
+    dt = WINDOWS["act"](10)
+
+    def transform(x: torch.Tensor) -> torch.Tensor:
+        return x.flip(-1) * 0.5 + 0.25
+
+    ref = LeRobot("roboframes/av1", root=root, delta_timestamps=dt, image_transforms=transform)
+    ours = rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=dt, image_transforms=transform)
+    for i in range(len(ref)):
+        assert_same(ref[i], ours[i], f"transformed[{i}]")
+
+
+def test_metadata_matches_lerobot(dataset_dir) -> None:
+    root = dataset_dir("av1_multifile")
+    ref = lerobot_dataset.LeRobotDatasetMetadata("roboframes/av1_multifile", root=root)
+    ours = rt.LeRobotDatasetMetadata("roboframes/av1_multifile", root=root)
+    assert ours.info == ref.info
+    for attr in (
+        "fps", "features", "robot_type", "camera_keys", "video_keys", "image_keys", "names", "shapes",
+        "total_episodes", "total_frames", "total_tasks", "data_path", "video_path", "chunks_size",
+        "data_files_size_in_mb", "video_files_size_in_mb", "revision", "url_root", "_version",
+    ):
+        assert getattr(ours, attr) == getattr(ref, attr), attr
+    assert ref.stats.keys() == ours.stats.keys()
+    for feat, st in ref.stats.items():
+        assert st.keys() == ours.stats[feat].keys()
+        for name, v in st.items():
+            assert isinstance(ours.stats[feat][name], np.ndarray)
+            np.testing.assert_array_equal(ours.stats[feat][name], v, err_msg=f"{feat}/{name}")
+    pd.testing.assert_frame_equal(ours.tasks, ref.tasks)
+    assert ours.subtasks is None and ref.subtasks is None
+    assert len(ours.episodes) == len(ref.episodes)
+    assert ours.episodes.column_names == ref.episodes.column_names
+    for i in range(len(ref.episodes)):
+        assert ours.episodes[i] == ref.episodes[i], i
+    for col in ("dataset_from_index", "dataset_to_index", "videos/observation.images.top/from_timestamp"):
+        assert list(ours.episodes[col]) == list(ref.episodes[col])
+    pd.testing.assert_frame_equal(ours.episodes.to_pandas(), ref.episodes.to_pandas())
+    for ep in range(ref.total_episodes):
+        assert ours.get_data_file_path(ep) == ref.get_data_file_path(ep)
+        for k in ref.video_keys:
+            assert ours.get_video_file_path(ep, k) == ref.get_video_file_path(ep, k)
+    assert ours.get_task_index("pick the cube") == ref.get_task_index("pick the cube") == 0
+    assert ours.get_task_index("fly") is None
+    # training code overwrites camera stats in place (make_dataset's use_imagenet_stats)
+    ours.stats["observation.images.top"]["mean"] = torch.zeros(3, 1, 1)
+    assert torch.equal(ours.stats["observation.images.top"]["mean"], torch.zeros(3, 1, 1))
+
+
+def test_dataset_attributes(dataset_dir) -> None:
+    root = dataset_dir("av1")
+    dt = WINDOWS["act"](10)
+    ref = LeRobot("roboframes/av1", root=root, episodes=[1, 3], delta_timestamps=dt, tolerance_s=1e-3)
+    ours = rt.LeRobotDataset("roboframes/av1", root=root, episodes=[1, 3], delta_timestamps=dt, tolerance_s=1e-3)
+    for attr in ("repo_id", "root", "episodes", "delta_timestamps", "delta_indices", "tolerance_s", "fps",
+                 "num_frames", "num_episodes", "features", "image_transforms", "revision"):
+        assert getattr(ours, attr) == getattr(ref, attr), attr
+    assert len(ours) == len(ref)
+    assert "Number of selected samples" in repr(ours)
+
+
+def test_errors_like_lerobot(dataset_dir, tmp_path: Path) -> None:
+    root = dataset_dir("av1")
+    bad = {"action": [0.0, 0.013]}
+    with pytest.raises(ValueError):
+        LeRobot("roboframes/av1", root=root, delta_timestamps=bad)
+    with pytest.raises(ValueError) as e:
+        rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=bad)
+    assert "action" in str(e.value)
+    # frames shifted off the 1/fps grid: both raise a ValueError subclass (FrameTimestampError)
+    shifted = tmp_path / "shifted"
+    shutil.copytree(root, shifted)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for p in (shifted / "data").rglob("*.parquet"):
+        t = pq.read_table(p)
+        i = t.schema.get_field_index("timestamp")
+        shifted_ts = pa.array(t["timestamp"].to_numpy() + np.float32(0.03), type=pa.float32())
+        t = t.set_column(i, t.schema.field(i), shifted_ts)
+        pq.write_table(t, p)
+    from lerobot.datasets.video_utils import FrameTimestampError as LeRobotFTE
+
+    with pytest.raises(LeRobotFTE):
+        LeRobot("roboframes/av1", root=shifted)[0]
+    with pytest.raises(roboframes.FrameTimestampError) as e2:
+        rt.LeRobotDataset("roboframes/av1", root=shifted)[0]
+    assert isinstance(e2.value, ValueError) and e2.value.key is not None and e2.value.episode == 0
+    # a looser tolerance accepts them, as in LeRobot
+    assert rt.LeRobotDataset("roboframes/av1", root=shifted, tolerance_s=0.04)[0]["index"] == 0
+    with pytest.raises(FileNotFoundError) as e3:
+        rt.LeRobotDataset("roboframes/missing", root=tmp_path / "nowhere")
+    assert "nowhere" in str(e3.value)
+    with pytest.raises(IndexError):
+        rt.LeRobotDataset("roboframes/av1", root=root)[10_000]
+
+
+def test_default_root_is_hf_lerobot_home(dataset_dir, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    (home / "someone").mkdir(parents=True)
+    shutil.copytree(dataset_dir("av1"), home / "someone" / "data")
+    monkeypatch.setenv("HF_LEROBOT_HOME", str(home))
+    ds = rt.LeRobotDataset("someone/data")
+    assert ds.root == home / "someone" / "data" and len(ds) == 18
+
+
+def test_episode_aware_sampler(dataset_dir) -> None:
+    from lerobot.datasets.sampler import EpisodeAwareSampler as LeRobotSampler
+
+    root = dataset_dir("av1_multifile")
+    meta = rt.LeRobotDatasetMetadata("roboframes/av1_multifile", root=root)
+    frm, to = meta.episodes["dataset_from_index"], meta.episodes["dataset_to_index"]
+    # all episodes: exactly LeRobot's indices
+    assert list(rt.EpisodeAwareSampler(frm, to, drop_n_last_frames=1)) == list(LeRobotSampler(frm, to, drop_n_last_frames=1))
+    # a subset: indices into the subset dataset, every item of the kept frames once
+    episodes = [4, 2]
+    ds = rt.LeRobotDataset("roboframes/av1_multifile", root=root, episodes=episodes)
+    s = rt.EpisodeAwareSampler(frm, to, episode_indices_to_use=ds.episodes, drop_n_first_frames=1, shuffle=True)
+    idx = sorted(s)
+    assert all(0 <= i < len(ds) for i in idx) and len(set(idx)) == len(idx)
+    got = [(int(ds[i]["episode_index"]), int(ds[i]["frame_index"])) for i in idx]
+    lengths = dict(zip(range(len(frm)), (t - f for f, t in zip(frm, to))))
+    want = [(e, f) for e in sorted(episodes) for f in range(1, lengths[e])]
+    assert got == want
+
+
+def test_patch_lerobot(dataset_dir) -> None:
+    from lerobot.datasets import factory, sampler
+
+    originals = (factory.LeRobotDataset, factory.LeRobotDatasetMetadata, sampler.EpisodeAwareSampler)
+    with rt.patch_lerobot() as patch:
+        assert factory.LeRobotDataset is rt.LeRobotDataset
+        assert factory.LeRobotDatasetMetadata is rt.LeRobotDatasetMetadata
+        assert sampler.EpisodeAwareSampler is rt.EpisodeAwareSampler
+        assert lerobot_dataset.LeRobotDataset is LeRobot  # recording stays LeRobot's
+        assert isinstance(patch, rt.LeRobotPatch)
+    assert (factory.LeRobotDataset, factory.LeRobotDatasetMetadata, sampler.EpisodeAwareSampler) == originals
