@@ -32,3 +32,23 @@ def test_lerobot_trains_act_through_roboframes(dataset_dir) -> None:  # type: ig
     assert len(losses) == 40 and all(x == x for x in losses)  # every step ran, no NaN
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.7 * first, losses
+
+
+def test_lerobot_train_cli_through_roboframes(dataset_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``python -m roboframes.torch.train`` is LeRobot's ``lerobot-train`` command line."""
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable, "-m", "roboframes.torch.train",
+        "--dataset.repo_id=roboframes/av1", f"--dataset.root={dataset_dir('av1')}",
+        "--policy.type=act", "--policy.device=cpu", "--policy.push_to_hub=false",
+        "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=4", "--policy.n_action_steps=4",
+        "--steps=3", "--batch_size=2", "--num_workers=0", "--save_checkpoint=false", "--eval_freq=0",
+        "--log_freq=1", f"--output_dir={tmp_path / 'run'}",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert "make_dataset builds roboframes.torch.dataset.LeRobotDataset" in out
+    assert "step:3 " in out and "End of training" in out

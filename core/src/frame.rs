@@ -116,76 +116,67 @@ impl FrameFormat {
             ));
         }
         match self.pixel {
-            PixelType::U8 => self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
-                if let Some(x) = d.first_mut() {
-                    *x = v;
-                }
-            }),
-            PixelType::F32 => {
-                let lut = f32_lut();
-                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
-                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
-                })
-            }
-            PixelType::F16 => {
-                let lut = f16_lut();
-                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
-                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
-                })
-            }
-            PixelType::BF16 => {
-                let lut = bf16_lut();
-                self.place(src, h, w, c, dst, |v, d: &mut [u8]| {
-                    d.copy_from_slice(&lut[usize::from(v)].to_ne_bytes())
-                })
-            }
+            PixelType::U8 => self.place(src, h, w, c, dst, &U8_LUT),
+            PixelType::F32 => self.place(src, h, w, c, dst, f32_lut()),
+            PixelType::F16 => self.place(src, h, w, c, dst, f16_lut()),
+            PixelType::BF16 => self.place(src, h, w, c, dst, bf16_lut()),
         }
         Ok(())
     }
 
-    /// Visits every source byte with its destination element (sizes checked by `write`).
-    fn place(
+    /// Writes `lut[v]` for every source byte `v` at its destination (sizes checked by `write`).
+    fn place<const N: usize>(
         self,
         src: &[u8],
         h: usize,
         w: usize,
         c: usize,
         dst: &mut [u8],
-        put: impl Fn(u8, &mut [u8]),
+        lut: &[[u8; N]; 256],
     ) {
-        let es = self.pixel.size();
         if self.channels_last {
-            for (v, d) in src.iter().zip(dst.chunks_exact_mut(es)) {
-                put(*v, d);
+            for (v, d) in src.iter().zip(dst.chunks_exact_mut(N)) {
+                d.copy_from_slice(&lut[usize::from(*v)]);
             }
         } else {
             // (H, W, C) -> (C, H, W): one plane per channel.
             let plane = h * w;
-            for (ch, out_plane) in dst.chunks_exact_mut(plane * es).enumerate().take(c) {
-                for (p, d) in out_plane.chunks_exact_mut(es).enumerate() {
-                    if let Some(v) = src.get(p * c + ch) {
-                        put(*v, d);
-                    }
+            for (ch, out_plane) in dst.chunks_exact_mut(plane * N).enumerate().take(c) {
+                for (d, v) in out_plane
+                    .chunks_exact_mut(N)
+                    .zip(src.iter().skip(ch).step_by(c.max(1)))
+                {
+                    d.copy_from_slice(&lut[usize::from(*v)]);
                 }
             }
         }
     }
 }
 
-// 256-entry tables: `v / 255` in each floating type. Built once per process.
-fn f32_lut() -> &'static [f32; 256] {
-    static LUT: OnceLock<[f32; 256]> = OnceLock::new();
-    LUT.get_or_init(|| std::array::from_fn(|v| v as f32 / 255.0))
+// 256-entry tables: the bytes of each value in each element type. Built once per process.
+static U8_LUT: [[u8; 1]; 256] = {
+    let mut t = [[0u8; 1]; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = [v as u8];
+        v += 1;
+    }
+    t
+};
+
+fn f32_lut() -> &'static [[u8; 4]; 256] {
+    static LUT: OnceLock<[[u8; 4]; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| (v as f32 / 255.0).to_ne_bytes()))
 }
 
-fn f16_lut() -> &'static [f16; 256] {
-    static LUT: OnceLock<[f16; 256]> = OnceLock::new();
-    LUT.get_or_init(|| std::array::from_fn(|v| f16::from_f32(v as f32 / 255.0)))
+fn f16_lut() -> &'static [[u8; 2]; 256] {
+    static LUT: OnceLock<[[u8; 2]; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| f16::from_f32(v as f32 / 255.0).to_ne_bytes()))
 }
 
-fn bf16_lut() -> &'static [bf16; 256] {
-    static LUT: OnceLock<[bf16; 256]> = OnceLock::new();
-    LUT.get_or_init(|| std::array::from_fn(|v| bf16::from_f32(v as f32 / 255.0)))
+fn bf16_lut() -> &'static [[u8; 2]; 256] {
+    static LUT: OnceLock<[[u8; 2]; 256]> = OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| bf16::from_f32(v as f32 / 255.0).to_ne_bytes()))
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub mod parquet_io;
 mod plan;
 pub mod registry;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod video;
 pub mod window;
 

@@ -30,6 +30,20 @@ thread_local! {
     static LAST_MESSAGE: RefCell<CString> = RefCell::new(CString::default());
 }
 
+/// Installs the function table the kernels call, without registering anything: for embedding
+/// the kernels elsewhere and for tests that stand in for libtorch. Returns false if a table
+/// was already installed (the first one stays).
+pub fn install_api(api: TorchApi) -> bool {
+    API.set(api).is_ok()
+}
+
+/// The boxed kernel of operator `name` (as registered with libtorch).
+pub fn boxed_kernel(name: &str) -> Option<BoxedKernel> {
+    OPS.iter()
+        .position(|op| op.name == name)
+        .and_then(|i| BOXED.get(i).copied())
+}
+
 /// The error of the last kernel that failed on this thread, if not yet taken.
 pub fn take_last_error() -> Option<roboframes_core::Error> {
     LAST_ERROR.with(|e| e.borrow_mut().take())
