@@ -32,6 +32,9 @@ class FixtureSpec:
     video_files_size_in_mb: float | None = None
     chunks_size: int | None = None
     extra: dict = field(default_factory=dict)
+    # camera-like content (a textured scene panning, a moving object, sensor noise) instead of
+    # smooth gradients: realistic bitrates, so decode costs what real footage costs
+    textured: bool = False
 
 
 def features_of(spec: FixtureSpec) -> dict:
@@ -66,6 +69,34 @@ def _frame(h: int, w: int, t: int, seed: int) -> np.ndarray:
     return img
 
 
+class _Scene:
+    """A textured scene for one camera: a random multi-scale texture larger than the frame
+    that pans over time, a moving bright object, and per-frame sensor noise."""
+
+    def __init__(self, h: int, w: int, seed: int) -> None:
+        rng = np.random.default_rng(1000 + seed)
+        H, W = h + 64, w + 256
+        tex = np.zeros((H, W, 3), dtype=np.float32)
+        for scale, amp in ((32, 90.0), (8, 45.0), (2, 20.0)):
+            small = rng.standard_normal((H // scale + 2, W // scale + 2, 3)).astype(np.float32)
+            big = np.repeat(np.repeat(small, scale, axis=0), scale, axis=1)[:H, :W]
+            tex += amp * big
+        self.tex = np.clip(tex + 128.0, 0, 255)
+        self.h, self.w = h, w
+        self.rng = np.random.default_rng(2000 + seed)
+
+    def frame(self, t: int) -> np.ndarray:
+        oy = int(16 + 12 * np.sin(t / 23.0))
+        ox = (2 * t) % 256
+        img = self.tex[oy : oy + self.h, ox : ox + self.w].copy()
+        s = max(4, min(self.h, self.w) // 5)
+        cy = int((self.h - s) * (0.5 + 0.4 * np.sin(t / 11.0)))
+        cx = int((self.w - s) * (0.5 + 0.4 * np.cos(t / 7.0)))
+        img[cy : cy + s, cx : cx + s] = (230.0, 60.0, 40.0)
+        img += self.rng.normal(0.0, 3.0, img.shape).astype(np.float32)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = "roboframes/fixture") -> Path:
     """Writes a dataset with LeRobot's writer under ``root`` (which must not exist)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -89,6 +120,7 @@ def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = 
             video_files_size_in_mb=spec.video_files_size_in_mb,
         )
     rng = np.random.default_rng(0)
+    scenes = {name: _Scene(h, w, ci) for ci, (name, h, w) in enumerate(spec.cameras)} if spec.textured else {}
     g = 0
     for ep, n in enumerate(spec.episode_lengths):
         for t in range(n):
@@ -112,7 +144,7 @@ def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = 
                 else:
                     frame[name] = rng.standard_normal(shape).astype(ft["dtype"])
             for ci, (name, h, w) in enumerate(spec.cameras):
-                frame[name] = _frame(h, w, g, ci + 1)
+                frame[name] = scenes[name].frame(g) if spec.textured else _frame(h, w, g, ci + 1)
             if spec.image_key:
                 h, w = spec.image_hw
                 frame[spec.image_key] = _frame(h, w, g, 9)

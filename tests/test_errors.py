@@ -228,3 +228,64 @@ def test_corrupt_embedded_image(broken: Path) -> None:
         ds[0]
     assert e.value.key == key and e.value.episode == 0
     ds[1]  # other rows still read
+
+
+def _edit_info(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    p = root / "meta" / "info.json"
+    info = json.loads(p.read_text())
+    edit(info)
+    p.write_text(json.dumps(info, indent=4))
+
+
+def test_video_size_disagreeing_with_info(broken: Path) -> None:
+    """Swapped height and width have the right byte count: refused, not scrambled."""
+
+    def swap(info: dict) -> None:
+        h, w, c = info["features"][CAM]["shape"]
+        info["features"][CAM]["shape"] = [w, h, c]
+
+    _edit_info(broken, swap)
+    with pytest.raises(errors.MetadataError) as e:
+        roboframes.Dataset(broken)[0]
+    assert e.value.key == CAM and "info.json says 64x96" in str(e.value)
+
+
+def test_embedded_image_channels_disagreeing_with_info(broken: Path) -> None:
+    key = "observation.images.still"
+    _edit_info(broken, lambda info: info["features"][key].update(shape=[24, 40, 4]))
+    with pytest.raises(errors.ImageDecodeError) as e:
+        roboframes.Dataset(broken)[0]
+    assert e.value.key == key and "3 channels" in str(e.value) and "says 4" in str(e.value)
+
+
+def test_stats_with_nan_and_infinity(broken: Path) -> None:
+    """Python's json (which LeRobot writes stats with) allows NaN and Infinity."""
+    p = broken / "meta" / "stats.json"
+    stats = json.loads(p.read_text())
+    stats["next.reward"]["min"] = [float("nan")]
+    stats["next.reward"]["max"] = [float("inf")]
+    p.write_text(json.dumps(stats))
+    ds = roboframes.Dataset(broken)
+    assert np.isnan(ds.stats["next.reward"]["min"][0]) and np.isinf(ds.stats["next.reward"]["max"][0])
+    p.write_text("{broken")
+    with pytest.raises(errors.MetadataError) as e:
+        roboframes.Dataset(broken).stats
+    assert e.value.path.endswith("stats.json")
+
+
+def test_native_fill_checks_its_buffers(dataset_dir) -> None:
+    """The native layer refuses buffers of the wrong element type or that overlap."""
+    ds = roboframes.Dataset(dataset_dir("av1"))
+    outs = ds._native.outputs()
+    good = [None if kind in ("string", "task", "subtask") else np.empty((1, *shape), dtype) for _k, kind, dtype, shape, _ in outs]
+    ds._native.fill([0], good)
+    i = next(n for n, o in enumerate(outs) if o[0] == "index")
+    wrong = list(good)
+    wrong[i] = np.empty((1,), dtype=object)
+    with pytest.raises(RuntimeError, match="int64"):
+        ds._native.fill([0], wrong)
+    shared = list(good)
+    j = next(n for n, o in enumerate(outs) if o[0] == "frame_index")
+    shared[j] = shared[i]
+    with pytest.raises(RuntimeError, match="overlap"):
+        ds._native.fill([0], shared)

@@ -288,6 +288,8 @@ def test_episode_aware_sampler(dataset_dir) -> None:
 
 
 def test_patch_lerobot(dataset_dir) -> None:
+    import importlib
+
     from lerobot.datasets import factory, sampler
 
     originals = (factory.LeRobotDataset, factory.LeRobotDatasetMetadata, sampler.EpisodeAwareSampler)
@@ -297,4 +299,24 @@ def test_patch_lerobot(dataset_dir) -> None:
         assert sampler.EpisodeAwareSampler is rt.EpisodeAwareSampler
         assert lerobot_dataset.LeRobotDataset is LeRobot  # recording stays LeRobot's
         assert isinstance(patch, rt.LeRobotPatch)
+        # a module imported while patched binds the replacement ...
+        train_module = importlib.import_module("lerobot.scripts.lerobot_train")
+        assert train_module.EpisodeAwareSampler is rt.EpisodeAwareSampler
     assert (factory.LeRobotDataset, factory.LeRobotDatasetMetadata, sampler.EpisodeAwareSampler) == originals
+    # ... and gets the original back
+    assert train_module.EpisodeAwareSampler is originals[2]
+
+
+def test_stats_with_nan_like_lerobot(dataset_dir, tmp_path: Path) -> None:
+    root = tmp_path / "nan"
+    shutil.copytree(dataset_dir("av1"), root)
+    p = root / "meta" / "stats.json"
+    stats = json.loads(p.read_text())
+    stats["observation.state"]["std"] = [float("nan")] * 6
+    p.write_text(json.dumps(stats))
+    ref = lerobot_dataset.LeRobotDatasetMetadata("roboframes/nan", root=root)
+    ours = rt.LeRobotDatasetMetadata("roboframes/nan", root=root)
+    for feat, st in ref.stats.items():
+        for name, v in st.items():
+            np.testing.assert_array_equal(ours.stats[feat][name], v)  # NaN == NaN here
+    assert np.isnan(ours.stats["observation.state"]["std"]).all()

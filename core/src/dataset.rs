@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
-use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
@@ -70,7 +69,7 @@ pub struct Dataset {
     cum: Vec<usize>,
     tasks: IndexMap<i64, String>,
     subtasks: Option<IndexMap<i64, String>>,
-    stats: Option<Value>,
+    stats: Option<String>,
     delta: IndexMap<String, Vec<i64>>,
     tolerance_s: f64,
     threads: usize,
@@ -244,8 +243,9 @@ impl Dataset {
     pub fn subtasks(&self) -> Option<&IndexMap<i64, String>> {
         self.subtasks.as_ref()
     }
-    pub fn stats(&self) -> Option<&Value> {
-        self.stats.as_ref()
+    /// The text of `meta/stats.json`, when the dataset has one (see [`meta::read_stats`]).
+    pub fn stats_text(&self) -> Option<&str> {
+        self.stats.as_deref()
     }
     /// Frame offsets per key derived from `delta_timestamps`.
     pub fn delta_indices(&self) -> &IndexMap<String, Vec<i64>> {
@@ -318,12 +318,10 @@ impl Dataset {
 
     fn data_file(&self, ep: &Episode) -> Result<Arc<DataFile>> {
         let key = (ep.data_chunk_index, ep.data_file_index);
-        if let Some(f) = self
-            .data_files
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
+        // A panic elsewhere cannot leave the map half-updated (inserts are single calls), so a
+        // poisoned lock is used as is rather than silently disabling the cache.
+        let files = || self.data_files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = files().get(&key).cloned() {
             return Ok(f);
         }
         let path = meta::data_file_path(&self.root, &self.info, key.0, key.1)?;
@@ -342,9 +340,7 @@ impl Dataset {
         let f = Arc::new(
             DataFile::load(&path, &feats).map_err(|e| e.within(Some(ep.episode_index), None))?,
         );
-        if let Ok(mut m) = self.data_files.lock() {
-            m.entry(key).or_insert_with(|| f.clone());
-        }
+        files().entry(key).or_insert_with(|| f.clone());
         Ok(f)
     }
 
@@ -651,6 +647,7 @@ impl Dataset {
                     path: path.clone(),
                     time_s: from_ts + f64::from(ts),
                     episode: e.episode_index,
+                    span: None,
                 });
             }
         }
@@ -748,27 +745,26 @@ impl Dataset {
                     ),
                 })?;
             let (path, from_ts) = self.video_location(e, vk, camera, &mut paths)?;
-            // Episodes share files: a time past the episode's end would land on the next
-            // episode's frames, so it is refused rather than answered from another episode.
+            if !ts.is_finite() {
+                return Err(Error::InvalidArgument {
+                    msg: format!("timestamp {ts} of request {i} (episode {ep}) is not finite"),
+                });
+            }
             let span = e
                 .videos
                 .get(vk)
                 .map_or(0.0, |v| v.to_timestamp - v.from_timestamp);
-            let tol = self.tolerance_s;
-            if !(ts.is_finite() && ts >= -tol && ts < span - tol) {
-                return Err(Error::InvalidArgument {
-                    msg: format!(
-                        "timestamp {ts} of request {i} is outside episode {ep} of '{camera}' \
-                         (its video spans [0, {span}) s)"
-                    ),
-                });
-            }
+            // Episodes share files: the frame found must be this episode's (a time past its end,
+            // or a loose tolerance, would reach a neighbour's): half a frame period around the
+            // episode's span in the file.
+            let half = 0.5 / self.info.fps;
             videos.push(VideoRequest {
                 target: 0,
                 slot: i,
                 path,
                 time_s: from_ts + ts,
                 episode: ep,
+                span: Some((from_ts - half, from_ts + span - half)),
             });
         }
         if videos.is_empty() {

@@ -42,8 +42,23 @@ pub fn decode_image(
             ),
         });
     }
+    // LeRobot hands the decoded image to torchvision's ToTensor, which keeps the image's own
+    // channels; an image that disagrees with info.json is refused rather than converted.
+    let color = img.color();
+    let channels = usize::from(color.channel_count());
+    if channels != c || color.bytes_per_pixel() != color.channel_count() {
+        return Err(Error::Image {
+            at: at(),
+            msg: format!(
+                "row {row}: image is {color:?} ({channels} channels of {} bits), info.json says {c} \
+                 channels of 8 bits",
+                8 * usize::from(color.bytes_per_pixel()) / channels.max(1)
+            ),
+        });
+    }
     let raw = match c {
         1 => img.into_luma8().into_raw(),
+        2 => img.into_luma_alpha8().into_raw(),
         3 => img.into_rgb8().into_raw(),
         4 => img.into_rgba8().into_raw(),
         _ => {

@@ -129,6 +129,9 @@ pub struct Feature {
     /// The dtype string as written (`float32`, `video`, `image`, `string`, ...).
     pub dtype_str: String,
     pub shape: Vec<usize>,
+    /// `names` when it is a list of strings (LeRobot names image axes `height`, `width`,
+    /// `channels`).
+    pub names: Option<Vec<String>>,
 }
 
 impl Feature {
@@ -284,6 +287,11 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 "image/video feature shape must have 3 dimensions (H, W, C)",
             ));
         }
+        let names = spec.get("names").and_then(Value::as_array).and_then(|a| {
+            a.iter()
+                .map(|n| n.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+        });
         features.insert(
             name.clone(),
             Feature {
@@ -291,6 +299,7 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 kind,
                 dtype_str,
                 shape,
+                names,
             },
         );
     }
@@ -598,22 +607,15 @@ fn read_labels(path: &Path, index_col: &str, text_col: &str) -> Result<IndexMap<
     Ok(out)
 }
 
-/// Reads `meta/stats.json` if present (LeRobot writes it; a dataset without it is valid).
-pub fn read_stats(root: &Path) -> Result<Option<Value>> {
+/// Reads the text of `meta/stats.json` if present (LeRobot writes it; a dataset without it is
+/// valid). It is returned as written: LeRobot writes it with Python's `json`, which may hold
+/// `NaN`/`Infinity`, so adapters parse it the way LeRobot does. The core needs no stats.
+pub fn read_stats(root: &Path) -> Result<Option<String>> {
     let path = root.join("meta").join("stats.json");
     if !path.exists() {
         return Ok(None);
     }
-    let text = read_text(&path)?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::metadata(Location::file(&path), format!("not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(Error::metadata(
-            Location::file(&path),
-            "top level is not an object",
-        ));
-    }
-    Ok(Some(v))
+    read_text(&path).map(Some)
 }
 
 /// Path of the data parquet file holding an episode.

@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use crate::frame::FrameFormat;
-use crate::meta::{DType, FeatureKind, Info};
+use crate::meta::{DType, Feature, FeatureKind, Info};
 
 /// What an output entry of an item holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,15 +83,30 @@ impl OutputSpec {
     }
 }
 
-/// The height, width and channels of a video or image feature's `(H, W, C)` shape (LeRobot
-/// writes HWC; a CHW shape with 1, 3 or 4 leading channels is read as such).
-pub fn frame_dims(shape: &[usize], video: bool) -> (usize, usize, usize) {
-    let (h, w, c) = match shape {
+/// The height, width and channels of a video or image feature. The axes are found from the
+/// feature's `names` (LeRobot writes `["height", "width", "channels"]`); without names the
+/// shape is read as `(H, W, C)` unless only its first axis looks like a channel count.
+pub fn frame_dims(f: &Feature) -> (usize, usize, usize) {
+    let video = f.kind == FeatureKind::Video;
+    let by_name = f.names.as_ref().and_then(|names| {
+        let pos = |n: &str| names.iter().position(|x| x == n);
+        match (
+            pos("height"),
+            pos("width"),
+            pos("channels").or_else(|| pos("channel")),
+        ) {
+            (Some(h), Some(w), Some(c)) if names.len() == f.shape.len() => {
+                Some((*f.shape.get(h)?, *f.shape.get(w)?, *f.shape.get(c)?))
+            }
+            _ => None,
+        }
+    });
+    let (h, w, c) = by_name.unwrap_or(match f.shape.as_slice() {
         [h, w, c @ (1 | 3 | 4)] => (*h, *w, *c),
         [c @ (1 | 3 | 4), h, w] => (*h, *w, *c),
         [h, w, c] => (*h, *w, *c),
         _ => (0, 0, 0),
-    };
+    });
     // videos are always decoded to RGB
     (h, w, if video { 3 } else { c })
 }
@@ -117,11 +132,7 @@ pub fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Vec<Out
         .values()
         .filter(|f| f.kind == FeatureKind::Video)
     {
-        outs.push(frame_spec(
-            &f.name,
-            OutputKind::Video,
-            frame_dims(&f.shape, true),
-        ));
+        outs.push(frame_spec(&f.name, OutputKind::Video, frame_dims(f)));
     }
     for f in info
         .features
@@ -140,11 +151,7 @@ pub fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Vec<Out
             ),
             FeatureKind::String => (OutputKind::String, DType::U8, vec![]),
             FeatureKind::Image => {
-                outs.push(frame_spec(
-                    &f.name,
-                    OutputKind::Image,
-                    frame_dims(&f.shape, false),
-                ));
+                outs.push(frame_spec(&f.name, OutputKind::Image, frame_dims(f)));
                 continue;
             }
             FeatureKind::Video => continue,
@@ -207,10 +214,36 @@ mod tests {
     }
 
     #[test]
-    fn frame_dims_of_hwc_and_chw() {
-        assert_eq!(frame_dims(&[64, 96, 3], true), (64, 96, 3));
-        assert_eq!(frame_dims(&[3, 64, 96], true), (64, 96, 3));
-        assert_eq!(frame_dims(&[24, 40, 1], false), (24, 40, 1));
-        assert_eq!(frame_dims(&[24, 40, 1], true), (24, 40, 3));
+    fn frame_dims_by_names_then_by_shape() {
+        let feat = |kind: FeatureKind, shape: &[usize], names: Option<&[&str]>| Feature {
+            name: "cam".into(),
+            kind,
+            dtype_str: String::new(),
+            shape: shape.to_vec(),
+            names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+        };
+        let hwc = Some(&["height", "width", "channels"][..]);
+        let chw = Some(&["channels", "height", "width"][..]);
+        assert_eq!(
+            frame_dims(&feat(FeatureKind::Video, &[64, 96, 3], hwc)),
+            (64, 96, 3)
+        );
+        // 3 x 4 x 3 is ambiguous by shape; the names say which axis is which
+        assert_eq!(
+            frame_dims(&feat(FeatureKind::Image, &[3, 4, 1], chw)),
+            (4, 1, 3)
+        );
+        assert_eq!(
+            frame_dims(&feat(FeatureKind::Video, &[3, 64, 96], None)),
+            (64, 96, 3)
+        );
+        assert_eq!(
+            frame_dims(&feat(FeatureKind::Image, &[24, 40, 1], None)),
+            (24, 40, 1)
+        );
+        assert_eq!(
+            frame_dims(&feat(FeatureKind::Video, &[24, 40, 1], None)),
+            (24, 40, 3)
+        );
     }
 }

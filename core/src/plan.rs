@@ -3,6 +3,7 @@
 //! frame is converted straight into its slot of the caller's buffer.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,22 +17,22 @@ use crate::table::DataFile;
 use crate::video::DecoderPool;
 
 /// A destination of frames: one output buffer cut into equal slots.
-pub(crate) struct FrameTarget {
-    pub writer: SlotWriter,
+pub(crate) struct FrameTarget<'a> {
+    pub writer: SlotWriter<'a>,
     pub key: String,
     pub format: FrameFormat,
     /// `(H, W, C)` of one frame.
     pub dims: (usize, usize, usize),
 }
 
-impl FrameTarget {
+impl<'a> FrameTarget<'a> {
     /// A target over `buf`, whose slots hold one frame each in `format`.
     pub fn new(
-        buf: &mut [u8],
+        buf: &'a mut [u8],
         key: &str,
         format: FrameFormat,
         dims: (usize, usize, usize),
-    ) -> FrameTarget {
+    ) -> FrameTarget<'a> {
         let slot = format.frame_bytes(dims.0, dims.1, dims.2);
         FrameTarget {
             writer: SlotWriter::new(buf, slot),
@@ -72,6 +73,9 @@ pub(crate) struct VideoRequest {
     /// Seconds in the file (episode start in the file + the row's timestamp).
     pub time_s: f64,
     pub episode: i64,
+    /// When set, the frame found must lie in `[lo, hi)` seconds (the request's episode in a
+    /// file shared with other episodes).
+    pub span: Option<(f64, f64)>,
 }
 
 /// One embedded image to decode into one slot of one target.
@@ -153,7 +157,7 @@ fn check_unique_slots(pairs: impl Iterator<Item = (usize, usize)>) -> Result<()>
     Ok(())
 }
 
-fn target(targets: &[FrameTarget], i: usize) -> Result<&FrameTarget> {
+fn target<'t, 'a>(targets: &'t [FrameTarget<'a>], i: usize) -> Result<&'t FrameTarget<'a>> {
     targets.get(i).ok_or_else(|| Error::InvalidArgument {
         msg: format!("internal: no output target {i}"),
     })
@@ -195,6 +199,19 @@ fn run_video_group(
             at: Location::file(g.path.as_path()),
             msg: "video has no frames".into(),
         })?;
+        if let Some((lo, hi)) = r.span {
+            if !(lo <= t && t < hi) {
+                return Err(Error::InvalidArgument {
+                    msg: format!(
+                        "{}: the frame nearest to t={:.6}s (at {t:.6}s) is outside episode {} \
+                         (its frames span [{lo:.6}, {hi:.6}) s in this file)",
+                        Location::file(g.path.as_path()).with_key(key_of(r.target)),
+                        r.time_s,
+                        r.episode
+                    ),
+                });
+            }
+        }
         let dist = (t - r.time_s).abs();
         if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
             return Err(Error::FrameTimestamp {
@@ -234,6 +251,17 @@ fn run_video_group(
                     .with_key(t.key.clone())
             };
             let video_err = |m: String| Error::Video { at: at(), msg: m };
+            let (h, w, _) = t.dims;
+            if (frame.width() as usize, frame.height() as usize) != (w, h) {
+                return Err(Error::Metadata {
+                    at: at(),
+                    msg: format!(
+                        "the video's frames are {}x{}, info.json says {w}x{h} (width x height)",
+                        frame.width(),
+                        frame.height()
+                    ),
+                });
+            }
             // SAFETY: each (target, slot) pair appears in exactly one request (checked in
             // `run`) and a group runs on one thread: no other reference to this slot exists.
             let dst = unsafe { t.slot(r.slot) }?;
@@ -272,32 +300,35 @@ fn run_video_group(
     }
 }
 
-/// Writes fixed-size slots of one output buffer from several threads.
-pub(crate) struct SlotWriter {
+/// Writes fixed-size slots of one output buffer from several threads. Borrows the buffer
+/// mutably for its whole life, so no other access to it can happen meanwhile.
+pub(crate) struct SlotWriter<'a> {
     base: *mut u8,
     len: usize,
     slot_bytes: usize,
+    _buf: PhantomData<&'a mut [u8]>,
 }
 
 // SAFETY: the writer only hands out disjoint slots; callers guarantee a slot is used by one
 // thread at a time (see `slot`).
-unsafe impl Sync for SlotWriter {}
-unsafe impl Send for SlotWriter {}
+unsafe impl Sync for SlotWriter<'_> {}
+unsafe impl Send for SlotWriter<'_> {}
 
-impl SlotWriter {
-    pub fn new(buf: &mut [u8], slot_bytes: usize) -> SlotWriter {
+impl<'a> SlotWriter<'a> {
+    pub fn new(buf: &'a mut [u8], slot_bytes: usize) -> SlotWriter<'a> {
         SlotWriter {
             base: buf.as_mut_ptr(),
             len: buf.len(),
             slot_bytes,
+            _buf: PhantomData,
         }
     }
 
     /// The bytes of slot `i`, or None when out of range.
     ///
     /// # Safety
-    /// No other live reference to slot `i` may exist while the returned one is used, and the
-    /// buffer the writer was made from must outlive it (callers borrow it for the whole batch).
+    /// No other live reference to slot `i` may exist while the returned one is used (the
+    /// writer's borrow keeps the buffer alive and otherwise untouched).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slot(&self, i: usize) -> Option<&mut [u8]> {
         let start = i.checked_mul(self.slot_bytes)?;

@@ -227,13 +227,29 @@ fn errors_name_what_is_wrong() {
     for (cam, ep, t, needle) in [
         ("nope", 0i64, 0.0, "not a video key"),
         (CAMERA, 99, 0.0, "episode 99"),
-        (CAMERA, 0, f64::NAN, "outside episode"),
+        (CAMERA, 0, f64::NAN, "not finite"),
     ] {
         let e = ds
             .decode_frames(cam, &[ep], &[t], fmt, &mut one)
             .expect_err(needle);
         assert!(e.to_string().contains(needle), "{e}");
     }
+    // a tolerance loose enough to reach the neighbouring episode's frame: refused, not answered
+    let loose = Dataset::open(
+        dir.path(),
+        OpenOptions {
+            tolerance_s: 0.25,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    let e = loose
+        .decode_frames(CAMERA, &[1], &[-0.1], fmt, &mut one)
+        .expect_err("neighbour's frame");
+    assert!(e.to_string().contains("outside episode 1"), "{e}");
+    loose
+        .decode_frames(CAMERA, &[1], &[0.0], fmt, &mut one)
+        .expect("its own frame");
     let mut short = vec![0u8; frame - 1];
     assert!(ds
         .decode_frames(CAMERA, &[0], &[0.0], fmt, &mut short)

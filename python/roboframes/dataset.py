@@ -12,11 +12,52 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from .errors import IndexOutOfRangeError, InvalidArgumentError
+from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 
 Item = dict[str, Any]
 
 _STRING_KINDS = ("string", "task", "subtask")
+
+
+def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}/{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
+    """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
+    allowed), every leaf a NumPy array. None when the dataset has no stats."""
+    if text is None:
+        return None
+    path = root / "meta" / "stats.json"
+    try:
+        stats = json.loads(text)
+    except ValueError as e:
+        err = MetadataError(f"file '{path}': invalid metadata: not valid JSON: {e}")
+        err.path = str(path)
+        raise err from None
+    if not isinstance(stats, dict):
+        err = MetadataError(f"file '{path}': invalid metadata: top level is not an object")
+        err.path = str(path)
+        raise err
+    return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
 
 
 class Dataset:
@@ -148,10 +189,7 @@ class Dataset:
 
         Parsed once; a plain mutable dict, so normalisation code may edit it in place.
         """
-        text = self._native.stats_json()
-        if text is None:
-            return {}
-        return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in json.loads(text).items()}
+        return parse_stats(self._native.stats_json(), self.root) or {}
 
     @property
     def delta_indices(self) -> dict[str, list[int]] | None:

@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use roboframes_core::{
-    registry, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec, PixelType,
+    registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
+    PixelType,
 };
 
 /// Maps a core error to the matching `roboframes.errors` class, with path/episode/key attributes.
@@ -216,10 +217,36 @@ impl NativeDataset {
                             spec.key
                         )));
                     }
-                    let len = arr.len() * arr.dtype().itemsize();
+                    let descr = arr.dtype();
+                    let kind = match spec.dtype {
+                        DType::Bool => Some(b'b'),
+                        DType::U8 | DType::U16 | DType::U32 | DType::U64 => Some(b'u'),
+                        DType::I8 | DType::I16 | DType::I32 | DType::I64 => Some(b'i'),
+                        DType::F16 | DType::F32 | DType::F64 => Some(b'f'),
+                        DType::BF16 => None, // NumPy has no bfloat16
+                    };
+                    if kind != Some(descr.kind()) || descr.itemsize() != spec.dtype.size() {
+                        return Err(PyRuntimeError::new_err(format!(
+                            "buffer for '{}' must hold {} elements",
+                            spec.key,
+                            spec.dtype.name()
+                        )));
+                    }
+                    let len = arr.len() * descr.itemsize();
                     raws.push(Some(RawBuf { ptr, len }));
                 }
             }
+        }
+        // The core writes the buffers from several threads: they must not overlap.
+        let mut ranges: Vec<(usize, usize)> = raws
+            .iter()
+            .flatten()
+            .map(|r| (r.ptr as usize, r.ptr as usize + r.len))
+            .filter(|(a, b)| a < b)
+            .collect();
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| matches!(w, [a, b] if a.1 > b.0)) {
+            return Err(PyRuntimeError::new_err("output buffers overlap"));
         }
         let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
         let inner = &self.inner;
@@ -253,7 +280,7 @@ impl NativeDataset {
 
     /// The text of `meta/stats.json`, or None when the dataset has none.
     fn stats_json(&self) -> Option<String> {
-        self.inner.stats().map(|v| v.to_string())
+        self.inner.stats_text().map(str::to_owned)
     }
 
     /// `{task_index: task}`.

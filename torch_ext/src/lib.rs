@@ -46,7 +46,10 @@ pub fn boxed_kernel(name: &str) -> Option<BoxedKernel> {
 
 /// The error of the last kernel that failed on this thread, if not yet taken.
 pub fn take_last_error() -> Option<roboframes_core::Error> {
-    LAST_ERROR.with(|e| e.borrow_mut().take())
+    LAST_ERROR
+        .try_with(|e| e.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 /// Registers the operators with the libtorch loaded from `libtorch_cpu` (the path of the
@@ -149,13 +152,16 @@ fn raise(api: &TorchApi, err: KernelError) -> ! {
         KernelError::Arg(msg) => roboframes_core::Error::InvalidArgument { msg },
     };
     let text = format!("roboframes: {core}").replace('\0', " ");
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some(core));
+    // (try_with: a thread being torn down has no locals left; the message then stays generic)
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(core));
     // The message lives in a thread-local, so nothing in this frame needs dropping while the
     // C++ exception unwinds through it.
-    let msg: *const c_char = LAST_MESSAGE.with(|m| {
-        *m.borrow_mut() = CString::new(text).unwrap_or_default();
-        m.borrow().as_ptr()
-    });
+    let msg: *const c_char = LAST_MESSAGE
+        .try_with(|m| {
+            *m.borrow_mut() = CString::new(text).unwrap_or_default();
+            m.borrow().as_ptr()
+        })
+        .unwrap_or(c"roboframes: operator failed while its thread was exiting".as_ptr());
     // SAFETY: `check(false, ...)` throws a c10::Error (copying `msg`); this function and its
     // caller are `C-unwind` frames with no live destructors, so the exception unwinds back
     // into libtorch's dispatcher, which called the kernel.

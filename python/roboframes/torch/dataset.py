@@ -110,8 +110,9 @@ class LeRobotDataset(torch.utils.data.Dataset):
 
     @property
     def num_frames(self) -> int:
-        """Number of frames of the selected episodes."""
-        return len(self._reader)
+        """Number of frames of the selected episodes (LeRobot's rule: ``info.json``'s
+        ``total_frames`` when all episodes are selected)."""
+        return len(self._reader) if self.episodes is not None else self.meta.total_frames
 
     @property
     def num_episodes(self) -> int:
@@ -140,7 +141,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
 
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
-        n = len(self)
+        n = len(self._reader)
         idx = [int(i) for i in (indices.reshape(-1).tolist() if isinstance(indices, torch.Tensor) else indices)]
         idx = [i + n if i < 0 else i for i in idx]
         tensors = _ops.get_batch(

@@ -10,9 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import _native
+from ..dataset import parse_stats
 from ..errors import DatasetNotFoundError
 
 CODEBASE_VERSION = "v3.0"
@@ -40,28 +39,6 @@ def resolve_root(repo_id: str, root: str | os.PathLike[str] | None) -> Path:
         err.path = str(path / "meta" / "info.json")
         raise err
     return path
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}/{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
 
 
 class EpisodeTable:
@@ -152,18 +129,16 @@ class LeRobotDatasetMetadata:
         self.load_metadata()
 
     def load_metadata(self) -> None:
-        """(Re)reads ``info.json``, tasks, subtasks, episodes and stats."""
+        """(Re)reads ``info.json``, stats and (on next use) tasks, subtasks and episodes."""
         native = _native.NativeDataset(str(self.root))
         info = json.loads(native.info_json())
         for ft in info["features"].values():
             ft["shape"] = tuple(ft["shape"])
         self.info: dict[str, Any] = info
-        stats = native.stats_json()
-        self.stats: dict[str, dict[str, Any]] | None = (
-            None if stats is None else _unflatten({k: np.array(v) for k, v in _flatten(json.loads(stats)).items()})
-        )
+        self.stats: dict[str, dict[str, Any]] | None = parse_stats(native.stats_json(), self.root)
         self.episodes = EpisodeTable(self.root)
-        self._native = native
+        for cached in ("tasks", "subtasks"):
+            self.__dict__.pop(cached, None)
 
     @cached_property
     def tasks(self) -> Any:

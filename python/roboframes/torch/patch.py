@@ -29,8 +29,13 @@ class LeRobotPatch:
         self._saved = saved
 
     def undo(self) -> None:
-        """Restores every replaced attribute."""
+        """Restores every replaced attribute, also in modules that imported a replacement
+        after the patch (``lerobot.scripts.lerobot_train`` binds the sampler on import)."""
         for module, name, original in reversed(self._saved):
+            for other in list(sys.modules.values()):
+                if other is not module and getattr(other, "__name__", "").startswith("lerobot."):
+                    if getattr(other, name, None) is getattr(module, name):
+                        setattr(other, name, original)
             setattr(module, name, original)
         self._saved = []
 
