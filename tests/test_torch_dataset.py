@@ -320,3 +320,45 @@ def test_stats_with_nan_like_lerobot(dataset_dir, tmp_path: Path) -> None:
         for name, v in st.items():
             np.testing.assert_array_equal(ours.stats[feat][name], v)  # NaN == NaN here
     assert np.isnan(ours.stats["observation.state"]["std"]).all()
+
+
+def test_default_collate_takes_the_decoded_batch_without_copying(dataset_dir) -> None:
+    from torch.utils.data import default_collate
+
+    root = dataset_dir("grid")  # has a string feature
+    dt = {"observation.images.top": [-0.1, 0.0], "action": [0.0, 0.1]}
+    ds = rt.LeRobotDataset("roboframes/grid", root=root, delta_timestamps=dt)
+    idx = [5, 0, 3]
+    fast = default_collate(ds.__getitems__(idx))
+    slow = default_collate([dict(x) for x in ds.__getitems__(idx)])  # plain dicts: stacked
+    assert_same(slow, fast, "collated")
+    items = ds.__getitems__(idx)
+    batch = default_collate(items)
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):  # the operator's tensors themselves: no copy
+            assert v.data_ptr() == items[0][k].data_ptr(), k
+    # a changed item, or items from two batches, are collated the ordinary way
+    changed = ds.__getitems__(idx)
+    changed[1]["action"] = changed[1]["action"] * 2
+    got = default_collate(changed)
+    assert torch.equal(got["action"][1], slow["action"][1] * 2)
+    assert got["action"].data_ptr() != changed[0]["action"].data_ptr()
+    mixed = ds.__getitems__([5]) + ds.__getitems__([0, 3])
+    assert_same(slow, default_collate(mixed), "mixed")
+
+
+def test_workers_split_the_cores(dataset_dir) -> None:
+    import os
+
+    class Probe(rt.LeRobotDataset):
+        def __getitems__(self, indices):  # type: ignore[no-untyped-def]
+            items = super().__getitems__(indices)
+            return [dict(it, threads=torch.tensor(self._reader.threads)) for it in items]
+
+    ds = Probe("roboframes/av1", root=dataset_dir("av1"))
+    cores = len(os.sched_getaffinity(0))
+    for workers in (1, 2):
+        dl = torch.utils.data.DataLoader(ds, batch_size=6, num_workers=workers)
+        seen = {int(t) for b in dl for t in b["threads"]}
+        assert seen == {max(1, cores // workers)}, (workers, seen)
+    assert ds._reader.threads == cores  # the main process keeps its own

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -53,6 +54,7 @@ pub enum OutBuf<'a> {
 
 struct Runtime {
     pid: u32,
+    threads: usize,
     pool: rayon::ThreadPool,
     decoders: DecoderPool,
 }
@@ -72,7 +74,8 @@ pub struct Dataset {
     stats: Option<String>,
     delta: IndexMap<String, Vec<i64>>,
     tolerance_s: f64,
-    threads: usize,
+    /// Decoding threads of this process (see [`Dataset::set_threads`]).
+    threads: AtomicUsize,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
     data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
@@ -210,7 +213,7 @@ impl Dataset {
             stats,
             delta,
             tolerance_s: opts.tolerance_s,
-            threads,
+            threads: AtomicUsize::new(threads),
             outputs,
             video_keys,
             data_files: Mutex::new(HashMap::new()),
@@ -285,23 +288,40 @@ impl Dataset {
             })
     }
 
+    /// Decoding threads this process uses for the dataset.
+    pub fn threads(&self) -> usize {
+        self.threads.load(Ordering::Relaxed)
+    }
+
+    /// Sets the decoding threads of this process (at least 1); the thread pool and decoders
+    /// are rebuilt on next use. Adapters call it in data-loading worker processes, so that
+    /// workers times threads matches the cores.
+    pub fn set_threads(&self, n: usize) {
+        self.threads.store(n.max(1), Ordering::Relaxed);
+    }
+
     fn runtime(&self) -> Result<Arc<Runtime>> {
         let pid = std::process::id();
+        let threads = self.threads();
         let mut guard = self.runtime.lock().map_err(|_| Error::InvalidArgument {
             msg: "internal lock poisoned by an earlier panic".into(),
         })?;
         if let Some(rt) = guard.as_ref() {
-            if rt.pid == pid {
+            if rt.pid == pid && rt.threads == threads {
                 return Ok(rt.clone());
             }
-            // Forked child: the parent's worker threads do not exist here and its open files
-            // share offsets with the parent. Leak the old runtime (never touch it) and rebuild.
-            if let Some(old) = guard.take() {
+        }
+        if let Some(old) = guard.take() {
+            if old.pid != pid {
+                // Forked child: the parent's worker threads do not exist here and its open
+                // files share offsets with the parent. Leak the old runtime (never touch it).
                 std::mem::forget(old);
             }
+            // else: same process, another thread count; the old runtime closes when the
+            // batches still using it finish
         }
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
+            .num_threads(threads)
             .thread_name(|i| format!("roboframes-{i}"))
             .build()
             .map_err(|e| Error::InvalidArgument {
@@ -309,8 +329,10 @@ impl Dataset {
             })?;
         let rt = Arc::new(Runtime {
             pid,
+            threads,
             pool,
-            decoders: DecoderPool::new(2 * self.threads + 2, 1),
+            // each thread keeps a few positioned readers per file between batches
+            decoders: DecoderPool::new(4 * threads + 4, 1),
         });
         *guard = Some(rt.clone());
         Ok(rt)
@@ -614,6 +636,7 @@ impl Dataset {
             images,
             &targets,
             self.tolerance_s,
+            rt.threads,
         )
     }
 
@@ -779,7 +802,43 @@ impl Dataset {
             Vec::new(),
             &targets,
             self.tolerance_s,
+            rt.threads,
         )
+    }
+
+    /// For every item (in item order), whether its frame starts a keyframe group in every
+    /// video key (decodes without earlier frames). Samplers use it to cut the dataset into
+    /// runs that decode on their own. All true for datasets without videos.
+    pub fn keyframe_items(&self) -> Result<Vec<bool>> {
+        let rt = self.runtime()?;
+        let mut out = vec![true; self.len()];
+        let mut paths = HashMap::new();
+        for (s, &p) in self.selected.iter().enumerate() {
+            let e = self.episode_at(p)?;
+            let f = self.data_file(e)?;
+            let base = self.cum.get(s).copied().unwrap_or(0);
+            for (vk, key) in self.video_keys.iter().enumerate() {
+                let (path, from_ts) = self.video_location(e, vk, key, &mut paths)?;
+                let index = rt
+                    .decoders
+                    .index(&path)
+                    .map_err(|er| er.within(Some(e.episode_index), Some(key)))?;
+                for r in 0..e.length.max(0) {
+                    let row = f.row_of(e.dataset_from_index + r)?;
+                    let ts = f.timestamp(row).ok_or_else(|| Error::MissingColumn {
+                        at: Location::file(&f.path),
+                        column: "timestamp".into(),
+                    })?;
+                    let key_frame = index
+                        .nearest(from_ts + f64::from(ts))
+                        .is_some_and(|(pos, _)| index.start_of(pos) == pos);
+                    if let Some(o) = out.get_mut(base + r as usize) {
+                        *o &= key_frame;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Shape and element type of one row of numeric feature `key` (`[]` for LeRobot's

@@ -14,7 +14,7 @@ use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
 use crate::image::decode_image;
 use crate::table::DataFile;
-use crate::video::DecoderPool;
+use crate::video::{DecoderPool, FrameIndex};
 
 /// A destination of frames: one output buffer cut into equal slots.
 pub(crate) struct FrameTarget<'a> {
@@ -87,28 +87,41 @@ pub(crate) struct ImageRequest {
     pub episode: i64,
 }
 
-/// The requests against one video file.
-struct VideoGroup {
+/// The requests against one video file, resolved to unique frames.
+struct FileFrames {
     path: Arc<PathBuf>,
+    index: Arc<FrameIndex>,
+    /// Unique frames wanted (decode positions), in presentation order, each with the requests
+    /// (indices into the file's requests) it answers.
+    frames: Vec<(usize, Vec<usize>)>,
     requests: Vec<VideoRequest>,
 }
 
-/// Groups requests by file (largest groups first, so they start early).
-fn group_by_file(requests: Vec<VideoRequest>) -> Vec<VideoGroup> {
+/// A contiguous range (in presentation order) of one file's wanted frames, decoded by one
+/// reader on one thread. `frames` indexes `FileFrames::frames`.
+struct Part {
+    file: usize,
+    frames: std::ops::Range<usize>,
+    cost: usize,
+}
+
+/// Groups requests by file (in first-seen order).
+fn group_by_file(requests: Vec<VideoRequest>) -> Vec<(Arc<PathBuf>, Vec<VideoRequest>)> {
     let mut by_file: IndexMap<Arc<PathBuf>, Vec<VideoRequest>> = IndexMap::new();
     for r in requests {
         by_file.entry(r.path.clone()).or_default().push(r);
     }
-    let mut groups: Vec<VideoGroup> = by_file
-        .into_iter()
-        .map(|(path, requests)| VideoGroup { path, requests })
-        .collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.requests.len()));
-    groups
+    by_file.into_iter().collect()
 }
 
-/// Decodes every request into its target, in parallel on `pool`. Each (target, slot) pair must
-/// occur in at most one request.
+/// Decodes every request into its target, in parallel on `pool` (`threads` workers). Each
+/// (target, slot) pair must occur in at most one request.
+///
+/// Plan: each file's requests are mapped to exact frames (deduplicated) and sorted by pts;
+/// the frames are cut into chunks that decode continuously (a chunk ends where the next
+/// frame's keyframe lies after it: reaching it needs a seek anyway), and the chunks into up to
+/// `threads` contiguous parts of about equal decoding cost. All parts of all files then run
+/// in one parallel pass, each on a reader positioned as close before it as the pool has.
 pub(crate) fn run(
     pool: &rayon::ThreadPool,
     decoders: &DecoderPool,
@@ -116,6 +129,7 @@ pub(crate) fn run(
     images: Vec<ImageRequest>,
     targets: &[FrameTarget],
     tolerance_s: f64,
+    threads: usize,
 ) -> Result<()> {
     check_unique_slots(
         videos
@@ -123,11 +137,23 @@ pub(crate) fn run(
             .map(|r| (r.target, r.slot))
             .chain(images.iter().map(|r| (r.target, r.slot))),
     )?;
-    let groups = group_by_file(videos);
     pool.install(|| -> Result<()> {
-        let video = groups
+        let files = group_by_file(videos)
+            .into_par_iter()
+            .map(|(path, requests)| resolve_file(decoders, path, requests, targets, tolerance_s))
+            .collect::<Result<Vec<FileFrames>>>()?;
+        let mut parts: Vec<Part> = files
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| split_file(i, f, threads.max(1)))
+            .collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(p.cost));
+        let video = parts
             .par_iter()
-            .map(|g| run_video_group(decoders, g, targets, tolerance_s))
+            .map(|p| match files.get(p.file) {
+                Some(f) => decode_part(decoders, f, p.frames.clone(), targets),
+                None => Ok(()),
+            })
             .collect::<Vec<Result<()>>>();
         let images = images
             .par_iter()
@@ -177,26 +203,25 @@ fn run_image(j: &ImageRequest, targets: &[FrameTarget]) -> Result<()> {
     })
 }
 
-fn run_video_group(
+/// Maps a file's requests to its frames (LeRobot's rule: the nearest pts, within tolerance),
+/// deduplicated and sorted by pts.
+fn resolve_file(
     decoders: &DecoderPool,
-    g: &VideoGroup,
+    path: Arc<PathBuf>,
+    requests: Vec<VideoRequest>,
     targets: &[FrameTarget],
     tolerance_s: f64,
-) -> Result<()> {
-    let first = g.requests.first();
+) -> Result<FileFrames> {
     let key_of = |t: usize| targets.get(t).map_or("", |x| x.key.as_str());
-    let ctx_ep = first.map(|r| r.episode);
-    let ctx_key = first.map(|r| key_of(r.target));
+    let first = requests.first();
     let index = decoders
-        .index(&g.path)
-        .map_err(|e| e.within(ctx_ep, ctx_key))?;
-    // Map each request to the nearest frame; dedupe frames shared by several requests.
-    let mut positions: Vec<usize> = Vec::new();
-    let mut slots_of: Vec<Vec<usize>> = Vec::new();
+        .index(&path)
+        .map_err(|e| e.within(first.map(|r| r.episode), first.map(|r| key_of(r.target))))?;
+    let mut frames: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<usize, usize> = HashMap::new();
-    for (ri, r) in g.requests.iter().enumerate() {
+    for (ri, r) in requests.iter().enumerate() {
         let (pos, t) = index.nearest(r.time_s).ok_or_else(|| Error::Video {
-            at: Location::file(g.path.as_path()),
+            at: Location::file(path.as_path()),
             msg: "video has no frames".into(),
         })?;
         if let Some((lo, hi)) = r.span {
@@ -205,7 +230,7 @@ fn run_video_group(
                     msg: format!(
                         "{}: the frame nearest to t={:.6}s (at {t:.6}s) is outside episode {} \
                          (its frames span [{lo:.6}, {hi:.6}) s in this file)",
-                        Location::file(g.path.as_path()).with_key(key_of(r.target)),
+                        Location::file(path.as_path()).with_key(key_of(r.target)),
                         r.time_s,
                         r.episode
                     ),
@@ -215,7 +240,7 @@ fn run_video_group(
         let dist = (t - r.time_s).abs();
         if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
             return Err(Error::FrameTimestamp {
-                at: Location::file(g.path.as_path())
+                at: Location::file(path.as_path())
                     .with_episode(r.episode)
                     .with_key(key_of(r.target)),
                 query_s: r.time_s,
@@ -225,28 +250,110 @@ fn run_video_group(
             });
         }
         let u = *seen.entry(pos).or_insert_with(|| {
-            positions.push(pos);
-            slots_of.push(Vec::new());
-            positions.len() - 1
+            frames.push((pos, Vec::new()));
+            frames.len() - 1
         });
-        if let Some(s) = slots_of.get_mut(u) {
-            s.push(ri);
+        if let Some((_, reqs)) = frames.get_mut(u) {
+            reqs.push(ri);
         }
     }
+    let pts = |pos: usize| index.packets.get(pos).map_or(i64::MAX, |p| p.pts);
+    frames.sort_by_key(|(pos, _)| pts(*pos));
+    Ok(FileFrames {
+        path,
+        index,
+        frames,
+        requests,
+    })
+}
+
+/// Cuts a file's frames into chunks that decode continuously, then groups chunks into parts:
+/// a chunk joins the part before it when it starts right where that part ends (its keyframe
+/// follows the part's last frame: no packet in between) and the part stays within an equal
+/// share of the file's decoding cost per thread. Chunks elsewhere in the file start parts of
+/// their own, each decoded by the reader positioned nearest before it.
+fn split_file(file: usize, f: &FileFrames, threads: usize) -> Vec<Part> {
+    struct Chunk {
+        start: usize,
+        end: usize,
+        cost: usize,
+        key: usize,
+        last: usize,
+    }
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for (i, (pos, _)) in f.frames.iter().enumerate() {
+        let k = f.index.start_of(*pos);
+        match chunks.last_mut() {
+            // continues the chunk: decode the packets after its last frame
+            Some(c) if k <= c.last => {
+                c.cost += pos.saturating_sub(c.last);
+                c.end = i + 1;
+                c.last = c.last.max(*pos);
+            }
+            _ => chunks.push(Chunk {
+                start: i,
+                end: i + 1,
+                cost: pos.saturating_sub(k) + 1,
+                key: k,
+                last: *pos,
+            }),
+        }
+    }
+    let total: usize = chunks.iter().map(|c| c.cost).sum();
+    let share = total.div_ceil(threads.max(1)).max(1);
+    let mut parts: Vec<(Part, usize)> = Vec::new(); // (part, its last frame position)
+    for c in chunks {
+        match parts.last_mut() {
+            Some((p, last)) if c.key == *last + 1 && p.cost + c.cost <= share => {
+                p.frames.end = c.end;
+                p.cost += c.cost;
+                *last = c.last;
+            }
+            _ => parts.push((
+                Part {
+                    file,
+                    frames: c.start..c.end,
+                    cost: c.cost,
+                },
+                c.last,
+            )),
+        }
+    }
+    parts.into_iter().map(|(p, _)| p).collect()
+}
+
+fn decode_part(
+    decoders: &DecoderPool,
+    f: &FileFrames,
+    range: std::ops::Range<usize>,
+    targets: &[FrameTarget],
+) -> Result<()> {
+    let frames = f.frames.get(range).unwrap_or(&[]);
+    let key_of = |t: usize| targets.get(t).map_or("", |x| x.key.as_str());
+    let first = frames
+        .first()
+        .and_then(|(_, reqs)| reqs.first())
+        .and_then(|&ri| f.requests.get(ri));
+    let ctx_ep = first.map(|r| r.episode);
+    let ctx_key = first.map(|r| key_of(r.target));
+    let Some(&(first_pos, _)) = frames.first() else {
+        return Ok(());
+    };
+    let positions: Vec<usize> = frames.iter().map(|(p, _)| *p).collect();
     let mut reader = decoders
-        .checkout(&g.path)
+        .checkout(&f.path, first_pos)
         .map_err(|e| e.within(ctx_ep, ctx_key))?;
     let mut scratch: Vec<u8> = Vec::new();
     let result = reader.decode(&positions, |u, conv, frame| {
-        let reqs = slots_of.get(u).map(Vec::as_slice).unwrap_or(&[]);
+        let reqs = frames.get(u).map(|(_, r)| r.as_slice()).unwrap_or(&[]);
         let mut first_slot: Option<(usize, usize)> = None;
         for &ri in reqs {
-            let Some(r) = g.requests.get(ri) else {
+            let Some(r) = f.requests.get(ri) else {
                 continue;
             };
             let t = target(targets, r.target)?;
             let at = || {
-                Location::file(g.path.as_path())
+                Location::file(f.path.as_path())
                     .with_episode(r.episode)
                     .with_key(t.key.clone())
             };
@@ -263,7 +370,7 @@ fn run_video_group(
                 });
             }
             // SAFETY: each (target, slot) pair appears in exactly one request (checked in
-            // `run`) and a group runs on one thread: no other reference to this slot exists.
+            // `run`) and a part runs on one thread: no other reference to this slot exists.
             let dst = unsafe { t.slot(r.slot) }?;
             match first_slot {
                 None => {
@@ -358,6 +465,52 @@ mod tests {
             assert!(w.slot(2).is_none()); // would end at 12 > 10
             assert!(w.slot(usize::MAX).is_none());
         }
+    }
+
+    #[test]
+    fn files_split_into_balanced_contiguous_parts_at_keyframes() {
+        use crate::video::PacketInfo;
+        // 24 frames, a keyframe every 2 (LeRobot's g=2), no reordering
+        let packets = (0..24)
+            .map(|i| PacketInfo {
+                pts: i,
+                dts: i,
+                key: i % 2 == 0,
+            })
+            .collect();
+        let path = Arc::new(PathBuf::from("x.mp4"));
+        let index = Arc::new(FrameIndex::from_packets(
+            path.as_path(),
+            "av1".into(),
+            4,
+            4,
+            (1, 10),
+            packets,
+        ));
+        let file = |wanted: &[usize]| FileFrames {
+            path: path.clone(),
+            index: index.clone(),
+            frames: wanted.iter().map(|&p| (p, vec![])).collect(),
+            requests: vec![],
+        };
+        let parts = |f: &FileFrames, threads: usize| -> Vec<_> {
+            split_file(0, f, threads)
+                .into_iter()
+                .map(|p| (p.frames, p.cost))
+                .collect()
+        };
+        // scattered frames: one part per place in the file, costed from its keyframe
+        let scattered = file(&[0, 1, 5, 8, 9, 20]);
+        assert_eq!(
+            parts(&scattered, 2),
+            vec![(0..2, 2), (2..3, 2), (3..5, 2), (5..6, 1)]
+        );
+        // a sequential run is shared out between threads in contiguous parts
+        let run = file(&(0..16).collect::<Vec<_>>());
+        assert_eq!(parts(&run, 2), vec![(0..8, 8), (8..16, 8)]);
+        assert_eq!(parts(&run, 1), vec![(0..16, 16)]);
+        // a window's previous frame before a keyframe stays with the frames after it
+        assert_eq!(parts(&file(&[3, 4, 5]), 1), vec![(0..3, 4)]);
     }
 
     #[test]

@@ -683,6 +683,24 @@ impl VideoReader {
         self.frame.pts().or_else(|| self.frame.timestamp())
     }
 
+    /// Packets this reader must still feed to output the frame at decode position `pos`
+    /// without seeking: `Some(0)` when it is the frame output last, `None` when a seek is
+    /// needed (the decoder has not been fed continuously from the frame's keyframe, has
+    /// already passed the frame, or a later keyframe lets it skip packets).
+    pub fn forward_cost(&self, pos: usize) -> Option<usize> {
+        let target = self.index.packets.get(pos)?.pts;
+        if self.last_out == Some(target) {
+            return Some(0);
+        }
+        let k = self.index.start_of(pos);
+        let n = self.next_feed?;
+        let continuous = !self.eof_sent
+            && self.fed_from <= k
+            && k <= n
+            && self.last_out.is_none_or(|l| l < target);
+        continuous.then(|| (pos + 1).saturating_sub(n))
+    }
+
     /// Decodes the frames at the given decode positions (any order, duplicates allowed) and
     /// hands each decoded frame to `sink(i, converter, frame)` for every `i` requesting it.
     pub fn decode<F>(&mut self, wanted: &[usize], mut sink: F) -> Result<()>
@@ -701,16 +719,20 @@ impl VideoReader {
             };
             let target_pts =
                 pts_of(pos).ok_or_else(|| self.err(format!("frame {pos} not in the stream")))?;
-            let k = self.index.start_of(pos);
-            // Decoding forward is right when the decoder has been fed continuously from a
-            // keyframe at or before `k` and has not yet output this pts; otherwise (or when a
-            // later keyframe lets us skip packets) seek.
-            let continuous = !self.eof_sent
-                && self.fed_from <= k
-                && self.next_feed.is_some_and(|n| k <= n)
-                && self.last_out.is_none_or(|l| l < target_pts);
-            if !continuous {
-                self.seek_to(k)?;
+            if self.last_out == Some(target_pts) {
+                // The frame the decoder output last (a window's previous frame, asked for
+                // again by the next batch): still in `self.frame`, no decoding needed.
+                while let Some(&i) = order.get(j) {
+                    if wanted.get(i).and_then(|&q| pts_of(q)) != Some(target_pts) {
+                        break;
+                    }
+                    sink(i, &mut self.converter, &self.frame)?;
+                    j += 1;
+                }
+                continue;
+            }
+            if self.forward_cost(pos).is_none() {
+                self.seek_to(self.index.start_of(pos))?;
             }
             // Decode forward until the target frame comes out.
             loop {
@@ -720,7 +742,11 @@ impl VideoReader {
                         self.index.seconds(target_pts)
                     )));
                 }
-                let Some(p) = self.frame_pts() else { continue };
+                let Some(p) = self.frame_pts() else {
+                    // `self.frame` no longer holds the frame `last_out` names
+                    self.last_out = None;
+                    continue;
+                };
                 self.last_out = Some(p);
                 if p < target_pts {
                     continue;
@@ -778,10 +804,20 @@ impl DecoderPool {
         Ok(ix)
     }
 
-    /// Lends a reader for `path` (an idle one if any, else a newly opened one).
-    pub fn checkout(&self, path: &Path) -> Result<Box<VideoReader>> {
-        if let Ok(mut idle) = self.idle.lock() {
-            if let Some(i) = idle.iter().position(|(_, r)| r.index.path == path) {
+    /// Lends a reader for `path` about to decode the frame at decode position `pos`: the idle
+    /// reader that reaches it with the least decoding (one positioned just before it keeps
+    /// decoding forward: sequential reads decode each frame once), else any idle reader of the
+    /// file (it will seek), else a newly opened one.
+    pub fn checkout(&self, path: &Path, pos: usize) -> Result<Box<VideoReader>> {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let best = idle
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, r))| r.index.path == path)
+                .min_by_key(|(_, (_, r))| r.forward_cost(pos).unwrap_or(usize::MAX))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
                 return Ok(idle.swap_remove(i).1);
             }
         }
@@ -792,7 +828,8 @@ impl DecoderPool {
     /// Returns a reader; the least recently used idle readers beyond capacity are closed.
     pub fn checkin(&self, reader: Box<VideoReader>) {
         let t = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut idle) = self.idle.lock() {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             idle.push((t, reader));
             while idle.len() > self.capacity {
                 if let Some((i, _)) = idle.iter().enumerate().min_by_key(|(_, (t, _))| *t) {

@@ -64,10 +64,16 @@ fn check_random_access(w: u32, h: u32) {
         vec![3, 2, 1, 0],
         vec![10, 30, 20, 10, 31, 11],
         (0..40).rev().collect(),
+        // sequential reads across batches: the reader continues where it stopped, and a
+        // frame it output last is delivered again without decoding
+        vec![4, 5],
+        vec![5, 6, 7],
+        vec![7, 8],
+        vec![8],
     ];
     for order in orders {
         let wanted: Vec<usize> = order.iter().map(|&k| by_pts[k]).collect();
-        let mut reader = pool.checkout(&path).expect("checkout");
+        let mut reader = pool.checkout(&path, wanted[0]).expect("checkout");
         let n = (w * h * 3) as usize;
         let mut got = vec![vec![0u8; n]; wanted.len()];
         reader
@@ -85,6 +91,10 @@ fn check_random_access(w: u32, h: u32) {
         }
     }
     assert_eq!(pool.open_readers(), 1);
+    let reader = pool.checkout(&path, by_pts[8]).expect("checkout");
+    assert_eq!(reader.forward_cost(by_pts[8]), Some(0)); // output last: retained
+    assert_eq!(reader.forward_cost(by_pts[7]), None); // behind it: a seek
+    assert!(reader.forward_cost(by_pts[9]).is_some_and(|c| c <= 3)); // just ahead
 }
 
 #[test]

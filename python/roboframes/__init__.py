@@ -6,5 +6,6 @@ from . import errors
 from ._native import __version__
 from .dataset import Dataset
 from .errors import Error, FrameTimestampError
+from .sampling import GopShuffleSampler
 
-__all__ = ["Dataset", "Error", "FrameTimestampError", "errors", "__version__"]
+__all__ = ["Dataset", "Error", "FrameTimestampError", "GopShuffleSampler", "errors", "__version__"]

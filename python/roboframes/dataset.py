@@ -133,6 +133,16 @@ class Dataset:
         self.__init__(**state)  # type: ignore[misc]
 
     @property
+    def threads(self) -> int:
+        """Decoding threads this process uses for the dataset."""
+        return int(self._native.threads)
+
+    def set_threads(self, n: int) -> None:
+        """Sets this process's decoding threads (e.g. cores divided by the number of data
+        loading worker processes); the thread pool is rebuilt on next use."""
+        self._native.set_threads(int(n))
+
+    @property
     def handle(self) -> int:
         """This dataset's handle for the ``torch.ops.roboframes`` operators (process-local)."""
         return int(self._native.handle())

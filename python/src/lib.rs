@@ -273,6 +273,24 @@ impl NativeDataset {
             .collect())
     }
 
+    /// Decoding threads of this process for the dataset.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.threads()
+    }
+
+    /// Sets the decoding threads of this process (rebuilt on next use).
+    fn set_threads(&self, n: usize) {
+        self.inner.set_threads(n)
+    }
+
+    /// Per item: whether its frame starts a keyframe group in every video key.
+    fn keyframes(&self, py: Python<'_>) -> PyResult<Vec<bool>> {
+        let inner = &self.inner;
+        py.detach(|| inner.keyframe_items())
+            .map_err(|e| to_py_err(py, e))
+    }
+
     /// The text of `meta/info.json` as parsed.
     fn info_json(&self) -> String {
         self.inner.info().raw.to_string()

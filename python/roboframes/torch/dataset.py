@@ -3,6 +3,7 @@ every item and batch produced by the roboframes core through ``torch.ops.robofra
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,6 +17,53 @@ from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 Item = dict[str, Any]
 
 _STRING_KINDS = ("string", "task", "subtask")
+
+
+class _Batch:
+    """What ``__getitems__`` decoded: the stacked values per key, and the items it made."""
+
+    __slots__ = ("collated", "items", "keys", "values")
+
+    def __init__(self, collated: dict[str, Any], keys: list[str]) -> None:
+        self.collated = collated
+        self.keys = keys
+        self.items: list[BatchItem] = []
+        self.values: list[tuple[Any, ...]] = []
+
+
+class BatchItem(dict):  # type: ignore[type-arg]
+    """An item made by :meth:`LeRobotDataset.__getitems__`: a ``dict`` of the item's values
+    that also knows the batch it came from, so that ``default_collate`` can hand back the
+    batch the operator already stacked instead of stacking copies of it. Items that were
+    changed (a value replaced, a key added or removed, ``image_transforms`` applied) or that
+    come from different batches are collated the ordinary way."""
+
+    __slots__ = ("_batch",)
+
+
+def _collate_items(batch: list[BatchItem], *, collate_fn_map: Any = None) -> dict[str, Any]:
+    src = batch[0]._batch
+    if (
+        src is not None
+        and len(batch) == len(src.items)
+        and all(a is b for a, b in zip(batch, src.items))
+        and all(
+            list(item) == src.keys and all(map(operator.is_, item.values(), orig))
+            for item, orig in zip(batch, src.values)
+        )
+    ):
+        return {k: src.collated[k] for k in src.keys}
+    from torch.utils.data._utils.collate import collate
+
+    return {key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map) for key in batch[0]}
+
+
+try:  # torch's documented extension point of default_collate
+    from torch.utils.data._utils.collate import default_collate_fn_map
+
+    default_collate_fn_map[BatchItem] = _collate_items
+except ImportError:  # pragma: no cover - items then collate as plain dicts
+    pass
 
 
 class LeRobotDataset(torch.utils.data.Dataset):
@@ -141,6 +189,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
 
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
+        self._fit_threads_to_workers()
         n = len(self._reader)
         idx = [int(i) for i in (indices.reshape(-1).tolist() if isinstance(indices, torch.Tensor) else indices)]
         idx = [i + n if i < 0 else i for i in idx]
@@ -166,17 +215,41 @@ class LeRobotDataset(torch.utils.data.Dataset):
             names = self._subtask_names()
             subtasks = [names[int(t)] for t in batch["subtask_index"].tolist()]
         keys = [k for k in self._keys if k in batch]  # the core's (LeRobot's) key order
-        items = []
+        batch["task"] = tasks
+        keys.append("task")
+        if subtasks is not None:
+            batch["subtask"] = subtasks
+            keys.append("subtask")
+        made = _Batch(batch, keys)
+        # Transformed frames, and windowed strings (collated by transposition), are collated
+        # the ordinary way.
+        fast = self.image_transforms is None and not any(
+            k in self._string_features and k in (self.delta_timestamps or {}) for k in keys
+        )
+        items: list[Item] = []
         for i in range(len(idx)):
-            item = {k: batch[k][i] for k in keys}
+            item = BatchItem((k, batch[k][i]) for k in keys)
+            item._batch = made if fast else None
             if self.image_transforms is not None:
                 for cam in self._camera_keys:
                     item[cam] = self.image_transforms(item[cam])
-            item["task"] = tasks[i]
-            if subtasks is not None:
-                item["subtask"] = subtasks[i]
+            made.items.append(item)
+            made.values.append(tuple(item.values()))
             items.append(item)
         return items
+
+    def _fit_threads_to_workers(self) -> None:
+        """In a DataLoader worker, decode with cores / num_workers threads (at least 1), so
+        that all workers together match the cores; ``decode_threads``, when given, wins."""
+        info = torch.utils.data.get_worker_info()
+        if info is None or self.decode_threads is not None:
+            return
+        pid = os.getpid()
+        if getattr(self, "_threads_fitted_in", None) == pid:
+            return
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self._reader.set_threads(max(1, cores // max(1, info.num_workers)))
+        self._threads_fitted_in = pid
 
     def _task_names(self) -> list[str]:
         names = getattr(self, "_tasks_cache", None)

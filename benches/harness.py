@@ -1,0 +1,217 @@
+"""Side-by-side throughput of roboframes and LeRobot 0.4.4 on the same machine, in one run.
+
+For each configuration ((a) PushT-like, (b) ALOHA-like; see configs.py) and window kind
+(plain, ACT-like), every loader runs in a process of its own (run_loader.py): LeRobot's
+LeRobotDataset with DataLoader workers 0, 1 and 2; the roboframes drop-in with workers 0, 1
+and 2; roboframes' native batch path; and the opt-in GOP-aware order (GopShuffleSampler). The
+decode ceiling is measured by ceiling.py without roboframes' decoder. Also times opening a
+10,000-episode dataset.
+
+Prints a table (ratio to LeRobot's best, fraction of the ceilings), writes ``results.json``
+and ``throughput.png`` to ``--out``.
+
+Usage: python benches/harness.py [--configs a b] [--windows plain act] [--seconds 10]
+       [--out bench-out] [--data data/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from configs import CONFIGS, WINDOWS, ensure_dataset  # noqa: E402
+
+LOADERS: list[tuple[str, int]] = [
+    ("lerobot", 0),
+    ("lerobot", 1),
+    ("lerobot", 2),
+    ("roboframes", 0),
+    ("roboframes", 1),
+    ("roboframes", 2),
+    ("native", 0),
+    ("gop", 0),
+    ("gop-native", 0),
+]
+
+
+def run_json(cmd: list[str], timeout: float = 900) -> dict[str, Any]:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+    if r.returncode != 0 or not lines:
+        return {"error": (r.stderr or r.stdout)[-2000:], "cmd": " ".join(cmd)}
+    return json.loads(lines[-1])
+
+
+def open_times(source: Path) -> dict[str, float]:
+    """Median open time (s) of a 10,000-episode dataset built from ``source``'s metadata."""
+    import open_10k
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "big"
+        open_10k.build(source, root, 10_000)
+        code = {
+            "roboframes.Dataset": "import roboframes; roboframes.Dataset(ROOT)",
+            "roboframes.torch.LeRobotDataset": "import roboframes.torch as rt; rt.LeRobotDataset('x/big', root=ROOT)",
+            "lerobot LeRobotDatasetMetadata": (
+                "from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata; LeRobotDatasetMetadata('x/big', root=ROOT)"
+            ),
+        }
+        for name, stmt in code.items():
+            # a fresh process; the first call (imports, page cache) is not timed
+            prog = (
+                "import json, statistics, time\n"
+                "from pathlib import Path\n"
+                f"ROOT = Path({str(root)!r})\n"
+                "def once():\n"
+                f"    {stmt}\n"
+                "once()\n"
+                "ts = []\n"
+                "for _ in range(5):\n"
+                "    t = time.perf_counter(); once(); ts.append(time.perf_counter() - t)\n"
+                "print(json.dumps({'median_s': statistics.median(ts)}))\n"
+            )
+            res = run_json([sys.executable, "-c", prog])
+            if "median_s" in res:
+                out[name] = res["median_s"]
+    return out
+
+
+def fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = []
+    for key, block in results["runs"].items():
+        ceil = block["ceiling"]
+        runs = [r for r in block["loaders"] if "samples_per_s" in r]
+        lr = [r for r in runs if r["loader"] == "lerobot"]
+        best_lr = max(lr, key=lambda r: r["samples_per_s"]) if lr else None
+        cams = ", ".join(
+            f"{c}: {v['decodes_per_sample']:.2f} decodes/sample at {v['rate']:,.0f} fps"
+            for c, v in ceil.get("cameras", {}).items()
+        )
+        lines.append("")
+        lines.append(
+            f"{block['description']}, windows={block['windows']}, batch {block['batch_size']}: "
+            f"ceiling {fmt(ceil.get('random_ceiling'))} samples/s random access "
+            f"({cams}), "
+            f"{fmt(ceil.get('sequential_ceiling'))} sequential"
+        )
+        lines.append(
+            f"  {'loader':<22}{'samples/s':>11}{'frames/s':>11}{'x LeRobot':>10}{'% rand ceil':>12}{'% seq ceil':>11}"
+            f"{'RSS MB':>9}{'1st batch s':>12}{'open s':>8}"
+        )
+        for r in block["loaders"]:
+            name = f"{r.get('loader', '?')} w{r.get('workers', '?')}"
+            if "samples_per_s" not in r:
+                lines.append(f"  {name:<22} failed: {r.get('error', '')[-200:]!r}")
+                continue
+            s = r["samples_per_s"]
+            lines.append(
+                f"  {name:<22}{s:>11,.1f}{r['frames_per_s']:>11,.0f}"
+                f"{(s / best_lr['samples_per_s']) if best_lr else float('nan'):>10.2f}"
+                f"{100 * s / ceil['random_ceiling'] if ceil.get('random_ceiling') else float('nan'):>11.0f}%"
+                f"{100 * s / ceil['sequential_ceiling'] if ceil.get('sequential_ceiling') else float('nan'):>10.0f}%"
+                f"{r['peak_rss_bytes'] / 2**20:>9,.0f}{r['first_batch_s']:>12.2f}{r['open_s']:>8.3f}"
+            )
+    if results.get("open_10k"):
+        lines.append("")
+        lines.append("open a 10,000-episode dataset (median): " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in results["open_10k"].items()))
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    blocks = list(results["runs"].values())
+    fig, axes = plt.subplots(1, len(blocks), figsize=(4.2 * len(blocks), 4.8), squeeze=False)
+    for ax, block in zip(axes[0], blocks):
+        runs = [r for r in block["loaders"] if "samples_per_s" in r]
+        names = [f"{r['loader']}\nw{r['workers']}" for r in runs]
+        vals = [r["samples_per_s"] for r in runs]
+        colors = ["#999999" if r["loader"] == "lerobot" else "#1f77b4" if "gop" not in r["loader"] else "#2ca02c" for r in runs]
+        ax.bar(range(len(vals)), vals, color=colors)
+        ceil = block["ceiling"]
+        if ceil.get("random_ceiling"):
+            ax.axhline(ceil["random_ceiling"], color="#d62728", ls="--", lw=1, label="random-access ceiling")
+        if ceil.get("sequential_ceiling"):
+            ax.axhline(ceil["sequential_ceiling"], color="#ff7f0e", ls=":", lw=1, label="sequential ceiling")
+        ax.set_xticks(range(len(vals)))
+        ax.set_xticklabels(names, fontsize=7, rotation=60)
+        ax.set_title(f"{block['description']}\n{block['windows']} windows, batch {block['batch_size']}", fontsize=8)
+        ax.set_ylabel("samples/s")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", nargs="+", default=sorted(CONFIGS), choices=sorted(CONFIGS))
+    ap.add_argument("--windows", nargs="+", default=list(WINDOWS), choices=list(WINDOWS))
+    ap.add_argument("--loaders", nargs="+", default=None, help="subset of loader names to run")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--data", type=Path, default=Path("data/bench"))
+    ap.add_argument("--out", type=Path, default=Path("bench-out"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    results: dict[str, Any] = {
+        "machine": {"cpus": len(__import__("os").sched_getaffinity(0)), "platform": platform.platform()},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "runs": {},
+    }
+    for c in args.configs:
+        ensure_dataset(CONFIGS[c], args.data)
+    loaders = [x for x in LOADERS if args.loaders is None or x[0] in args.loaders]
+    for c in args.configs:
+        cfg = CONFIGS[c]
+        for w in args.windows:
+            key = f"{c}/{w}"
+            print(f"[bench] {cfg.description}, {w} windows: ceiling", flush=True)
+            ceil = run_json([sys.executable, str(HERE / "ceiling.py"), "--config", c, "--windows", w, "--data", str(args.data)])
+            block = {"description": cfg.description, "windows": w, "batch_size": cfg.batch_size, "ceiling": ceil, "loaders": []}
+            results["runs"][key] = block
+            for loader, workers in loaders:
+                print(f"[bench]   {loader} workers={workers}", flush=True)
+                r = run_json(
+                    [
+                        sys.executable, str(HERE / "run_loader.py"), "--config", c, "--windows", w,
+                        "--loader", loader, "--workers", str(workers), "--seconds", str(args.seconds),
+                        "--data", str(args.data),
+                    ]
+                )
+                r.setdefault("loader", loader)
+                r.setdefault("workers", workers)
+                block["loaders"].append(r)
+            (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    if "a" in args.configs:
+        results["open_10k"] = open_times(CONFIGS["a"].root(args.data))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    (args.out / "table.txt").write_text(text + "\n")
+    print(text)
+    try:
+        chart(results, args.out / "throughput.png")
+        print(f"\n[bench] wrote {args.out / 'results.json'}, {args.out / 'table.txt'}, {args.out / 'throughput.png'}")
+    except ImportError:
+        print(f"\n[bench] wrote {args.out / 'results.json'} (matplotlib missing: no chart)")
+
+
+if __name__ == "__main__":
+    main()

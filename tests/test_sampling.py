@@ -1,0 +1,75 @@
+"""GopShuffleSampler: every item once per epoch, in runs that start on keyframes, continuous
+per worker; batches read through it equal random access."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import roboframes
+
+
+@pytest.fixture(scope="module")
+def ds(dataset_dir):  # type: ignore[no-untyped-def]
+    return roboframes.Dataset(dataset_dir("av1_multifile"), delta_timestamps={"observation.images.top": [-0.1, 0.0]})
+
+
+def runs(batch: list[int]) -> list[list[int]]:
+    """A batch's items as runs of consecutive indices."""
+    out: list[list[int]] = []
+    for i in sorted(batch):
+        if out and out[-1][-1] + 1 == i:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def test_every_item_once_per_epoch_in_keyframe_runs(ds) -> None:  # type: ignore[no-untyped-def]
+    keys = ds._native.keyframes()
+    starts = {0}
+    for e in ds.episode_metadata():
+        starts.add(e["dataset_from_index"])
+    s = roboframes.GopShuffleSampler(ds, batch_size=4, streams=2, unit_frames=2, seed=3)
+    assert len(s) == -(-len(ds) // 4)
+    for u0, u1 in s.units:
+        assert keys[u0] or u0 in starts, (u0, u1)  # units start on a keyframe (or an episode)
+    epochs = [list(s), list(s)]
+    for batches in epochs:
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(len(ds)))
+        assert all(len(b) == 4 for b in batches[:-1])
+        # a batch is a few runs of consecutive frames, not independent draws
+        assert all(len(runs(b)) <= 2 * 2 for b in batches)
+    assert epochs[0] != epochs[1]  # a new order every epoch
+    again = roboframes.GopShuffleSampler(ds, batch_size=4, streams=2, unit_frames=2, seed=3)
+    assert list(again) == epochs[0]  # and the same order for the same seed and epoch
+
+
+def test_worker_sets_continue_their_runs(ds) -> None:  # type: ignore[no-untyped-def]
+    """With two workers, batch j + 2 continues the runs of batch j (same worker)."""
+    s = roboframes.GopShuffleSampler(ds, batch_size=2, streams=1, unit_frames=4, num_workers=2, seed=0)
+    batches = list(s)
+    continued = 0
+    for j in range(len(batches) - 2):
+        a, b = sorted(batches[j]), sorted(batches[j + 2])
+        if a[-1] + 1 == b[0]:
+            continued += 1
+    assert continued >= len(batches) // 3, batches
+
+
+def test_batches_equal_random_access(ds) -> None:  # type: ignore[no-untyped-def]
+    s = roboframes.GopShuffleSampler(ds, batch_size=3, streams=2, unit_frames=2, seed=1)
+    for b in s:
+        got = ds.get_batch(b)
+        for k in ("observation.images.top", "index", "observation.images.top_is_pad"):
+            np.testing.assert_array_equal(got[k], np.stack([ds[i][k] for i in b]))
+
+
+def test_arguments_are_checked(ds) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        roboframes.GopShuffleSampler(ds, batch_size=0)
+    with pytest.raises(TypeError):
+        roboframes.GopShuffleSampler(object(), batch_size=4)
+    drop = roboframes.GopShuffleSampler(ds, batch_size=4, drop_last=True)
+    assert all(len(b) == 4 for b in drop) and len(drop) == len(ds) // 4
