@@ -98,20 +98,22 @@ def report(results: dict[str, Any]) -> str:
         runs = [r for r in block["loaders"] if "samples_per_s" in r]
         lr = [r for r in runs if r["loader"] == "lerobot"]
         best_lr = max(lr, key=lambda r: r["samples_per_s"]) if lr else None
-        cams = ", ".join(
-            f"{c}: {v['decodes_per_sample']:.2f} decodes/sample at {v['rate']:,.0f} fps"
+        cams = "; ".join(
+            f"{c}: {v['decodes_per_sample']:.2f} decodes/sample ({v['keyframes_per_sample']:.2f} keyframes) "
+            f"at {v['rate']:,.0f} fps, keyframe {v['keyframe_s'] * 1000:.2f} ms vs inter {v['inter_frame_s'] * 1000:.2f} ms"
             for c, v in ceil.get("cameras", {}).items()
         )
         lines.append("")
         lines.append(
             f"{block['description']}, windows={block['windows']}, batch {block['batch_size']}: "
-            f"ceiling {fmt(ceil.get('random_ceiling'))} samples/s random access "
-            f"({cams}), "
-            f"{fmt(ceil.get('sequential_ceiling'))} sequential"
+            f"ceilings (samples/s): random access {fmt(ceil.get('random_ceiling'))}, "
+            f"keyframe-aware random access {fmt(ceil.get('keyframe_aware_random_ceiling'))}, "
+            f"sequential {fmt(ceil.get('sequential_ceiling'))}"
         )
+        lines.append(f"  ({cams})")
         lines.append(
-            f"  {'loader':<22}{'samples/s':>11}{'frames/s':>11}{'x LeRobot':>10}{'% rand ceil':>12}{'% seq ceil':>11}"
-            f"{'RSS MB':>9}{'1st batch s':>12}{'open s':>8}"
+            f"  {'loader':<22}{'samples/s':>11}{'frames/s':>11}{'x LeRobot':>10}{'% rand':>8}{'% key-aware':>12}"
+            f"{'% seq':>7}{'RSS MB':>9}{'1st batch s':>12}{'open s':>8}"
         )
         for r in block["loaders"]:
             name = f"{r.get('loader', '?')} w{r.get('workers', '?')}"
@@ -119,11 +121,14 @@ def report(results: dict[str, Any]) -> str:
                 lines.append(f"  {name:<22} failed: {r.get('error', '')[-200:]!r}")
                 continue
             s = r["samples_per_s"]
+
+            def pct(name: str, width: int) -> str:
+                return f"{100 * s / ceil[name]:>{width - 1}.0f}%" if ceil.get(name) else f"{'-':>{width}}"
+
             lines.append(
                 f"  {name:<22}{s:>11,.1f}{r['frames_per_s']:>11,.0f}"
                 f"{(s / best_lr['samples_per_s']) if best_lr else float('nan'):>10.2f}"
-                f"{100 * s / ceil['random_ceiling'] if ceil.get('random_ceiling') else float('nan'):>11.0f}%"
-                f"{100 * s / ceil['sequential_ceiling'] if ceil.get('sequential_ceiling') else float('nan'):>10.0f}%"
+                f"{pct('random_ceiling', 8)}{pct('keyframe_aware_random_ceiling', 12)}{pct('sequential_ceiling', 7)}"
                 f"{r['peak_rss_bytes'] / 2**20:>9,.0f}{r['first_batch_s']:>12.2f}{r['open_s']:>8.3f}"
             )
     if results.get("open_10k"):
@@ -149,6 +154,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ceil = block["ceiling"]
         if ceil.get("random_ceiling"):
             ax.axhline(ceil["random_ceiling"], color="#d62728", ls="--", lw=1, label="random-access ceiling")
+        if ceil.get("keyframe_aware_random_ceiling"):
+            ax.axhline(ceil["keyframe_aware_random_ceiling"], color="#9467bd", ls="-.", lw=1, label="keyframe-aware random")
         if ceil.get("sequential_ceiling"):
             ax.axhline(ceil["sequential_ceiling"], color="#ff7f0e", ls=":", lw=1, label="sequential ceiling")
         ax.set_xticks(range(len(vals)))

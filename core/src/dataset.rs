@@ -288,6 +288,16 @@ impl Dataset {
             })
     }
 
+    /// Video frames this process has decoded for the dataset since its thread pool was
+    /// (re)built (for tests and benchmarks: decodes per sample).
+    pub fn frames_decoded(&self) -> u64 {
+        self.runtime
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|rt| rt.decoders.frames_decoded()))
+            .unwrap_or(0)
+    }
+
     /// Decoding threads this process uses for the dataset.
     pub fn threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
@@ -331,8 +341,9 @@ impl Dataset {
             pid,
             threads,
             pool,
-            // each thread keeps a few positioned readers per file between batches
-            decoders: DecoderPool::new(4 * threads + 4, 1),
+            // positioned readers per file for interleaved sequential reads (GopShuffleSampler's
+            // streams), and room for a few files (cameras, chunk files) at a time
+            decoders: DecoderPool::new(8 * (2 * threads + 4), 2 * threads + 4, 1),
         });
         *guard = Some(rt.clone());
         Ok(rt)

@@ -14,7 +14,7 @@ use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
 use crate::image::decode_image;
 use crate::table::DataFile;
-use crate::video::{DecoderPool, FrameIndex};
+use crate::video::{Assigned, DecoderPool, FrameIndex};
 
 /// A destination of frames: one output buffer cut into equal slots.
 pub(crate) struct FrameTarget<'a> {
@@ -148,10 +148,30 @@ pub(crate) fn run(
             .flat_map(|(i, f)| split_file(i, f, threads.max(1)))
             .collect();
         parts.sort_by_key(|p| std::cmp::Reverse(p.cost));
+        // Readers are decided per file before anything runs (DecoderPool::assign): a part
+        // continuing where a reader stopped gets that reader, so interleaved sequential reads
+        // keep one reader each.
+        let mut readers: Vec<Option<Assigned>> = parts.iter().map(|_| None).collect();
+        for (fi, f) in files.iter().enumerate() {
+            let mine: Vec<usize> = (0..parts.len())
+                .filter(|&i| parts.get(i).is_some_and(|p| p.file == fi))
+                .collect();
+            let firsts: Vec<usize> = mine
+                .iter()
+                .filter_map(|&i| parts.get(i))
+                .map(|p| f.frames.get(p.frames.start).map_or(0, |(pos, _)| *pos))
+                .collect();
+            for (i, a) in mine.into_iter().zip(decoders.assign(&f.path, &firsts)) {
+                if let Some(slot) = readers.get_mut(i) {
+                    *slot = Some(a);
+                }
+            }
+        }
         let video = parts
-            .par_iter()
-            .map(|p| match files.get(p.file) {
-                Some(f) => decode_part(decoders, f, p.frames.clone(), targets),
+            .into_par_iter()
+            .zip(readers)
+            .map(|(p, reader)| match files.get(p.file) {
+                Some(f) => decode_part(decoders, f, p.frames, reader, targets),
                 None => Ok(()),
             })
             .collect::<Vec<Result<()>>>();
@@ -326,6 +346,7 @@ fn decode_part(
     decoders: &DecoderPool,
     f: &FileFrames,
     range: std::ops::Range<usize>,
+    reader: Option<Assigned>,
     targets: &[FrameTarget],
 ) -> Result<()> {
     let frames = f.frames.get(range).unwrap_or(&[]);
@@ -340,9 +361,12 @@ fn decode_part(
         return Ok(());
     };
     let positions: Vec<usize> = frames.iter().map(|(p, _)| *p).collect();
-    let mut reader = decoders
-        .checkout(&f.path, first_pos)
-        .map_err(|e| e.within(ctx_ep, ctx_key))?;
+    let mut reader = match reader {
+        Some(Assigned::Reader(r)) => Ok(r),
+        Some(Assigned::New) => decoders.open(&f.path),
+        Some(Assigned::Shared) | None => decoders.checkout(&f.path, first_pos),
+    }
+    .map_err(|e| e.within(ctx_ep, ctx_key))?;
     let mut scratch: Vec<u8> = Vec::new();
     let result = reader.decode(&positions, |u, conv, frame| {
         let reqs = frames.get(u).map(|(_, r)| r.as_slice()).unwrap_or(&[]);

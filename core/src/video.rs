@@ -471,6 +471,8 @@ pub struct VideoReader {
     eof_sent: bool,
     converter: RgbConverter,
     frame: ff::frame::Video,
+    /// Frames the decoder output since the pool last counted them.
+    decoded: u64,
 }
 
 // SAFETY: a reader exclusively owns its demuxer, decoder and converter; none is bound to the
@@ -528,6 +530,7 @@ impl VideoReader {
             eof_sent: false,
             converter: RgbConverter::default(),
             frame: ff::frame::Video::empty(),
+            decoded: 0,
         })
     }
 
@@ -646,7 +649,10 @@ impl VideoReader {
         let mut packet = ff::Packet::empty();
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    self.decoded += 1;
+                    return Ok(true);
+                }
                 Err(ff::Error::Eof) => return Ok(false),
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
                 Err(e) => return Err(self.err(format!("decoding failed: {e}"))),
@@ -771,25 +777,105 @@ impl VideoReader {
     }
 }
 
-/// Open readers and frame indexes, shared by all threads, bounded in the number of open files.
+/// How a part of a batch gets its reader (see [`DecoderPool::assign`]).
+pub enum Assigned {
+    /// This reader, taken from the pool for the part.
+    Reader(Box<VideoReader>),
+    /// A newly opened reader.
+    New,
+    /// Whichever reader of the file is free when the part starts.
+    Shared,
+}
+
+/// Open readers and frame indexes, shared by all threads. Keeps at most `per_file` idle
+/// readers of one file and `capacity` in all.
 pub struct DecoderPool {
     capacity: usize,
+    per_file: usize,
     threads_per_decoder: usize,
     idle: Mutex<Vec<(u64, Box<VideoReader>)>>,
     indexes: Mutex<HashMap<PathBuf, Arc<FrameIndex>>>,
     tick: std::sync::atomic::AtomicU64,
+    decoded: std::sync::atomic::AtomicU64,
 }
 
 impl DecoderPool {
-    /// A pool keeping at most `capacity` idle decoders open.
-    pub fn new(capacity: usize, threads_per_decoder: usize) -> DecoderPool {
+    /// A pool keeping at most `per_file` idle readers of one file and `capacity` in all.
+    pub fn new(capacity: usize, per_file: usize, threads_per_decoder: usize) -> DecoderPool {
         DecoderPool {
             capacity: capacity.max(1),
+            per_file: per_file.max(1),
             threads_per_decoder: threads_per_decoder.max(1),
             idle: Mutex::new(Vec::new()),
             indexes: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
+            decoded: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Decides, before a batch runs, the readers of the parts of one file that start at decode
+    /// positions `firsts`: each part that continues where an idle reader stopped (at no more
+    /// decoding than a seek) gets that reader; the other parts get the file's remaining idle
+    /// readers (least recently used first), then new readers while the file has fewer than
+    /// `per_file`, then share the file's readers as they free up. Interleaved sequential reads
+    /// thus keep one positioned reader each, and random reads a bounded set of readers.
+    pub fn assign(&self, path: &Path, firsts: &[usize]) -> Vec<Assigned> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mine: Vec<(u64, Box<VideoReader>)> = Vec::new();
+        let mut i = 0;
+        while i < idle.len() {
+            if idle.get(i).is_some_and(|(_, r)| r.index.path == path) {
+                mine.push(idle.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        drop(idle);
+        let readers = mine.len();
+        let mut out: Vec<Assigned> = firsts.iter().map(|_| Assigned::Shared).collect();
+        let mut unmatched: Vec<usize> = Vec::new();
+        for (part, &pos) in firsts.iter().enumerate() {
+            let best = mine
+                .iter()
+                .enumerate()
+                .filter_map(|(j, (_, r))| {
+                    let seek_cost = (pos + 1).saturating_sub(r.index.start_of(pos));
+                    r.forward_cost(pos)
+                        .filter(|c| *c <= seek_cost)
+                        .map(|c| (c, j))
+                })
+                .min()
+                .map(|(_, j)| j);
+            match (best, out.get_mut(part)) {
+                (Some(j), Some(slot)) => *slot = Assigned::Reader(mine.swap_remove(j).1),
+                _ => unmatched.push(part),
+            }
+        }
+        mine.sort_by_key(|(tick, _)| *tick); // least recently used first
+        let mut rest = mine.into_iter();
+        let mut new = readers;
+        for part in unmatched {
+            let Some(slot) = out.get_mut(part) else {
+                continue;
+            };
+            if let Some((_, r)) = rest.next() {
+                *slot = Assigned::Reader(r);
+            } else if new < self.per_file {
+                *slot = Assigned::New;
+                new += 1;
+            }
+        }
+        // readers no part wanted go back to the pool
+        for (_, r) in rest {
+            self.checkin(r);
+        }
+        out
+    }
+
+    /// Opens a new reader of `path`.
+    pub fn open(&self, path: &Path) -> Result<Box<VideoReader>> {
+        let ix = self.index(path)?;
+        Ok(Box::new(VideoReader::open(ix, self.threads_per_decoder)?))
     }
 
     /// The frame index of a file, built on first use.
@@ -805,9 +891,8 @@ impl DecoderPool {
     }
 
     /// Lends a reader for `path` about to decode the frame at decode position `pos`: the idle
-    /// reader that reaches it with the least decoding (one positioned just before it keeps
-    /// decoding forward: sequential reads decode each frame once), else any idle reader of the
-    /// file (it will seek), else a newly opened one.
+    /// reader that reaches it with the least decoding, else the least recently used idle
+    /// reader of the file (it will seek), else a newly opened one.
     pub fn checkout(&self, path: &Path, pos: usize) -> Result<Box<VideoReader>> {
         {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -815,28 +900,57 @@ impl DecoderPool {
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, r))| r.index.path == path)
-                .min_by_key(|(_, (_, r))| r.forward_cost(pos).unwrap_or(usize::MAX))
+                .min_by_key(|(_, (tick, r))| (r.forward_cost(pos).unwrap_or(usize::MAX), *tick))
                 .map(|(i, _)| i);
             if let Some(i) = best {
                 return Ok(idle.swap_remove(i).1);
             }
         }
-        let ix = self.index(path)?;
-        Ok(Box::new(VideoReader::open(ix, self.threads_per_decoder)?))
+        self.open(path)
     }
 
-    /// Returns a reader; the least recently used idle readers beyond capacity are closed.
-    pub fn checkin(&self, reader: Box<VideoReader>) {
+    /// Returns a reader; the least recently used idle readers beyond `per_file` for its file
+    /// or `capacity` in all are closed.
+    pub fn checkin(&self, mut reader: Box<VideoReader>) {
         let t = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        {
+        self.decoded.fetch_add(
+            std::mem::take(&mut reader.decoded),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let path = reader.index.path.clone();
+        let closed: Vec<(u64, Box<VideoReader>)> = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             idle.push((t, reader));
-            while idle.len() > self.capacity {
-                if let Some((i, _)) = idle.iter().enumerate().min_by_key(|(_, (t, _))| *t) {
-                    idle.swap_remove(i);
+            let mut closed = Vec::new();
+            loop {
+                let same = idle.iter().filter(|(_, r)| r.index.path == path).count();
+                let victim = if same > self.per_file {
+                    idle.iter()
+                        .enumerate()
+                        .filter(|(_, (_, r))| r.index.path == path)
+                        .min_by_key(|(_, (t, _))| *t)
+                        .map(|(i, _)| i)
+                } else if idle.len() > self.capacity {
+                    idle.iter()
+                        .enumerate()
+                        .min_by_key(|(_, (t, _))| *t)
+                        .map(|(i, _)| i)
+                } else {
+                    None
+                };
+                match victim {
+                    Some(i) => closed.push(idle.swap_remove(i)),
+                    None => break,
                 }
             }
-        }
+            closed
+        };
+        drop(closed); // closed outside the lock
+    }
+
+    /// Frames decoded by the readers returned to the pool so far (for tests and benchmarks).
+    pub fn frames_decoded(&self) -> u64 {
+        self.decoded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Number of idle open readers (for tests and stats).

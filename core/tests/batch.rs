@@ -202,6 +202,43 @@ fn batches_windows_formats_and_primitives() {
     assert_eq!(pads, state_pad);
 }
 
+/// Interleaved sequential streams with a window on the previous frame (the GopShuffleSampler
+/// pattern): each stream continues on its own reader, so every frame is decoded once.
+#[test]
+fn interleaved_streams_decode_each_frame_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_dataset(dir.path(), &[40, 40, 40, 40]).expect("write the dataset");
+    for threads in [1, 2] {
+        let mut opts = OpenOptions {
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let mut d = IndexMap::new();
+        d.insert(CAMERA.to_string(), vec![-0.1, 0.0]);
+        opts.delta_timestamps = Some(d);
+        let ds = Dataset::open(dir.path(), opts).expect("open");
+        // 4 streams for 10 batches, then all jump elsewhere at once (a unit switch) for 8
+        let phases: [([i64; 4], i64); 2] = [([2, 42, 82, 122], 10), ([24, 64, 104, 144], 8)];
+        let mut needed = 0u64;
+        for (starts, batches) in phases {
+            for j in 0..batches {
+                let idx: Vec<i64> = starts
+                    .iter()
+                    .flat_map(|s| [s + 2 * j, s + 2 * j + 1])
+                    .collect();
+                fill(&ds, &idx, FrameFormat::default());
+            }
+            // per stream: from the keyframe before its first window frame to its last frame
+            needed += starts.len() as u64 * (2 * batches as u64 + 2);
+        }
+        let decoded = ds.frames_decoded();
+        assert!(
+            decoded <= needed,
+            "{threads} threads: decoded {decoded} frames, {needed} needed"
+        );
+    }
+}
+
 #[test]
 fn errors_name_what_is_wrong() {
     let dir = tempfile::tempdir().expect("tempdir");

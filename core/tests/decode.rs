@@ -57,7 +57,7 @@ fn check_random_access(w: u32, h: u32) {
     // pts-sorted order of decode positions: frame k in presentation order
     let mut by_pts: Vec<usize> = (0..ix.len()).collect();
     by_pts.sort_by_key(|&p| ix.packets[p].pts);
-    let pool = DecoderPool::new(2, 1);
+    let pool = DecoderPool::new(2, 2, 1);
     // several batches in scattered orders with duplicates, through one pooled reader
     let orders: Vec<Vec<usize>> = vec![
         vec![39, 0, 17, 17, 5, 38, 1, 22],

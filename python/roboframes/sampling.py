@@ -74,7 +74,7 @@ class GopShuffleSampler:
         batch_size: int,
         *,
         streams: int = 4,
-        unit_frames: int = 32,
+        unit_frames: int = 64,
         num_workers: int = 0,
         seed: int = 0,
         drop_last: bool = False,
