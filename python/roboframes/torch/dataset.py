@@ -226,15 +226,17 @@ class LeRobotDataset(torch.utils.data.Dataset):
         fast = self.image_transforms is None and not any(
             k in self._string_features and k in (self.delta_timestamps or {}) for k in keys
         )
+        # one call per key makes all of its item views (unbind), not one indexing per item
+        columns = [batch[k].unbind(0) if isinstance(batch[k], torch.Tensor) else batch[k] for k in keys]
         items: list[Item] = []
-        for i in range(len(idx)):
-            item = BatchItem((k, batch[k][i]) for k in keys)
+        for row in zip(*columns):
+            item = BatchItem(zip(keys, row))
             item._batch = made if fast else None
             if self.image_transforms is not None:
                 for cam in self._camera_keys:
                     item[cam] = self.image_transforms(item[cam])
             made.items.append(item)
-            made.values.append(tuple(item.values()))
+            made.values.append(row)
             items.append(item)
         return items
 
