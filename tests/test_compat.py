@@ -201,3 +201,35 @@ def test_usable_after_fork(dataset_dir) -> None:
 def _read_all(ds: roboframes.Dataset) -> dict:
     b = ds.get_batch(list(range(len(ds))))
     return {k: b[k] for k in ds.video_keys}
+
+
+def test_get_batch_reuses_only_arrays_nobody_holds(dataset_dir) -> None:
+    """Output arrays of earlier batches are reused (no fresh pages to fault in) only when the
+    caller no longer refers to them, directly or through a view."""
+    ds = roboframes.Dataset(dataset_dir("av1"), delta_timestamps=act_windows(10))
+    b1 = ds.get_batch([0, 1])
+    kept = {k: v.copy() for k, v in b1.items() if isinstance(v, np.ndarray)}
+    view = b1["action"][0]  # a view keeps its base array
+    view_before = view.copy()
+    ids = {id(v) for v in b1.values() if isinstance(v, np.ndarray)}
+    for i in range(4):  # while b1 is held, nothing of it is reused
+        b = ds.get_batch([2 + i, 9 + i])
+        assert not ids & {id(v) for v in b.values() if isinstance(v, np.ndarray)}
+    for k, v in kept.items():
+        np.testing.assert_array_equal(b1[k], v, err_msg=k)
+    del b1, b
+    for i in range(4):
+        b = ds.get_batch([4 + i, 12 + i])
+    np.testing.assert_array_equal(view, view_before)  # the viewed array was left alone
+    dropped = ds.get_batch([1, 3])
+    ids = {id(v) for v in dropped.values() if isinstance(v, np.ndarray)}
+    del dropped
+    b = ds.get_batch([2, 4])
+    assert ids == {id(v) for v in b.values() if isinstance(v, np.ndarray)}, "a dropped batch's arrays are reused"
+    del b
+    # and reused arrays hold the new batch's values
+    b = ds.get_batch([7, 8])
+    ref = [ds[7], ds[8]]
+    for k, v in b.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(v, np.stack([r[k] for r in ref]), err_msg=k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,34 @@ from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 Item = dict[str, Any]
 
 _STRING_KINDS = ("string", "task", "subtask")
+
+
+class _Spares:
+    """Output arrays of earlier batches, reused once nothing outside refers to them.
+
+    Writing into fresh memory costs a page fault per 4 KiB page (as much as decoding, for
+    large frames); reusing a batch's arrays after the caller has dropped them avoids it. An
+    array is reused only when this list holds the one reference left (a view, a
+    ``torch.from_numpy`` tensor or an exported buffer all keep theirs), so a reused array is
+    never visible to anyone. At most ``limit`` arrays are kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.limit = limit
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        for i in range(len(self.arrays)):
+            a = self.arrays[i]
+            # references: the list, `a`, getrefcount's argument
+            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= 3:
+                del self.arrays[i]
+                return a
+        return np.empty(shape, dtype=dtype)
+
+    def keep(self, arrays: list[np.ndarray | None]) -> None:
+        self.arrays.extend(a for a in arrays if a is not None)
+        del self.arrays[: max(0, len(self.arrays) - self.limit)]
 
 
 def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +145,8 @@ class Dataset:
             for key, kind, dtype, shape, _ in self._native.outputs(frame_dtype, self.channels_last)
         ]
         self.info: dict[str, Any] = json.loads(self._native.info_json())
+        # two batches' worth: the one the caller holds and the one being filled
+        self._spares = _Spares(limit=2 * sum(1 for o in self._outputs if o[1] not in _STRING_KINDS))
 
     # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
     def __getstate__(self) -> dict[str, Any]:
@@ -243,8 +274,11 @@ class Dataset:
             if kind in _STRING_KINDS:
                 buffers.append(None)
             else:
-                buffers.append(np.empty((b, *shape), dtype=dtype))
-        strings = self._native.fill(idx, buffers, self.frame_dtype, self.channels_last)
+                buffers.append(self._spares.take((b, *shape), dtype))
+        try:
+            strings = self._native.fill(idx, buffers, self.frame_dtype, self.channels_last)
+        finally:
+            self._spares.keep(buffers)
         out: Item = {}
         for (key, kind, _dtype, shape), buf, strs in zip(self._outputs, buffers, strings):
             if buf is not None:
