@@ -8,8 +8,9 @@ Loaders:
   gop-native  the native batch path with roboframes.GopShuffleSampler
 
 Prints one JSON object: open time, time to first batch, samples/s and camera frames/s over
-``--seconds`` after ``--warmup`` batches, and the peak RSS summed over this process and its
-DataLoader workers.
+``--seconds`` after ``--warmup`` batches, the peak RSS summed over this process and its
+DataLoader workers (each process's high-water mark: pages shared between processes count in
+each), and the peak of their summed PSS sampled every 0.5 s (shared pages divided).
 
 Usage: python benches/run_loader.py --config b --windows act --loader roboframes --workers 2
 """
@@ -43,6 +44,46 @@ def peak_rss_sum() -> int:
         except OSError:
             pass
     return total
+
+
+def pss_sum() -> int:
+    """Proportional set size of this process plus every descendant, in bytes (shared pages
+    are divided between the processes sharing them, unlike RSS)."""
+    me = psutil.Process()
+    total = 0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            with open(f"/proc/{p.pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total
+
+
+class PssSampler:
+    """Samples pss_sum() every ``period`` seconds in a thread; ``peak`` is the largest."""
+
+    def __init__(self, period: float = 0.5) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
+        self._thread.start()
+
+    def _run(self, period: float) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, pss_sum())
+            self._stop.wait(period)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, pss_sum())
+        return self.peak
 
 
 def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> tuple[Any, Iterator[int], float]:
@@ -120,6 +161,7 @@ def main() -> None:
     dt = cfg.windows(args.windows)
 
     ds, it, open_s = batches(args, cfg, root, dt)
+    pss = PssSampler()
     t = time.perf_counter()
     next(it)
     first_batch_s = time.perf_counter() - t
@@ -130,6 +172,7 @@ def main() -> None:
         samples += next(it)
     elapsed = time.perf_counter() - t0
     rss = peak_rss_sum()
+    peak_pss = pss.stop()
     rate = samples / elapsed
     print(
         json.dumps(
@@ -146,6 +189,7 @@ def main() -> None:
                 "samples": samples,
                 "seconds": elapsed,
                 "peak_rss_bytes": rss,
+                "peak_pss_bytes": peak_pss,
                 "pid": os.getpid(),
             }
         ),

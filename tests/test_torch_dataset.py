@@ -345,6 +345,23 @@ def test_default_collate_takes_the_decoded_batch_without_copying(dataset_dir) ->
     assert got["action"].data_ptr() != changed[0]["action"].data_ptr()
     mixed = ds.__getitems__([5]) + ds.__getitems__([0, 3])
     assert_same(slow, default_collate(mixed), "mixed")
+    reordered = ds.__getitems__(idx)
+    reordered[0], reordered[1] = reordered[1], reordered[0]
+    assert torch.equal(default_collate(reordered)["index"], slow["index"][[1, 0, 2]])
+    # items and their batch form no reference cycle: dropping them frees the frames at once
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        items = ds.__getitems__(idx)
+        collated = default_collate(items)
+        probe = weakref.ref(items[0]["observation.images.top"])
+        frames = weakref.ref(collated["observation.images.top"])
+        del items, collated
+        assert probe() is None and frames() is None
+    finally:
+        gc.enable()
 
 
 def test_workers_split_the_cores(dataset_dir) -> None:

@@ -817,8 +817,10 @@ impl DecoderPool {
     /// positions `firsts`: each part that continues where an idle reader stopped (at no more
     /// decoding than a seek) gets that reader; the other parts get the file's remaining idle
     /// readers (least recently used first), then new readers while the file has fewer than
-    /// `per_file`, then share the file's readers as they free up. Interleaved sequential reads
-    /// thus keep one positioned reader each, and random reads a bounded set of readers.
+    /// `per_file`; the rest take an idle reader of the file when they start (or open one when
+    /// none is idle, beyond the limit only while all are busy; checkin closes the surplus).
+    /// Interleaved sequential reads thus keep one positioned reader each, and random reads a
+    /// bounded set of readers.
     pub fn assign(&self, path: &Path, firsts: &[usize]) -> Vec<Assigned> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let mut mine: Vec<(u64, Box<VideoReader>)> = Vec::new();

@@ -12,12 +12,14 @@ reads each place forward:
    ``batch_size / streams`` frames of every stream, and a stream that finishes its unit takes
    the next one. A stream's frames continue in the next batch where they stopped, so the
    reader that decoded them decodes on (a window's previous frame is the frame it decoded
-   last), and each frame is decoded once.
+   last), and each frame is decoded about once: a unit start costs a seek and, with a window
+   on the previous frame, the keyframe group before it.
 4. The order within a batch is shuffled (it does not change what is decoded).
 
 With ``num_workers > 0`` (a DataLoader sends batch ``j`` to worker ``j % num_workers``) there
 are ``num_workers`` independent sets of streams, batch ``j`` drawing from set
-``j % num_workers``, so each worker's streams stay continuous.
+``j % num_workers``, so each worker's streams stay continuous; give the sampler the same
+``num_workers`` as the DataLoader.
 
 How the order differs from a full shuffle: every item still appears exactly once per epoch, in
 an order that changes every epoch, but a batch holds ``streams`` runs of consecutive frames

@@ -20,14 +20,15 @@ _STRING_KINDS = ("string", "task", "subtask")
 
 
 class _Batch:
-    """What ``__getitems__`` decoded: the stacked values per key, and the items it made."""
+    """What ``__getitems__`` decoded: the stacked values per key and, per item, the values it
+    handed out. It refers to no item, so items and batch form no reference cycle: a dropped
+    batch is freed at once, not at the next cyclic garbage collection."""
 
-    __slots__ = ("collated", "items", "keys", "values")
+    __slots__ = ("collated", "keys", "values")
 
     def __init__(self, collated: dict[str, Any], keys: list[str]) -> None:
         self.collated = collated
         self.keys = keys
-        self.items: list[BatchItem] = []
         self.values: list[tuple[Any, ...]] = []
 
 
@@ -38,18 +39,20 @@ class BatchItem(dict):  # type: ignore[type-arg]
     changed (a value replaced, a key added or removed, ``image_transforms`` applied) or that
     come from different batches are collated the ordinary way."""
 
-    __slots__ = ("_batch",)
+    __slots__ = ("_batch", "_pos")
 
 
 def _collate_items(batch: list[BatchItem], *, collate_fn_map: Any = None) -> dict[str, Any]:
-    src = batch[0]._batch
+    src = getattr(batch[0], "_batch", None)
     if (
         src is not None
-        and len(batch) == len(src.items)
-        and all(a is b for a, b in zip(batch, src.items))
+        and len(batch) == len(src.values)
         and all(
-            list(item) == src.keys and all(map(operator.is_, item.values(), orig))
-            for item, orig in zip(batch, src.values)
+            getattr(item, "_batch", None) is src
+            and getattr(item, "_pos", -1) == i
+            and list(item) == src.keys
+            and all(map(operator.is_, item.values(), orig))
+            for i, (item, orig) in enumerate(zip(batch, src.values))
         )
     ):
         return {k: src.collated[k] for k in src.keys}
@@ -229,13 +232,13 @@ class LeRobotDataset(torch.utils.data.Dataset):
         # one call per key makes all of its item views (unbind), not one indexing per item
         columns = [batch[k].unbind(0) if isinstance(batch[k], torch.Tensor) else batch[k] for k in keys]
         items: list[Item] = []
-        for row in zip(*columns):
+        for pos, row in enumerate(zip(*columns)):
             item = BatchItem(zip(keys, row))
             item._batch = made if fast else None
+            item._pos = pos
             if self.image_transforms is not None:
                 for cam in self._camera_keys:
                     item[cam] = self.image_transforms(item[cam])
-            made.items.append(item)
             made.values.append(row)
             items.append(item)
         return items
