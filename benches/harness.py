@@ -138,6 +138,48 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summary_markdown(results: dict[str, Any]) -> str:
+    """A compact markdown table: LeRobot's best against roboframes' best per kind of loader."""
+    rows = [
+        "| configuration | LeRobot 0.4.4 best | roboframes drop-in (DataLoader) | roboframes native batch | GOP order: drop-in / native | ceilings: random / keyframe-aware / sequential | peak RSS (PSS), MB: LeRobot best / drop-in best / native |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for block in results["runs"].values():
+        runs = [r for r in block["loaders"] if "samples_per_s" in r]
+        ceil = block["ceiling"]
+
+        def best(name: str) -> dict[str, Any] | None:
+            cands = [r for r in runs if r["loader"] == name]
+            return max(cands, key=lambda r: r["samples_per_s"]) if cands else None
+
+        lr, drop, nat, gop, gopn = best("lerobot"), best("roboframes"), best("native"), best("gop"), best("gop-native")
+        if lr is None:
+            continue
+        base = lr["samples_per_s"]
+
+        def cell(r: dict[str, Any] | None, *ceilings: str) -> str:
+            if r is None:
+                return "-"
+            s = r["samples_per_s"]
+            label = {"random_ceiling": "random", "keyframe_aware_random_ceiling": "keyframe-aware", "sequential_ceiling": "sequential"}
+            pcts = ", ".join(f"{100 * s / ceil[c]:.0f}% {label[c]}" for c in ceilings if ceil.get(c))
+            return f"{s:,.0f} (w{r['workers']}): {s / base:.2f}x" + (f"; {pcts}" if pcts else "")
+
+        def mem(r: dict[str, Any] | None) -> str:
+            return "-" if r is None else f"{r['peak_rss_bytes'] / 2**20:,.0f} ({r.get('peak_pss_bytes', 0) / 2**20:,.0f})"
+
+        rows.append(
+            f"| {block['description']}, {block['windows']}, batch {block['batch_size']} "
+            f"| {base:,.0f} (w{lr['workers']}) "
+            f"| {cell(drop, 'random_ceiling', 'keyframe_aware_random_ceiling')} "
+            f"| {cell(nat, 'random_ceiling', 'keyframe_aware_random_ceiling')} "
+            f"| {cell(gop, 'sequential_ceiling')} / {cell(gopn, 'sequential_ceiling')} "
+            f"| {fmt(ceil.get('random_ceiling'))} / {fmt(ceil.get('keyframe_aware_random_ceiling'))} / {fmt(ceil.get('sequential_ceiling'))} "
+            f"| {mem(lr)} / {mem(drop)} / {mem(nat)} |"
+        )
+    return "\n".join(rows)
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -222,6 +264,7 @@ def main() -> None:
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     text = report(results)
     (args.out / "table.txt").write_text(text + "\n")
+    (args.out / "summary.md").write_text(summary_markdown(results) + "\n")
     print(text)
     try:
         chart(results, args.out / "throughput.png")

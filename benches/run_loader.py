@@ -31,36 +31,32 @@ import psutil
 from configs import CONFIGS
 
 
-def peak_rss_sum() -> int:
-    """Peak resident set size (VmHWM) of this process plus every descendant, in bytes."""
+def _sum_over_processes(file: str, field: str) -> int:
+    """``field`` (in kB) of ``/proc/PID/<file>``, summed over this process and every
+    descendant, in bytes."""
     me = psutil.Process()
     total = 0
     for p in [me, *me.children(recursive=True)]:
         try:
-            with open(f"/proc/{p.pid}/status") as f:
+            with open(f"/proc/{p.pid}/{file}") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
-def pss_sum() -> int:
-    """Proportional set size of this process plus every descendant, in bytes (shared pages
-    are divided between the processes sharing them, unlike RSS)."""
-    me = psutil.Process()
-    total = 0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            with open(f"/proc/{p.pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
+                    if line.startswith(field):
                         total += int(line.split()[1]) * 1024
                         break
         except OSError:
             pass
     return total
+
+
+def peak_rss_sum() -> int:
+    """Peak resident set size (VmHWM) of this process plus every descendant, in bytes."""
+    return _sum_over_processes("status", "VmHWM:")
+
+
+def pss_sum() -> int:
+    """Proportional set size of this process plus every descendant, in bytes (shared pages
+    are divided between the processes sharing them, unlike RSS)."""
+    return _sum_over_processes("smaps_rollup", "Pss:")
 
 
 class PssSampler:
