@@ -32,26 +32,52 @@ fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) -> std::io::Result
     Ok(())
 }
 
+/// Writes `frames` frames of FFmpeg's `testsrc2` pattern, `width`x`height` at `fps`, to `path`
+/// as H.264 (yuv420p) with a keyframe every `gop` frames and up to `b_frames` B-frames. Needs
+/// the `ffmpeg` command-line tool.
+pub fn write_video(
+    path: &Path,
+    width: usize,
+    height: usize,
+    fps: usize,
+    frames: usize,
+    gop: usize,
+    b_frames: usize,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate={fps}"))
+        .args(["-frames:v", &frames.to_string()])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args(["-g", &gop.to_string(), "-bf", &b_frames.to_string()])
+        .arg(path)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "ffmpeg failed to write {}",
+            path.display()
+        )))
+    }
+}
+
 /// Writes a dataset with episodes of the given lengths under `root`. `observation.state` of
 /// global frame `g` is `[g, g + 0.5, -g]`. Needs the `ffmpeg` command-line tool.
 pub fn write_dataset(root: &Path, lengths: &[usize]) -> std::io::Result<()> {
     let total: usize = lengths.iter().sum();
-    let video = root.join(format!("videos/{CAMERA}/chunk-000/file-000.mp4"));
-    fs::create_dir_all(video.parent().unwrap_or(root))?;
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}"))
-        .args(["-frames:v", &total.to_string()])
-        .args([
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "2", "-bf", "0",
-        ])
-        .arg(&video)
-        .status()?;
-    if !status.success() {
-        return Err(std::io::Error::other(
-            "ffmpeg failed to write the test video",
-        ));
-    }
+    write_video(
+        &root.join(format!("videos/{CAMERA}/chunk-000/file-000.mp4")),
+        WIDTH,
+        HEIGHT,
+        FPS,
+        total,
+        2,
+        0,
+    )?;
 
     let (mut ts, mut fi, mut ei, mut ix, mut ti) = (vec![], vec![], vec![], vec![], vec![]);
     let mut state = FixedSizeListBuilder::new(Float32Builder::new(), 3);

@@ -3,26 +3,17 @@
 //! take the swscale path (multiple of 32) and the filter-graph path (not).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
+use roboframes_core::testing::write_video;
 use roboframes_core::video::{DecoderPool, FrameIndex, VideoReader};
 
-fn make_video(dir: &Path, name: &str, w: u32, h: u32, frames: u32) -> PathBuf {
+fn make_video(dir: &Path, name: &str, w: usize, h: usize, frames: usize) -> PathBuf {
     let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={w}x{h}:rate=10"))
-        .args(["-frames:v", &frames.to_string()])
-        .args([
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "6", "-bf", "2",
-        ])
-        .arg(&out)
-        .status()
-        .expect(
-            "the ffmpeg command-line tool is needed by this test (scripts/setup.sh installs it)",
-        );
-    assert!(status.success(), "ffmpeg failed to write {name}");
+    // a keyframe every 6 frames and B-frames: decode order differs from presentation order
+    write_video(&out, w, h, 10, frames, 6, 2).unwrap_or_else(|e| {
+        panic!("{e}: the ffmpeg command-line tool is needed (scripts/setup.sh installs it)")
+    });
     out
 }
 
@@ -41,7 +32,7 @@ fn sequential(ix: &Arc<FrameIndex>) -> Vec<Vec<u8>> {
     out
 }
 
-fn check_random_access(w: u32, h: u32) {
+fn check_random_access(w: usize, h: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = make_video(dir.path(), "v.mp4", w, h, 40);
     let ix = Arc::new(FrameIndex::build(&path).expect("index"));
@@ -74,7 +65,7 @@ fn check_random_access(w: u32, h: u32) {
     for order in orders {
         let wanted: Vec<usize> = order.iter().map(|&k| by_pts[k]).collect();
         let mut reader = pool.checkout(&path, wanted[0]).expect("checkout");
-        let n = (w * h * 3) as usize;
+        let n = w * h * 3;
         let mut got = vec![vec![0u8; n]; wanted.len()];
         reader
             .decode(&wanted, |i, conv, f| {
