@@ -424,68 +424,45 @@ fn failures_raise_free_every_argument_and_keep_the_typed_error() {
     let f = fixture();
     type MakeStack<'a> = Box<dyn Fn() -> Vec<u64> + 'a>;
     let h = f.handle as u64;
+    // a decode_frames stack: (dataset, camera, episode_index, timestamp, dtype, channels_last)
+    let decode = move |handle: u64, device: i32, t: f64, dtype: i32| -> MakeStack {
+        Box::new(move || {
+            vec![
+                handle,
+                arg_str(CAMERA),
+                arg_tensor(&[0i64], DT.int64, 1, device),
+                arg_tensor(&[t], DT.float64, 1, CPU),
+                dtype as u64,
+                1,
+            ]
+        })
+    };
     let cases: Vec<(&str, MakeStack, u64, &str)> = vec![
         // unknown handle
         (
             "decode_frames",
-            Box::new(move || {
-                vec![
-                    987_654,
-                    arg_str(CAMERA),
-                    arg_tensor(&[0i64], DT.int64, 1, CPU),
-                    arg_tensor(&[0.0f64], DT.float64, 1, CPU),
-                    DT.uint8 as u64,
-                    1,
-                ]
-            }),
+            decode(987_654, CPU, 0.0, DT.uint8),
             1,
             "no open dataset has handle 987654",
         ),
         // between frames: FrameTimestamp
         (
             "decode_frames",
-            Box::new(move || {
-                vec![
-                    h,
-                    arg_str(CAMERA),
-                    arg_tensor(&[0i64], DT.int64, 1, CPU),
-                    arg_tensor(&[0.05f64], DT.float64, 1, CPU),
-                    DT.uint8 as u64,
-                    1,
-                ]
-            }),
+            decode(h, CPU, 0.05, DT.uint8),
             1,
             "no frame within tolerance_s",
         ),
         // a tensor on another device
         (
             "decode_frames",
-            Box::new(move || {
-                vec![
-                    h,
-                    arg_str(CAMERA),
-                    arg_tensor(&[0i64], DT.int64, 1, CUDA),
-                    arg_tensor(&[0.0f64], DT.float64, 1, CPU),
-                    DT.uint8 as u64,
-                    1,
-                ]
-            }),
+            decode(h, CUDA, 0.0, DT.uint8),
             1,
             "CPU tensor",
         ),
         // a frame dtype the operators do not produce
         (
             "decode_frames",
-            Box::new(move || {
-                vec![
-                    h,
-                    arg_str(CAMERA),
-                    arg_tensor(&[0i64], DT.int64, 1, CPU),
-                    arg_tensor(&[0.0f64], DT.float64, 1, CPU),
-                    DT.int64 as u64,
-                    1,
-                ]
-            }),
+            decode(h, CPU, 0.0, DT.int64),
             1,
             "frame dtype",
         ),
