@@ -87,6 +87,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def feature_keys(features: Mapping[str, Mapping[str, Any]], *dtypes: str) -> list[str]:
+    """Keys of ``info.json`` features whose dtype is one of ``dtypes``, in feature order."""
+    return [k for k, f in features.items() if f["dtype"] in dtypes]
+
+
 def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
     allowed), every leaf a NumPy array. None when the dataset has no stats."""
@@ -209,17 +214,17 @@ class Dataset:
     @property
     def video_keys(self) -> list[str]:
         """Keys of video features."""
-        return [k for k, f in self.features.items() if f["dtype"] == "video"]
+        return feature_keys(self.features, "video")
 
     @property
     def image_keys(self) -> list[str]:
         """Keys of image features (PNG/JPEG bytes in the parquet)."""
-        return [k for k, f in self.features.items() if f["dtype"] == "image"]
+        return feature_keys(self.features, "image")
 
     @property
     def camera_keys(self) -> list[str]:
         """Video and image keys, in feature order."""
-        return [k for k, f in self.features.items() if f["dtype"] in ("video", "image")]
+        return feature_keys(self.features, "video", "image")
 
     @property
     def episodes(self) -> list[int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _native
-from ..dataset import parse_stats
+from ..dataset import feature_keys, parse_stats
 from ..errors import DatasetNotFoundError
 
 CODEBASE_VERSION = "v3.0"
@@ -208,15 +208,15 @@ class LeRobotDatasetMetadata:
 
     @property
     def image_keys(self) -> list[str]:
-        return [k for k, ft in self.features.items() if ft["dtype"] == "image"]
+        return feature_keys(self.features, "image")
 
     @property
     def video_keys(self) -> list[str]:
-        return [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+        return feature_keys(self.features, "video")
 
     @property
     def camera_keys(self) -> list[str]:
-        return [k for k, ft in self.features.items() if ft["dtype"] in ("video", "image")]
+        return feature_keys(self.features, "video", "image")
 
     @property
     def names(self) -> dict[str, list | dict]:
