@@ -114,14 +114,15 @@ fn group_by_file(requests: Vec<VideoRequest>) -> Vec<(Arc<PathBuf>, Vec<VideoReq
     by_file.into_iter().collect()
 }
 
-/// Decodes every request into its target, in parallel on `pool` (`threads` workers). Each
-/// (target, slot) pair must occur in at most one request.
+/// Decodes every request into its target, in parallel on `pool`. Each (target, slot) pair
+/// must occur in at most one request.
 ///
 /// Plan: each file's requests are mapped to exact frames (deduplicated) and sorted by pts;
 /// the frames are cut into chunks that decode continuously (a chunk ends where the next
-/// frame's keyframe lies after it: reaching it needs a seek anyway), and the chunks into up to
-/// `threads` contiguous parts of about equal decoding cost. All parts of all files then run
-/// in one parallel pass, each on a reader positioned as close before it as the pool has.
+/// frame's keyframe lies after it: reaching it needs a seek anyway), and the chunks into
+/// parts of at most an equal share of the file's decoding cost per thread of `pool`. All
+/// parts of all files then run in one parallel pass, each on a reader positioned as close
+/// before it as the pool has.
 pub(crate) fn run(
     pool: &rayon::ThreadPool,
     decoders: &DecoderPool,
@@ -129,7 +130,6 @@ pub(crate) fn run(
     images: Vec<ImageRequest>,
     targets: &[FrameTarget],
     tolerance_s: f64,
-    threads: usize,
 ) -> Result<()> {
     check_unique_slots(
         videos
@@ -145,13 +145,13 @@ pub(crate) fn run(
         let mut parts: Vec<Part> = files
             .iter()
             .enumerate()
-            .flat_map(|(i, f)| split_file(i, f, threads.max(1)))
+            .flat_map(|(i, f)| split_file(i, f, pool.current_num_threads()))
             .collect();
         parts.sort_by_key(|p| std::cmp::Reverse(p.cost));
         // Readers are decided per file before anything runs (DecoderPool::assign): a part
         // continuing where a reader stopped gets that reader, so interleaved sequential reads
         // keep one reader each.
-        let mut readers: Vec<Option<Assigned>> = parts.iter().map(|_| None).collect();
+        let mut readers: Vec<Assigned> = parts.iter().map(|_| Assigned::Shared).collect();
         for (fi, f) in files.iter().enumerate() {
             let mine: Vec<usize> = (0..parts.len())
                 .filter(|&i| parts.get(i).is_some_and(|p| p.file == fi))
@@ -163,7 +163,7 @@ pub(crate) fn run(
                 .collect();
             for (i, a) in mine.into_iter().zip(decoders.assign(&f.path, &firsts)) {
                 if let Some(slot) = readers.get_mut(i) {
-                    *slot = Some(a);
+                    *slot = a;
                 }
             }
         }
@@ -352,7 +352,7 @@ fn decode_part(
     decoders: &DecoderPool,
     f: &FileFrames,
     range: std::ops::Range<usize>,
-    reader: Option<Assigned>,
+    reader: Assigned,
     targets: &[FrameTarget],
 ) -> Result<()> {
     let frames = f.frames.get(range).unwrap_or(&[]);
@@ -368,9 +368,9 @@ fn decode_part(
     };
     let positions: Vec<usize> = frames.iter().map(|(p, _)| *p).collect();
     let mut reader = match reader {
-        Some(Assigned::Reader(r)) => Ok(r),
-        Some(Assigned::New) => decoders.open(&f.path),
-        Some(Assigned::Shared) | None => decoders.checkout(&f.path, first_pos),
+        Assigned::Reader(r) => Ok(r),
+        Assigned::New => decoders.open(&f.path),
+        Assigned::Shared => decoders.checkout(&f.path, first_pos),
     }
     .map_err(|e| e.within(ctx_ep, ctx_key))?;
     let mut scratch: Vec<u8> = Vec::new();

@@ -707,6 +707,33 @@ impl VideoReader {
         continuous.then(|| (pos + 1).saturating_sub(n))
     }
 
+    /// Feeds and decodes forward until the frame at `target_pts` is in `self.frame`.
+    fn decode_until(&mut self, target_pts: i64) -> Result<()> {
+        loop {
+            if !self.next_frame()? {
+                return Err(self.err(format!(
+                    "decoder ended before the frame at pts {target_pts} (t={:.6}s): truncated file?",
+                    self.index.seconds(target_pts)
+                )));
+            }
+            let Some(p) = self.frame_pts() else {
+                // `self.frame` no longer holds the frame `last_out` names
+                self.last_out = None;
+                continue;
+            };
+            self.last_out = Some(p);
+            match p.cmp(&target_pts) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Ok(()),
+                std::cmp::Ordering::Greater => {
+                    return Err(self.err(format!(
+                        "decoder skipped the frame at pts {target_pts} (next output pts {p})"
+                    )))
+                }
+            }
+        }
+    }
+
     /// Decodes the frames at the given decode positions (any order, duplicates allowed) and
     /// hands each decoded frame to `sink(i, converter, frame)` for every `i` requesting it.
     pub fn decode<F>(&mut self, wanted: &[usize], mut sink: F) -> Result<()>
@@ -725,52 +752,21 @@ impl VideoReader {
             };
             let target_pts =
                 pts_of(pos).ok_or_else(|| self.err(format!("frame {pos} not in the stream")))?;
-            if self.last_out == Some(target_pts) {
-                // The frame the decoder output last (a window's previous frame, asked for
-                // again by the next batch): still in `self.frame`, no decoding needed.
-                while let Some(&i) = order.get(j) {
-                    if wanted.get(i).and_then(|&q| pts_of(q)) != Some(target_pts) {
-                        break;
-                    }
-                    sink(i, &mut self.converter, &self.frame)?;
-                    j += 1;
+            // The frame the decoder output last (a window's previous frame, asked for again by
+            // the next batch) is still in `self.frame`: no decoding needed.
+            if self.last_out != Some(target_pts) {
+                if self.forward_cost(pos).is_none() {
+                    self.seek_to(self.index.start_of(pos))?;
                 }
-                continue;
+                self.decode_until(target_pts)?;
             }
-            if self.forward_cost(pos).is_none() {
-                self.seek_to(self.index.start_of(pos))?;
-            }
-            // Decode forward until the target frame comes out.
-            loop {
-                if !self.next_frame()? {
-                    return Err(self.err(format!(
-                        "decoder ended before the frame at pts {target_pts} (t={:.6}s): truncated file?",
-                        self.index.seconds(target_pts)
-                    )));
+            // Deliver to every request of this pts.
+            while let Some(&i) = order.get(j) {
+                if wanted.get(i).and_then(|&q| pts_of(q)) != Some(target_pts) {
+                    break;
                 }
-                let Some(p) = self.frame_pts() else {
-                    // `self.frame` no longer holds the frame `last_out` names
-                    self.last_out = None;
-                    continue;
-                };
-                self.last_out = Some(p);
-                if p < target_pts {
-                    continue;
-                }
-                if p > target_pts {
-                    return Err(self.err(format!(
-                        "decoder skipped the frame at pts {target_pts} (next output pts {p})"
-                    )));
-                }
-                // Deliver to every request of this pts.
-                while let Some(&i) = order.get(j) {
-                    if wanted.get(i).and_then(|&q| pts_of(q)) != Some(target_pts) {
-                        break;
-                    }
-                    sink(i, &mut self.converter, &self.frame)?;
-                    j += 1;
-                }
-                break;
+                sink(i, &mut self.converter, &self.frame)?;
+                j += 1;
             }
         }
         Ok(())
@@ -785,6 +781,18 @@ pub enum Assigned {
     New,
     /// Whichever reader of the file is free when the part starts.
     Shared,
+}
+
+/// Position in `readers` of the reader of `path` that reaches the frame at decode position
+/// `pos` with the least decoding and without a seek (ties: least recently used), if any.
+fn closest(readers: &[(u64, Box<VideoReader>)], path: &Path, pos: usize) -> Option<usize> {
+    readers
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, r))| r.index.path == path)
+        .filter_map(|(i, (tick, r))| r.forward_cost(pos).map(|c| (c, *tick, i)))
+        .min()
+        .map(|(_, _, i)| i)
 }
 
 /// Open readers and frame indexes, shared by all threads. Keeps at most `per_file` idle
@@ -814,8 +822,8 @@ impl DecoderPool {
     }
 
     /// Decides, before a batch runs, the readers of the parts of one file that start at decode
-    /// positions `firsts`: each part that continues where an idle reader stopped (at no more
-    /// decoding than a seek) gets that reader; the other parts get the file's remaining idle
+    /// positions `firsts`: each part that continues where an idle reader stopped (without a seek)
+    /// gets that reader; the other parts get the file's remaining idle
     /// readers (least recently used first), then new readers while the file has fewer than
     /// `per_file`; the rest take an idle reader of the file when they start (or open one when
     /// none is idle, beyond the limit only while all are busy; checkin closes the surplus).
@@ -837,18 +845,7 @@ impl DecoderPool {
         let mut out: Vec<Assigned> = firsts.iter().map(|_| Assigned::Shared).collect();
         let mut unmatched: Vec<usize> = Vec::new();
         for (part, &pos) in firsts.iter().enumerate() {
-            let best = mine
-                .iter()
-                .enumerate()
-                .filter_map(|(j, (_, r))| {
-                    let seek_cost = (pos + 1).saturating_sub(r.index.start_of(pos));
-                    r.forward_cost(pos)
-                        .filter(|c| *c <= seek_cost)
-                        .map(|c| (c, j))
-                })
-                .min()
-                .map(|(_, j)| j);
-            match (best, out.get_mut(part)) {
+            match (closest(&mine, path, pos), out.get_mut(part)) {
                 (Some(j), Some(slot)) => *slot = Assigned::Reader(mine.swap_remove(j).1),
                 _ => unmatched.push(part),
             }
@@ -867,10 +864,11 @@ impl DecoderPool {
                 new += 1;
             }
         }
-        // readers no part wanted go back to the pool
-        for (_, r) in rest {
-            self.checkin(r);
-        }
+        // readers no part wanted go back to the pool as they were (same ticks, same count)
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(rest);
         out
     }
 
@@ -898,12 +896,13 @@ impl DecoderPool {
     pub fn checkout(&self, path: &Path, pos: usize) -> Result<Box<VideoReader>> {
         {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let best = idle
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, r))| r.index.path == path)
-                .min_by_key(|(_, (tick, r))| (r.forward_cost(pos).unwrap_or(usize::MAX), *tick))
-                .map(|(i, _)| i);
+            let best = closest(&idle, path, pos).or_else(|| {
+                idle.iter()
+                    .enumerate()
+                    .filter(|(_, (_, r))| r.index.path == path)
+                    .min_by_key(|(_, (tick, _))| *tick)
+                    .map(|(i, _)| i)
+            });
             if let Some(i) = best {
                 return Ok(idle.swap_remove(i).1);
             }
