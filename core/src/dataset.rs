@@ -54,7 +54,6 @@ pub enum OutBuf<'a> {
 
 struct Runtime {
     pid: u32,
-    threads: usize,
     pool: rayon::ThreadPool,
     decoders: DecoderPool,
 }
@@ -190,17 +189,7 @@ impl Dataset {
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1)
             .max(1);
-        let mut outputs = build_outputs(&info, &delta);
-        if subtasks.is_some() {
-            outputs.push(OutputSpec {
-                key: "subtask".into(),
-                kind: OutputKind::Subtask,
-                dtype: meta::DType::U8,
-                shape: vec![],
-                window: None,
-                frame: None,
-            });
-        }
+        let outputs = build_outputs(&info, &delta, subtasks.is_some());
         Ok(Dataset {
             root,
             info,
@@ -317,7 +306,7 @@ impl Dataset {
             msg: "internal lock poisoned by an earlier panic".into(),
         })?;
         if let Some(rt) = guard.as_ref() {
-            if rt.pid == pid && rt.threads == threads {
+            if rt.pid == pid && rt.pool.current_num_threads() == threads {
                 return Ok(rt.clone());
             }
         }
@@ -339,7 +328,6 @@ impl Dataset {
             })?;
         let rt = Arc::new(Runtime {
             pid,
-            threads,
             pool,
             // positioned readers per file for interleaved sequential reads (GopShuffleSampler's
             // streams), and room for a few files (cameras, chunk files) at a time
@@ -516,7 +504,6 @@ impl Dataset {
             }
         }
         let (items, files) = self.locate(indices)?;
-        let rt = self.runtime()?;
 
         // Tabular outputs are plain copies; frame requests are collected for the planner.
         let mut videos: Vec<VideoRequest> = Vec::new();
@@ -634,6 +621,7 @@ impl Dataset {
         if videos.is_empty() && images.is_empty() {
             return Ok(());
         }
+        let rt = self.runtime()?;
         let mut targets: Vec<FrameTarget> = Vec::with_capacity(n_targets);
         for ((spec, out), t) in specs.iter().zip(outs.iter_mut()).zip(&target_of) {
             if let (Some(_), OutBuf::Bytes(buf), Some(dims)) = (t, out, spec.frame) {
@@ -647,7 +635,6 @@ impl Dataset {
             images,
             &targets,
             self.tolerance_s,
-            rt.threads,
         )
     }
 
@@ -813,7 +800,6 @@ impl Dataset {
             Vec::new(),
             &targets,
             self.tolerance_s,
-            rt.threads,
         )
     }
 
@@ -857,14 +843,7 @@ impl Dataset {
     pub fn numeric_row(&self, key: &str) -> Result<(Vec<usize>, meta::DType)> {
         match self.info.features.get(key) {
             Some(f) => match f.kind {
-                FeatureKind::Numeric(dt) => Ok((
-                    if f.is_scalar() {
-                        vec![]
-                    } else {
-                        f.shape.clone()
-                    },
-                    dt.item_dtype(),
-                )),
+                FeatureKind::Numeric(dt) => Ok((f.item_shape(), dt.item_dtype())),
                 _ => Err(Error::InvalidArgument {
                     msg: format!("'{key}' is a {} feature, not a numeric one", f.dtype_str),
                 }),

@@ -115,6 +115,13 @@ impl FrameFormat {
                 self.pixel
             ));
         }
+        if n == 0 {
+            return Ok(());
+        }
+        if self.is_identity() {
+            dst.copy_from_slice(src);
+            return Ok(());
+        }
         match self.pixel {
             PixelType::U8 => self.place(src, h, w, c, dst, &U8_LUT),
             PixelType::F32 => self.place(src, h, w, c, dst, f32_lut()),

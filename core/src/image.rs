@@ -56,23 +56,6 @@ pub fn decode_image(
             ),
         });
     }
-    let raw = match c {
-        1 => img.into_luma8().into_raw(),
-        2 => img.into_luma_alpha8().into_raw(),
-        3 => img.into_rgb8().into_raw(),
-        4 => img.into_rgba8().into_raw(),
-        _ => {
-            return Err(Error::Image {
-                at: at(),
-                msg: format!("unsupported channel count {c}"),
-            })
-        }
-    };
-    if raw.len() != h * w * c {
-        return Err(Error::Image {
-            at: at(),
-            msg: format!("decoded {} bytes for a {h}x{w}x{c} image", raw.len()),
-        });
-    }
-    Ok(raw)
+    // 8-bit with `c` channels (checked above): the image's own bytes, unconverted
+    Ok(img.into_bytes())
 }

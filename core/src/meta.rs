@@ -143,6 +143,14 @@ impl Feature {
     pub fn is_scalar(&self) -> bool {
         self.shape == [1]
     }
+    /// Shape of one item's value: `()` for scalars, else info.json's shape.
+    pub fn item_shape(&self) -> Vec<usize> {
+        if self.is_scalar() {
+            vec![]
+        } else {
+            self.shape.clone()
+        }
+    }
 }
 
 /// Per-camera location of an episode in its video file.

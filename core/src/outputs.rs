@@ -111,8 +111,13 @@ pub fn frame_dims(f: &Feature) -> (usize, usize, usize) {
     (h, w, if video { 3 } else { c })
 }
 
-/// The item entries for `info` and the frame offsets `delta`, frames as uint8 `(H, W, C)`.
-pub fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Vec<OutputSpec> {
+/// The item entries for `info` and the frame offsets `delta`, frames as uint8 `(H, W, C)`;
+/// `task`, then `subtask` when the dataset has subtasks, come last.
+pub fn build_outputs(
+    info: &Info,
+    delta: &IndexMap<String, Vec<i64>>,
+    has_subtasks: bool,
+) -> Vec<OutputSpec> {
     let mut outs = Vec::new();
     let win = |k: &str| delta.get(k).map(Vec::len);
     let with_t = |k: &str, shape: Vec<usize>| match win(k) {
@@ -140,15 +145,7 @@ pub fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Vec<Out
         .filter(|f| f.kind != FeatureKind::Video)
     {
         let (kind, dtype, shape) = match &f.kind {
-            FeatureKind::Numeric(dt) => (
-                OutputKind::Numeric,
-                dt.item_dtype(),
-                if f.is_scalar() {
-                    vec![]
-                } else {
-                    f.shape.clone()
-                },
-            ),
+            FeatureKind::Numeric(dt) => (OutputKind::Numeric, dt.item_dtype(), f.item_shape()),
             FeatureKind::String => (OutputKind::String, DType::U8, vec![]),
             FeatureKind::Image => {
                 outs.push(frame_spec(&f.name, OutputKind::Image, frame_dims(f)));
@@ -175,14 +172,17 @@ pub fn build_outputs(info: &Info, delta: &IndexMap<String, Vec<i64>>) -> Vec<Out
             frame: None,
         });
     }
-    outs.push(OutputSpec {
-        key: "task".into(),
-        kind: OutputKind::Task,
-        dtype: DType::U8,
-        shape: vec![],
-        window: None,
-        frame: None,
-    });
+    let labels = [("task", OutputKind::Task), ("subtask", OutputKind::Subtask)];
+    for (key, kind) in labels.into_iter().take(if has_subtasks { 2 } else { 1 }) {
+        outs.push(OutputSpec {
+            key: key.into(),
+            kind,
+            dtype: DType::U8,
+            shape: vec![],
+            window: None,
+            frame: None,
+        });
+    }
     outs
 }
 

@@ -17,23 +17,26 @@ fn table() -> &'static Mutex<HashMap<i64, Arc<Dataset>>> {
     TABLE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// The table, also after a panic elsewhere poisoned its lock: every change is one map call,
+/// so the map is never left half-updated.
+fn lock() -> std::sync::MutexGuard<'static, HashMap<i64, Arc<Dataset>>> {
+    table().lock().unwrap_or_else(|e| e.into_inner())
+}
+
 static NEXT: AtomicI64 = AtomicI64::new(1);
 
 /// Registers a dataset and returns its handle (> 0).
 pub fn insert(ds: Arc<Dataset>) -> i64 {
     let h = NEXT.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut t) = table().lock() {
-        t.insert(h, ds);
-    }
+    lock().insert(h, ds);
     h
 }
 
 /// The dataset of a handle.
 pub fn get(handle: i64) -> Result<Arc<Dataset>> {
-    table()
-        .lock()
-        .ok()
-        .and_then(|t| t.get(&handle).cloned())
+    lock()
+        .get(&handle)
+        .cloned()
         .ok_or_else(|| Error::InvalidArgument {
             msg: format!(
                 "no open dataset has handle {handle} in this process (closed, or made in another process)"
@@ -43,9 +46,7 @@ pub fn get(handle: i64) -> Result<Arc<Dataset>> {
 
 /// Forgets a handle; the dataset closes when its last user drops it.
 pub fn remove(handle: i64) {
-    if let Ok(mut t) = table().lock() {
-        t.remove(&handle);
-    }
+    lock().remove(&handle);
 }
 
 #[cfg(test)]

@@ -113,19 +113,19 @@ pub fn load(path: &Path) -> Result<TorchApi, String> {
             *s
         }};
     }
-    let code = |f: Result<unsafe extern "C" fn() -> i32, String>| -> Result<i32, String> {
+    let code = |f: unsafe extern "C" fn() -> i32| -> i32 {
         // SAFETY: the aoti_torch_dtype_* / device getters take no arguments and return a code.
-        f.map(|f| unsafe { f() })
+        unsafe { f() }
     };
     let dtypes = DTypes {
-        uint8: code(Ok(sym!("aoti_torch_dtype_uint8")))?,
-        bool_: code(Ok(sym!("aoti_torch_dtype_bool")))?,
-        int32: code(Ok(sym!("aoti_torch_dtype_int32")))?,
-        int64: code(Ok(sym!("aoti_torch_dtype_int64")))?,
-        float16: code(Ok(sym!("aoti_torch_dtype_float16")))?,
-        bfloat16: code(Ok(sym!("aoti_torch_dtype_bfloat16")))?,
-        float32: code(Ok(sym!("aoti_torch_dtype_float32")))?,
-        float64: code(Ok(sym!("aoti_torch_dtype_float64")))?,
+        uint8: code(sym!("aoti_torch_dtype_uint8")),
+        bool_: code(sym!("aoti_torch_dtype_bool")),
+        int32: code(sym!("aoti_torch_dtype_int32")),
+        int64: code(sym!("aoti_torch_dtype_int64")),
+        float16: code(sym!("aoti_torch_dtype_float16")),
+        bfloat16: code(sym!("aoti_torch_dtype_bfloat16")),
+        float32: code(sym!("aoti_torch_dtype_float32")),
+        float64: code(sym!("aoti_torch_dtype_float64")),
     };
     let api = TorchApi {
         library_init_fragment: sym!("aoti_torch_library_init_fragment"),
@@ -151,7 +151,7 @@ pub fn load(path: &Path) -> Result<TorchApi, String> {
         string_c_str: sym!("torch_string_c_str"),
         delete_string: sym!("torch_delete_string"),
         dtypes,
-        device_cpu: code(Ok(sym!("aoti_torch_device_type_cpu")))?,
+        device_cpu: code(sym!("aoti_torch_device_type_cpu")),
     };
     // libtorch stays loaded for the life of the process (torch never unloads it); dropping
     // `lib` would only decrement the reference count RTLD_NOLOAD added, so keep it forever.
