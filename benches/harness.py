@@ -10,7 +10,7 @@ decode ceiling is measured by ceiling.py without roboframes' decoder. Also times
 Prints a table (ratio to LeRobot's best, fraction of the ceilings), writes ``results.json``
 and ``throughput.png`` to ``--out``.
 
-Usage: python benches/harness.py [--configs a b] [--windows plain act] [--seconds 10]
+Usage: python benches/harness.py [--configs a b] [--windows plain act] [--seconds 8] [--repeats 3]
        [--out bench-out] [--data data/bench]
 """
 

@@ -103,13 +103,18 @@ def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> 
 
     if args.loader in ("native", "gop-native"):
 
+        gop = None
+        if args.loader == "gop-native":
+            import roboframes
+
+            # built once, like the DataLoader's; each pass over it is the next epoch's order
+            gop = roboframes.GopShuffleSampler(ds, cfg.batch_size, seed=args.seed)
+
         def native() -> Iterator[int]:
             rng = np.random.default_rng(args.seed)
             while True:
-                if args.loader == "gop-native":
-                    import roboframes
-
-                    order = roboframes.GopShuffleSampler(ds, cfg.batch_size, seed=int(rng.integers(1 << 31)))
+                if gop is not None:
+                    order = gop
                 else:
                     perm = rng.permutation(len(ds))
                     order = [perm[s : s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)]
@@ -147,7 +152,7 @@ def main() -> None:
     ap.add_argument("--windows", choices=["plain", "act"], required=True)
     ap.add_argument("--loader", choices=["lerobot", "roboframes", "native", "gop", "gop-native"], required=True)
     ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--warmup", type=int, default=3, help="batches after the first one, not measured")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=Path("data/bench"))
