@@ -13,6 +13,7 @@ import pytest
 
 import roboframes
 from roboframes import errors
+from roboframes.dataset import STRING_KINDS
 
 CAM = "observation.images.top"
 
@@ -277,7 +278,7 @@ def test_native_fill_checks_its_buffers(dataset_dir) -> None:
     """The native layer refuses buffers of the wrong element type or that overlap."""
     ds = roboframes.Dataset(dataset_dir("av1"))
     outs = ds._native.outputs()
-    good = [None if kind in ("string", "task", "subtask") else np.empty((1, *shape), dtype) for _k, kind, dtype, shape, _ in outs]
+    good = [None if kind in STRING_KINDS else np.empty((1, *shape), dtype) for _k, kind, dtype, shape, _ in outs]
     ds._native.fill([0], good)
     i = next(n for n, o in enumerate(outs) if o[0] == "index")
     wrong = list(good)

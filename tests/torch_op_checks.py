@@ -18,6 +18,7 @@ import torch
 
 import roboframes
 import roboframes.torch as rt
+from roboframes.dataset import STRING_KINDS
 
 TOP, WRIST = "observation.images.top", "observation.images.wrist"
 WINDOWS = {TOP: [-0.1, 0.0], "action": [0.0, 0.1, 0.2], "observation.state": [-0.2, 0.0]}
@@ -84,7 +85,7 @@ def check_values(ds: roboframes.Dataset) -> None:
     n = len(ds)
     idx = list(range(n))
     ref = ds.get_batch(idx)
-    specs = [(k, kind) for k, kind, *_ in ds._native.outputs() if kind not in ("string", "task", "subtask")]
+    specs = [(k, kind) for k, kind, *_ in ds._native.outputs() if kind not in STRING_KINDS]
     got = torch.ops.roboframes.get_batch(ds.handle, torch.tensor(idx), torch.uint8, True)
     assert [k for k, _ in specs] == [k for k in ref if k in dict(specs)]
     for (k, _kind), t in zip(specs, got):

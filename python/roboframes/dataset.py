@@ -18,7 +18,8 @@ from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 
 Item = dict[str, Any]
 
-_STRING_KINDS = ("string", "task", "subtask")
+# output kinds the core returns as Python strings (no array)
+STRING_KINDS = ("string", "task", "subtask")
 
 
 class _Spares:
@@ -168,7 +169,7 @@ class Dataset:
         ]
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled
-        self._spares = _Spares(limit=2 * sum(1 for o in self._outputs if o[1] not in _STRING_KINDS))
+        self._spares = _Spares(limit=2 * sum(1 for o in self._outputs if o[1] not in STRING_KINDS))
 
     # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
     def __getstate__(self) -> dict[str, Any]:
@@ -293,7 +294,7 @@ class Dataset:
         b = len(idx)
         buffers: list[np.ndarray | None] = []
         for _key, kind, dtype, shape in self._outputs:
-            if kind in _STRING_KINDS:
+            if kind in STRING_KINDS:
                 buffers.append(None)
             else:
                 buffers.append(self._spares.take((b, *shape), dtype))

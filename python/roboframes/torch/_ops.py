@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import _native
-from ..dataset import Dataset
+from ..dataset import STRING_KINDS, Dataset
 
 __all__ = ["decode_frames", "gather", "get_batch", "handle_of", "FRAME_DTYPES"]
 
@@ -102,7 +102,7 @@ def _get_batch_fake(
     return [
         torch.empty((b, *shape), dtype=_NUMPY_TO_TORCH[dtype], device="cpu")
         for _key, kind, dtype, shape, _window in outs
-        if kind not in ("string", "task", "subtask")
+        if kind not in STRING_KINDS
     ]
 
 

@@ -10,13 +10,11 @@ from typing import Any
 
 import torch
 
-from ..dataset import Dataset
+from ..dataset import STRING_KINDS, Dataset
 from . import _ops
 from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 
 Item = dict[str, Any]
-
-_STRING_KINDS = ("string", "task", "subtask")
 
 
 class _Batch:
@@ -146,7 +144,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """Precomputes how the operator's tensors become items."""
         outs = self._reader._native.outputs(_ops.FRAME_DTYPES[self.frame_dtype], self.channels_last)
         self._keys = [key for key, *_ in outs]
-        self._tensor_keys = [key for key, kind, *_ in outs if kind not in _STRING_KINDS]
+        self._tensor_keys = [key for key, kind, *_ in outs if kind not in STRING_KINDS]
         # LeRobot squeezes the time dimension of a video key with a single delta
         self._squeeze = {key for key, kind, _d, _s, window in outs if kind == "video" and window == 1}
         self._string_features = [key for key, kind, *_ in outs if kind == "string"]
@@ -193,12 +191,11 @@ class LeRobotDataset(torch.utils.data.Dataset):
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
         self._fit_threads_to_workers()
-        n = len(self._reader)
-        idx = [int(i) for i in (indices.reshape(-1).tolist() if isinstance(indices, torch.Tensor) else indices)]
-        idx = [i + n if i < 0 else i for i in idx]
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        idx = torch.where(idx < 0, idx + len(self._reader), idx)  # the core checks the range
         tensors = _ops.get_batch(
             self.handle,
-            torch.tensor(idx, dtype=torch.int64),
+            idx,
             frame_dtype=self.frame_dtype,
             channels_last=self.channels_last,
         )
@@ -206,7 +203,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         for key in self._squeeze:
             batch[key] = batch[key].squeeze(1)
         if self._string_features:
-            strings = self._reader._native.fill(idx, [None] * len(self._keys), strings=True)
+            strings = self._reader._native.fill(idx.tolist(), [None] * len(self._keys), strings=True)
             for key, s in zip(self._keys, strings):
                 if key in self._string_features and s is not None:
                     batch[key] = s

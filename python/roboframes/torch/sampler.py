@@ -43,7 +43,7 @@ class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:
-            for i in torch.randperm(len(self.indices)):
+            for i in torch.randperm(len(self.indices)).tolist():
                 yield self.indices[i]
         else:
             yield from self.indices
