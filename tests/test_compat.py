@@ -67,22 +67,21 @@ def assert_item_equal(ref: dict, ours: dict, camera_keys: list[str], where: str)
             np.testing.assert_array_equal(na, b, err_msg=f"{where} {k}")
 
 
-def usable_windows(name: str, root: Path, fps: int) -> list[str]:
-    feats = roboframes.Dataset(root).features
+def usable_windows(root: Path) -> list[tuple[str, dict[str, list[float]] | None]]:
+    """``(name, delta_timestamps)`` of the WINDOWS whose keys the dataset at ``root`` has."""
+    ds = roboframes.Dataset(root)
     out = []
     for w, make in WINDOWS.items():
-        d = make(fps)
-        if d is None or all(k in feats for k in d):
-            out.append(w)
+        d = make(ds.fps)
+        if d is None or all(k in ds.features for k in d):
+            out.append((w, d))
     return out
 
 
 @pytest.mark.parametrize("name", ["av1", "av1_multifile", "h264", "grid"])
 def test_items_match_lerobot(dataset_dir, name: str) -> None:
     root = dataset_dir(name)
-    fps = roboframes.Dataset(root).fps
-    for w in usable_windows(name, root, fps):
-        dt = WINDOWS[w](fps)
+    for w, dt in usable_windows(root):
         ref = lerobot_dataset.LeRobotDataset(f"roboframes/{name}", root=root, delta_timestamps=dt)
         ours = roboframes.Dataset(root, delta_timestamps=dt)
         assert len(ref) == len(ours) == ref.num_frames

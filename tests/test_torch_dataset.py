@@ -19,7 +19,7 @@ lerobot_dataset = pytest.importorskip("lerobot.datasets.lerobot_dataset")
 
 import roboframes  # noqa: E402
 import roboframes.torch as rt  # noqa: E402
-from test_compat import WINDOWS  # noqa: E402
+from test_compat import WINDOWS, usable_windows  # noqa: E402
 
 LeRobot = lerobot_dataset.LeRobotDataset
 
@@ -44,21 +44,10 @@ def assert_same(ref: Any, ours: Any, where: str) -> None:
         assert ref == ours and type(ref) is type(ours), f"{where}: {ref!r} vs {ours!r}"
 
 
-def windows_for(root: Path) -> list[tuple[str, dict | None]]:
-    feats = json.loads((root / "meta" / "info.json").read_text())["features"]
-    fps = json.loads((root / "meta" / "info.json").read_text())["fps"]
-    out = []
-    for name, make in WINDOWS.items():
-        d = make(fps)
-        if d is None or all(k in feats for k in d):
-            out.append((name, d))
-    return out
-
-
 @pytest.mark.parametrize("name", ["av1", "av1_multifile", "h264", "grid"])
 def test_items_match_lerobot(dataset_dir, name: str) -> None:
     root = dataset_dir(name)
-    for wname, dt in windows_for(root):
+    for wname, dt in usable_windows(root):
         ref = LeRobot(f"roboframes/{name}", root=root, delta_timestamps=dt)
         ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, delta_timestamps=dt)
         assert len(ours) == len(ref) and ours.num_frames == ref.num_frames
@@ -73,7 +62,7 @@ def test_items_match_lerobot(dataset_dir, name: str) -> None:
 @pytest.mark.parametrize(("name", "episodes"), [("av1", [3, 1]), ("av1_multifile", [4, 0, 2]), ("h264", [2])])
 def test_episode_subsets_match_lerobot(dataset_dir, name: str, episodes: list[int]) -> None:
     root = dataset_dir(name)
-    for _wname, dt in windows_for(root):
+    for _wname, dt in usable_windows(root):
         ref = LeRobot(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
         ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
         assert (len(ours), ours.num_episodes, ours.episodes) == (len(ref), ref.num_episodes, ref.episodes)
@@ -106,7 +95,7 @@ def lerobot_batches(ds: Any, batch_size: int, order: list[int]) -> list[dict]:
 @pytest.mark.parametrize(("name", "episodes", "window"), [("av1", None, "wide"), ("av1_multifile", [4, 0, 2], "act")])
 def test_dataloader_batches_match_lerobot(dataset_dir, name, episodes, window, num_workers) -> None:  # type: ignore[no-untyped-def]
     root = dataset_dir(name)
-    dt = dict(windows_for(root))[window]
+    dt = dict(usable_windows(root))[window]
     ref = LeRobot(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
     ours = rt.LeRobotDataset(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
     # use it in the main process first: decoders and threads exist before the workers fork
@@ -320,6 +309,22 @@ def test_stats_with_nan_like_lerobot(dataset_dir, tmp_path: Path) -> None:
         for name, v in st.items():
             np.testing.assert_array_equal(ours.stats[feat][name], v)  # NaN == NaN here
     assert np.isnan(ours.stats["observation.state"]["std"]).all()
+
+
+def test_tasks_by_row_position_like_lerobot(dataset_dir, tmp_path: Path) -> None:
+    """LeRobot names an item's task by its row position in meta/tasks.parquet
+    (``tasks.iloc[task_index]``), also when the rows are not in task_index order."""
+    root = tmp_path / "tasks"
+    shutil.copytree(dataset_dir("av1"), root)
+    p = root / "meta" / "tasks.parquet"
+    tasks = pd.read_parquet(p)
+    assert len(tasks) >= 2
+    tasks.iloc[::-1].to_parquet(p)
+    ref = LeRobot("roboframes/tasks", root=root)
+    ours = rt.LeRobotDataset("roboframes/tasks", root=root)
+    got = [ours[i]["task"] for i in range(len(ref))]
+    assert got == [ref[i]["task"] for i in range(len(ref))]
+    assert got != [ours._reader[i]["task"] for i in range(len(ref))]  # the reordering mattered
 
 
 def test_default_collate_takes_the_decoded_batch_without_copying(dataset_dir) -> None:

@@ -129,7 +129,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self.decode_threads = decode_threads
         _ops._frame_dtype_name(frame_dtype)  # validates
 
-        self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision)
         self._reader = Dataset(
             self.root,
             episodes=episodes,
@@ -137,6 +136,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             tolerance_s=tolerance_s,
             threads=decode_threads,
         )
+        self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self._reader._native)
         self.delta_indices: dict[str, list[int]] | None = self._reader.delta_indices
         self._layout()
 
@@ -149,6 +149,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self._squeeze = {key for key, kind, _d, _s, window in outs if kind == "video" and window == 1}
         self._string_features = [key for key, kind, *_ in outs if kind == "string"]
         self._has_subtask = any(kind == "subtask" for _k, kind, *_ in outs)
+        # LeRobot looks a task up by row position in meta/tasks.parquet (tasks.iloc[i]); the
+        # core's tables keep the file's row order, so no pandas is needed for it
+        self._task_names = list(self._reader._native.tasks().values())
+        self._subtask_names = list((self._reader._native.subtasks() or {}).values())
         self._camera_keys = list(self.meta.camera_keys)
 
     # -- LeRobot's attributes ---------------------------------------------------------
@@ -208,12 +212,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 if key in self._string_features and s is not None:
                     batch[key] = s
         # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
-        task_names = self._task_names()
-        tasks = [task_names[int(t)] for t in batch["task_index"].tolist()]
+        tasks = [self._task_names[t] for t in batch["task_index"].tolist()]
         subtasks = None
         if self._has_subtask:
-            names = self._subtask_names()
-            subtasks = [names[int(t)] for t in batch["subtask_index"].tolist()]
+            subtasks = [self._subtask_names[t] for t in batch["subtask_index"].tolist()]
         keys = [k for k in self._keys if k in batch]  # the core's (LeRobot's) key order
         batch["task"] = tasks
         keys.append("task")
@@ -252,21 +254,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self._reader.set_threads(max(1, cores // max(1, info.num_workers)))
         self._threads_fitted_in = pid
-
-    def _task_names(self) -> list[str]:
-        names = getattr(self, "_tasks_cache", None)
-        if names is None:
-            names = [str(t) for t in self.meta.tasks.index]
-            self._tasks_cache = names
-        return names
-
-    def _subtask_names(self) -> list[str]:
-        names = getattr(self, "_subtasks_cache", None)
-        if names is None:
-            sub = self.meta.subtasks
-            names = [] if sub is None else [str(t) for t in sub.index]
-            self._subtasks_cache = names
-        return names
 
     # -- pickling: reopen in the receiving process -------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

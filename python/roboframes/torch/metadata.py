@@ -121,16 +121,23 @@ class LeRobotDatasetMetadata:
         revision: str | None = None,
         force_cache_sync: bool = False,
         metadata_buffer_size: int = 10,
+        *,
+        _opened: Any = None,
     ) -> None:
         self.repo_id = repo_id
         self.revision = revision if revision else CODEBASE_VERSION
         self.root = resolve_root(repo_id, root)
         self.metadata_buffer_size = metadata_buffer_size
-        self.load_metadata()
+        self._load(_opened)
 
     def load_metadata(self) -> None:
         """(Re)reads ``info.json``, stats and (on next use) tasks, subtasks and episodes."""
-        native = _native.NativeDataset(str(self.root))
+        self._load(None)
+
+    def _load(self, opened: Any) -> None:
+        # `opened`: the native dataset of this root that the caller has just opened (the
+        # drop-in's reader), so that the metadata is not read from disk twice
+        native = opened if opened is not None else _native.NativeDataset(str(self.root))
         info = json.loads(native.info_json())
         for ft in info["features"].values():
             ft["shape"] = tuple(ft["shape"])
