@@ -16,7 +16,7 @@ use crate::outputs::{build_outputs, OutputKind, OutputSpec};
 use crate::plan::{self, FrameTarget, ImageRequest, VideoRequest};
 use crate::table::{ColumnData, DataFile};
 use crate::video::DecoderPool;
-use crate::window::{check_delta_timestamps, delta_indices};
+use crate::window::{check_delta_timestamps, delta_indices, window};
 
 /// Options of [`Dataset::open`].
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct OpenOptions {
     /// Tolerance for delta validation and frame lookup (LeRobot's `tolerance_s`).
     pub tolerance_s: f64,
     /// Worker threads for decoding; `None` uses the number of cores.
-    pub threads: Option<usize>,
+    pub decode_threads: Option<usize>,
 }
 
 impl Default for OpenOptions {
@@ -37,7 +37,7 @@ impl Default for OpenOptions {
             episodes: None,
             delta_timestamps: None,
             tolerance_s: 1e-4,
-            threads: None,
+            decode_threads: None,
         }
     }
 }
@@ -73,8 +73,8 @@ pub struct Dataset {
     stats: Option<String>,
     delta: IndexMap<String, Vec<i64>>,
     tolerance_s: f64,
-    /// Decoding threads of this process (see [`Dataset::set_threads`]).
-    threads: AtomicUsize,
+    /// Decoding threads of this process (see [`Dataset::set_decode_threads`]).
+    decode_threads: AtomicUsize,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
     data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
@@ -86,21 +86,6 @@ pub struct Dataset {
 struct ItemPos {
     ep: usize,
     abs: i64,
-}
-
-/// The clamped rows and pad flags of a window around `abs` in episode `e`: LeRobot's rule
-/// (offsets clamped to `[from, to - 1]`, padded where the unclamped row left the episode).
-fn window<'a>(
-    offsets: Option<&'a [i64]>,
-    e: &'a Episode,
-    abs: i64,
-) -> impl Iterator<Item = (i64, bool)> + 'a {
-    const NOW: &[i64] = &[0];
-    let (from, to) = (e.dataset_from_index, e.dataset_to_index);
-    offsets.unwrap_or(NOW).iter().map(move |d| {
-        let q = abs.saturating_add(*d);
-        (q.clamp(from, (to - 1).max(from)), q < from || q >= to)
-    })
 }
 
 impl Dataset {
@@ -185,7 +170,7 @@ impl Dataset {
             }
         };
         let threads = opts
-            .threads
+            .decode_threads
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1)
             .max(1);
@@ -202,7 +187,7 @@ impl Dataset {
             stats,
             delta,
             tolerance_s: opts.tolerance_s,
-            threads: AtomicUsize::new(threads),
+            decode_threads: AtomicUsize::new(threads),
             outputs,
             video_keys,
             data_files: Mutex::new(HashMap::new()),
@@ -288,22 +273,25 @@ impl Dataset {
     }
 
     /// Decoding threads this process uses for the dataset.
-    pub fn threads(&self) -> usize {
-        self.threads.load(Ordering::Relaxed)
+    pub fn decode_threads(&self) -> usize {
+        self.decode_threads.load(Ordering::Relaxed)
     }
 
     /// Sets the decoding threads of this process (at least 1); the thread pool and decoders
     /// are rebuilt on next use. Adapters call it in data-loading worker processes, so that
     /// workers times threads matches the cores.
-    pub fn set_threads(&self, n: usize) {
-        self.threads.store(n.max(1), Ordering::Relaxed);
+    pub fn set_decode_threads(&self, n: usize) {
+        self.decode_threads.store(n.max(1), Ordering::Relaxed);
     }
 
     fn runtime(&self) -> Result<Arc<Runtime>> {
         let pid = std::process::id();
-        let threads = self.threads();
-        let mut guard = self.runtime.lock().map_err(|_| Error::InvalidArgument {
-            msg: "internal lock poisoned by an earlier panic".into(),
+        let threads = self.decode_threads();
+        let mut guard = self.runtime.lock().map_err(|_| {
+            Error::internal(
+                "starting the decode runtime",
+                "its lock was poisoned by an earlier panic",
+            )
         })?;
         if let Some(rt) = guard.as_ref() {
             if rt.pid == pid && rt.pool.current_num_threads() == threads {
@@ -323,9 +311,7 @@ impl Dataset {
             .num_threads(threads)
             .thread_name(|i| format!("roboframes-{i}"))
             .build()
-            .map_err(|e| Error::InvalidArgument {
-                msg: format!("cannot start worker threads: {e}"),
-            })?;
+            .map_err(|e| Error::internal("starting decode threads", e.to_string()))?;
         let rt = Arc::new(Runtime {
             pid,
             pool,
@@ -365,22 +351,23 @@ impl Dataset {
         Ok(f)
     }
 
+    /// The item at `index`; negative indices count from the end, as in Python.
     fn resolve(&self, index: i64) -> Result<ItemPos> {
         let len = self.len();
-        if index < 0 || index as usize >= len {
-            return Err(Error::IndexOutOfRange { index, len });
-        }
-        let i = index as usize;
+        let out_of_range = || Error::IndexOutOfRange { index, len };
+        let from_start = if index < 0 {
+            i64::try_from(len).ok().and_then(|n| n.checked_add(index))
+        } else {
+            Some(index)
+        };
+        let i = from_start
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < len)
+            .ok_or_else(out_of_range)?;
         let s = self.cum.partition_point(|&c| c <= i).saturating_sub(1);
-        let ep = *self
-            .selected
-            .get(s)
-            .ok_or(Error::IndexOutOfRange { index, len })?;
+        let ep = *self.selected.get(s).ok_or_else(out_of_range)?;
         let start = self.cum.get(s).copied().unwrap_or(0);
-        let e = self
-            .episodes
-            .get(ep)
-            .ok_or(Error::IndexOutOfRange { index, len })?;
+        let e = self.episodes.get(ep).ok_or_else(out_of_range)?;
         Ok(ItemPos {
             ep,
             abs: e.dataset_from_index + (i - start) as i64,
@@ -388,11 +375,12 @@ impl Dataset {
     }
 
     fn episode_at(&self, pos: usize) -> Result<&Episode> {
-        self.episodes
-            .get(pos)
-            .ok_or_else(|| Error::InvalidArgument {
-                msg: format!("internal: episode position {pos} out of range"),
-            })
+        self.episodes.get(pos).ok_or_else(|| {
+            Error::internal(
+                "item lookup",
+                format!("episode position {pos} out of range"),
+            )
+        })
     }
 
     /// Resolves item indices and loads their data files, checking that each row belongs to
@@ -890,35 +878,5 @@ impl Dataset {
             values,
             Some(pads),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ep(from: i64, to: i64) -> Episode {
-        Episode {
-            episode_index: 0,
-            length: to - from,
-            data_chunk_index: 0,
-            data_file_index: 0,
-            dataset_from_index: from,
-            dataset_to_index: to,
-            videos: vec![],
-        }
-    }
-
-    #[test]
-    fn windows_clamp_and_pad_like_lerobot() {
-        let e = ep(10, 14);
-        let w: Vec<_> = window(Some(&[-2, 0, 3]), &e, 11).collect();
-        assert_eq!(w, vec![(10, true), (11, false), (13, true)]);
-        let w: Vec<_> = window(None, &e, 13).collect();
-        assert_eq!(w, vec![(13, false)]);
-        // one-frame episode: every offset lands on its only row
-        let one = ep(5, 6);
-        let w: Vec<_> = window(Some(&[-1, 0, 1]), &one, 5).collect();
-        assert_eq!(w, vec![(5, true), (5, false), (5, true)]);
     }
 }

@@ -112,6 +112,12 @@ pub enum Error {
     /// A bad argument from the caller (unknown episode, mismatched buffer, ...).
     #[error("invalid argument: {msg}")]
     InvalidArgument { msg: String },
+
+    /// A fault inside roboframes, caused neither by the data nor by the arguments (a broken
+    /// invariant, a poisoned lock, a caught panic, threads that cannot start). `op` names the
+    /// operation that failed.
+    #[error("internal error in {op}: {msg} (please report this as a roboframes bug)")]
+    Internal { op: String, msg: String },
 }
 
 /// Matches the variants that carry a [`Location`], binding it to `$at`.
@@ -168,6 +174,14 @@ impl Error {
         }
     }
 
+    /// An [`Error::Internal`] of operation `op`.
+    pub fn internal(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Internal {
+            op: op.into(),
+            msg: msg.into(),
+        }
+    }
+
     pub(crate) fn metadata(at: Location, msg: impl Into<String>) -> Self {
         Error::Metadata {
             at,
@@ -177,3 +191,22 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_name_the_operation() {
+        let e = Error::internal("batch planning", "slot 3 requested twice");
+        assert!(
+            e.to_string()
+                .starts_with("internal error in batch planning: slot 3 requested twice"),
+            "{e}"
+        );
+        assert!(e.location().is_none());
+        // `within` adds nothing to an error that has no location
+        let e = e.within(Some(1), Some("cam"));
+        assert!(matches!(e, Error::Internal { .. }));
+    }
+}

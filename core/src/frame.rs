@@ -26,13 +26,18 @@ pub enum PixelType {
 }
 
 impl PixelType {
-    /// Parses `uint8`, `float32`, `float16` or `bfloat16`.
+    /// Parses `uint8`, `float32`, `float16` or `bfloat16` (the names of [`DType::name`]).
     pub fn parse(s: &str) -> Option<PixelType> {
-        Some(match s {
-            "uint8" => PixelType::U8,
-            "float32" => PixelType::F32,
-            "float16" => PixelType::F16,
-            "bfloat16" => PixelType::BF16,
+        DType::from_name(s).and_then(PixelType::of_dtype)
+    }
+
+    /// The pixel type whose buffers hold `dtype` elements, if frames can be made of it.
+    pub fn of_dtype(dtype: DType) -> Option<PixelType> {
+        Some(match dtype {
+            DType::U8 => PixelType::U8,
+            DType::F32 => PixelType::F32,
+            DType::F16 => PixelType::F16,
+            DType::BF16 => PixelType::BF16,
             _ => return None,
         })
     }

@@ -8,6 +8,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use indexmap::IndexMap;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
@@ -33,23 +34,33 @@ pub enum DType {
 }
 
 impl DType {
-    /// Parses a numpy dtype string (`float32`, `int64`, `bool`, ...).
+    /// Every dtype, in the order of [`DType::name`]'s table.
+    pub const ALL: [DType; 13] = [
+        DType::Bool,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::F16,
+        DType::BF16,
+        DType::F32,
+        DType::F64,
+    ];
+
+    /// The dtype of a NumPy-style name (`float32`, `int64`, `bool`, `bfloat16`, ...); the names
+    /// are those of [`DType::name`].
+    pub fn from_name(s: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// Parses the dtype of a numeric column in `info.json` (every dtype but bfloat16, which
+    /// parquet/Arrow cannot store).
     pub fn parse(s: &str) -> Option<DType> {
-        Some(match s {
-            "bool" => DType::Bool,
-            "uint8" => DType::U8,
-            "uint16" => DType::U16,
-            "uint32" => DType::U32,
-            "uint64" => DType::U64,
-            "int8" => DType::I8,
-            "int16" => DType::I16,
-            "int32" => DType::I32,
-            "int64" => DType::I64,
-            "float16" => DType::F16,
-            "float32" => DType::F32,
-            "float64" => DType::F64,
-            _ => return None,
-        })
+        DType::from_name(s).filter(|d| *d != DType::BF16)
     }
     /// The numpy name of this dtype.
     pub fn name(self) -> &'static str {
@@ -220,69 +231,66 @@ pub fn read_info(root: &Path) -> Result<Info> {
     parse_info(&text, &path)
 }
 
+/// `meta/info.json` as written, before the checks serde cannot express.
+#[derive(Deserialize)]
+struct InfoDoc {
+    codebase_version: String,
+    fps: f64,
+    data_path: String,
+    #[serde(default)]
+    video_path: Option<String>,
+    features: IndexMap<String, FeatureDoc>,
+    total_episodes: i64,
+    total_frames: i64,
+}
+
+/// One entry of `info.json`'s `features` as written.
+#[derive(Deserialize)]
+struct FeatureDoc {
+    dtype: String,
+    shape: Vec<usize>,
+    /// A list of strings, a dict of lists (LeRobot's motor names), or null.
+    #[serde(default)]
+    names: Option<Value>,
+}
+
 /// Parses the text of an `info.json` (path is only used in errors).
 pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
     let at = || Location::file(path);
     let raw: Value = serde_json::from_str(text)
         .map_err(|e| Error::metadata(at(), format!("not valid JSON: {e}")))?;
-    let obj = raw
-        .as_object()
-        .ok_or_else(|| Error::metadata(at(), "top level is not an object"))?;
-    let get_str = |k: &str| -> Result<String> {
-        obj.get(k)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| Error::metadata(at(), format!("'{k}' is missing or not a string")))
-    };
-    let get_int = |k: &str| -> Result<i64> {
-        obj.get(k)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| Error::metadata(at(), format!("'{k}' is missing or not an integer")))
-    };
-    let codebase_version = get_str("codebase_version")?;
-    if !codebase_version.starts_with("v3") {
+    if !raw.is_object() {
+        return Err(Error::metadata(at(), "top level is not an object"));
+    }
+    let doc: InfoDoc = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let field = e.path().to_string();
+        let at = match e.path().iter().nth(1) {
+            Some(serde_path_to_error::Segment::Map { key }) if field.starts_with("features.") => {
+                at().with_key(key.clone())
+            }
+            _ => at(),
+        };
+        Error::metadata(at, format!("'{field}': {}", e.into_inner()))
+    })?;
+    if !doc.codebase_version.starts_with("v3") {
         return Err(Error::metadata(
             at(),
             format!(
-                "codebase_version is '{codebase_version}'; roboframes reads LeRobot v3.x datasets"
+                "codebase_version is '{}'; roboframes reads LeRobot v3.x datasets",
+                doc.codebase_version
             ),
         ));
     }
-    let fps = obj
-        .get("fps")
-        .and_then(Value::as_f64)
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .ok_or_else(|| Error::metadata(at(), "'fps' is missing or not a positive number"))?;
-    let data_path = get_str("data_path")?;
-    let video_path = match obj.get("video_path") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(Error::metadata(at(), "'video_path' is not a string")),
-    };
-    let feats = obj
-        .get("features")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::metadata(at(), "'features' is missing or not an object"))?;
-    let mut features = IndexMap::new();
-    for (name, spec) in feats {
+    if !(doc.fps.is_finite() && doc.fps > 0.0) {
+        return Err(Error::metadata(
+            at(),
+            format!("'fps' must be a positive number, got {}", doc.fps),
+        ));
+    }
+    let mut features = IndexMap::with_capacity(doc.features.len());
+    for (name, spec) in doc.features {
         let bad = |msg: &str| Error::metadata(at().with_key(name.clone()), msg.to_owned());
-        let dtype_str = spec
-            .get("dtype")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("feature has no string 'dtype'"))?
-            .to_owned();
-        let shape_v = spec
-            .get("shape")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("feature has no 'shape' list"))?;
-        let mut shape = Vec::with_capacity(shape_v.len());
-        for d in shape_v {
-            let d = d
-                .as_u64()
-                .ok_or_else(|| bad("feature shape has a non-integer dimension"))?;
-            shape.push(usize::try_from(d).map_err(|_| bad("feature dimension too large"))?);
-        }
-        let kind = match dtype_str.as_str() {
+        let kind = match spec.dtype.as_str() {
             "video" => FeatureKind::Video,
             "image" => FeatureKind::Image,
             "string" => FeatureKind::String,
@@ -290,23 +298,33 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 DType::parse(other).ok_or_else(|| bad(&format!("unsupported dtype '{other}'")))?,
             ),
         };
-        if matches!(kind, FeatureKind::Video | FeatureKind::Image) && shape.len() != 3 {
+        if matches!(kind, FeatureKind::Video | FeatureKind::Image) && spec.shape.len() != 3 {
             return Err(bad(
                 "image/video feature shape must have 3 dimensions (H, W, C)",
             ));
         }
-        let names = spec.get("names").and_then(Value::as_array).and_then(|a| {
-            a.iter()
+        if spec
+            .shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .is_none()
+        {
+            return Err(bad("feature shape has more elements than memory can hold"));
+        }
+        let names = match spec.names {
+            Some(Value::Array(a)) => a
+                .iter()
                 .map(|n| n.as_str().map(str::to_owned))
-                .collect::<Option<Vec<String>>>()
-        });
+                .collect::<Option<Vec<String>>>(),
+            _ => None,
+        };
         features.insert(
             name.clone(),
             Feature {
-                name: name.clone(),
+                name,
                 kind,
-                dtype_str,
-                shape,
+                dtype_str: spec.dtype,
+                shape: spec.shape,
                 names,
             },
         );
@@ -326,17 +344,17 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
         }
     }
     let has_video = features.values().any(|f| f.kind == FeatureKind::Video);
-    if has_video && video_path.is_none() {
+    if has_video && doc.video_path.is_none() {
         return Err(Error::metadata(at(), "video features but no 'video_path'"));
     }
     Ok(Info {
-        codebase_version,
-        fps,
-        data_path,
-        video_path,
+        codebase_version: doc.codebase_version,
+        fps: doc.fps,
+        data_path: doc.data_path,
+        video_path: doc.video_path,
         features,
-        total_episodes: get_int("total_episodes")?,
-        total_frames: get_int("total_frames")?,
+        total_episodes: doc.total_episodes,
+        total_frames: doc.total_frames,
         raw,
     })
 }
@@ -725,6 +743,19 @@ mod tests {
         assert!(e.to_string().contains("'x'"), "{e}");
         let v2 = text_with_version("v2.1");
         assert!(parse_info(&v2, p).is_err());
+        // serde names the field that failed, and the feature key is the error's key
+        let fps = info_json(&format!("{{{BASE}}}")).replacen("\"fps\":30", "\"fps\":\"fast\"", 1);
+        let e = parse_info(&fps, p).expect_err("fps as text");
+        assert!(e.to_string().contains("'fps'"), "{e}");
+        let shape = info_json(&format!(
+            r#"{{"x":{{"dtype":"float32","shape":[-1]}},{BASE}}}"#
+        ));
+        let e = parse_info(&shape, p).expect_err("negative dimension");
+        assert_eq!(
+            e.location().and_then(|l| l.key.as_deref()),
+            Some("x"),
+            "{e}"
+        );
     }
 
     fn text_with_version(v: &str) -> String {

@@ -48,7 +48,9 @@ impl<'a> FrameTarget<'a> {
     /// See [`SlotWriter::slot`]: no other live reference to this slot may exist.
     #[allow(clippy::mut_from_ref)]
     unsafe fn slot(&self, i: usize) -> Result<&mut [u8]> {
-        self.writer.slot(i).ok_or_else(|| Error::InvalidArgument {
+        // SAFETY: forwarded: the caller holds no other reference to slot `i`.
+        let slot = unsafe { self.writer.slot(i) };
+        slot.ok_or_else(|| Error::InvalidArgument {
             msg: format!("slot {i} out of range for '{}'", self.key),
         })
     }
@@ -58,7 +60,8 @@ impl<'a> FrameTarget<'a> {
     /// # Safety
     /// As [`FrameTarget::slot`].
     unsafe fn write(&self, i: usize, src: &[u8]) -> std::result::Result<(), String> {
-        let dst = self.writer.slot(i).ok_or("output slot out of range")?;
+        // SAFETY: forwarded: the caller holds no other reference to slot `i`.
+        let dst = unsafe { self.writer.slot(i) }.ok_or("output slot out of range")?;
         let (h, w, c) = self.dims;
         self.format.write(src, h, w, c, dst)
     }
@@ -198,21 +201,19 @@ fn check_unique_slots(pairs: impl Iterator<Item = (usize, usize)>) -> Result<()>
     let mut seen = std::collections::HashSet::new();
     for p in pairs {
         if !seen.insert(p) {
-            return Err(Error::InvalidArgument {
-                msg: format!(
-                    "internal: output slot {} of target {} requested twice",
-                    p.1, p.0
-                ),
-            });
+            return Err(Error::internal(
+                "batch planning",
+                format!("output slot {} of target {} requested twice", p.1, p.0),
+            ));
         }
     }
     Ok(())
 }
 
 fn target<'t, 'a>(targets: &'t [FrameTarget<'a>], i: usize) -> Result<&'t FrameTarget<'a>> {
-    targets.get(i).ok_or_else(|| Error::InvalidArgument {
-        msg: format!("internal: no output target {i}"),
-    })
+    targets
+        .get(i)
+        .ok_or_else(|| Error::internal("batch planning", format!("no output target {i}")))
 }
 
 fn run_image(j: &ImageRequest, targets: &[FrameTarget]) -> Result<()> {
@@ -449,6 +450,8 @@ pub(crate) struct SlotWriter<'a> {
 // SAFETY: the writer only hands out disjoint slots; callers guarantee a slot is used by one
 // thread at a time (see `slot`).
 unsafe impl Sync for SlotWriter<'_> {}
+// SAFETY: the writer owns a unique borrow of the buffer for `'a`; moving it to another thread
+// moves that borrow, and the raw pointer is not tied to a thread.
 unsafe impl Send for SlotWriter<'_> {}
 
 impl<'a> SlotWriter<'a> {
@@ -473,10 +476,9 @@ impl<'a> SlotWriter<'a> {
         if end > self.len || self.slot_bytes == 0 {
             return None;
         }
-        Some(std::slice::from_raw_parts_mut(
-            self.base.add(start),
-            self.slot_bytes,
-        ))
+        // SAFETY: `start..end` lies inside the borrowed buffer (checked above), which lives
+        // for `'a`; the caller guarantees no other reference to this slot is live.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(start), self.slot_bytes) })
     }
 }
 

@@ -1,8 +1,10 @@
-//! LeRobot's `delta_timestamps` rules: validation against `fps` and conversion to frame offsets.
+//! LeRobot's window rules: `delta_timestamps` validated against `fps`, converted to frame
+//! offsets, and clamped to the item's episode with pad flags.
 
 use indexmap::IndexMap;
 
 use crate::error::{Error, Result};
+use crate::meta::Episode;
 
 /// Python's `round` (ties to even), which LeRobot uses to turn times into frame offsets.
 pub fn py_round(x: f64) -> f64 {
@@ -55,6 +57,24 @@ pub fn delta_indices(delta: &IndexMap<String, Vec<f64>>, fps: f64) -> IndexMap<S
         .collect()
 }
 
+/// The clamped rows and pad flags of a window around `abs` in episode `e`: LeRobot's rule
+/// (offsets clamped to `[from, to - 1]`, padded where the unclamped row left the episode).
+pub fn window<'a>(
+    offsets: Option<&'a [i64]>,
+    e: &'a Episode,
+    abs: i64,
+) -> impl Iterator<Item = (i64, bool)> + 'a {
+    const NOW: &[i64] = &[0];
+    let (from, to) = (e.dataset_from_index, e.dataset_to_index);
+    offsets.unwrap_or(NOW).iter().map(move |d| {
+        let q = abs.saturating_add(*d);
+        (
+            q.clamp(from, to.saturating_sub(1).max(from)),
+            q < from || q >= to,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +101,30 @@ mod tests {
         assert!(e.to_string().contains("action"), "{e}");
         assert!(check_delta_timestamps(&one("a", vec![f64::NAN]), 30.0, 1e-4).is_err());
         assert!(check_delta_timestamps(&one("a", vec![]), 30.0, 1e-4).is_err());
+    }
+
+    fn ep(from: i64, to: i64) -> Episode {
+        Episode {
+            episode_index: 0,
+            length: to - from,
+            data_chunk_index: 0,
+            data_file_index: 0,
+            dataset_from_index: from,
+            dataset_to_index: to,
+            videos: vec![],
+        }
+    }
+
+    #[test]
+    fn windows_clamp_and_pad_like_lerobot() {
+        let e = ep(10, 14);
+        let w: Vec<_> = window(Some(&[-2, 0, 3]), &e, 11).collect();
+        assert_eq!(w, vec![(10, true), (11, false), (13, true)]);
+        let w: Vec<_> = window(None, &e, 13).collect();
+        assert_eq!(w, vec![(13, false)]);
+        // one-frame episode: every offset lands on its only row
+        let one = ep(5, 6);
+        let w: Vec<_> = window(Some(&[-1, 0, 1]), &one, 5).collect();
+        assert_eq!(w, vec![(5, true), (5, false), (5, true)]);
     }
 }

@@ -17,7 +17,7 @@ const STATE: &str = "observation.state";
 
 fn open(dir: &std::path::Path, windows: bool) -> Dataset {
     let mut opts = OpenOptions {
-        threads: Some(2),
+        decode_threads: Some(2),
         ..Default::default()
     };
     if windows {
@@ -210,7 +210,7 @@ fn interleaved_streams_decode_each_frame_once() {
     write_dataset(dir.path(), &[40, 40, 40, 40]).expect("write the dataset");
     for threads in [1, 2] {
         let mut opts = OpenOptions {
-            threads: Some(threads),
+            decode_threads: Some(threads),
             ..Default::default()
         };
         let mut d = IndexMap::new();
@@ -296,6 +296,19 @@ fn errors_name_what_is_wrong() {
         ds.gather(STATE, &[16], &[0], &mut v, &mut p),
         Err(Error::IndexOutOfRange { index: 16, len: 16 })
     ));
+    // negative indices count from the end; past the start they are out of range
+    let (mut last, mut neg) = (vec![0u8; 12], vec![0u8; 12]);
+    ds.gather(STATE, &[15], &[0], &mut last, &mut p)
+        .expect("last item");
+    ds.gather(STATE, &[-1], &[0], &mut neg, &mut p)
+        .expect("item -1");
+    assert_eq!(last, neg);
+    for bad in [-17, i64::MIN] {
+        assert!(matches!(
+            ds.gather(STATE, &[bad], &[0], &mut v, &mut p),
+            Err(Error::IndexOutOfRange { index, len: 16 }) if index == bad
+        ));
+    }
     assert!(ds.gather(CAMERA, &[0], &[0], &mut v, &mut p).is_err());
     // a batch with buffers of the wrong size
     let mut outs: Vec<OutBuf<'_>> = ds.outputs().iter().map(|_| OutBuf::Skip).collect();

@@ -31,7 +31,10 @@ fn torch_call(what: &str, status: i32) -> KResult<()> {
     if status == 0 {
         Ok(())
     } else {
-        Err(KernelError::Arg(format!("torch failed to {what}")))
+        Err(KernelError::Core(roboframes_core::Error::internal(
+            format!("torch call ({what})"),
+            format!("libtorch returned error status {status}"),
+        )))
     }
 }
 
@@ -133,24 +136,26 @@ impl<'a> Tensor<'a> {
             return Ok(&mut []);
         }
         let mut p: *mut c_void = std::ptr::null_mut();
-        torch_call(
-            "get a data pointer",
-            (self.api.get_mutable_data_ptr)(self.h, &mut p),
-        )?;
+        // SAFETY: `self.h` is a live tensor handle this owner holds; torch writes one pointer.
+        let status = unsafe { (self.api.get_mutable_data_ptr)(self.h, &mut p) };
+        torch_call("get a data pointer", status)?;
         if p.is_null() {
             return Err(KernelError::Arg("tensor has no data".into()));
         }
-        Ok(std::slice::from_raw_parts_mut(p as *mut u8, len))
+        // SAFETY: the caller guarantees `len` is the contiguous tensor's size in bytes and that
+        // no other reference to its data is live; the tensor outlives the borrow of `self`.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len) })
     }
 
     /// The values of a 1-D CPU tensor of `int32`/`int64` (any stride), as i64.
     pub fn to_i64s(&self, name: &str) -> KResult<Vec<i64>> {
         let d = self.api.dtypes;
         self.read_1d(name, |dt, p| {
-            // SAFETY (both arms): `p` points at an element of the tensor's dtype.
             if dt == d.int64 {
+                // SAFETY: `p` points at an element of the tensor's dtype, int64.
                 Some(unsafe { (p as *const i64).read_unaligned() })
             } else if dt == d.int32 {
+                // SAFETY: `p` points at an element of the tensor's dtype, int32.
                 Some(i64::from(unsafe { (p as *const i32).read_unaligned() }))
             } else {
                 None
@@ -163,10 +168,11 @@ impl<'a> Tensor<'a> {
     pub fn to_f64s(&self, name: &str) -> KResult<Vec<f64>> {
         let d = self.api.dtypes;
         self.read_1d(name, |dt, p| {
-            // SAFETY (both arms): `p` points at an element of the tensor's dtype.
             if dt == d.float64 {
+                // SAFETY: `p` points at an element of the tensor's dtype, float64.
                 Some(unsafe { (p as *const f64).read_unaligned() })
             } else if dt == d.float32 {
+                // SAFETY: `p` points at an element of the tensor's dtype, float32.
                 Some(f64::from(unsafe { (p as *const f32).read_unaligned() }))
             } else {
                 None

@@ -23,7 +23,7 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "decode_frames",
         schema: "decode_frames(int dataset, str camera, Tensor episode_index, Tensor timestamp, \
-                 ScalarType dtype, bool channels_last) -> Tensor",
+                 ScalarType frame_dtype, bool channels_last) -> Tensor",
         args: 6,
         outs: 1,
         kernel: decode_frames,
@@ -62,17 +62,18 @@ fn set(stack: &mut [u64], i: usize, v: u64) -> KResult<()> {
     }
 }
 
+/// The frame pixel type of a torch dtype code (the inverse of [`torch_dtype`] on frame types).
 fn pixel_type(d: &DTypes, code: i32) -> KResult<PixelType> {
-    match code {
-        c if c == d.uint8 => Ok(PixelType::U8),
-        c if c == d.float32 => Ok(PixelType::F32),
-        c if c == d.float16 => Ok(PixelType::F16),
-        c if c == d.bfloat16 => Ok(PixelType::BF16),
-        _ => Err(KernelError::Arg(
-            "frame dtype must be torch.uint8, torch.float32, torch.float16 or torch.bfloat16"
-                .into(),
-        )),
-    }
+    DType::ALL
+        .into_iter()
+        .filter(|t| torch_dtype(d, *t).ok() == Some(code))
+        .find_map(PixelType::of_dtype)
+        .ok_or_else(|| {
+            KernelError::Arg(
+                "frame dtype must be torch.uint8, torch.float32, torch.float16 or torch.bfloat16"
+                    .into(),
+            )
+        })
 }
 
 fn torch_dtype(d: &DTypes, t: DType) -> KResult<i32> {
@@ -99,7 +100,7 @@ fn shape_with(lead: &[usize], rest: &[usize]) -> Vec<usize> {
 }
 
 /// `decode_frames(int dataset, str camera, Tensor episode_index, Tensor timestamp,
-/// ScalarType dtype, bool channels_last) -> Tensor`
+/// ScalarType frame_dtype, bool channels_last) -> Tensor`
 fn decode_frames(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     // SAFETY: slots 1-3 hold this schema's owned str and Tensor arguments, taken once here.
     let (camera, episodes, timestamps) = unsafe {

@@ -126,20 +126,27 @@ unsafe fn run(i: usize, stack: *mut u64, num_args: u64, num_outs: u64) {
             )));
         }
         let len = op.args.max(op.outs);
-        // SAFETY: libtorch's boxed stack holds max(args, outs) slots (checked above).
-        let slots = std::slice::from_raw_parts_mut(stack, len);
+        // SAFETY: libtorch's boxed stack holds max(args, outs) slots (the caller's contract;
+        // the counts and the pointer are checked above).
+        let slots = unsafe { std::slice::from_raw_parts_mut(stack, len) };
         (op.kernel)(api, slots)
     }));
     let err = match result {
         Ok(Ok(())) => return,
         Ok(Err(e)) => e,
-        Err(panic) => KernelError::Arg(format!(
-            "internal error (please report): {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default()
+        Err(panic) => KernelError::Core(roboframes_core::Error::internal(
+            format!(
+                "roboframes::{}",
+                OPS.get(i).map_or("<unknown operator>", |op| op.name)
+            ),
+            format!(
+                "panic: {}",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            ),
         )),
     };
     raise(api, err);

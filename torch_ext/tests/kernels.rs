@@ -65,7 +65,9 @@ unsafe fn release<T>(p: *mut c_void, kind: &'static str) -> i32 {
             .push(format!("{kind} {p:?} released but {known:?}"));
         return 1;
     }
-    drop(Box::from_raw(p as *mut T));
+    // SAFETY: `p` was made by `Box::into_raw` in `track` for a `T` of this kind (checked
+    // above) and is released once: it is no longer in the live table.
+    drop(unsafe { Box::from_raw(p as *mut T) });
     0
 }
 
@@ -79,37 +81,46 @@ fn elem(dtype: i32) -> usize {
 }
 
 unsafe fn tensor<'a>(h: *mut c_void) -> &'a mut MockTensor {
-    &mut *(h as *mut MockTensor)
+    // SAFETY: the caller passes a live tensor handle made by `track`.
+    unsafe { &mut *(h as *mut MockTensor) }
 }
 
 extern "C" fn delete_tensor(h: *mut c_void) -> i32 {
+    // SAFETY: the handle was made by `track` for this kind (`release` checks and reports it otherwise).
     unsafe { release::<MockTensor>(h, "tensor") }
 }
 extern "C" fn get_dim(h: *mut c_void, out: *mut i64) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).sizes.len() as i64 };
     0
 }
 extern "C" fn get_sizes(h: *mut c_void, out: *mut *mut i64) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).sizes.as_mut_ptr() };
     0
 }
 extern "C" fn get_strides(h: *mut c_void, out: *mut *mut i64) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).strides.as_mut_ptr() };
     0
 }
 extern "C" fn get_dtype(h: *mut c_void, out: *mut i32) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).dtype };
     0
 }
 extern "C" fn get_device_type(h: *mut c_void, out: *mut i32) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).device };
     0
 }
 extern "C" fn get_const_data_ptr(h: *mut c_void, out: *mut *const c_void) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).data.as_ptr() as *const c_void };
     0
 }
 extern "C" fn get_mutable_data_ptr(h: *mut c_void, out: *mut *mut c_void) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = tensor(h).data.as_mut_ptr() as *mut c_void };
     0
 }
@@ -123,6 +134,7 @@ extern "C" fn empty_strided(
     out: *mut *mut c_void,
 ) -> i32 {
     let n = ndim as usize;
+    // SAFETY: libtorch's contract: `sizes` and `strides` point at `ndim` values each.
     let (sizes, strides) = unsafe {
         (
             std::slice::from_raw_parts(sizes, n).to_vec(),
@@ -137,21 +149,26 @@ extern "C" fn empty_strided(
         strides,
         data: vec![0xAB; numel as usize * elem(dtype)],
     };
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = track(Box::new(t), "tensor") };
     0
 }
 extern "C" fn new_list(cap: usize, out: *mut *mut c_void) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = track(Box::new(Vec::<u64>::with_capacity(cap)), "list") };
     0
 }
 extern "C" fn list_size(h: *mut c_void, out: *mut usize) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = (&*(h as *mut Vec<u64>)).len() };
     0
 }
 extern "C" fn list_get(h: *mut c_void, i: usize, out: *mut u64) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     let list = unsafe { &*(h as *mut Vec<u64>) };
     match list.get(i) {
         Some(v) => {
+            // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
             unsafe { *out = *v };
             0
         }
@@ -159,21 +176,26 @@ extern "C" fn list_get(h: *mut c_void, i: usize, out: *mut u64) -> i32 {
     }
 }
 extern "C" fn list_push(h: *mut c_void, v: u64) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { (&mut *(h as *mut Vec<u64>)).push(v) };
     0
 }
 extern "C" fn delete_list(h: *mut c_void) -> i32 {
+    // SAFETY: the handle was made by `track` for this kind (`release` checks and reports it otherwise).
     unsafe { release::<Vec<u64>>(h, "list") }
 }
 extern "C" fn string_length(h: *mut c_void, out: *mut usize) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = (&*(h as *mut Vec<u8>)).len() };
     0
 }
 extern "C" fn string_c_str(h: *mut c_void, out: *mut *const c_char) -> i32 {
+    // SAFETY: libtorch's contract: the kernel passes a live handle this stand-in made and a valid out pointer.
     unsafe { *out = (&*(h as *mut Vec<u8>)).as_ptr() as *const c_char };
     0
 }
 extern "C" fn delete_string(h: *mut c_void) -> i32 {
+    // SAFETY: the handle was made by `track` for this kind (`release` checks and reports it otherwise).
     unsafe { release::<Vec<u8>>(h, "string") }
 }
 /// libtorch throws a c10::Error here; the stand-in unwinds with a Rust panic instead.
@@ -185,6 +207,7 @@ extern "C-unwind" fn check(
     msg: *const c_char,
 ) {
     if !cond {
+        // SAFETY: the kernel passes a NUL-terminated message that lives for the call.
         let text = unsafe { CStr::from_ptr(msg) }
             .to_string_lossy()
             .into_owned();
@@ -275,6 +298,7 @@ fn arg_ints(v: &[i64]) -> u64 {
 /// Calls a boxed kernel the way libtorch does; Err carries the raised message.
 fn call(name: &str, stack: &mut [u64], nargs: u64, nouts: u64) -> Result<(), String> {
     let k = boxed_kernel(name).expect("kernel");
+    // SAFETY: the stack holds the kernel's arguments and room for its results, as libtorch's does.
     catch_unwind(AssertUnwindSafe(|| unsafe {
         k(stack.as_mut_ptr(), nargs, nouts)
     }))
@@ -288,6 +312,7 @@ fn call(name: &str, stack: &mut [u64], nargs: u64, nouts: u64) -> Result<(), Str
 /// Takes a returned tensor: (sizes, dtype, bytes), releasing it as libtorch would.
 fn take_tensor(v: u64) -> (Vec<i64>, i32, Vec<u8>) {
     let h = v as usize as *mut c_void;
+    // SAFETY: `v` is a tensor handle a kernel returned; it is released right after.
     let t = unsafe { tensor(h) };
     let r = (t.sizes.clone(), t.dtype, t.data.clone());
     assert_eq!(delete_tensor(h), 0);
@@ -402,6 +427,7 @@ fn gather_and_get_batch_return_owned_results() {
     ];
     call("get_batch", &mut stack, 4, 1).expect("get_batch");
     let list = stack[0] as usize as *mut c_void;
+    // SAFETY: `list` is the list handle the kernel returned; it is released right after.
     let items: Vec<u64> = unsafe { (&*(list as *mut Vec<u64>)).clone() };
     assert_eq!(delete_list(list), 0);
     let specs: Vec<_> =

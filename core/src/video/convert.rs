@@ -1,0 +1,248 @@
+//! RGB24 conversion, bit-exact with torchcodec's CPU path on the same FFmpeg, and the other
+//! raw FFmpeg calls of the crate (the two demuxer calls `ffmpeg-next` does not wrap). Every
+//! `unsafe` FFmpeg call lives in this file.
+
+use ff::ffi;
+use ffmpeg_next as ff;
+
+/// An owned `SwsContext` configured like torchcodec's.
+struct Sws {
+    ptr: *mut ffi::SwsContext,
+    key: (i32, i32, i32, i32),
+}
+
+impl Drop for Sws {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from sws_getContext and is freed exactly once, here.
+        unsafe { ffi::sws_freeContext(self.ptr) }
+    }
+}
+
+/// A `buffer -> copy -> buffersink(rgb24)` graph for one input size, format and aspect.
+struct FilterGraph {
+    graph: ff::filter::Graph,
+    key: (i32, i32, i32, i32, i32),
+}
+
+/// RGB24 conversion, bit-exact with torchcodec's CPU path on the same FFmpeg. Keeps the
+/// context of each path for the last frame geometry it converted.
+#[derive(Default)]
+pub struct RgbConverter {
+    sws: Option<Sws>,
+    graph: Option<FilterGraph>,
+}
+
+// SAFETY: the converter exclusively owns its SwsContext / filter graph; FFmpeg objects are not
+// bound to a thread, and the pool hands a converter to one thread at a time.
+unsafe impl Send for RgbConverter {}
+
+impl RgbConverter {
+    /// Converts `frame` into `dst`, which must hold exactly `height * width * 3` bytes.
+    pub fn convert(
+        &mut self,
+        frame: &ff::frame::Video,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), String> {
+        let (w, h) = (frame.width() as i32, frame.height() as i32);
+        let need = (w as usize) * (h as usize) * 3;
+        if w <= 0 || h <= 0 || dst.len() != need {
+            return Err(format!(
+                "decoded frame is {w}x{h}, output slot holds {} bytes",
+                dst.len()
+            ));
+        }
+        // SAFETY: frame is a valid decoded frame; reading plain fields.
+        let (fmt, colorspace, sar) = unsafe {
+            let f = frame.as_ptr();
+            (
+                (*f).format,
+                (*f).colorspace as i32,
+                (*f).sample_aspect_ratio,
+            )
+        };
+        if w % 32 == 0 {
+            let key = (w, h, fmt, colorspace);
+            let s = match self.sws.take() {
+                Some(s) if s.key == key => self.sws.insert(s),
+                _ => self.sws.insert(new_sws(w, h, fmt, colorspace)?),
+            };
+            let dst_ptrs: [*mut u8; 4] = [
+                dst.as_mut_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ];
+            let dst_lines: [i32; 4] = [w * 3, 0, 0, 0];
+            // SAFETY: the context was made for exactly this w/h/format; `dst` holds h rows of
+            // w*3 bytes (checked above); the source planes belong to `frame`, alive for the call.
+            let rows = unsafe {
+                let f = frame.as_ptr();
+                ffi::sws_scale(
+                    s.ptr,
+                    (*f).data.as_ptr() as *const *const u8,
+                    (*f).linesize.as_ptr(),
+                    0,
+                    h,
+                    dst_ptrs.as_ptr(),
+                    dst_lines.as_ptr(),
+                )
+            };
+            if rows != h {
+                return Err(format!("sws_scale converted {rows} of {h} rows"));
+            }
+            Ok(())
+        } else {
+            let key = (w, h, fmt, sar.num, sar.den);
+            let graph = match self.graph.take() {
+                Some(g) if g.key == key => &mut self.graph.insert(g).graph,
+                _ => {
+                    let graph = new_graph(w, h, fmt, sar)?;
+                    &mut self.graph.insert(FilterGraph { graph, key }).graph
+                }
+            };
+            let mut src = graph.get("in").ok_or("filter graph has no source")?;
+            // `ffmpeg-next`'s `Source::add` uses av_buffersrc_add_frame, which takes the frame's
+            // references and resets it behind a shared borrow; write_frame adds its own
+            // reference and leaves `frame` intact (as torchcodec does).
+            // SAFETY: `src` is the graph's buffer source and `frame` a valid decoded frame.
+            let r = unsafe { ffi::av_buffersrc_write_frame(src.as_mut_ptr(), frame.as_ptr()) };
+            if r < 0 {
+                return Err(format!("filter graph input: {}", ff::Error::from(r)));
+            }
+            let mut out = ff::frame::Video::empty();
+            let mut sink = graph.get("out").ok_or("filter graph has no sink")?;
+            sink.sink()
+                .frame(&mut out)
+                .map_err(|e| format!("filter graph output: {e}"))?;
+            if out.width() as i32 != w || out.height() as i32 != h {
+                return Err("filter graph changed the frame size".into());
+            }
+            let stride = out.stride(0);
+            let data = out.data(0);
+            let row = (w as usize) * 3;
+            for (y, d) in dst.chunks_exact_mut(row).enumerate() {
+                let s = data
+                    .get(y * stride..y * stride + row)
+                    .ok_or("filter graph output is shorter than the frame")?;
+                d.copy_from_slice(s);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn new_sws(w: i32, h: i32, fmt: i32, colorspace: i32) -> std::result::Result<Sws, String> {
+    // SAFETY: plain FFmpeg calls with valid sizes; every returned pointer is checked, and the
+    // tables returned by sws_getCoefficients are static.
+    unsafe {
+        let src_fmt: ffi::AVPixelFormat = std::mem::transmute::<i32, ffi::AVPixelFormat>(fmt);
+        let ptr = ffi::sws_getContext(
+            w,
+            h,
+            src_fmt,
+            w,
+            h,
+            ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null(),
+        );
+        if ptr.is_null() {
+            return Err(format!("sws_getContext failed for pixel format {fmt}"));
+        }
+        let sws = Sws {
+            ptr,
+            key: (w, h, fmt, colorspace),
+        };
+        let mut inv_table: *mut i32 = std::ptr::null_mut();
+        let mut table: *mut i32 = std::ptr::null_mut();
+        let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) =
+            (0, 0, 0, 0, 0);
+        let r = ffi::sws_getColorspaceDetails(
+            ptr,
+            &mut inv_table,
+            &mut src_range,
+            &mut table,
+            &mut dst_range,
+            &mut brightness,
+            &mut contrast,
+            &mut saturation,
+        );
+        if r == -1 {
+            return Err("sws_getColorspaceDetails failed".into());
+        }
+        let coeffs = ffi::sws_getCoefficients(colorspace);
+        let r = ffi::sws_setColorspaceDetails(
+            ptr, coeffs, src_range, coeffs, dst_range, brightness, contrast, saturation,
+        );
+        if r == -1 {
+            return Err("sws_setColorspaceDetails failed".into());
+        }
+        Ok(sws)
+    }
+}
+
+fn new_graph(
+    w: i32,
+    h: i32,
+    fmt: i32,
+    sar: ffi::AVRational,
+) -> std::result::Result<ff::filter::Graph, String> {
+    let mut graph = ff::filter::Graph::new();
+    let buffer = ff::filter::find("buffer").ok_or("FFmpeg has no 'buffer' filter")?;
+    let sink = ff::filter::find("buffersink").ok_or("FFmpeg has no 'buffersink' filter")?;
+    let args = format!(
+        "video_size={w}x{h}:pix_fmt={fmt}:time_base=1/1:pixel_aspect={}/{}",
+        sar.num,
+        if sar.den == 0 { 1 } else { sar.den }
+    );
+    graph
+        .add(&buffer, "in", &args)
+        .map_err(|e| format!("buffer filter: {e}"))?;
+    graph
+        .add(&sink, "out", "")
+        .map_err(|e| format!("buffersink filter: {e}"))?;
+    graph
+        .get("out")
+        .ok_or("no sink")?
+        .set_pixel_format(ff::format::Pixel::RGB24);
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse("copy"))
+        .map_err(|e| format!("filter graph: {e}"))?;
+    graph.validate().map_err(|e| format!("filter graph: {e}"))?;
+    Ok(graph)
+}
+
+/// `(width, height)` of a stream as its codec parameters give them (0 when unknown).
+pub(super) fn stream_dims(params: &ff::codec::Parameters) -> (u32, u32) {
+    // SAFETY: `params` borrows a live stream's codec parameters; the pointer is valid for the
+    // borrow and only plain integer fields are read.
+    let (w, h) = unsafe {
+        let p = params.as_ptr();
+        ((*p).width, (*p).height)
+    };
+    (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0))
+}
+
+/// Repositions `input` at or before the packet of `stream` with decode timestamp `dts`
+/// (`av_seek_frame` with `AVSEEK_FLAG_BACKWARD`, in the stream's own time base, which
+/// `ffmpeg-next`'s `seek` cannot express). Err with FFmpeg's code when the demuxer refuses.
+pub(super) fn seek_backward(
+    input: &mut ff::format::context::Input,
+    stream: usize,
+    dts: i64,
+) -> std::result::Result<(), ff::Error> {
+    let stream = i32::try_from(stream).map_err(|_| ff::Error::StreamNotFound)?;
+    // SAFETY: `input` is an open demuxer owned by the caller for the call; av_seek_frame only
+    // repositions it.
+    let r =
+        unsafe { ffi::av_seek_frame(input.as_mut_ptr(), stream, dts, ffi::AVSEEK_FLAG_BACKWARD) };
+    if r < 0 {
+        Err(ff::Error::from(r))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The packet index of a video file and the frame lookups the planner needs.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+
+use super::{convert, init_ffmpeg, open_video};
+use crate::error::{Error, Location, Result};
+
+/// One packet of the video stream, in decode order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PacketInfo {
+    pub pts: i64,
+    pub dts: i64,
+    pub key: bool,
+}
+
+/// Every packet of a file's video stream, with the lookups the planner needs.
+#[derive(Debug)]
+pub struct FrameIndex {
+    pub path: PathBuf,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Stream time base as (num, den).
+    pub time_base: (i32, i32),
+    /// Packets in decode order.
+    pub packets: Vec<PacketInfo>,
+    /// Decode positions sorted by pts.
+    by_pts: Vec<usize>,
+    /// For each decode position, the decode position of the keyframe decoding must start at.
+    start_of: Vec<usize>,
+}
+
+impl FrameIndex {
+    /// Seconds of a pts in this stream.
+    pub fn seconds(&self, pts: i64) -> f64 {
+        pts as f64 * self.time_base.0 as f64 / self.time_base.1 as f64
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// True when the stream has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// The frame whose pts is nearest to `t` seconds: (decode position, its time in seconds).
+    pub fn nearest(&self, t: f64) -> Option<(usize, f64)> {
+        if self.by_pts.is_empty() {
+            return None;
+        }
+        let time_at = |i: usize| -> f64 {
+            self.by_pts
+                .get(i)
+                .and_then(|p| self.packets.get(*p))
+                .map_or(f64::INFINITY, |p| self.seconds(p.pts))
+        };
+        let i = self.by_pts.partition_point(|p| {
+            self.packets
+                .get(*p)
+                .is_some_and(|pk| self.seconds(pk.pts) < t)
+        });
+        let mut best: Option<(usize, f64)> = None;
+        for j in [i.saturating_sub(1), i] {
+            if j < self.by_pts.len() {
+                let tj = time_at(j);
+                if best.is_none_or(|(_, tb)| (tj - t).abs() < (tb - t).abs()) {
+                    best = Some((j, tj));
+                }
+            }
+        }
+        best.and_then(|(j, tj)| self.by_pts.get(j).map(|p| (*p, tj)))
+    }
+
+    /// Decode position of the keyframe to start at for the frame at decode position `pos`.
+    pub fn start_of(&self, pos: usize) -> usize {
+        self.start_of.get(pos).copied().unwrap_or(0)
+    }
+
+    /// Builds the index of a file by reading its packets (no decoding).
+    pub fn build(path: &Path) -> Result<FrameIndex> {
+        init_ffmpeg();
+        let at = || Location::file(path);
+        if !path.exists() {
+            return Err(Error::NotFound {
+                at: at(),
+                detail: "video file missing".into(),
+            });
+        }
+        let (mut input, stream_index) = open_video(path)?;
+        let (codec, width, height, time_base) = {
+            let stream = input.stream(stream_index).ok_or_else(|| Error::Video {
+                at: at(),
+                msg: "no video stream".into(),
+            })?;
+            let params = stream.parameters();
+            let id = params.id();
+            let (w, h) = convert::stream_dims(&params);
+            if ff::decoder::find(id).is_none() {
+                return Err(Error::UnsupportedCodec {
+                    at: at(),
+                    codec: format!("{id:?}").to_lowercase(),
+                });
+            }
+            let tb = stream.time_base();
+            if tb.denominator() == 0 || tb.numerator() == 0 {
+                return Err(Error::Video {
+                    at: at(),
+                    msg: "stream has no time base".into(),
+                });
+            }
+            (
+                format!("{id:?}").to_lowercase(),
+                w,
+                h,
+                (tb.numerator(), tb.denominator()),
+            )
+        };
+        let mut packets = Vec::new();
+        let mut packet = ff::Packet::empty();
+        loop {
+            match packet.read(&mut input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) => {
+                    return Err(Error::Video {
+                        at: at(),
+                        msg: format!("cannot read packets (truncated or corrupt file?): {e}"),
+                    })
+                }
+            }
+            if packet.stream() != stream_index {
+                continue;
+            }
+            let (pts, dts) = match (packet.pts(), packet.dts()) {
+                (Some(p), Some(d)) => (p, d),
+                (Some(p), None) => (p, p),
+                (None, Some(d)) => (d, d),
+                (None, None) => {
+                    return Err(Error::Video {
+                        at: at(),
+                        msg: format!("packet {} has no timestamp", packets.len()),
+                    })
+                }
+            };
+            packets.push(PacketInfo {
+                pts,
+                dts,
+                key: packet.is_key(),
+            });
+        }
+        if packets.is_empty() {
+            return Err(Error::Video {
+                at: at(),
+                msg: "video stream has no frames".into(),
+            });
+        }
+        Ok(Self::from_packets(
+            path, codec, width, height, time_base, packets,
+        ))
+    }
+
+    /// Builds the lookups from a packet list (decode order).
+    pub fn from_packets(
+        path: &Path,
+        codec: String,
+        width: u32,
+        height: u32,
+        time_base: (i32, i32),
+        packets: Vec<PacketInfo>,
+    ) -> FrameIndex {
+        let mut by_pts: Vec<usize> = (0..packets.len()).collect();
+        by_pts.sort_by_key(|&i| packets.get(i).map_or(i64::MAX, |p| p.pts));
+        let mut start_of = Vec::with_capacity(packets.len());
+        let (mut last_key, mut prev_key) = (0usize, 0usize);
+        for (i, p) in packets.iter().enumerate() {
+            if p.key && i > 0 {
+                prev_key = last_key;
+                last_key = i;
+            }
+            let k_pts = packets.get(last_key).map_or(i64::MIN, |k| k.pts);
+            // A leading picture (pts before its keyframe's, open GOP) needs the previous GOP.
+            start_of.push(if p.pts < k_pts { prev_key } else { last_key });
+        }
+        FrameIndex {
+            path: path.to_owned(),
+            codec,
+            width,
+            height,
+            time_base,
+            packets,
+            by_pts,
+            start_of,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pk(pts: i64, dts: i64, key: bool) -> PacketInfo {
+        PacketInfo { pts, dts, key }
+    }
+
+    #[test]
+    fn nearest_and_start_with_bframes() {
+        // I0 P3 B1 B2 | I4 P7 B5 B6  (decode order), pts in 1/10 s
+        let pk = vec![
+            pk(0, -1, true),
+            pk(3, 0, false),
+            pk(1, 1, false),
+            pk(2, 2, false),
+            pk(4, 3, true),
+            pk(7, 4, false),
+            pk(5, 5, false),
+            pk(6, 6, false),
+        ];
+        let ix = FrameIndex::from_packets(Path::new("x.mp4"), "h264".into(), 4, 4, (1, 10), pk);
+        assert_eq!(ix.nearest(0.21).map(|x| x.0), Some(3)); // pts 2 is at decode pos 3
+        assert_eq!(ix.nearest(0.69).map(|x| x.0), Some(5)); // pts 7 is at decode pos 5
+        assert_eq!(ix.start_of(3), 0);
+        assert_eq!(ix.start_of(6), 4);
+        assert_eq!(ix.nearest(100.0).map(|x| x.1), Some(0.7));
+        assert_eq!(ix.nearest(-5.0).map(|x| x.0), Some(0));
+    }
+
+    #[test]
+    fn leading_pictures_start_at_previous_gop() {
+        // open GOP: CRA at decode 2 with leading picture pts 1 decoded after it
+        let pk = vec![
+            pk(0, 0, true),
+            pk(2, 1, false),
+            pk(4, 2, true),
+            pk(3, 3, false),
+            pk(5, 4, false),
+        ];
+        let ix = FrameIndex::from_packets(Path::new("x.mp4"), "hevc".into(), 4, 4, (1, 1), pk);
+        assert_eq!(ix.start_of(3), 0);
+        assert_eq!(ix.start_of(4), 2);
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let e = FrameIndex::build(Path::new("/nonexistent/video.mp4")).expect_err("missing");
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[test]
+    fn garbage_file_is_a_video_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("bad.mp4");
+        std::fs::write(&p, b"this is not an mp4 at all").expect("write");
+        let e = FrameIndex::build(&p).expect_err("garbage");
+        assert!(matches!(e, Error::Video { .. }), "{e}");
+    }
+}
