@@ -1,0 +1,359 @@
+//! `roboframes._native.NativeDataset`: the handle `roboframes.Dataset` wraps, and the named
+//! description of each entry of an item (`OutputSpec`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use indexmap::IndexMap;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use roboframes_core::{
+    registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, PixelType,
+};
+
+use crate::errors::NativeResult;
+
+/// One entry of an item, in LeRobot's key order.
+#[pyclass(module = "roboframes._native", name = "OutputSpec", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyOutputSpec {
+    /// The item key (`observation.state`, a camera key, `action_is_pad`, `task`, ...).
+    key: String,
+    /// `video`, `image`, `numeric`, `string`, `pad`, `task` or `subtask`.
+    kind: &'static str,
+    /// NumPy name of the element type (`float32`, `uint8`, `bool`, ...).
+    dtype: &'static str,
+    /// Shape of one item's value (the window's `T` first for windowed keys).
+    shape: Vec<usize>,
+    /// Number of window steps for keys with `delta_timestamps`, else None.
+    window: Option<usize>,
+}
+
+#[pymethods]
+impl PyOutputSpec {
+    /// True for entries returned as Python strings (no array).
+    #[getter]
+    fn is_string(&self) -> bool {
+        matches!(self.kind, "string" | "task" | "subtask")
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "OutputSpec(key={:?}, kind={:?}, dtype={:?}, shape={:?}, window={:?})",
+            self.key, self.kind, self.dtype, self.shape, self.window
+        )
+    }
+}
+
+fn kind_name(k: OutputKind) -> &'static str {
+    match k {
+        OutputKind::Video => "video",
+        OutputKind::Image => "image",
+        OutputKind::Numeric => "numeric",
+        OutputKind::String => "string",
+        OutputKind::Pad => "pad",
+        OutputKind::Task => "task",
+        OutputKind::Subtask => "subtask",
+    }
+}
+
+/// The frame format named by `frame_dtype` and `channels_last`.
+pub fn frame_format(frame_dtype: &str, channels_last: bool) -> NativeResult<FrameFormat> {
+    let pixel = PixelType::parse(frame_dtype).ok_or_else(|| Error::InvalidArgument {
+        msg: format!(
+            "frame_dtype must be 'uint8', 'float32', 'float16' or 'bfloat16', got '{frame_dtype}'"
+        ),
+    })?;
+    Ok(FrameFormat {
+        pixel,
+        channels_last,
+    })
+}
+
+/// The entries of an item of `dataset` with frames in `fmt`.
+pub fn output_specs(dataset: &Dataset, fmt: FrameFormat) -> Vec<PyOutputSpec> {
+    dataset
+        .outputs_for(fmt)
+        .iter()
+        .map(|o| PyOutputSpec {
+            key: o.key.clone(),
+            kind: kind_name(o.kind),
+            dtype: o.dtype.name(),
+            shape: o.shape.clone(),
+            window: o.window,
+        })
+        .collect()
+}
+
+/// The NumPy kind character (`b`, `u`, `i`, `f`) of arrays holding `dtype` (None: bfloat16,
+/// which NumPy lacks).
+fn numpy_kind(dtype: DType) -> Option<u8> {
+    match dtype {
+        DType::Bool => Some(b'b'),
+        DType::U8 | DType::U16 | DType::U32 | DType::U64 => Some(b'u'),
+        DType::I8 | DType::I16 | DType::I32 | DType::I64 => Some(b'i'),
+        DType::F16 | DType::F32 | DType::F64 => Some(b'f'),
+        DType::BF16 => None,
+    }
+}
+
+/// A raw, writable, C-contiguous byte view of a NumPy array, extracted with the GIL held.
+struct RawBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the pointer refers to a NumPy array that the caller keeps alive (it is an argument
+// of `fill` for the whole call) and does not share with other threads during the call.
+unsafe impl Send for RawBuf {}
+// SAFETY: as above; the core writes each byte from one thread at a time.
+unsafe impl Sync for RawBuf {}
+
+/// The writable bytes of `arr` for output `key` of element type `dtype`.
+fn raw_buffer(key: &str, dtype: DType, arr: &Bound<'_, PyUntypedArray>) -> NativeResult<RawBuf> {
+    let bad = |what: String| Error::internal("fill", format!("buffer for '{key}' {what}"));
+    if !arr.is_c_contiguous() {
+        return Err(bad("is not C-contiguous".into()).into());
+    }
+    // SAFETY: reading fields of a live array object while holding the GIL.
+    let (ptr, writeable) = unsafe {
+        let a = arr.as_array_ptr();
+        (
+            (*a).fields.data as *mut u8,
+            (*a).fields.flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0,
+        )
+    };
+    if !writeable {
+        return Err(bad("is read-only".into()).into());
+    }
+    let descr = arr.dtype();
+    if numpy_kind(dtype) != Some(descr.kind()) || descr.itemsize() != dtype.size() {
+        return Err(bad(format!("must hold {} elements", dtype.name())).into());
+    }
+    let len = arr
+        .len()
+        .checked_mul(descr.itemsize())
+        .ok_or_else(|| bad("is too large".into()))?;
+    Ok(RawBuf { ptr, len })
+}
+
+/// The native dataset handle used by `roboframes.Dataset`.
+#[pyclass(module = "roboframes._native", frozen)]
+pub struct NativeDataset {
+    inner: Arc<Dataset>,
+    /// The dataset's handle in the core registry, made on first use by an operator.
+    handle: OnceLock<i64>,
+}
+
+impl Drop for NativeDataset {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.get() {
+            registry::remove(*h);
+        }
+    }
+}
+
+#[pymethods]
+impl NativeDataset {
+    #[new]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None))]
+    fn new(
+        py: Python<'_>,
+        root: PathBuf,
+        episodes: Option<Vec<i64>>,
+        delta_timestamps: Option<IndexMap<String, Vec<f64>>>,
+        tolerance_s: f64,
+        decode_threads: Option<usize>,
+    ) -> NativeResult<Self> {
+        let opts = OpenOptions {
+            episodes,
+            delta_timestamps,
+            tolerance_s,
+            decode_threads,
+        };
+        let inner = py.detach(move || Dataset::open(root, opts))?;
+        Ok(NativeDataset {
+            inner: Arc::new(inner),
+            handle: OnceLock::new(),
+        })
+    }
+
+    /// This dataset's handle for the `torch.ops.roboframes` operators (made on first call,
+    /// released with the dataset).
+    fn handle(&self) -> i64 {
+        *self
+            .handle
+            .get_or_init(|| registry::insert(self.inner.clone()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Every entry of an item, in LeRobot's order, with frames in the given format.
+    #[pyo3(signature = (frame_dtype="uint8", channels_last=true))]
+    fn output_specs(
+        &self,
+        frame_dtype: &str,
+        channels_last: bool,
+    ) -> NativeResult<Vec<PyOutputSpec>> {
+        Ok(output_specs(
+            &self.inner,
+            frame_format(frame_dtype, channels_last)?,
+        ))
+    }
+
+    /// Fills a batch. `buffers[i]` is a writable C-contiguous array of `len(indices) *
+    /// item_bytes` bytes for a byte output, or None to leave it out; string outputs take None
+    /// and are returned when `strings` is true. Returns, per output, the list of strings for
+    /// returned string outputs and None otherwise. Negative indices count from the end.
+    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, strings=true))]
+    fn fill<'py>(
+        &self,
+        py: Python<'py>,
+        indices: Vec<i64>,
+        buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
+        frame_dtype: &str,
+        channels_last: bool,
+        strings: bool,
+    ) -> NativeResult<Vec<Option<Vec<String>>>> {
+        let fmt = frame_format(frame_dtype, channels_last)?;
+        let specs = self.inner.outputs_for(fmt);
+        if buffers.len() != specs.len() {
+            return Err(Error::internal(
+                "fill",
+                format!("expected {} buffers, got {}", specs.len(), buffers.len()),
+            )
+            .into());
+        }
+        let mut raws: Vec<Option<RawBuf>> = Vec::with_capacity(specs.len());
+        for (spec, b) in specs.iter().zip(&buffers) {
+            match (spec.is_string(), b) {
+                (true, _) | (false, None) => raws.push(None),
+                (false, Some(arr)) => raws.push(Some(raw_buffer(&spec.key, spec.dtype, arr)?)),
+            }
+        }
+        // The core writes the buffers from several threads: they must not overlap.
+        let mut ranges: Vec<(usize, usize)> = raws
+            .iter()
+            .flatten()
+            .map(|r| (r.ptr as usize, r.ptr as usize + r.len))
+            .filter(|(a, b)| a < b)
+            .collect();
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| matches!(w, [a, b] if a.1 > b.0)) {
+            return Err(Error::internal("fill", "output buffers overlap").into());
+        }
+        let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
+        let inner = &self.inner;
+        let result = py.detach(|| {
+            let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(raws.len());
+            for ((raw, s), spec) in raws.iter().zip(texts.iter_mut()).zip(&specs) {
+                match raw {
+                    // SAFETY: see RawBuf: the array outlives this call and nothing else touches it.
+                    Some(r) => outs.push(OutBuf::Bytes(unsafe {
+                        std::slice::from_raw_parts_mut(r.ptr, r.len)
+                    })),
+                    None if spec.is_string() && strings => outs.push(OutBuf::Strings(s)),
+                    None => outs.push(OutBuf::Skip),
+                }
+            }
+            inner.fill_batch(&indices, fmt, &mut outs)
+        });
+        drop(buffers);
+        result?;
+        Ok(specs
+            .iter()
+            .zip(texts)
+            .map(|(spec, s)| (spec.is_string() && strings).then_some(s))
+            .collect())
+    }
+
+    /// Decoding threads of this process for the dataset.
+    #[getter]
+    fn decode_threads(&self) -> usize {
+        self.inner.decode_threads()
+    }
+
+    /// Sets the decoding threads of this process (rebuilt on next use).
+    fn set_decode_threads(&self, n: usize) {
+        self.inner.set_decode_threads(n)
+    }
+
+    /// Per item: whether its frame starts a keyframe group in every video key.
+    fn keyframe_items(&self, py: Python<'_>) -> NativeResult<Vec<bool>> {
+        let inner = &self.inner;
+        Ok(py.detach(|| inner.keyframe_items())?)
+    }
+
+    /// The text of `meta/info.json` as parsed.
+    fn info_json(&self) -> String {
+        self.inner.info().raw.to_string()
+    }
+
+    /// The text of `meta/stats.json`, or None when the dataset has none.
+    fn stats_json(&self) -> Option<String> {
+        self.inner.stats_text().map(str::to_owned)
+    }
+
+    /// `{task_index: task}`, in the row order of `meta/tasks.parquet`.
+    fn tasks(&self) -> IndexMap<i64, String> {
+        self.inner.tasks().clone()
+    }
+
+    /// `{subtask_index: subtask}`, or None when the dataset has no subtasks.
+    fn subtasks(&self) -> Option<IndexMap<i64, String>> {
+        self.inner.subtasks().cloned()
+    }
+
+    /// Episode indices of the selection, in dataset order.
+    fn episodes(&self) -> Vec<i64> {
+        self.inner.selected_episodes()
+    }
+
+    /// Frame offsets per key (`round(delta * fps)`).
+    fn delta_indices(&self) -> IndexMap<String, Vec<i64>> {
+        self.inner.delta_indices().clone()
+    }
+
+    /// One row per episode of the dataset (index, length, data location, per-camera video
+    /// spans), as the core read it from `meta/episodes`.
+    fn episode_table<'py>(&self, py: Python<'py>) -> NativeResult<Bound<'py, PyList>> {
+        let keys = self.inner.info().video_keys();
+        let out = PyList::empty(py);
+        for e in self.inner.episodes() {
+            let d = PyDict::new(py);
+            d.set_item("episode_index", e.episode_index)?;
+            d.set_item("length", e.length)?;
+            d.set_item("data/chunk_index", e.data_chunk_index)?;
+            d.set_item("data/file_index", e.data_file_index)?;
+            d.set_item("dataset_from_index", e.dataset_from_index)?;
+            d.set_item("dataset_to_index", e.dataset_to_index)?;
+            for (k, v) in keys.iter().zip(&e.videos) {
+                d.set_item(format!("videos/{k}/chunk_index"), v.chunk_index)?;
+                d.set_item(format!("videos/{k}/file_index"), v.file_index)?;
+                d.set_item(format!("videos/{k}/from_timestamp"), v.from_timestamp)?;
+                d.set_item(format!("videos/{k}/to_timestamp"), v.to_timestamp)?;
+            }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    #[getter]
+    fn fps(&self) -> f64 {
+        self.inner.info().fps
+    }
+
+    #[getter]
+    fn root(&self) -> String {
+        self.inner.root().display().to_string()
+    }
+
+    #[getter]
+    fn tolerance_s(&self) -> f64 {
+        self.inner.tolerance_s()
+    }
+}
