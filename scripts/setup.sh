@@ -34,12 +34,14 @@ fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install -q --upgrade pip uv
 fi
+# The pinned lock (regenerate it from requirements-dev.in: see there); reinstalled when it
+# differs from the copy stamped at the last install.
 STAMP=.venv/.roboframes-deps
-REQ=requirements-dev.txt
-if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
-  echo "[setup] installing Python packages from $REQ (first time: several minutes)"
-  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install -q -r "$REQ"
-  cp "$REQ" "$STAMP"
+LOCK=requirements-dev.lock
+if [ ! -f "$STAMP" ] || ! cmp -s "$LOCK" "$STAMP"; then
+  echo "[setup] installing Python packages from $LOCK (first time: several minutes)"
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install -q -r "$LOCK"
+  cp "$LOCK" "$STAMP"
 fi
 
 # Build the native extension into the venv (cargo makes this quick when nothing changed).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All tests: set up (idempotent), Rust format/lint/unit tests (and valgrind over the FFI code),
-# then the pytest suites, with a second environment holding the newest torch.
+# Python format/lint/type checks (ruff, mypy, stubtest), then the pytest suites (among them a
+# clean-venv install of ./python), with a second environment holding the newest torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -14,29 +15,30 @@ echo "[test] cargo test"
 CARGO_TEST=(cargo test -p roboframes-core -p roboframes-torch --features roboframes-core/testing)
 "${CARGO_TEST[@]}"
 echo "[test] valgrind (memcheck): decoder FFI, parallel writes into caller buffers, torch kernels"
-mapfile -t BINS < <("${CARGO_TEST[@]}" --no-run --message-format=json 2>/dev/null \
-  | .venv/bin/python -c "import sys, json
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get('reason') == 'compiler-artifact' and m.get('executable') and m['target']['name'] in ('decode', 'batch', 'kernels'):
-        print(m['executable'])")
-if [ "${#BINS[@]}" -ne 3 ]; then
-  echo "[test] expected the decode, batch and kernels test binaries, found: ${BINS[*]}" >&2
-  exit 1
-fi
-for bin in "${BINS[@]}"; do
-  echo "[test]   $(basename "$bin")"
-  valgrind -q --error-exitcode=9 --leak-check=no "$bin" --test-threads=1 -q
-done
+# cargo runs the test binaries through the runner of the host's target triple
+HOST="$(rustc -vV | sed -n 's/^host: //p')"
+RUNNER_VAR="CARGO_TARGET_$(printf '%s' "$HOST" | tr 'a-z.-' 'A-Z__')_RUNNER"
+env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=no" \
+  "${CARGO_TEST[@]}" --test decode --test batch --test kernels -- --test-threads=1
+
+echo "[test] ruff format --check, ruff check"
+PY_DIRS=(python tests benches examples)
+.venv/bin/ruff format --check "${PY_DIRS[@]}"
+.venv/bin/ruff check "${PY_DIRS[@]}"
+echo "[test] mypy (the roboframes package; python/pyproject.toml [tool.mypy])"
+.venv/bin/mypy --config-file python/pyproject.toml
+echo "[test] stubtest: python/roboframes/_native.pyi against the built extension"
+.venv/bin/python -m mypy.stubtest --mypy-config-file python/pyproject.toml roboframes._native
 
 # The newest torch, in an environment of its own (LeRobot 0.4.4 needs torch < 2.11).
-NEWEST_REQ=requirements-newest-torch.txt
+# (the pinned lock: regenerate it from requirements-newest-torch.in, see there)
+NEWEST_LOCK=requirements-newest-torch.lock
 NEWEST_STAMP=.venv-newest/.roboframes-deps
-if [ ! -x .venv-newest/bin/python ] || ! cmp -s "$NEWEST_REQ" "$NEWEST_STAMP"; then
+if [ ! -x .venv-newest/bin/python ] || ! cmp -s "$NEWEST_LOCK" "$NEWEST_STAMP"; then
   echo "[test] installing the newest torch into .venv-newest"
   .venv/bin/uv venv -q --allow-existing --python "$ROOT/.venv/bin/python" .venv-newest
-  VIRTUAL_ENV="$ROOT/.venv-newest" .venv/bin/uv pip install -q -r "$NEWEST_REQ"
-  cp "$NEWEST_REQ" "$NEWEST_STAMP"
+  VIRTUAL_ENV="$ROOT/.venv-newest" .venv/bin/uv pip install -q -r "$NEWEST_LOCK"
+  cp "$NEWEST_LOCK" "$NEWEST_STAMP"
 fi
 export ROBOFRAMES_NEWEST_TORCH_PYTHON="$ROOT/.venv-newest/bin/python"
 

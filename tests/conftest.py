@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from lerobot_fixtures import FixtureSpec, write_dataset  # noqa: E402
+from roboframes.synthetic import DatasetSpec, write_dataset
 
 # Named fixture variants. LeRobot's h264/hevc writer fails on episodes shorter than ~5 frames,
 # so the very short episodes live in the AV1 variant (LeRobot's default codec).
-SPECS: dict[str, FixtureSpec] = {
+SPECS: dict[str, DatasetSpec] = {
     # two cameras (width 96: swscale path; width 88: filter-graph path), an image feature,
     # episodes of 1 and 2 frames
-    "av1": FixtureSpec(vcodec="libsvtav1", episode_lengths=(6, 1, 2, 9)),
+    "av1": DatasetSpec(vcodec="libsvtav1", episode_lengths=(6, 1, 2, 9)),
     # several data and video files across chunks
-    "av1_multifile": FixtureSpec(
+    "av1_multifile": DatasetSpec(
         vcodec="libsvtav1",
         episode_lengths=(3, 1, 4, 2, 5),
         image_key=None,
@@ -26,11 +24,11 @@ SPECS: dict[str, FixtureSpec] = {
         video_files_size_in_mb=0.0001,
         chunks_size=2,
     ),
-    "h264": FixtureSpec(vcodec="h264", episode_lengths=(6, 5, 9), image_key=None),
+    "h264": DatasetSpec(vcodec="h264", episode_lengths=(6, 5, 9), image_key=None),
     # LeRobot's own hevc output has B-frames
-    "hevc": FixtureSpec(vcodec="hevc", episode_lengths=(6, 5, 9), image_key=None),
+    "hevc": DatasetSpec(vcodec="hevc", episode_lengths=(6, 5, 9), image_key=None),
     # a multi-dimensional numeric feature, a string feature, uint8 and int32 features
-    "grid": FixtureSpec(
+    "grid": DatasetSpec(
         vcodec="libsvtav1",
         episode_lengths=(4, 3),
         cameras=(("observation.images.top", 64, 96),),
@@ -44,8 +42,14 @@ SPECS: dict[str, FixtureSpec] = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "install: installs ./python into a clean venv (tests/test_install.py; runs by default)"
+    )
+
+
 @pytest.fixture(scope="session")
-def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Returns a function name -> path of a dataset written once per session."""
     base = tmp_path_factory.mktemp("lerobot")
     made: dict[str, Path] = {}

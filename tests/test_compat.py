@@ -147,13 +147,16 @@ def test_hevc_bframes_match_sequential_decode(dataset_dir) -> None:
         assert_item_equal(r, ours_w[i], ref.meta.camera_keys, f"hevc/act[{i}]")
     print(f"LeRobot 0.4.4 failed on {lerobot_failures}/{len(ref)} windowed items of its own HEVC output")
 
-    eps = {e["episode_index"]: e for e in ours.episode_metadata()}
+    eps = {e["episode_index"]: e for e in ours.episode_table()}
     cache: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
     for i in range(len(ours)):
         it = ours[i]
         ep = eps[int(it["episode_index"])]
         for k in ours.video_keys:
-            p = root / f"videos/{k}/chunk-{ep[f'videos/{k}/chunk_index']:03d}/file-{ep[f'videos/{k}/file_index']:03d}.mp4"
+            p = (
+                root
+                / f"videos/{k}/chunk-{ep[f'videos/{k}/chunk_index']:03d}/file-{ep[f'videos/{k}/file_index']:03d}.mp4"
+            )
             if p not in cache:
                 cache[p] = sequential_reference(p)
             frames, pts = cache[p]

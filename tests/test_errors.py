@@ -13,7 +13,6 @@ import pytest
 
 import roboframes
 from roboframes import errors
-from roboframes.dataset import STRING_KINDS
 
 CAM = "observation.images.top"
 
@@ -197,8 +196,42 @@ def test_index_out_of_range(dataset_dir) -> None:
     ds = roboframes.Dataset(dataset_dir("av1"))
     with pytest.raises(IndexError):
         ds[len(ds)]
-    with pytest.raises(errors.IndexOutOfRangeError):
+    with pytest.raises(errors.IndexOutOfRangeError) as e:
         ds.get_batch([0, -len(ds) - 1])
+    assert f"index {-len(ds) - 1} out of range" in str(e.value)
+    with pytest.raises(errors.IndexOutOfRangeError):
+        ds.get_batch([2**62])
+
+
+def test_negative_indices_count_from_the_end(dataset_dir) -> None:
+    """The core resolves negative indices, for every surface alike."""
+    ds = roboframes.Dataset(dataset_dir("av1"), delta_timestamps={"action": [-0.1, 0.0]})
+    n = len(ds)
+    for neg, pos in ((-1, n - 1), (-n, 0), (-3, n - 3)):
+        a, b = ds[neg], ds[pos]
+        assert list(a) == list(b)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_error_classes_carry_their_location() -> None:
+    """Errors take (message, path, episode, key); OSError subclasses keep the plain message,
+    and every class pickles with its location (DataLoader workers send them to the parent)."""
+    import pickle
+
+    for cls, base in (
+        (errors.DatasetNotFoundError, FileNotFoundError),
+        (errors.FileReadError, OSError),
+        (errors.FrameTimestampError, ValueError),
+        (errors.InternalError, RuntimeError),
+    ):
+        e = cls("file 'x.mp4', episode 3, key 'cam': broken", "x.mp4", 3, "cam")
+        assert isinstance(e, (errors.Error, base))
+        assert str(e) == "file 'x.mp4', episode 3, key 'cam': broken"
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is cls and str(back) == str(e)
+        assert (back.path, back.episode, back.key) == ("x.mp4", 3, "cam")
+    assert errors.MetadataError("no location").path is None
 
 
 def test_bad_delta_timestamps(dataset_dir) -> None:
@@ -270,23 +303,23 @@ def test_stats_with_nan_and_infinity(broken: Path) -> None:
     assert np.isnan(ds.stats["next.reward"]["min"][0]) and np.isinf(ds.stats["next.reward"]["max"][0])
     p.write_text("{broken")
     with pytest.raises(errors.MetadataError) as e:
-        roboframes.Dataset(broken).stats
+        _ = roboframes.Dataset(broken).stats
     assert e.value.path.endswith("stats.json")
 
 
 def test_native_fill_checks_its_buffers(dataset_dir) -> None:
     """The native layer refuses buffers of the wrong element type or that overlap."""
     ds = roboframes.Dataset(dataset_dir("av1"))
-    outs = ds._native.outputs()
-    good = [None if kind in STRING_KINDS else np.empty((1, *shape), dtype) for _k, kind, dtype, shape, _ in outs]
+    outs = ds.output_specs()
+    good = [None if o.is_string else np.empty((1, *o.shape), o.dtype) for o in outs]
     ds._native.fill([0], good)
-    i = next(n for n, o in enumerate(outs) if o[0] == "index")
+    i = next(n for n, o in enumerate(outs) if o.key == "index")
     wrong = list(good)
     wrong[i] = np.empty((1,), dtype=object)
-    with pytest.raises(RuntimeError, match="int64"):
+    with pytest.raises(errors.InternalError, match="int64"):
         ds._native.fill([0], wrong)
     shared = list(good)
-    j = next(n for n, o in enumerate(outs) if o[0] == "frame_index")
+    j = next(n for n, o in enumerate(outs) if o.key == "frame_index")
     shared[j] = shared[i]
-    with pytest.raises(RuntimeError, match="overlap"):
+    with pytest.raises(errors.InternalError, match="overlap"):
         ds._native.fill([0], shared)

@@ -26,9 +26,9 @@ def runs(batch: list[int]) -> list[list[int]]:
 
 
 def test_every_item_once_per_epoch_in_keyframe_runs(ds) -> None:  # type: ignore[no-untyped-def]
-    keys = ds._native.keyframes()
+    keys = ds.keyframe_items()
     starts = {0}
-    for e in ds.episode_metadata():
+    for e in ds.episode_table():
         starts.add(e["dataset_from_index"])
     s = roboframes.GopShuffleSampler(ds, batch_size=4, streams=2, unit_frames=2, seed=3)
     assert len(s) == -(-len(ds) // 4)

@@ -38,7 +38,7 @@ def assert_same(ref: Any, ours: Any, where: str) -> None:
         assert torch.equal(ref, ours), where
     elif isinstance(ref, (list, tuple)):
         assert len(ref) == len(ours), where
-        for i, (a, b) in enumerate(zip(ref, ours)):
+        for i, (a, b) in enumerate(zip(ref, ours, strict=True)):
             assert_same(a, b, f"{where}[{i}]")
     else:
         assert ref == ours and type(ref) is type(ours), f"{where}: {ref!r} vs {ours!r}"
@@ -107,7 +107,7 @@ def test_dataloader_batches_match_lerobot(dataset_dir, name, episodes, window, n
         got = list(dl)
         want = lerobot_batches(ref, 4, order)
         assert len(got) == len(want)
-        for b, (w, g) in enumerate(zip(want, got)):
+        for b, (w, g) in enumerate(zip(want, got, strict=True)):
             assert_same(w, g, f"{name} batch {b} (workers={num_workers})")
 
 
@@ -131,7 +131,9 @@ def test_frame_options(dataset_dir) -> None:
     cams = base.meta.camera_keys
     for dtype in (torch.uint8, torch.float16, torch.bfloat16, torch.float32):
         for cl in (False, True):
-            opt = rt.LeRobotDataset("roboframes/av1", root=root, delta_timestamps=dt, frame_dtype=dtype, channels_last=cl)
+            opt = rt.LeRobotDataset(
+                "roboframes/av1", root=root, delta_timestamps=dt, frame_dtype=dtype, channels_last=cl
+            )
             for i in (0, 7, len(base) - 1):
                 a, b = base[i], opt[i]
                 assert list(a) == list(b)
@@ -168,9 +170,25 @@ def test_metadata_matches_lerobot(dataset_dir) -> None:
     ours = rt.LeRobotDatasetMetadata("roboframes/av1_multifile", root=root)
     assert ours.info == ref.info
     for attr in (
-        "fps", "features", "robot_type", "camera_keys", "video_keys", "image_keys", "names", "shapes",
-        "total_episodes", "total_frames", "total_tasks", "data_path", "video_path", "chunks_size",
-        "data_files_size_in_mb", "video_files_size_in_mb", "revision", "url_root", "_version",
+        "fps",
+        "features",
+        "robot_type",
+        "camera_keys",
+        "video_keys",
+        "image_keys",
+        "names",
+        "shapes",
+        "total_episodes",
+        "total_frames",
+        "total_tasks",
+        "data_path",
+        "video_path",
+        "chunks_size",
+        "data_files_size_in_mb",
+        "video_files_size_in_mb",
+        "revision",
+        "url_root",
+        "_version",
     ):
         assert getattr(ours, attr) == getattr(ref, attr), attr
     assert ref.stats.keys() == ours.stats.keys()
@@ -204,8 +222,20 @@ def test_dataset_attributes(dataset_dir) -> None:
     dt = WINDOWS["act"](10)
     ref = LeRobot("roboframes/av1", root=root, episodes=[1, 3], delta_timestamps=dt, tolerance_s=1e-3)
     ours = rt.LeRobotDataset("roboframes/av1", root=root, episodes=[1, 3], delta_timestamps=dt, tolerance_s=1e-3)
-    for attr in ("repo_id", "root", "episodes", "delta_timestamps", "delta_indices", "tolerance_s", "fps",
-                 "num_frames", "num_episodes", "features", "image_transforms", "revision"):
+    for attr in (
+        "repo_id",
+        "root",
+        "episodes",
+        "delta_timestamps",
+        "delta_indices",
+        "tolerance_s",
+        "fps",
+        "num_frames",
+        "num_episodes",
+        "features",
+        "image_transforms",
+        "revision",
+    ):
         assert getattr(ours, attr) == getattr(ref, attr), attr
     assert len(ours) == len(ref)
     assert "Number of selected samples" in repr(ours)
@@ -263,7 +293,9 @@ def test_episode_aware_sampler(dataset_dir) -> None:
     meta = rt.LeRobotDatasetMetadata("roboframes/av1_multifile", root=root)
     frm, to = meta.episodes["dataset_from_index"], meta.episodes["dataset_to_index"]
     # all episodes: exactly LeRobot's indices
-    assert list(rt.EpisodeAwareSampler(frm, to, drop_n_last_frames=1)) == list(LeRobotSampler(frm, to, drop_n_last_frames=1))
+    assert list(rt.EpisodeAwareSampler(frm, to, drop_n_last_frames=1)) == list(
+        LeRobotSampler(frm, to, drop_n_last_frames=1)
+    )
     # a subset: indices into the subset dataset, every item of the kept frames once
     episodes = [4, 2]
     ds = rt.LeRobotDataset("roboframes/av1_multifile", root=root, episodes=episodes)
@@ -271,7 +303,7 @@ def test_episode_aware_sampler(dataset_dir) -> None:
     idx = sorted(s)
     assert all(0 <= i < len(ds) for i in idx) and len(set(idx)) == len(idx)
     got = [(int(ds[i]["episode_index"]), int(ds[i]["frame_index"])) for i in idx]
-    lengths = dict(zip(range(len(frm)), (t - f for f, t in zip(frm, to))))
+    lengths = dict(zip(range(len(frm)), (t - f for f, t in zip(frm, to, strict=True)), strict=True))
     want = [(e, f) for e in sorted(episodes) for f in range(1, lengths[e])]
     assert got == want
 
@@ -324,7 +356,7 @@ def test_tasks_by_row_position_like_lerobot(dataset_dir, tmp_path: Path) -> None
     ours = rt.LeRobotDataset("roboframes/tasks", root=root)
     got = [ours[i]["task"] for i in range(len(ref))]
     assert got == [ref[i]["task"] for i in range(len(ref))]
-    assert got != [ours._reader[i]["task"] for i in range(len(ref))]  # the reordering mattered
+    assert got != [ours.reader[i]["task"] for i in range(len(ref))]  # the reordering mattered
 
 
 def test_default_collate_takes_the_decoded_batch_without_copying(dataset_dir) -> None:
@@ -375,7 +407,7 @@ def test_workers_split_the_cores(dataset_dir) -> None:
     class Probe(rt.LeRobotDataset):
         def __getitems__(self, indices):  # type: ignore[no-untyped-def]
             items = super().__getitems__(indices)
-            return [dict(it, threads=torch.tensor(self._reader.threads)) for it in items]
+            return [dict(it, threads=torch.tensor(self.reader.decode_threads)) for it in items]
 
     ds = Probe("roboframes/av1", root=dataset_dir("av1"))
     cores = len(os.sched_getaffinity(0))
@@ -383,4 +415,4 @@ def test_workers_split_the_cores(dataset_dir) -> None:
         dl = torch.utils.data.DataLoader(ds, batch_size=6, num_workers=workers)
         seen = {int(t) for b in dl for t in b["threads"]}
         assert seen == {max(1, cores // workers)}, (workers, seen)
-    assert ds._reader.threads == cores  # the main process keeps its own
+    assert ds.reader.decode_threads == cores  # the main process keeps its own

@@ -32,8 +32,11 @@ def test_operators(ds, check) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_schemas_are_registered_from_rust() -> None:
-    schemas = {name: str(getattr(torch.ops.roboframes, name).default._schema) for name in ("decode_frames", "gather", "get_batch")}
-    assert schemas["decode_frames"].endswith("ScalarType dtype, bool channels_last) -> Tensor")
+    schemas = {
+        name: str(getattr(torch.ops.roboframes, name).default._schema)
+        for name in ("decode_frames", "gather", "get_batch")
+    }
+    assert schemas["decode_frames"].endswith("ScalarType frame_dtype, bool channels_last) -> Tensor")
     assert schemas["gather"].endswith("int[] offsets) -> (Tensor, Tensor)")
     assert schemas["get_batch"].endswith("bool channels_last) -> Tensor[]")
     # the CPU kernel is a native (boxed) kernel, not a Python one
@@ -74,12 +77,14 @@ def test_kernels_run_off_the_gil(dataset_dir) -> None:  # type: ignore[no-untype
     """While an operator runs, other Python threads run: torch releases the GIL around the
     call and the kernel never takes it back. (Holding it would leave the other thread about
     one switch interval, 0.5 ms, around the call.)"""
-    ds = roboframes.Dataset(dataset_dir("av1"), delta_timestamps=checks.WINDOWS, threads=1)
+    ds = roboframes.Dataset(dataset_dir("av1"), delta_timestamps=checks.WINDOWS, decode_threads=1)
     idx = torch.arange(len(ds)).repeat(20)
     torch.ops.roboframes.get_batch(ds.handle, idx[:4], torch.float32, False)  # warm up
     during, rate, duration = 0, 0.0, 0.0
     for _ in range(3):  # the call must be long enough to tell
-        during, rate, duration = _spin_while(lambda: torch.ops.roboframes.get_batch(ds.handle, idx, torch.float32, False))
+        during, rate, duration = _spin_while(
+            lambda idx=idx: torch.ops.roboframes.get_batch(ds.handle, idx, torch.float32, False)
+        )
         if duration > 0.05:
             break
         idx = idx.repeat(4)
@@ -126,5 +131,5 @@ def test_wrappers_accept_datasets_handles_and_lists(ds) -> None:  # type: ignore
     assert torch.equal(a, b) and a.shape == (2, 64, 96, 3) and a.dtype == torch.uint8
     with pytest.raises(TypeError):
         rt.decode_frames("not a dataset", checks.TOP, [0], [0.0])  # type: ignore[arg-type]
-    empty = rt.decode_frames(ds, checks.TOP, [], [], dtype=torch.float32, channels_last=False)
+    empty = rt.decode_frames(ds, checks.TOP, [], [], frame_dtype=torch.float32, channels_last=False)
     assert empty.shape == (0, 3, 64, 96)

@@ -18,7 +18,6 @@ import torch
 
 import roboframes
 import roboframes.torch as rt
-from roboframes.dataset import STRING_KINDS
 
 TOP, WRIST = "observation.images.top", "observation.images.wrist"
 WINDOWS = {TOP: [-0.1, 0.0], "action": [0.0, 0.1, 0.2], "observation.state": [-0.2, 0.0]}
@@ -31,7 +30,7 @@ def open_dataset(root: Path) -> roboframes.Dataset:
 def op_cases(ds: roboframes.Dataset) -> list[tuple[object, tuple]]:
     """(operator overload, arguments) pairs covering every operator, dtype and layout."""
     h = ds.handle
-    eps = [e["episode_index"] for e in ds.episode_metadata()]
+    eps = [e["episode_index"] for e in ds.episode_table()]
     ep = torch.tensor([eps[0], eps[0], eps[-1], eps[-1]])
     ts = torch.tensor([0.0, 0.1, 0.0, 0.2], dtype=torch.float64)
     idx = torch.tensor([0, len(ds) - 1, len(ds) // 2])
@@ -85,10 +84,10 @@ def check_values(ds: roboframes.Dataset) -> None:
     n = len(ds)
     idx = list(range(n))
     ref = ds.get_batch(idx)
-    specs = [(k, kind) for k, kind, *_ in ds._native.outputs() if kind not in STRING_KINDS]
+    specs = [(o.key, o.kind) for o in ds.output_specs() if not o.is_string]
     got = torch.ops.roboframes.get_batch(ds.handle, torch.tensor(idx), torch.uint8, True)
     assert [k for k, _ in specs] == [k for k in ref if k in dict(specs)]
-    for (k, _kind), t in zip(specs, got):
+    for (k, _kind), t in zip(specs, got, strict=True):
         np.testing.assert_array_equal(t.numpy(), ref[k], err_msg=k)
     # float32 CHW is value / 255, f16/bf16 are that rounded as torch rounds it
     f32 = torch.ops.roboframes.get_batch(ds.handle, torch.tensor(idx), torch.float32, False)
@@ -115,9 +114,11 @@ def check_values(ds: roboframes.Dataset) -> None:
 def check_errors(ds: roboframes.Dataset) -> None:
     """Failures are torch RuntimeErrors from the operators, typed errors from the wrappers."""
     h = ds.handle
-    ep0 = ds.episode_metadata()[0]["episode_index"]
+    ep0 = ds.episode_table()[0]["episode_index"]
     try:
-        torch.ops.roboframes.decode_frames(h, TOP, torch.tensor([ep0]), torch.tensor([0.05], dtype=torch.float64), torch.uint8, True)
+        torch.ops.roboframes.decode_frames(
+            h, TOP, torch.tensor([ep0]), torch.tensor([0.05], dtype=torch.float64), torch.uint8, True
+        )
         raise AssertionError("no error for a time between frames")
     except RuntimeError as e:
         assert "tolerance" in str(e) and TOP in str(e), e

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from . import errors
-from ._native import __version__
-from .dataset import Dataset
-from .errors import Error, FrameTimestampError
-from .sampling import GopShuffleSampler
+import re
+
+
+def _load_native() -> None:
+    """Imports the native extension; when a shared library it links (FFmpeg's) is missing,
+    says which one and how to install it instead of the loader's bare message."""
+    try:
+        from . import _native  # noqa: F401
+    except ImportError as e:
+        missing = re.search(
+            r"\b(lib(?:avcodec|avformat|avutil|avfilter|avdevice|swscale|swresample|postproc)[\w.\-]*)", str(e)
+        )
+        if missing is None:
+            raise
+        raise ImportError(
+            f"roboframes needs FFmpeg's shared libraries, and {missing.group(1)} could not be loaded ({e}). "
+            "roboframes uses the system's FFmpeg, of the major version it was built against "
+            f"({missing.group(1)}): install it, e.g. `apt-get install ffmpeg` on Debian/Ubuntu, "
+            "`brew install ffmpeg` on macOS or `conda install ffmpeg`, or rebuild roboframes against "
+            "the FFmpeg you have (`pip install ./python` with its development packages present)."
+        ) from e
+
+
+_load_native()
+
+from . import errors  # noqa: E402
+from ._native import __version__  # noqa: E402
+from .dataset import Dataset  # noqa: E402
+from .errors import Error, FrameTimestampError  # noqa: E402
+from .sampler import GopShuffleSampler  # noqa: E402
 
 __all__ = ["Dataset", "Error", "FrameTimestampError", "GopShuffleSampler", "errors", "__version__"]

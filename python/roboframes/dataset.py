@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
+from ._native import OutputSpec
+from .errors import InvalidArgumentError, MetadataError
 
 Item = dict[str, Any]
 
-# output kinds the core returns as Python strings (no array)
-STRING_KINDS = ("string", "task", "subtask")
+#: Element types of camera frames NumPy can hold (the core's frame types but bfloat16).
+NUMPY_FRAME_DTYPES: tuple[str, ...] = tuple(d for d in _native.FRAME_DTYPES if d != "bfloat16")
 
 
 class _Spares:
@@ -93,6 +94,31 @@ def feature_keys(features: Mapping[str, Mapping[str, Any]], *dtypes: str) -> lis
     return [k for k, f in features.items() if f["dtype"] in dtypes]
 
 
+class CameraKeys:
+    """``video_keys``, ``image_keys`` and ``camera_keys`` of anything with ``info.json``'s
+    ``features`` (the NumPy reader and the torch drop-in's metadata alike)."""
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        """``info.json``'s features."""
+        raise NotImplementedError
+
+    @property
+    def video_keys(self) -> list[str]:
+        """Keys of video features (mp4 files under ``videos/``)."""
+        return feature_keys(self.features, "video")
+
+    @property
+    def image_keys(self) -> list[str]:
+        """Keys of image features (PNG/JPEG bytes in the parquet)."""
+        return feature_keys(self.features, "image")
+
+    @property
+    def camera_keys(self) -> list[str]:
+        """Video and image keys, in feature order (LeRobot's ``camera_keys``)."""
+        return feature_keys(self.features, "video", "image")
+
+
 def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
     allowed), every leaf a NumPy array. None when the dataset has no stats."""
@@ -102,17 +128,13 @@ def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     try:
         stats = json.loads(text)
     except ValueError as e:
-        err = MetadataError(f"file '{path}': invalid metadata: not valid JSON: {e}")
-        err.path = str(path)
-        raise err from None
+        raise MetadataError(f"file '{path}': invalid metadata: not valid JSON: {e}", path=str(path)) from None
     if not isinstance(stats, dict):
-        err = MetadataError(f"file '{path}': invalid metadata: top level is not an object")
-        err.path = str(path)
-        raise err
+        raise MetadataError(f"file '{path}': invalid metadata: top level is not an object", path=str(path))
     return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
 
 
-class Dataset:
+class Dataset(CameraKeys):
     """A LeRobot v3.0 dataset read by the roboframes core.
 
     Items carry LeRobot's keys in LeRobot's order: video camera keys, then the parquet
@@ -122,6 +144,7 @@ class Dataset:
     ``delta_timestamps``; numeric features of shape ``(1,)`` are 0-d arrays, others keep their
     shape (``(T, ...)`` with deltas); strings are ``str``. Windows follow LeRobot: offsets are
     ``round(delta * fps)``, clamped to the episode, with ``{key}_is_pad`` marking clamped steps.
+    Negative indices count from the end.
 
     Args:
         root: The dataset root (the folder holding ``meta/``, ``data/`` and ``videos/``).
@@ -129,7 +152,7 @@ class Dataset:
         delta_timestamps: ``{key: [seconds, ...]}`` windows, as in LeRobot.
         tolerance_s: Allowed distance between a requested time and the frame returned, and the
             tolerance of the ``delta_timestamps`` check.
-        threads: Decode threads; ``None`` uses the number of cores.
+        decode_threads: Decoding threads of this process; ``None`` uses the number of cores.
         frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
             ``"float32"`` or ``"float16"`` (``value / 255``).
         channels_last: Frames as ``(H, W, C)`` (default) or, when false, ``(C, H, W)``.
@@ -141,35 +164,30 @@ class Dataset:
         episodes: Sequence[int] | None = None,
         delta_timestamps: Mapping[str, Sequence[float]] | None = None,
         tolerance_s: float = 1e-4,
-        threads: int | None = None,
+        decode_threads: int | None = None,
         frame_dtype: str = "uint8",
         channels_last: bool = True,
     ) -> None:
-        if frame_dtype not in ("uint8", "float32", "float16"):
+        if frame_dtype not in NUMPY_FRAME_DTYPES:
             raise InvalidArgumentError(
-                f"frame_dtype must be 'uint8', 'float32' or 'float16' for NumPy output, got {frame_dtype!r}"
+                f"frame_dtype must be one of {list(NUMPY_FRAME_DTYPES)} for NumPy output, got {frame_dtype!r}"
             )
         self.root = Path(root)
         self._episodes_arg = None if episodes is None else [int(e) for e in episodes]
         self.delta_timestamps = (
-            None
-            if delta_timestamps is None
-            else {str(k): [float(d) for d in v] for k, v in delta_timestamps.items()}
+            None if delta_timestamps is None else {str(k): [float(d) for d in v] for k, v in delta_timestamps.items()}
         )
         self.tolerance_s = float(tolerance_s)
-        self._threads = threads
+        self._decode_threads_arg = decode_threads
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self._native = _native.NativeDataset(
-            str(self.root), self._episodes_arg, self.delta_timestamps, self.tolerance_s, threads
+            str(self.root), self._episodes_arg, self.delta_timestamps, self.tolerance_s, decode_threads
         )
-        self._outputs = [
-            (key, kind, np.dtype(dtype), tuple(shape))
-            for key, kind, dtype, shape, _ in self._native.outputs(frame_dtype, self.channels_last)
-        ]
+        self._specs = self._native.output_specs(frame_dtype, self.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled
-        self._spares = _Spares(limit=2 * sum(1 for o in self._outputs if o[1] not in STRING_KINDS))
+        self._spares = _Spares(limit=2 * sum(1 for o in self._specs if not o.is_string))
 
     # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
     def __getstate__(self) -> dict[str, Any]:
@@ -178,64 +196,51 @@ class Dataset:
             "episodes": self._episodes_arg,
             "delta_timestamps": self.delta_timestamps,
             "tolerance_s": self.tolerance_s,
-            "threads": self._threads,
+            "decode_threads": self._decode_threads_arg,
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        Dataset.__init__(self, **state)
 
     @property
-    def threads(self) -> int:
+    def decode_threads(self) -> int:
         """Decoding threads this process uses for the dataset."""
-        return int(self._native.threads)
+        return self._native.decode_threads
 
-    def set_threads(self, n: int) -> None:
+    def set_decode_threads(self, n: int) -> None:
         """Sets this process's decoding threads (e.g. cores divided by the number of data
         loading worker processes); the thread pool is rebuilt on next use."""
-        self._native.set_threads(int(n))
+        self._native.set_decode_threads(int(n))
 
     @property
     def handle(self) -> int:
         """This dataset's handle for the ``torch.ops.roboframes`` operators (process-local)."""
-        return int(self._native.handle())
+        return self._native.handle()
 
     # -- metadata -------------------------------------------------------------------------
     @property
     def fps(self) -> int | float:
         """Frames per second of the dataset."""
-        return self.info["fps"]
+        fps: int | float = self.info["fps"]
+        return fps
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
         """``info.json``'s features."""
-        return self.info["features"]
-
-    @property
-    def video_keys(self) -> list[str]:
-        """Keys of video features."""
-        return feature_keys(self.features, "video")
-
-    @property
-    def image_keys(self) -> list[str]:
-        """Keys of image features (PNG/JPEG bytes in the parquet)."""
-        return feature_keys(self.features, "image")
-
-    @property
-    def camera_keys(self) -> list[str]:
-        """Video and image keys, in feature order."""
-        return feature_keys(self.features, "video", "image")
+        features: dict[str, dict[str, Any]] = self.info["features"]
+        return features
 
     @property
     def episodes(self) -> list[int]:
         """Selected episode indices, in dataset order."""
-        return list(self._native.selected_episodes())
+        return self._native.episodes()
 
     @property
     def num_episodes(self) -> int:
         """Number of selected episodes."""
-        return len(self._native.selected_episodes())
+        return len(self._native.episodes())
 
     @property
     def num_frames(self) -> int:
@@ -244,44 +249,71 @@ class Dataset:
 
     @property
     def tasks(self) -> dict[int, str]:
-        """``{task_index: task}``."""
-        return dict(self._native.tasks())
+        """``{task_index: task}``, in the row order of ``meta/tasks.parquet``."""
+        return self._native.tasks()
+
+    @property
+    def subtasks(self) -> dict[int, str] | None:
+        """``{subtask_index: subtask}``, or ``None`` when the dataset has no subtasks."""
+        return self._native.subtasks()
+
+    def read_stats(self) -> dict[str, Any] | None:
+        """``meta/stats.json`` as a new ``{feature: {stat: ndarray}}`` dict, or ``None`` when the
+        dataset has none."""
+        return parse_stats(self._native.stats_json(), self.root)
 
     @functools.cached_property
-    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+    def stats(self) -> dict[str, Any]:
         """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent).
 
         Parsed once; a plain mutable dict, so normalisation code may edit it in place.
         """
-        return parse_stats(self._native.stats_json(), self.root) or {}
+        return self.read_stats() or {}
 
     @property
     def delta_indices(self) -> dict[str, list[int]] | None:
         """Frame offsets per key, or ``None`` without ``delta_timestamps``."""
-        return None if self.delta_timestamps is None else dict(self._native.delta_indices())
+        return None if self.delta_timestamps is None else self._native.delta_indices()
 
-    def episode_metadata(self) -> list[dict[str, Any]]:
-        """Every episode's location: index, length, data file, per-camera video span."""
-        return list(self._native.episodes())
+    def episode_table(self) -> list[dict[str, Any]]:
+        """One row per episode of the dataset (all episodes, not only the selected ones):
+        ``episode_index``, ``length``, data file, ``dataset_from_index``/``dataset_to_index``
+        and each camera's ``videos/{key}/...`` span."""
+        return self._native.episode_table()
+
+    def output_specs(self, frame_dtype: str | None = None, channels_last: bool | None = None) -> list[OutputSpec]:
+        """Every entry of an item, in item order: ``key``, ``kind`` (``video``, ``image``,
+        ``numeric``, ``string``, ``pad``, ``task``, ``subtask``), ``dtype``, ``shape`` and
+        ``window``. Frames in this dataset's format unless ``frame_dtype`` / ``channels_last``
+        (which may name any frame type of the core, ``bfloat16`` included) say otherwise."""
+        if frame_dtype is None and channels_last is None:
+            return list(self._specs)
+        return self._native.output_specs(
+            self.frame_dtype if frame_dtype is None else frame_dtype,
+            self.channels_last if channels_last is None else bool(channels_last),
+        )
+
+    def keyframe_items(self) -> list[bool]:
+        """Per item: whether its frame starts a keyframe group in every camera video (so that
+        decoding from it needs no earlier frame). All true without videos."""
+        return self._native.keyframe_items()
 
     # -- items ----------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._native)
 
-    def _normalize(self, idx: int) -> int:
-        n = len(self._native)
-        i = int(idx)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            err = IndexOutOfRangeError(f"index {idx} out of range for a dataset of {n} frames")
-            raise err
-        return i
-
     def __getitem__(self, idx: int) -> Item:
         batch = self.get_batch([idx])
         # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
         return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}
+
+    def get_strings(self, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
+        """The string entries (string features, ``task``, ``subtask``) of the items at
+        ``indices``, nothing decoded: per key a flat list of ``len(indices) * T`` strings for a
+        string feature windowed over ``T`` steps, else of ``len(indices)``."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
+        strings = self._native.fill(idx, [None] * len(self._specs), self.frame_dtype, self.channels_last)
+        return {spec.key: s for spec, s in zip(self._specs, strings, strict=True) if s is not None}
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> Item:
         """Returns the items at ``indices`` stacked along a leading batch dimension.
@@ -290,29 +322,26 @@ class Dataset:
         ``B`` lists of ``T`` strings for a windowed string feature). All native work runs with
         the GIL released.
         """
-        idx = [self._normalize(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1).tolist()]
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
         b = len(idx)
-        buffers: list[np.ndarray | None] = []
-        for _key, kind, dtype, shape in self._outputs:
-            if kind in STRING_KINDS:
-                buffers.append(None)
-            else:
-                buffers.append(self._spares.take((b, *shape), dtype))
+        buffers: list[np.ndarray | None] = [
+            None if spec.is_string else self._spares.take((b, *spec.shape), np.dtype(spec.dtype))
+            for spec in self._specs
+        ]
         try:
             strings = self._native.fill(idx, buffers, self.frame_dtype, self.channels_last)
         finally:
             self._spares.keep(buffers)
         out: Item = {}
-        for (key, kind, _dtype, shape), buf, strs in zip(self._outputs, buffers, strings):
+        for spec, buf, strs in zip(self._specs, buffers, strings, strict=True):
             if buf is not None:
-                out[key] = buf
-            else:
-                assert strs is not None
-                if kind == "string" and len(shape) == 1:
-                    t = shape[0]
-                    out[key] = [strs[i * t : (i + 1) * t] for i in range(b)]
+                out[spec.key] = buf
+            elif strs is not None:
+                if spec.kind == "string" and spec.window is not None:
+                    t = spec.window
+                    out[spec.key] = [strs[i * t : (i + 1) * t] for i in range(b)]
                 else:
-                    out[key] = list(strs)
+                    out[spec.key] = strs
         return out
 
     def __repr__(self) -> str:

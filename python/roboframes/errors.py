@@ -9,11 +9,23 @@ from __future__ import annotations
 
 
 class Error(Exception):
-    """Base class of every roboframes error."""
+    """Base class of every roboframes error.
 
-    path: str | None = None
-    episode: int | None = None
-    key: str | None = None
+    Args:
+        message: What went wrong, naming the file, episode and key where known.
+        path: The file concerned, if any.
+        episode: The episode index concerned, if any.
+        key: The feature key concerned, if any.
+    """
+
+    def __init__(
+        self, message: str = "", path: str | None = None, episode: int | None = None, key: str | None = None
+    ) -> None:
+        # one argument only: OSError subclasses would read several as (errno, strerror, ...)
+        super().__init__(message)
+        self.path = path
+        self.episode = episode
+        self.key = key
 
 
 class DatasetNotFoundError(Error, FileNotFoundError):
@@ -60,6 +72,12 @@ class InvalidArgumentError(Error, ValueError):
     """An argument is invalid (unknown episode, negative tolerance, ...)."""
 
 
+class InternalError(Error, RuntimeError):
+    """A fault inside roboframes, caused neither by the data nor by the arguments (a broken
+    invariant, a poisoned lock, a caught panic); the message names the operation. Please
+    report it."""
+
+
 __all__ = [
     "Error",
     "DatasetNotFoundError",
@@ -73,4 +91,5 @@ __all__ = [
     "DeltaTimestampsError",
     "IndexOutOfRangeError",
     "InvalidArgumentError",
+    "InternalError",
 ]

@@ -45,7 +45,7 @@ __all__ = ["GopShuffleSampler"]
 def _reader(dataset: Any) -> Dataset:
     if isinstance(dataset, Dataset):
         return dataset
-    reader = getattr(dataset, "_reader", None)  # roboframes.torch.LeRobotDataset
+    reader = getattr(dataset, "reader", None)  # roboframes.torch.LeRobotDataset
     if isinstance(reader, Dataset):
         return reader
     raise TypeError(f"expected a roboframes dataset, got {type(dataset).__name__}")
@@ -84,8 +84,8 @@ class GopShuffleSampler:
         if batch_size < 1 or streams < 1 or unit_frames < 1 or num_workers < 0:
             raise ValueError("batch_size, streams and unit_frames must be >= 1, num_workers >= 0")
         reader = _reader(dataset)
-        keys = reader._native.keyframes()
-        lengths = {e["episode_index"]: e["length"] for e in reader.episode_metadata()}
+        keys = reader.keyframe_items()
+        lengths = {e["episode_index"]: e["length"] for e in reader.episode_table()}
         units: list[tuple[int, int]] = []
         start = 0
         for ep in reader.episodes:
@@ -117,13 +117,16 @@ class GopShuffleSampler:
         queue = [self.units[i] for i in rng.permutation(len(self.units))][::-1]  # pop() from the end
         # per set, per stream: [next item, end of its unit]
         lanes = [[[0, 0] for _ in range(self.streams)] for _ in range(self.sets)]
-        quotas = [self.batch_size // self.streams + (1 if s < self.batch_size % self.streams else 0) for s in range(self.streams)]
+        quotas = [
+            self.batch_size // self.streams + (1 if s < self.batch_size % self.streams else 0)
+            for s in range(self.streams)
+        ]
         emitted = 0
         j = 0
         while emitted < self.num_items:
             batch: list[int] = []
             lane_set = lanes[j % self.sets]
-            for lane, quota in zip(lane_set, quotas):
+            for lane, quota in zip(lane_set, quotas, strict=True):
                 while quota > 0:
                     if lane[0] >= lane[1]:
                         if not queue:

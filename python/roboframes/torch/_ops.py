@@ -8,36 +8,27 @@ from the arguments and the metadata of the dataset a handle names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from .. import _native
-from ..dataset import STRING_KINDS, Dataset
+from ..dataset import Dataset
 
-__all__ = ["decode_frames", "gather", "get_batch", "handle_of", "FRAME_DTYPES"]
+__all__ = ["decode_frames", "gather", "get_batch", "handle_of", "frame_dtype_name", "torch_dtype", "FRAME_DTYPES"]
 
 #: Frame element types the operators produce, with the core's names.
-FRAME_DTYPES: dict[torch.dtype, str] = {
-    torch.uint8: "uint8",
-    torch.float32: "float32",
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-}
+FRAME_DTYPES: dict[torch.dtype, str] = {getattr(torch, name): name for name in _native.FRAME_DTYPES}
 
-_NUMPY_TO_TORCH: dict[str, torch.dtype] = {
-    "bool": torch.bool,
-    "uint8": torch.uint8,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-}
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of one of the core's element type names (``float32``, ``bool``, ...)."""
+    dtype = getattr(torch, name)
+    assert isinstance(dtype, torch.dtype), name
+    return dtype
 
 
 def _libtorch_cpu() -> str:
@@ -52,7 +43,8 @@ def _libtorch_cpu() -> str:
 _native.register_torch_ops(_libtorch_cpu())
 
 
-def _frame_dtype_name(dtype: torch.dtype) -> str:
+def frame_dtype_name(dtype: torch.dtype) -> str:
+    """The core's name of a frame dtype; ``ValueError`` for dtypes frames cannot have."""
     try:
         return FRAME_DTYPES[dtype]
     except KeyError:
@@ -69,16 +61,16 @@ def _decode_frames_fake(
     camera: str,
     episode_index: torch.Tensor,
     timestamp: torch.Tensor,
-    dtype: torch.dtype,
+    frame_dtype: torch.dtype,
     channels_last: bool,
 ) -> torch.Tensor:
     _check_index(episode_index, "episode_index")
     _check_index(timestamp, "timestamp")
-    _frame_dtype_name(dtype)
+    frame_dtype_name(frame_dtype)
     h, w, c = _native.handle_frame_dims(dataset, camera)
     n = episode_index.shape[0]
     shape = (n, h, w, c) if channels_last else (n, c, h, w)
-    return torch.empty(shape, dtype=dtype, device="cpu")
+    return torch.empty(shape, dtype=frame_dtype, device="cpu")
 
 
 @torch.library.register_fake("roboframes::gather")
@@ -88,7 +80,7 @@ def _gather_fake(
     _check_index(index, "index")
     row, dtype = _native.handle_numeric_row(dataset, key)
     n, t = index.shape[0], len(offsets)
-    values = torch.empty((n, t, *row), dtype=_NUMPY_TO_TORCH[dtype], device="cpu")
+    values = torch.empty((n, t, *row), dtype=torch_dtype(dtype), device="cpu")
     return values, torch.empty((n, t), dtype=torch.bool, device="cpu")
 
 
@@ -98,11 +90,11 @@ def _get_batch_fake(
 ) -> list[torch.Tensor]:
     _check_index(index, "index")
     b = index.shape[0]
-    outs = _native.handle_outputs(dataset, _frame_dtype_name(frame_dtype), channels_last)
+    specs = _native.handle_output_specs(dataset, frame_dtype_name(frame_dtype), channels_last)
     return [
-        torch.empty((b, *shape), dtype=_NUMPY_TO_TORCH[dtype], device="cpu")
-        for _key, kind, dtype, shape, _window in outs
-        if kind not in STRING_KINDS
+        torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device="cpu")
+        for spec in specs
+        if not spec.is_string
     ]
 
 
@@ -144,26 +136,27 @@ def decode_frames(
     episode_index: torch.Tensor | Sequence[int],
     timestamp: torch.Tensor | Sequence[float],
     *,
-    dtype: torch.dtype = torch.uint8,
+    frame_dtype: torch.dtype = torch.uint8,
     channels_last: bool = True,
 ) -> torch.Tensor:
     """Frames of ``camera`` at ``timestamp[i]`` seconds into episode ``episode_index[i]``.
 
     ``timestamp`` is LeRobot's per-frame ``timestamp`` (time within the episode). Returns
-    ``(N, H, W, 3)`` (``channels_last``) or ``(N, 3, H, W)`` of ``dtype``: ``uint8`` as decoded,
+    ``(N, H, W, 3)`` (``channels_last``) or ``(N, 3, H, W)`` of ``frame_dtype``: ``uint8`` as decoded,
     or ``float32``/``float16``/``bfloat16`` holding ``value / 255``. Eager wrapper of
     ``torch.ops.roboframes.decode_frames`` with typed errors; call the operator itself inside
     ``torch.compile``.
     """
-    return _typed_errors(
+    frames: torch.Tensor = _typed_errors(
         torch.ops.roboframes.decode_frames,
         handle_of(dataset),
         camera,
         _as_1d(episode_index, torch.int64),
         _as_1d(timestamp, torch.float64),
-        dtype,
+        frame_dtype,
         channels_last,
     )
+    return frames
 
 
 def gather(
@@ -177,13 +170,14 @@ def gather(
     Offsets are clamped to the item's episode as LeRobot does. Returns ``values`` of shape
     ``(N, T, *feature_shape)`` (``(N, T)`` for scalar features) and ``is_pad`` ``(N, T)`` bool.
     """
-    return _typed_errors(
+    values_and_pads: tuple[torch.Tensor, torch.Tensor] = _typed_errors(
         torch.ops.roboframes.gather,
         handle_of(dataset),
         key,
         _as_1d(index, torch.int64),
         [int(o) for o in offsets],
     )
+    return values_and_pads
 
 
 def get_batch(
@@ -195,10 +189,11 @@ def get_batch(
 ) -> list[torch.Tensor]:
     """Every tensor entry of the items at ``index``, stacked, in the dataset's key order
     (string entries such as ``task`` are left out); one native call for the whole batch."""
-    return _typed_errors(
+    tensors: list[torch.Tensor] = _typed_errors(
         torch.ops.roboframes.get_batch,
         handle_of(dataset),
         _as_1d(index, torch.int64),
         frame_dtype,
         channels_last,
     )
+    return tensors

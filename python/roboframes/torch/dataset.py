@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..dataset import STRING_KINDS, Dataset
+from ..dataset import Dataset
 from . import _ops
 from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 
@@ -30,7 +30,7 @@ class _Batch:
         self.values: list[tuple[Any, ...]] = []
 
 
-class BatchItem(dict):  # type: ignore[type-arg]
+class BatchItem(dict[str, Any]):
     """An item made by :meth:`LeRobotDataset.__getitems__`: a ``dict`` of the item's values
     that also knows the batch it came from, so that ``default_collate`` can hand back the
     batch the operator already stacked instead of stacking copies of it. Items that were
@@ -38,21 +38,24 @@ class BatchItem(dict):  # type: ignore[type-arg]
     come from different batches are collated the ordinary way."""
 
     __slots__ = ("_batch", "_pos")
+    _batch: _Batch | None
+    _pos: int
+
+
+def _is_whole_batch(batch: list[BatchItem], src: _Batch) -> bool:
+    """True when ``batch`` is exactly the unchanged items ``src`` made, in order."""
+    return len(batch) == len(src.values) and all(
+        getattr(item, "_batch", None) is src
+        and getattr(item, "_pos", -1) == i
+        and list(item) == src.keys
+        and all(map(operator.is_, item.values(), orig))
+        for i, (item, orig) in enumerate(zip(batch, src.values, strict=True))
+    )
 
 
 def _collate_items(batch: list[BatchItem], *, collate_fn_map: Any = None) -> dict[str, Any]:
     src = getattr(batch[0], "_batch", None)
-    if (
-        src is not None
-        and len(batch) == len(src.values)
-        and all(
-            getattr(item, "_batch", None) is src
-            and getattr(item, "_pos", -1) == i
-            and list(item) == src.keys
-            and all(map(operator.is_, item.values(), orig))
-            for i, (item, orig) in enumerate(zip(batch, src.values))
-        )
-    ):
+    if isinstance(src, _Batch) and _is_whole_batch(batch, src):
         return {k: src.collated[k] for k in src.keys}
     from torch.utils.data._utils.collate import collate
 
@@ -127,32 +130,33 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self.decode_threads = decode_threads
-        _ops._frame_dtype_name(frame_dtype)  # validates
+        _ops.frame_dtype_name(frame_dtype)  # validates
 
-        self._reader = Dataset(
+        #: The NumPy reader (``roboframes.Dataset``) this dataset's items come from.
+        self.reader = Dataset(
             self.root,
             episodes=episodes,
             delta_timestamps=delta_timestamps,
             tolerance_s=tolerance_s,
-            threads=decode_threads,
+            decode_threads=decode_threads,
         )
-        self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self._reader._native)
-        self.delta_indices: dict[str, list[int]] | None = self._reader.delta_indices
+        self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self.reader)
+        self.delta_indices: dict[str, list[int]] | None = self.reader.delta_indices
         self._layout()
 
     def _layout(self) -> None:
         """Precomputes how the operator's tensors become items."""
-        outs = self._reader._native.outputs(_ops.FRAME_DTYPES[self.frame_dtype], self.channels_last)
-        self._keys = [key for key, *_ in outs]
-        self._tensor_keys = [key for key, kind, *_ in outs if kind not in STRING_KINDS]
+        specs = self.reader.output_specs(_ops.frame_dtype_name(self.frame_dtype), self.channels_last)
+        self._keys = [spec.key for spec in specs]
+        self._tensor_keys = [spec.key for spec in specs if not spec.is_string]
         # LeRobot squeezes the time dimension of a video key with a single delta
-        self._squeeze = {key for key, kind, _d, _s, window in outs if kind == "video" and window == 1}
-        self._string_features = [key for key, kind, *_ in outs if kind == "string"]
-        self._has_subtask = any(kind == "subtask" for _k, kind, *_ in outs)
+        self._squeeze = {spec.key for spec in specs if spec.kind == "video" and spec.window == 1}
+        self._string_features = [spec.key for spec in specs if spec.kind == "string"]
+        self._has_subtask = any(spec.kind == "subtask" for spec in specs)
         # LeRobot looks a task up by row position in meta/tasks.parquet (tasks.iloc[i]); the
         # core's tables keep the file's row order, so no pandas is needed for it
-        self._task_names = list(self._reader._native.tasks().values())
-        self._subtask_names = list((self._reader._native.subtasks() or {}).values())
+        self._task_names = list(self.reader.tasks.values())
+        self._subtask_names = list((self.reader.subtasks or {}).values())
         self._camera_keys = list(self.meta.camera_keys)
 
     # -- LeRobot's attributes ---------------------------------------------------------
@@ -165,7 +169,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
     def num_frames(self) -> int:
         """Number of frames of the selected episodes (LeRobot's rule: ``info.json``'s
         ``total_frames`` when all episodes are selected)."""
-        return len(self._reader) if self.episodes is not None else self.meta.total_frames
+        return len(self.reader) if self.episodes is not None else self.meta.total_frames
 
     @property
     def num_episodes(self) -> int:
@@ -180,7 +184,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
     @property
     def handle(self) -> int:
         """The handle of this dataset for the ``torch.ops.roboframes`` operators."""
-        return self._reader.handle
+        return self.reader.handle
 
     def __len__(self) -> int:
         return self.num_frames
@@ -189,28 +193,26 @@ class LeRobotDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int | torch.Tensor) -> Item:
         return self.__getitems__([idx])[0]
 
-    def __getitems__(self, indices: Sequence[int] | torch.Tensor) -> list[Item]:
+    def __getitems__(self, indices: Sequence[int | torch.Tensor] | torch.Tensor) -> list[Item]:
         """The items at ``indices``, decoded in one native call (``torch.ops.roboframes.get_batch``).
 
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
         self._fit_threads_to_workers()
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        idx = torch.where(idx < 0, idx + len(self._reader), idx)  # the core checks the range
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)  # the core resolves negatives
         tensors = _ops.get_batch(
             self.handle,
             idx,
             frame_dtype=self.frame_dtype,
             channels_last=self.channels_last,
         )
-        batch: dict[str, Any] = dict(zip(self._tensor_keys, tensors))
+        batch: dict[str, Any] = dict(zip(self._tensor_keys, tensors, strict=True))
         for key in self._squeeze:
             batch[key] = batch[key].squeeze(1)
         if self._string_features:
-            strings = self._reader._native.fill(idx.tolist(), [None] * len(self._keys), strings=True)
-            for key, s in zip(self._keys, strings):
-                if key in self._string_features and s is not None:
-                    batch[key] = s
+            strings = self.reader.get_strings(idx.tolist())
+            for key in self._string_features:
+                batch[key] = strings[key]
         # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
         tasks = [self._task_names[t] for t in batch["task_index"].tolist()]
         subtasks = None
@@ -231,8 +233,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
         # one call per key makes all of its item views (unbind), not one indexing per item
         columns = [batch[k].unbind(0) if isinstance(batch[k], torch.Tensor) else batch[k] for k in keys]
         items: list[Item] = []
-        for pos, row in enumerate(zip(*columns)):
-            item = BatchItem(zip(keys, row))
+        for pos, row in enumerate(zip(*columns, strict=True)):
+            item = BatchItem(zip(keys, row, strict=True))
             item._batch = made if fast else None
             item._pos = pos
             if self.image_transforms is not None:
@@ -252,7 +254,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         if getattr(self, "_threads_fitted_in", None) == pid:
             return
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self._reader.set_threads(max(1, cores // max(1, info.num_workers)))
+        self.reader.set_decode_threads(max(1, cores // max(1, info.num_workers)))
         self._threads_fitted_in = pid
 
     # -- pickling: reopen in the receiving process -------------------------------------------
@@ -272,7 +274,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        LeRobotDataset.__init__(self, **state)
 
     @classmethod
     def create(cls, *args: Any, **kwargs: Any) -> Any:

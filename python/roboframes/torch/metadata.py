@@ -3,16 +3,15 @@ roboframes core (no Hugging Face ``datasets``, no Arrow cache, nothing downloade
 
 from __future__ import annotations
 
-import json
+import copy
 import os
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .. import _native
-from ..dataset import feature_keys, parse_stats
-from ..errors import DatasetNotFoundError
+from ..dataset import CameraKeys, Dataset
+from ..errors import DatasetNotFoundError, MetadataError
 
 CODEBASE_VERSION = "v3.0"
 
@@ -31,13 +30,12 @@ def resolve_root(repo_id: str, root: str | os.PathLike[str] | None) -> Path:
     local datasets only; a missing one is a :class:`DatasetNotFoundError`."""
     path = Path(root) if root else lerobot_home() / repo_id
     if not (path / "meta" / "info.json").exists():
-        err = DatasetNotFoundError(
+        raise DatasetNotFoundError(
             f"no LeRobot dataset at '{path}' (for repo_id '{repo_id}'): roboframes reads local "
             "datasets only and downloads nothing; fetch it first, e.g. with LeRobot's "
-            "LeRobotDataset(repo_id) or `huggingface-cli download --repo-type dataset`"
+            "LeRobotDataset(repo_id) or `huggingface-cli download --repo-type dataset`",
+            path=str(path / "meta" / "info.json"),
         )
-        err.path = str(path / "meta" / "info.json")
-        raise err
     return path
 
 
@@ -57,11 +55,12 @@ class EpisodeTable:
 
         paths = sorted((self._root / "meta" / "episodes").glob("*/*.parquet"))
         if not paths:
-            raise DatasetNotFoundError(f"no episode metadata under '{self._root / 'meta' / 'episodes'}'")
+            folder = self._root / "meta" / "episodes"
+            raise DatasetNotFoundError(f"no episode metadata under '{folder}'", path=str(folder))
         tables = [pq.read_table(p) for p in paths]
         table = pa.concat_tables(tables, promote_options="default")
         keep = [c for c in table.column_names if not c.startswith("stats/")]
-        return table.select(keep).to_pydict()
+        return cast("dict[str, list[Any]]", table.select(keep).to_pydict())
 
     @property
     def column_names(self) -> list[str]:
@@ -102,7 +101,7 @@ class EpisodeTable:
         return f"EpisodeTable(num_rows={len(self)}, columns={self.column_names})"
 
 
-class LeRobotDatasetMetadata:
+class LeRobotDatasetMetadata(CameraKeys):
     """Metadata of a local LeRobot v3.0 dataset, usable wherever LeRobot 0.4.4's
     ``LeRobotDatasetMetadata`` is (policy factories, processors, samplers).
 
@@ -122,7 +121,7 @@ class LeRobotDatasetMetadata:
         force_cache_sync: bool = False,
         metadata_buffer_size: int = 10,
         *,
-        _opened: Any = None,
+        _opened: Dataset | None = None,
     ) -> None:
         self.repo_id = repo_id
         self.revision = revision if revision else CODEBASE_VERSION
@@ -134,15 +133,15 @@ class LeRobotDatasetMetadata:
         """(Re)reads ``info.json``, stats and (on next use) tasks, subtasks and episodes."""
         self._load(None)
 
-    def _load(self, opened: Any) -> None:
-        # `opened`: the native dataset of this root that the caller has just opened (the
-        # drop-in's reader), so that the metadata is not read from disk twice
-        native = opened if opened is not None else _native.NativeDataset(str(self.root))
-        info = json.loads(native.info_json())
+    def _load(self, opened: Dataset | None) -> None:
+        # `opened`: the reader of this root that the caller has just opened (the drop-in's),
+        # so that the metadata is not read from disk twice
+        reader = opened if opened is not None else Dataset(self.root)
+        info = copy.deepcopy(reader.info)
         for ft in info["features"].values():
             ft["shape"] = tuple(ft["shape"])
         self.info: dict[str, Any] = info
-        self.stats: dict[str, dict[str, Any]] | None = parse_stats(native.stats_json(), self.root)
+        self.stats: dict[str, dict[str, Any]] | None = reader.read_stats()
         self.episodes = EpisodeTable(self.root)
         for cached in ("tasks", "subtasks"):
             self.__dict__.pop(cached, None)
@@ -180,8 +179,11 @@ class LeRobotDatasetMetadata:
     def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
         """Video file of an episode's camera, relative to ``root``."""
         ep = self._episode_row(ep_index)
+        if self.video_path is None:
+            info = self.root / "meta" / "info.json"
+            raise MetadataError(f"file '{info}': the dataset has no videos (video_path is null)", path=str(info))
         return Path(
-            self.video_path.format(  # type: ignore[union-attr]
+            self.video_path.format(
                 video_key=vid_key,
                 chunk_index=ep[f"videos/{vid_key}/chunk_index"],
                 file_index=ep[f"videos/{vid_key}/file_index"],
@@ -191,39 +193,27 @@ class LeRobotDatasetMetadata:
     def _episode_row(self, ep_index: int) -> dict[str, Any]:
         if ep_index >= len(self.episodes):
             raise IndexError(f"Episode index {ep_index} out of range. Episodes: {len(self.episodes)}")
-        return self.episodes[ep_index]
+        return cast("dict[str, Any]", self.episodes[ep_index])
 
     @property
     def data_path(self) -> str:
-        return self.info["data_path"]
+        return cast("str", self.info["data_path"])
 
     @property
     def video_path(self) -> str | None:
-        return self.info["video_path"]
+        return cast("str | None", self.info["video_path"])
 
     @property
     def robot_type(self) -> str | None:
-        return self.info["robot_type"]
+        return cast("str | None", self.info["robot_type"])
 
     @property
     def fps(self) -> int:
-        return self.info["fps"]
+        return cast("int", self.info["fps"])
 
     @property
     def features(self) -> dict[str, dict]:
-        return self.info["features"]
-
-    @property
-    def image_keys(self) -> list[str]:
-        return feature_keys(self.features, "image")
-
-    @property
-    def video_keys(self) -> list[str]:
-        return feature_keys(self.features, "video")
-
-    @property
-    def camera_keys(self) -> list[str]:
-        return feature_keys(self.features, "video", "image")
+        return cast("dict[str, dict]", self.info["features"])
 
     @property
     def names(self) -> dict[str, list | dict]:
@@ -235,27 +225,27 @@ class LeRobotDatasetMetadata:
 
     @property
     def total_episodes(self) -> int:
-        return self.info["total_episodes"]
+        return cast("int", self.info["total_episodes"])
 
     @property
     def total_frames(self) -> int:
-        return self.info["total_frames"]
+        return cast("int", self.info["total_frames"])
 
     @property
     def total_tasks(self) -> int:
-        return self.info["total_tasks"]
+        return cast("int", self.info["total_tasks"])
 
     @property
     def chunks_size(self) -> int:
-        return self.info["chunks_size"]
+        return cast("int", self.info["chunks_size"])
 
     @property
     def data_files_size_in_mb(self) -> int:
-        return self.info["data_files_size_in_mb"]
+        return cast("int", self.info["data_files_size_in_mb"])
 
     @property
     def video_files_size_in_mb(self) -> int:
-        return self.info["video_files_size_in_mb"]
+        return cast("int", self.info["video_files_size_in_mb"])
 
     def get_task_index(self, task: str) -> int | None:
         """The ``task_index`` of a task string, or None if the dataset lacks it."""

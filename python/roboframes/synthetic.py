@@ -1,7 +1,15 @@
-"""LeRobot v3.0 datasets written at test time by LeRobot 0.4.4's own writer.
+"""Synthetic LeRobot v3.0 datasets written by LeRobot's own writer.
 
-The compatibility tests read files that another project wrote: every fixture goes through
-``LeRobotDataset.create`` / ``add_frame`` / ``save_episode`` / ``finalize``.
+Every dataset goes through ``LeRobotDataset.create`` / ``add_frame`` / ``save_episode`` /
+``finalize``, so the files are exactly what LeRobot writes (the compatibility tests, the
+benchmarks and the examples read files that another project wrote). Writing needs ``lerobot``
+(0.4.4 is the reference); importing this module does not.
+
+Example::
+
+    from roboframes.synthetic import DatasetSpec, write_dataset
+
+    root = write_dataset(Path("/tmp/sample"), DatasetSpec(episode_lengths=(20, 20)))
 """
 
 from __future__ import annotations
@@ -9,13 +17,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+__all__ = ["DatasetSpec", "features_of", "write_dataset"]
+
 
 @dataclass(frozen=True)
-class FixtureSpec:
-    """What to write. Sizes are small on purpose: fixtures are built on every test run."""
+class DatasetSpec:
+    """What to write. The defaults are small on purpose: the test fixtures are built on every
+    test run."""
 
     vcodec: str = "libsvtav1"
     fps: int = 10
@@ -31,14 +43,17 @@ class FixtureSpec:
     data_files_size_in_mb: float | None = None
     video_files_size_in_mb: float | None = None
     chunks_size: int | None = None
-    extra: dict = field(default_factory=dict)
+    # more non-camera features: name -> LeRobot feature description (dtype, shape, names)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     # camera-like content (a textured scene panning, a moving object, sensor noise) instead of
     # smooth gradients: realistic bitrates, so decode costs what real footage costs
     textured: bool = False
 
 
-def features_of(spec: FixtureSpec) -> dict:
-    feats: dict = {
+def features_of(spec: DatasetSpec) -> dict[str, dict[str, Any]]:
+    """LeRobot's ``features`` for ``spec``: fixed state/action/effort/counts/reward/done
+    features, ``spec.extra``, then the cameras and the image feature."""
+    feats: dict[str, dict[str, Any]] = {
         "observation.state": {"dtype": "float32", "shape": (6,), "names": [f"j{i}" for i in range(6)]},
         "action": {"dtype": "float32", "shape": (4,), "names": [f"a{i}" for i in range(4)]},
         "observation.effort": {"dtype": "float64", "shape": (3,), "names": None},
@@ -81,14 +96,14 @@ class _Scene:
             small = rng.standard_normal((H // scale + 2, W // scale + 2, 3)).astype(np.float32)
             big = np.repeat(np.repeat(small, scale, axis=0), scale, axis=1)[:H, :W]
             tex += amp * big
-        self.tex = np.clip(tex + 128.0, 0, 255)
+        self.tex: np.ndarray = np.clip(tex + 128.0, 0, 255)
         self.h, self.w = h, w
         self.rng = np.random.default_rng(2000 + seed)
 
     def frame(self, t: int) -> np.ndarray:
         oy = int(16 + 12 * np.sin(t / 23.0))
         ox = (2 * t) % 256
-        img = self.tex[oy : oy + self.h, ox : ox + self.w].copy()
+        img: np.ndarray = self.tex[oy : oy + self.h, ox : ox + self.w].copy()
         s = max(4, min(self.h, self.w) // 5)
         cy = int((self.h - s) * (0.5 + 0.4 * np.sin(t / 11.0)))
         cx = int((self.w - s) * (0.5 + 0.4 * np.cos(t / 7.0)))
@@ -97,11 +112,26 @@ class _Scene:
         return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = "roboframes/fixture") -> Path:
-    """Writes a dataset with LeRobot's writer under ``root`` (which must not exist)."""
+def write_dataset(root: Path, spec: DatasetSpec | None = None, repo_id: str = "roboframes/fixture") -> Path:
+    """Writes a dataset described by ``spec`` (default: ``DatasetSpec()``) with LeRobot's writer
+    under ``root``, which must not exist; returns ``root``.
+
+    The content is deterministic: the same spec writes the same frames and table values. Needs
+    ``lerobot``. LeRobot's writer logs every episode at INFO level through the root logger: the
+    root logger's level is raised to WARNING while it writes, and restored afterwards.
+    """
+    root_logger = logging.getLogger()
+    level = root_logger.level
+    root_logger.setLevel(max(level, logging.WARNING))
+    try:
+        return _write(Path(root), DatasetSpec() if spec is None else spec, repo_id)
+    finally:
+        root_logger.setLevel(level)
+
+
+def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    logging.getLogger().setLevel(logging.WARNING)
     feats = features_of(spec)
     ds = LeRobotDataset.create(
         repo_id=repo_id,
@@ -124,7 +154,7 @@ def write_dataset(root: Path, spec: FixtureSpec = FixtureSpec(), repo_id: str = 
     g = 0
     for ep, n in enumerate(spec.episode_lengths):
         for t in range(n):
-            frame = {"task": spec.tasks[ep % len(spec.tasks)]}
+            frame: dict[str, Any] = {"task": spec.tasks[ep % len(spec.tasks)]}
             for name, ft in feats.items():
                 if ft["dtype"] in ("video", "image"):
                     continue
