@@ -171,7 +171,8 @@ def main() -> None:
         }
     random_ceiling = cores / sum(c["decodes_per_sample"] / c["rate"] for c in cams.values())
     keyframe_aware = cores / sum(
-        c["keyframes_per_sample"] * c["keyframe_s"] + (c["decodes_per_sample"] - c["keyframes_per_sample"]) * c["inter_frame_s"]
+        c["keyframes_per_sample"] * c["keyframe_s"]
+        + (c["decodes_per_sample"] - c["keyframes_per_sample"]) * c["inter_frame_s"]
         for c in cams.values()
     )
     sequential_ceiling = cores / sum(1 / c["rate"] for c in cams.values())

@@ -10,12 +10,9 @@ steps.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 @dataclass(frozen=True)
@@ -82,9 +79,9 @@ def ensure_dataset(cfg: Config, data_dir: Path) -> Path:
     root = cfg.root(data_dir)
     if (root / "meta" / "info.json").exists():
         return root
-    from lerobot_fixtures import FixtureSpec, write_dataset
+    from roboframes.synthetic import DatasetSpec, write_dataset
 
-    spec = FixtureSpec(
+    spec = DatasetSpec(
         vcodec="libsvtav1",
         fps=cfg.fps,
         episode_lengths=tuple([cfg.frames_per_episode] * cfg.episodes),

@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from configs import CONFIGS, WINDOWS, ensure_dataset  # benches/ is sys.path[0]: run as a script
 
-from configs import CONFIGS, WINDOWS, ensure_dataset  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 LOADERS: list[tuple[str, int]] = [
     ("lerobot", 0),
@@ -91,9 +90,43 @@ def fmt(x: float | None, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
 
 
+CEILING_LABELS = {
+    "random_ceiling": "random",
+    "keyframe_aware_random_ceiling": "keyframe-aware",
+    "sequential_ceiling": "sequential",
+}
+
+
+def pct(s: float, ceil: dict[str, Any], name: str, width: int) -> str:
+    """``s`` as a percentage of ceiling ``name``, right-aligned in ``width``."""
+    return f"{100 * s / ceil[name]:>{width - 1}.0f}%" if ceil.get(name) else f"{'-':>{width}}"
+
+
+def best(runs: list[dict[str, Any]], loader: str) -> dict[str, Any] | None:
+    """The fastest of ``runs`` with this loader (any number of workers)."""
+    cands = [r for r in runs if r["loader"] == loader]
+    return max(cands, key=lambda r: r["samples_per_s"]) if cands else None
+
+
+def cell(r: dict[str, Any] | None, base: float, ceil: dict[str, Any], *ceilings: str) -> str:
+    """A summary cell: samples/s, workers, ratio to ``base``, fractions of ``ceilings``."""
+    if r is None:
+        return "-"
+    s = r["samples_per_s"]
+    pcts = ", ".join(f"{100 * s / ceil[c]:.0f}% {CEILING_LABELS[c]}" for c in ceilings if ceil.get(c))
+    return f"{s:,.0f} (w{r['workers']}): {s / base:.2f}x" + (f"; {pcts}" if pcts else "")
+
+
+def mem(r: dict[str, Any] | None) -> str:
+    """Peak RSS (peak PSS) in MB."""
+    if r is None:
+        return "-"
+    return f"{r['peak_rss_bytes'] / 2**20:,.0f} ({r.get('peak_pss_bytes', 0) / 2**20:,.0f})"
+
+
 def report(results: dict[str, Any]) -> str:
     lines = []
-    for key, block in results["runs"].items():
+    for block in results["runs"].values():
         ceil = block["ceiling"]
         runs = [r for r in block["loaders"] if "samples_per_s" in r]
         lr = [r for r in runs if r["loader"] == "lerobot"]
@@ -121,20 +154,18 @@ def report(results: dict[str, Any]) -> str:
                 lines.append(f"  {name:<22} failed: {r.get('error', '')[-200:]!r}")
                 continue
             s = r["samples_per_s"]
-
-            def pct(name: str, width: int) -> str:
-                return f"{100 * s / ceil[name]:>{width - 1}.0f}%" if ceil.get(name) else f"{'-':>{width}}"
-
             lines.append(
                 f"  {name:<22}{s:>11,.1f}{r['frames_per_s']:>11,.0f}"
                 f"{(s / best_lr['samples_per_s']) if best_lr else float('nan'):>10.2f}"
-                f"{pct('random_ceiling', 8)}{pct('keyframe_aware_random_ceiling', 12)}{pct('sequential_ceiling', 7)}"
+                f"{pct(s, ceil, 'random_ceiling', 8)}{pct(s, ceil, 'keyframe_aware_random_ceiling', 12)}"
+                f"{pct(s, ceil, 'sequential_ceiling', 7)}"
                 f"{r['peak_rss_bytes'] / 2**20:>9,.0f}{r.get('peak_pss_bytes', 0) / 2**20:>8,.0f}"
                 f"{r['first_batch_s']:>12.2f}{r['open_s']:>8.3f}"
             )
     if results.get("open_10k"):
         lines.append("")
-        lines.append("open a 10,000-episode dataset (median): " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in results["open_10k"].items()))
+        times = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in results["open_10k"].items())
+        lines.append(f"open a 10,000-episode dataset (median): {times}")
     return "\n".join(lines)
 
 
@@ -147,33 +178,18 @@ def summary_markdown(results: dict[str, Any]) -> str:
     for block in results["runs"].values():
         runs = [r for r in block["loaders"] if "samples_per_s" in r]
         ceil = block["ceiling"]
-
-        def best(name: str) -> dict[str, Any] | None:
-            cands = [r for r in runs if r["loader"] == name]
-            return max(cands, key=lambda r: r["samples_per_s"]) if cands else None
-
-        lr, drop, nat, gop, gopn = best("lerobot"), best("roboframes"), best("native"), best("gop"), best("gop-native")
+        lr, drop, nat = best(runs, "lerobot"), best(runs, "roboframes"), best(runs, "native")
+        gop, gopn = best(runs, "gop"), best(runs, "gop-native")
         if lr is None:
             continue
         base = lr["samples_per_s"]
-
-        def cell(r: dict[str, Any] | None, *ceilings: str) -> str:
-            if r is None:
-                return "-"
-            s = r["samples_per_s"]
-            label = {"random_ceiling": "random", "keyframe_aware_random_ceiling": "keyframe-aware", "sequential_ceiling": "sequential"}
-            pcts = ", ".join(f"{100 * s / ceil[c]:.0f}% {label[c]}" for c in ceilings if ceil.get(c))
-            return f"{s:,.0f} (w{r['workers']}): {s / base:.2f}x" + (f"; {pcts}" if pcts else "")
-
-        def mem(r: dict[str, Any] | None) -> str:
-            return "-" if r is None else f"{r['peak_rss_bytes'] / 2**20:,.0f} ({r.get('peak_pss_bytes', 0) / 2**20:,.0f})"
-
+        random_ceilings = ("random_ceiling", "keyframe_aware_random_ceiling")
         rows.append(
             f"| {block['description']}, {block['windows']}, batch {block['batch_size']} "
             f"| {base:,.0f} (w{lr['workers']}) "
-            f"| {cell(drop, 'random_ceiling', 'keyframe_aware_random_ceiling')} "
-            f"| {cell(nat, 'random_ceiling', 'keyframe_aware_random_ceiling')} "
-            f"| {cell(gop, 'sequential_ceiling')} / {cell(gopn, 'sequential_ceiling')} "
+            f"| {cell(drop, base, ceil, *random_ceilings)} "
+            f"| {cell(nat, base, ceil, *random_ceilings)} "
+            f"| {cell(gop, base, ceil, 'sequential_ceiling')} / {cell(gopn, base, ceil, 'sequential_ceiling')} "
             f"| {fmt(ceil.get('random_ceiling'))} / {fmt(ceil.get('keyframe_aware_random_ceiling'))} / {fmt(ceil.get('sequential_ceiling'))} "
             f"| {mem(lr)} / {mem(drop)} / {mem(nat)} |"
         )
@@ -188,17 +204,22 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
     blocks = list(results["runs"].values())
     fig, axes = plt.subplots(1, len(blocks), figsize=(4.2 * len(blocks), 4.8), squeeze=False)
-    for ax, block in zip(axes[0], blocks):
+    for ax, block in zip(axes[0], blocks, strict=True):
         runs = [r for r in block["loaders"] if "samples_per_s" in r]
         names = [f"{r['loader']}\nw{r['workers']}" for r in runs]
         vals = [r["samples_per_s"] for r in runs]
-        colors = ["#999999" if r["loader"] == "lerobot" else "#1f77b4" if "gop" not in r["loader"] else "#2ca02c" for r in runs]
+        colors = [
+            "#999999" if r["loader"] == "lerobot" else "#1f77b4" if "gop" not in r["loader"] else "#2ca02c"
+            for r in runs
+        ]
         ax.bar(range(len(vals)), vals, color=colors)
         ceil = block["ceiling"]
         if ceil.get("random_ceiling"):
             ax.axhline(ceil["random_ceiling"], color="#d62728", ls="--", lw=1, label="random-access ceiling")
         if ceil.get("keyframe_aware_random_ceiling"):
-            ax.axhline(ceil["keyframe_aware_random_ceiling"], color="#9467bd", ls="-.", lw=1, label="keyframe-aware random")
+            ax.axhline(
+                ceil["keyframe_aware_random_ceiling"], color="#9467bd", ls="-.", lw=1, label="keyframe-aware random"
+            )
         if ceil.get("sequential_ceiling"):
             ax.axhline(ceil["sequential_ceiling"], color="#ff7f0e", ls=":", lw=1, label="sequential ceiling")
         ax.set_xticks(range(len(vals)))
@@ -237,21 +258,22 @@ def main() -> None:
         for w in args.windows:
             key = f"{c}/{w}"
             print(f"[bench] {cfg.description}, {w} windows: ceiling", flush=True)
-            ceil = run_json([sys.executable, str(HERE / "ceiling.py"), "--config", c, "--windows", w, "--data", str(args.data)])
-            block = {"description": cfg.description, "windows": w, "batch_size": cfg.batch_size, "ceiling": ceil, "loaders": []}
+            ceil = run_json(
+                [sys.executable, str(HERE / "ceiling.py"), "--config", c, "--windows", w, "--data", str(args.data)]
+            )
+            block = {
+                "description": cfg.description,
+                "windows": w,
+                "batch_size": cfg.batch_size,
+                "ceiling": ceil,
+                "loaders": [],
+            }
             results["runs"][key] = block
             for loader, workers in loaders:
                 print(f"[bench]   {loader} workers={workers}", flush=True)
-                tries = [
-                    run_json(
-                        [
-                            sys.executable, str(HERE / "run_loader.py"), "--config", c, "--windows", w,
-                            "--loader", loader, "--workers", str(workers), "--seconds", str(args.seconds),
-                            "--data", str(args.data), "--seed", str(k),
-                        ]
-                    )
-                    for k in range(args.repeats)
-                ]
+                cmd = [sys.executable, str(HERE / "run_loader.py"), "--config", c, "--windows", w, "--loader", loader]
+                cmd += ["--workers", str(workers), "--seconds", str(args.seconds), "--data", str(args.data)]
+                tries = [run_json([*cmd, "--seed", str(k)]) for k in range(args.repeats)]
                 ok = sorted((t for t in tries if "samples_per_s" in t), key=lambda t: t["samples_per_s"])
                 r = ok[len(ok) // 2] if ok else tries[0]
                 r["all_samples_per_s"] = [t["samples_per_s"] for t in ok]

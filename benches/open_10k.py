@@ -56,8 +56,10 @@ def main() -> None:
             t = time.perf_counter()
             ds = roboframes.Dataset(root)
             times.append(time.perf_counter() - t)
-        print(f"roboframes.Dataset: {ds.num_episodes} episodes, {ds.num_frames} frames, "
-              f"open median {statistics.median(times) * 1000:.1f} ms (min {min(times) * 1000:.1f} ms)")
+        print(
+            f"roboframes.Dataset: {ds.num_episodes} episodes, {ds.num_frames} frames, "
+            f"open median {statistics.median(times) * 1000:.1f} ms (min {min(times) * 1000:.1f} ms)"
+        )
         try:
             from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 

@@ -8,9 +8,10 @@ Loaders:
   gop-native  the native batch path with roboframes.GopShuffleSampler
 
 Prints one JSON object: open time, time to first batch, samples/s and camera frames/s over
-``--seconds`` after ``--warmup`` batches, the peak RSS summed over this process and its
-DataLoader workers (each process's high-water mark: pages shared between processes count in
-each), and the peak of their summed PSS sampled every 0.5 s (shared pages divided).
+``--seconds`` after ``--warmup`` batches, and the memory of this process and its DataLoader
+workers sampled every 0.5 s: the peak RSS summed over the processes (each process's
+high-water mark, VmHWM: pages shared between processes count in each), and the peak of their
+summed PSS (psutil's ``memory_full_info().pss``: shared pages divided).
 
 Usage: python benches/run_loader.py --config b --windows act --loader roboframes --workers 2
 """
@@ -31,55 +32,66 @@ import psutil
 from configs import CONFIGS
 
 
-def _sum_over_processes(file: str, field: str) -> int:
-    """``field`` (in kB) of ``/proc/PID/<file>``, summed over this process and every
-    descendant, in bytes."""
+def _processes() -> list[psutil.Process]:
     me = psutil.Process()
-    total = 0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            with open(f"/proc/{p.pid}/{file}") as f:
-                for line in f:
-                    if line.startswith(field):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except OSError:
-            pass
-    return total
+    return [me, *me.children(recursive=True)]
 
 
-def peak_rss_sum() -> int:
-    """Peak resident set size (VmHWM) of this process plus every descendant, in bytes."""
-    return _sum_over_processes("status", "VmHWM:")
+def _rss_high_water_mark(p: psutil.Process) -> int:
+    """The kernel's exact peak RSS of a process (``VmHWM``), in bytes: psutil reports the
+    current RSS only, which sampling would undercount between samples."""
+    with open(f"/proc/{p.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no VmHWM in /proc/{p.pid}/status")
 
 
-def pss_sum() -> int:
-    """Proportional set size of this process plus every descendant, in bytes (shared pages
-    are divided between the processes sharing them, unlike RSS)."""
-    return _sum_over_processes("smaps_rollup", "Pss:")
+class MemorySampler:
+    """Samples the memory of this process and every descendant (the DataLoader workers) with
+    psutil every ``period`` seconds in a thread.
 
-
-class PssSampler:
-    """Samples pss_sum() every ``period`` seconds in a thread; ``peak`` is the largest."""
+    ``peak_rss``: each process's RSS high-water mark (VmHWM, read at its last sample), summed
+    (pages shared between processes count in each). ``peak_pss``: the largest sampled sum of PSS
+    (``memory_full_info().pss``: shared pages divided between the processes sharing them).
+    """
 
     def __init__(self, period: float = 0.5) -> None:
         import threading
 
-        self.peak = 0
+        self.peak_pss = 0
+        self._rss: dict[int, int] = {}
         self._stop = threading.Event()
+        self._sample()
         self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
         self._thread.start()
 
-    def _run(self, period: float) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, pss_sum())
-            self._stop.wait(period)
+    @property
+    def peak_rss(self) -> int:
+        return sum(self._rss.values())
 
-    def stop(self) -> int:
+    def _sample(self) -> None:
+        pss = 0
+        for p in _processes():
+            try:
+                m = p.memory_full_info()
+                hwm = _rss_high_water_mark(p)
+            except (psutil.Error, OSError):  # exited meanwhile, or not ours to read
+                continue
+            self._rss[p.pid] = max(self._rss.get(p.pid, 0), hwm)
+            pss += m.pss
+        self.peak_pss = max(self.peak_pss, pss)
+
+    def _run(self, period: float) -> None:
+        while not self._stop.wait(period):
+            self._sample()
+
+    def stop(self) -> tuple[int, int]:
+        """Stops sampling after a last sample; returns (peak RSS, peak PSS) in bytes."""
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, pss_sum())
-        return self.peak
+        self._sample()
+        return self.peak_rss, self.peak_pss
 
 
 def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> tuple[Any, Iterator[int], float]:
@@ -102,7 +114,6 @@ def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> 
     open_s = time.perf_counter() - t
 
     if args.loader in ("native", "gop-native"):
-
         gop = None
         if args.loader == "gop-native":
             import roboframes
@@ -162,7 +173,7 @@ def main() -> None:
     dt = cfg.windows(args.windows)
 
     ds, it, open_s = batches(args, cfg, root, dt)
-    pss = PssSampler()
+    mem = MemorySampler()
     t = time.perf_counter()
     next(it)
     first_batch_s = time.perf_counter() - t
@@ -172,8 +183,7 @@ def main() -> None:
     while time.perf_counter() - t0 < args.seconds:
         samples += next(it)
     elapsed = time.perf_counter() - t0
-    rss = peak_rss_sum()
-    peak_pss = pss.stop()
+    rss, peak_pss = mem.stop()
     rate = samples / elapsed
     print(
         json.dumps(

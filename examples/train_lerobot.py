@@ -26,17 +26,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-import roboframes.torch as rt  # noqa: E402
+import roboframes.torch as rt
 
 
 def write_sample(root: Path, episodes: int, frames: int) -> None:
-    from lerobot_fixtures import FixtureSpec, write_dataset
+    from roboframes.synthetic import DatasetSpec, write_dataset
 
     print(f"[main] writing a sample dataset with LeRobot's writer to {root} ...", flush=True)
     t = time.perf_counter()
-    spec = FixtureSpec(
+    spec = DatasetSpec(
         vcodec="libsvtav1",
         fps=30,
         episode_lengths=tuple([frames] * episodes),
