@@ -40,12 +40,24 @@ def test_lerobot_train_cli_through_roboframes(dataset_dir, tmp_path: Path) -> No
     import sys
 
     cmd = [
-        sys.executable, "-m", "roboframes.torch.train",
-        "--dataset.repo_id=roboframes/av1", f"--dataset.root={dataset_dir('av1')}",
-        "--policy.type=act", "--policy.device=cpu", "--policy.push_to_hub=false",
-        "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=4", "--policy.n_action_steps=4",
-        "--steps=3", "--batch_size=2", "--num_workers=0", "--save_checkpoint=false", "--eval_freq=0",
-        "--log_freq=1", f"--output_dir={tmp_path / 'run'}",
+        sys.executable,
+        "-m",
+        "roboframes.torch.train",
+        "--dataset.repo_id=roboframes/av1",
+        f"--dataset.root={dataset_dir('av1')}",
+        "--policy.type=act",
+        "--policy.device=cpu",
+        "--policy.push_to_hub=false",
+        "--policy.pretrained_backbone_weights=null",
+        "--policy.chunk_size=4",
+        "--policy.n_action_steps=4",
+        "--steps=3",
+        "--batch_size=2",
+        "--num_workers=0",
+        "--save_checkpoint=false",
+        "--eval_freq=0",
+        "--log_freq=1",
+        f"--output_dir={tmp_path / 'run'}",
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
