@@ -87,7 +87,7 @@ def train(
     waits: list[float] = []
     original_update = lerobot_train.update_policy
 
-    def recording_update(train_metrics, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def recording_update(train_metrics, *args, **kwargs):
         out_metrics, out_dict = original_update(train_metrics, *args, **kwargs)
         losses.append(float(out_metrics.loss.val))
         step_times.append(float(out_metrics.update_s.val) + float(out_metrics.dataloading_s.val))
@@ -97,7 +97,7 @@ def train(
     made: list[object] = []
     original_make = lerobot_train.make_dataset
 
-    def recording_make(c):  # type: ignore[no-untyped-def]
+    def recording_make(c):
         ds = original_make(c)
         made.append(ds)
         return ds
@@ -115,8 +115,8 @@ def train(
     dataset = made[0]
     return {
         "dataset_class": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
-        "num_frames": dataset.num_frames,  # type: ignore[attr-defined]
-        "delta_timestamps": dataset.delta_timestamps,  # type: ignore[attr-defined]
+        "num_frames": dataset.num_frames,
+        "delta_timestamps": dataset.delta_timestamps,
         "steps": len(losses),
         "losses": losses,
         "wall_s": wall,

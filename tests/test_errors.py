@@ -264,7 +264,7 @@ def test_corrupt_embedded_image(broken: Path) -> None:
     ds[1]  # other rows still read
 
 
-def _edit_info(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
+def _edit_info(root: Path, edit) -> None:
     p = root / "meta" / "info.json"
     info = json.loads(p.read_text())
     edit(info)

@@ -10,7 +10,7 @@ import roboframes
 
 
 @pytest.fixture(scope="module")
-def ds(dataset_dir):  # type: ignore[no-untyped-def]
+def ds(dataset_dir):
     return roboframes.Dataset(dataset_dir("av1_multifile"), delta_timestamps={"observation.images.top": [-0.1, 0.0]})
 
 
@@ -25,7 +25,7 @@ def runs(batch: list[int]) -> list[list[int]]:
     return out
 
 
-def test_every_item_once_per_epoch_in_keyframe_runs(ds) -> None:  # type: ignore[no-untyped-def]
+def test_every_item_once_per_epoch_in_keyframe_runs(ds) -> None:
     keys = ds.keyframe_items()
     starts = {0}
     for e in ds.episode_table():
@@ -46,7 +46,7 @@ def test_every_item_once_per_epoch_in_keyframe_runs(ds) -> None:  # type: ignore
     assert list(again) == epochs[0]  # and the same order for the same seed and epoch
 
 
-def test_worker_sets_continue_their_runs(ds) -> None:  # type: ignore[no-untyped-def]
+def test_worker_sets_continue_their_runs(ds) -> None:
     """With two workers, batch j + 2 continues the runs of batch j (same worker)."""
     s = roboframes.GopShuffleSampler(ds, batch_size=2, streams=1, unit_frames=4, num_workers=2, seed=0)
     batches = list(s)
@@ -58,7 +58,7 @@ def test_worker_sets_continue_their_runs(ds) -> None:  # type: ignore[no-untyped
     assert continued >= len(batches) // 3, batches
 
 
-def test_batches_equal_random_access(ds) -> None:  # type: ignore[no-untyped-def]
+def test_batches_equal_random_access(ds) -> None:
     s = roboframes.GopShuffleSampler(ds, batch_size=3, streams=2, unit_frames=2, seed=1)
     for b in s:
         got = ds.get_batch(b)
@@ -66,7 +66,7 @@ def test_batches_equal_random_access(ds) -> None:  # type: ignore[no-untyped-def
             np.testing.assert_array_equal(got[k], np.stack([ds[i][k] for i in b]))
 
 
-def test_arguments_are_checked(ds) -> None:  # type: ignore[no-untyped-def]
+def test_arguments_are_checked(ds) -> None:
     with pytest.raises(ValueError):
         roboframes.GopShuffleSampler(ds, batch_size=0)
     with pytest.raises(TypeError):

@@ -93,7 +93,7 @@ def lerobot_batches(ds: Any, batch_size: int, order: list[int]) -> list[dict]:
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 @pytest.mark.parametrize(("name", "episodes", "window"), [("av1", None, "wide"), ("av1_multifile", [4, 0, 2], "act")])
-def test_dataloader_batches_match_lerobot(dataset_dir, name, episodes, window, num_workers) -> None:  # type: ignore[no-untyped-def]
+def test_dataloader_batches_match_lerobot(dataset_dir, name, episodes, window, num_workers) -> None:
     root = dataset_dir(name)
     dt = dict(usable_windows(root))[window]
     ref = LeRobot(f"roboframes/{name}", root=root, episodes=episodes, delta_timestamps=dt)
@@ -277,7 +277,7 @@ def test_errors_like_lerobot(dataset_dir, tmp_path: Path) -> None:
         rt.LeRobotDataset("roboframes/av1", root=root)[10_000]
 
 
-def test_default_root_is_hf_lerobot_home(dataset_dir, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_default_root_is_hf_lerobot_home(dataset_dir, tmp_path: Path, monkeypatch) -> None:
     home = tmp_path / "home"
     (home / "someone").mkdir(parents=True)
     shutil.copytree(dataset_dir("av1"), home / "someone" / "data")
@@ -405,7 +405,7 @@ def test_workers_split_the_cores(dataset_dir) -> None:
     import os
 
     class Probe(rt.LeRobotDataset):
-        def __getitems__(self, indices):  # type: ignore[no-untyped-def]
+        def __getitems__(self, indices):
             items = super().__getitems__(indices)
             return [dict(it, threads=torch.tensor(self.reader.decode_threads)) for it in items]
 

@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def ds(dataset_dir):  # type: ignore[no-untyped-def]
+def ds(dataset_dir):
     return checks.open_dataset(dataset_dir("av1"))
 
 
 @pytest.mark.parametrize("check", checks.CHECKS, ids=lambda c: c.__name__)
-def test_operators(ds, check) -> None:  # type: ignore[no-untyped-def]
+def test_operators(ds, check) -> None:
     check(ds)
 
 
@@ -44,7 +44,7 @@ def test_schemas_are_registered_from_rust() -> None:
     assert not torch._C._dispatch_has_kernel_for_dispatch_key("roboframes::get_batch", "CompositeImplicitAutograd")
 
 
-def _spin_while(call) -> tuple[int, float, float]:  # type: ignore[no-untyped-def]
+def _spin_while(call) -> tuple[int, float, float]:
     """Runs ``call`` while another Python thread counts; returns (ticks during the call,
     calibrated ticks per second, call duration)."""
     ticks: list[float] = []
@@ -73,7 +73,7 @@ def _spin_while(call) -> tuple[int, float, float]:  # type: ignore[no-untyped-de
     return sum(start < x < end for x in ticks), rate, end - start
 
 
-def test_kernels_run_off_the_gil(dataset_dir) -> None:  # type: ignore[no-untyped-def]
+def test_kernels_run_off_the_gil(dataset_dir) -> None:
     """While an operator runs, other Python threads run: torch releases the GIL around the
     call and the kernel never takes it back. (Holding it would leave the other thread about
     one switch interval, 0.5 ms, around the call.)"""
@@ -106,12 +106,12 @@ def _run_checks(python: str, root: Path) -> str:
     return r.stdout
 
 
-def test_fresh_process_registers_the_operators(dataset_dir) -> None:  # type: ignore[no-untyped-def]
+def test_fresh_process_registers_the_operators(dataset_dir) -> None:
     out = _run_checks(sys.executable, dataset_dir("av1"))
     assert f"ALL OK torch {torch.__version__}" in out
 
 
-def test_same_build_runs_on_the_newest_torch(dataset_dir) -> None:  # type: ignore[no-untyped-def]
+def test_same_build_runs_on_the_newest_torch(dataset_dir) -> None:
     """The extension built here (torch 2.10 environment, no torch at build time) loads and
     passes the operator checks under the newest torch too, without a rebuild."""
     python = os.environ.get("ROBOFRAMES_NEWEST_TORCH_PYTHON")
@@ -125,7 +125,7 @@ def test_same_build_runs_on_the_newest_torch(dataset_dir) -> None:  # type: igno
     print(f"same build: torch {torch.__version__} here, {newest} in {python}")
 
 
-def test_wrappers_accept_datasets_handles_and_lists(ds) -> None:  # type: ignore[no-untyped-def]
+def test_wrappers_accept_datasets_handles_and_lists(ds) -> None:
     a = rt.decode_frames(ds, checks.TOP, [0, 3], [0.0, 0.1])
     b = rt.decode_frames(ds.handle, checks.TOP, torch.tensor([0, 3]), torch.tensor([0.0, 0.1]))
     assert torch.equal(a, b) and a.shape == (2, 64, 96, 3) and a.dtype == torch.uint8

@@ -14,7 +14,7 @@ pytest.importorskip("lerobot.scripts.lerobot_train")
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_lerobot.py"
 
 
-def load_example():  # type: ignore[no-untyped-def]
+def load_example():
     spec = importlib.util.spec_from_file_location("train_lerobot", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -22,7 +22,7 @@ def load_example():  # type: ignore[no-untyped-def]
     return module
 
 
-def test_lerobot_trains_act_through_roboframes(dataset_dir) -> None:  # type: ignore[no-untyped-def]
+def test_lerobot_trains_act_through_roboframes(dataset_dir) -> None:
     example = load_example()
     r = example.train(dataset_dir("av1"), steps=40, batch_size=4, num_workers=2, repo_id="roboframes/av1")
     # LeRobot's make_dataset built our dataset, with ACT's action window
@@ -34,7 +34,7 @@ def test_lerobot_trains_act_through_roboframes(dataset_dir) -> None:  # type: ig
     assert last < 0.7 * first, losses
 
 
-def test_lerobot_train_cli_through_roboframes(dataset_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lerobot_train_cli_through_roboframes(dataset_dir, tmp_path: Path) -> None:
     """``python -m roboframes.torch.train`` is LeRobot's ``lerobot-train`` command line."""
     import subprocess
     import sys

@@ -55,7 +55,7 @@ def check_opcheck(ds: roboframes.Dataset) -> None:
         assert not bad, f"{op}: {bad}"
 
 
-def compiled_fn(handle: int):  # type: ignore[no-untyped-def]
+def compiled_fn(handle: int):
     def f(ep: torch.Tensor, ts: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         frames = torch.ops.roboframes.decode_frames(handle, TOP, ep, ts, torch.float32, False)
         values, pad = torch.ops.roboframes.gather(handle, "action", idx, [0, 1, 2])
