@@ -359,6 +359,26 @@ def test_tasks_by_row_position_like_lerobot(dataset_dir, tmp_path: Path) -> None
     assert got != [ours.reader[i]["task"] for i in range(len(ref))]  # the reordering mattered
 
 
+def test_windowed_string_feature_gives_each_item_its_window(dataset_dir) -> None:
+    """A string feature with deltas: each item holds its own ``T`` strings (as the NumPy
+    reader's items do), whether read alone or in a batch, and a DataLoader collates them."""
+    root = dataset_dir("grid")
+    dt = {"language.note": [-0.2, -0.1, 0.0]}
+    ours = rt.LeRobotDataset("roboframes/grid", root=root, delta_timestamps=dt)
+    reader = roboframes.Dataset(root, delta_timestamps=dt)
+    idx = [5, 0, 3, 6]
+    batch = ours.__getitems__(idx)
+    for i, item in zip(idx, batch, strict=True):
+        want = reader[i]["language.note"]
+        assert isinstance(want, list) and len(want) == 3
+        assert item["language.note"] == want == ours[i]["language.note"], i
+    loader = torch.utils.data.DataLoader(ours, batch_size=4, sampler=idx)
+    (collated,) = list(loader)
+    # default_collate transposes a list of T strings per item into T lists of B strings
+    got = [list(step) for step in collated["language.note"]]
+    assert got == [[reader[i]["language.note"][t] for i in idx] for t in range(3)]
+
+
 def test_default_collate_takes_the_decoded_batch_without_copying(dataset_dir) -> None:
     from torch.utils.data import default_collate
 

@@ -201,12 +201,12 @@ impl Dataset {
     pub fn info(&self) -> &Info {
         &self.info
     }
-    /// All episodes of the dataset, sorted by index.
-    pub fn episodes(&self) -> &[Episode] {
+    /// One row per episode of the dataset (`meta/episodes`), all episodes, sorted by index.
+    pub fn episode_table(&self) -> &[Episode] {
         &self.episodes
     }
-    /// Episode indices of the selection, in dataset order.
-    pub fn selected_episodes(&self) -> Vec<i64> {
+    /// Episode indices of the selection (`OpenOptions::episodes`), in dataset order.
+    pub fn episodes(&self) -> Vec<i64> {
         self.selected
             .iter()
             .filter_map(|&p| self.episodes.get(p).map(|e| e.episode_index))

@@ -105,7 +105,7 @@ pub enum Error {
     #[error("invalid delta_timestamps: {msg}")]
     DeltaTimestamps { msg: String },
 
-    /// An item index outside `0..len`.
+    /// An item index outside `-len..len` (negative indices count from the end).
     #[error("index {index} out of range for a dataset of {len} frames")]
     IndexOutOfRange { index: i64, len: usize },
 
@@ -182,6 +182,17 @@ impl Error {
         }
     }
 
+    /// The [`Error::Internal`] of operation `op` for a caught panic's payload (adapters catch
+    /// panics at their FFI boundary; none may cross it).
+    pub fn from_panic(op: impl Into<String>, payload: &(dyn std::any::Any + Send)) -> Self {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        Error::internal(op, format!("panic: {text}"))
+    }
+
     pub(crate) fn metadata(at: Location, msg: impl Into<String>) -> Self {
         Error::Metadata {
             at,
@@ -205,6 +216,17 @@ mod tests {
             "{e}"
         );
         assert!(e.location().is_none());
+        // a caught panic's payload, as `&str` or `String`, becomes the message
+        for payload in [
+            Box::new("boom") as Box<dyn std::any::Any + Send>,
+            Box::new(String::from("boom")),
+        ] {
+            let p = Error::from_panic("roboframes::get_batch", payload.as_ref());
+            assert_eq!(
+                p.to_string(),
+                "internal error in roboframes::get_batch: panic: boom (please report this as a roboframes bug)"
+            );
+        }
         // `within` adds nothing to an error that has no location
         let e = e.within(Some(1), Some("cam"));
         assert!(matches!(e, Error::Internal { .. }));

@@ -262,6 +262,15 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
     if !raw.is_object() {
         return Err(Error::metadata(at(), "top level is not an object"));
     }
+    // The version first: an older layout differs in many fields, and this says why at once.
+    if let Some(version) = raw.get("codebase_version").and_then(Value::as_str) {
+        if !version.starts_with("v3") {
+            return Err(Error::metadata(
+                at(),
+                format!("codebase_version is '{version}'; roboframes reads LeRobot v3.x datasets"),
+            ));
+        }
+    }
     let doc: InfoDoc = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let field = e.path().to_string();
         let at = match e.path().iter().nth(1) {
@@ -270,17 +279,13 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
             }
             _ => at(),
         };
-        Error::metadata(at, format!("'{field}': {}", e.into_inner()))
+        let what = e.into_inner();
+        if field == "." {
+            Error::metadata(at, what.to_string()) // a field of the top level is missing
+        } else {
+            Error::metadata(at, format!("'{field}': {what}"))
+        }
     })?;
-    if !doc.codebase_version.starts_with("v3") {
-        return Err(Error::metadata(
-            at(),
-            format!(
-                "codebase_version is '{}'; roboframes reads LeRobot v3.x datasets",
-                doc.codebase_version
-            ),
-        ));
-    }
     if !(doc.fps.is_finite() && doc.fps > 0.0) {
         return Err(Error::metadata(
             at(),
@@ -743,6 +748,14 @@ mod tests {
         assert!(e.to_string().contains("'x'"), "{e}");
         let v2 = text_with_version("v2.1");
         assert!(parse_info(&v2, p).is_err());
+        // an old layout lacking v3 fields is named as an old layout, not as a missing field
+        let old = r#"{"codebase_version":"v2.1","fps":30,"features":{}}"#;
+        let e = parse_info(old, p).expect_err("v2.1");
+        assert!(e.to_string().contains("reads LeRobot v3.x"), "{e}");
+        let no_data_path = text_with_version("v3.0").replacen("\"data_path\"", "\"data_pathx\"", 1);
+        let e = parse_info(&no_data_path, p).expect_err("no data_path");
+        assert!(e.to_string().contains("missing field `data_path`"), "{e}");
+        assert!(!e.to_string().contains("'.'"), "{e}");
         // serde names the field that failed, and the feature key is the error's key
         let fps = info_json(&format!("{{{BASE}}}")).replacen("\"fps\":30", "\"fps\":\"fast\"", 1);
         let e = parse_info(&fps, p).expect_err("fps as text");

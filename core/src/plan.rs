@@ -50,8 +50,11 @@ impl<'a> FrameTarget<'a> {
     unsafe fn slot(&self, i: usize) -> Result<&mut [u8]> {
         // SAFETY: forwarded: the caller holds no other reference to slot `i`.
         let slot = unsafe { self.writer.slot(i) };
-        slot.ok_or_else(|| Error::InvalidArgument {
-            msg: format!("slot {i} out of range for '{}'", self.key),
+        slot.ok_or_else(|| {
+            Error::internal(
+                "batch planning",
+                format!("slot {i} out of range for '{}'", self.key),
+            )
         })
     }
 

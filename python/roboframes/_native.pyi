@@ -15,14 +15,11 @@ __all__ = [
     "handle_frame_dims",
     "handle_numeric_row",
     "handle_output_specs",
-    "DTYPES",
     "FRAME_DTYPES",
     "__version__",
 ]
 
 __version__: str
-#: Every element type name of the core (NumPy's names, plus ``bfloat16``).
-DTYPES: list[str]
 #: The element types camera frames can be made of.
 FRAME_DTYPES: list[str]
 

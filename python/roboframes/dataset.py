@@ -134,6 +134,15 @@ def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
 
 
+def _per_item(spec: OutputSpec, strings: list[str], b: int) -> list[Any]:
+    """The ``b * T`` strings the core returns for a string feature windowed over ``T`` steps
+    as ``b`` lists of ``T``; other string entries as they are (one string per item)."""
+    t = spec.window
+    if spec.kind != "string" or t is None:
+        return strings
+    return [strings[i * t : (i + 1) * t] for i in range(b)]
+
+
 class Dataset(CameraKeys):
     """A LeRobot v3.0 dataset read by the roboframes core.
 
@@ -307,13 +316,18 @@ class Dataset(CameraKeys):
         # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
         return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}
 
-    def get_strings(self, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
+    def get_strings(self, indices: Sequence[int] | np.ndarray) -> dict[str, list[Any]]:
         """The string entries (string features, ``task``, ``subtask``) of the items at
-        ``indices``, nothing decoded: per key a flat list of ``len(indices) * T`` strings for a
-        string feature windowed over ``T`` steps, else of ``len(indices)``."""
+        ``indices``, nothing else read or decoded, as :meth:`get_batch` returns them: per key a
+        list of ``len(indices)`` strings, or of ``len(indices)`` lists of ``T`` strings for a
+        string feature windowed over ``T`` steps."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
         strings = self._native.fill(idx, [None] * len(self._specs), self.frame_dtype, self.channels_last)
-        return {spec.key: s for spec, s in zip(self._specs, strings, strict=True) if s is not None}
+        return {
+            spec.key: _per_item(spec, s, len(idx))
+            for spec, s in zip(self._specs, strings, strict=True)
+            if s is not None
+        }
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> Item:
         """Returns the items at ``indices`` stacked along a leading batch dimension.
@@ -337,11 +351,7 @@ class Dataset(CameraKeys):
             if buf is not None:
                 out[spec.key] = buf
             elif strs is not None:
-                if spec.kind == "string" and spec.window is not None:
-                    t = spec.window
-                    out[spec.key] = [strs[i * t : (i + 1) * t] for i in range(b)]
-                else:
-                    out[spec.key] = strs
+                out[spec.key] = _per_item(spec, strs, b)
         return out
 
     def __repr__(self) -> str:

@@ -42,7 +42,7 @@ from .dataset import Dataset
 __all__ = ["GopShuffleSampler"]
 
 
-def _reader(dataset: Any) -> Dataset:
+def _numpy_reader_of(dataset: Any) -> Dataset:
     if isinstance(dataset, Dataset):
         return dataset
     reader = getattr(dataset, "reader", None)  # roboframes.torch.LeRobotDataset
@@ -83,7 +83,7 @@ class GopShuffleSampler:
     ) -> None:
         if batch_size < 1 or streams < 1 or unit_frames < 1 or num_workers < 0:
             raise ValueError("batch_size, streams and unit_frames must be >= 1, num_workers >= 0")
-        reader = _reader(dataset)
+        reader = _numpy_reader_of(dataset)
         keys = reader.keyframe_items()
         lengths = {e["episode_index"]: e["length"] for e in reader.episode_table()}
         units: list[tuple[int, int]] = []

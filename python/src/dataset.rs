@@ -13,7 +13,7 @@ use roboframes_core::{
     registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, PixelType,
 };
 
-use crate::errors::NativeResult;
+use crate::errors::{guarded, NativeResult};
 
 /// One entry of an item, in LeRobot's key order.
 #[pyclass(module = "roboframes._native", name = "OutputSpec", frozen, get_all)]
@@ -29,16 +29,12 @@ pub struct PyOutputSpec {
     shape: Vec<usize>,
     /// Number of window steps for keys with `delta_timestamps`, else None.
     window: Option<usize>,
+    /// True for entries returned as Python strings (no array).
+    is_string: bool,
 }
 
 #[pymethods]
 impl PyOutputSpec {
-    /// True for entries returned as Python strings (no array).
-    #[getter]
-    fn is_string(&self) -> bool {
-        matches!(self.kind, "string" | "task" | "subtask")
-    }
-
     fn __repr__(&self) -> String {
         format!(
             "OutputSpec(key={:?}, kind={:?}, dtype={:?}, shape={:?}, window={:?})",
@@ -83,6 +79,7 @@ pub fn output_specs(dataset: &Dataset, fmt: FrameFormat) -> Vec<PyOutputSpec> {
             dtype: o.dtype.name(),
             shape: o.shape.clone(),
             window: o.window,
+            is_string: o.is_string(),
         })
         .collect()
 }
@@ -173,7 +170,8 @@ impl NativeDataset {
             tolerance_s,
             decode_threads,
         };
-        let inner = py.detach(move || Dataset::open(root, opts))?;
+        let inner =
+            py.detach(move || guarded("opening a dataset", || Dataset::open(root, opts)))?;
         Ok(NativeDataset {
             inner: Arc::new(inner),
             handle: OnceLock::new(),
@@ -260,7 +258,9 @@ impl NativeDataset {
                     None => outs.push(OutBuf::Skip),
                 }
             }
-            inner.fill_batch(&indices, fmt, &mut outs)
+            guarded("filling a batch", || {
+                inner.fill_batch(&indices, fmt, &mut outs)
+            })
         });
         drop(buffers);
         result?;
@@ -285,7 +285,7 @@ impl NativeDataset {
     /// Per item: whether its frame starts a keyframe group in every video key.
     fn keyframe_items(&self, py: Python<'_>) -> NativeResult<Vec<bool>> {
         let inner = &self.inner;
-        Ok(py.detach(|| inner.keyframe_items())?)
+        Ok(py.detach(|| guarded("finding keyframe items", || inner.keyframe_items()))?)
     }
 
     /// The text of `meta/info.json` as parsed.
@@ -310,7 +310,7 @@ impl NativeDataset {
 
     /// Episode indices of the selection, in dataset order.
     fn episodes(&self) -> Vec<i64> {
-        self.inner.selected_episodes()
+        self.inner.episodes()
     }
 
     /// Frame offsets per key (`round(delta * fps)`).
@@ -323,7 +323,7 @@ impl NativeDataset {
     fn episode_table<'py>(&self, py: Python<'py>) -> NativeResult<Bound<'py, PyList>> {
         let keys = self.inner.info().video_keys();
         let out = PyList::empty(py);
-        for e in self.inner.episodes() {
+        for e in self.inner.episode_table() {
             let d = PyDict::new(py);
             d.set_item("episode_index", e.episode_index)?;
             d.set_item("length", e.length)?;

@@ -48,6 +48,14 @@ impl From<NativeError> for PyErr {
     }
 }
 
+/// Runs a core call; a panic (a bug: the core returns errors for bad data and arguments)
+/// becomes an [`Error::Internal`] naming `op`, so Python gets `roboframes.errors.InternalError`
+/// instead of pyo3's `PanicException` (which is not an `Exception`).
+pub fn guarded<T>(op: &str, call: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .unwrap_or_else(|panic| Err(Error::from_panic(op, panic.as_ref())))
+}
+
 /// The `roboframes.errors` exception of a core error: `(message, path, episode, key)` are the
 /// exception's constructor arguments, so it is made lazily, without the GIL.
 fn core_error(e: Error) -> PyErr {

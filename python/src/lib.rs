@@ -19,14 +19,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(torch_ops::handle_frame_dims, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_numeric_row, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_output_specs, m)?)?;
-    // the core's element type names: every dtype, and those camera frames can be made of
-    let dtypes: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+    // the core's names of the element types camera frames can be made of
     let frame_dtypes: Vec<&str> = DType::ALL
         .into_iter()
         .filter_map(PixelType::of_dtype)
         .map(|p| p.dtype().name())
         .collect();
-    m.add("DTYPES", dtypes)?;
     m.add("FRAME_DTYPES", frame_dtypes)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -12,11 +12,14 @@ use crate::api::{ListHandle, StringHandle, TensorHandle, TorchApi};
 #[cfg(not(target_endian = "little"))]
 compile_error!("the StableIValue conversions here assume a little-endian target");
 
-/// An error raised by a kernel: a core error, or a message about the operator's arguments.
+/// An error raised by a kernel: a core error, a message about the operator's arguments, or a
+/// broken contract with libtorch (a call that failed or returned nothing: a fault of
+/// roboframes or torch, raised as an internal error naming the operator).
 #[derive(Debug)]
 pub enum KernelError {
     Core(roboframes_core::Error),
     Arg(String),
+    Contract(String),
 }
 
 impl From<roboframes_core::Error> for KernelError {
@@ -31,9 +34,8 @@ fn torch_call(what: &str, status: i32) -> KResult<()> {
     if status == 0 {
         Ok(())
     } else {
-        Err(KernelError::Core(roboframes_core::Error::internal(
-            format!("torch call ({what})"),
-            format!("libtorch returned error status {status}"),
+        Err(KernelError::Contract(format!(
+            "libtorch failed to {what} (status {status})"
         )))
     }
 }
@@ -104,7 +106,7 @@ impl<'a> Tensor<'a> {
         };
         torch_call(&format!("allocate a tensor of shape {shape:?}"), st)?;
         if h.is_null() {
-            return Err(KernelError::Arg("torch returned no tensor".into()));
+            return Err(KernelError::Contract("torch returned no tensor".into()));
         }
         Ok(Tensor { api, h })
     }
@@ -140,7 +142,7 @@ impl<'a> Tensor<'a> {
         let status = unsafe { (self.api.get_mutable_data_ptr)(self.h, &mut p) };
         torch_call("get a data pointer", status)?;
         if p.is_null() {
-            return Err(KernelError::Arg("tensor has no data".into()));
+            return Err(KernelError::Contract("tensor has no data".into()));
         }
         // SAFETY: the caller guarantees `len` is the contiguous tensor's size in bytes and that
         // no other reference to its data is live; the tensor outlives the borrow of `self`.
@@ -274,7 +276,9 @@ impl<'a> Str<'a> {
                 && (self.api.string_c_str)(self.h, &mut p) == 0
         };
         if !ok || (p.is_null() && len > 0) {
-            return Err(KernelError::Arg("cannot read a string argument".into()));
+            return Err(KernelError::Contract(
+                "cannot read a string argument".into(),
+            ));
         }
         if len == 0 {
             return Ok(String::new());
@@ -367,7 +371,7 @@ impl<'a> TensorList<'a> {
             (api.new_list)(capacity, &mut h)
         })?;
         if h.is_null() {
-            return Err(KernelError::Arg("torch returned no list".into()));
+            return Err(KernelError::Contract("torch returned no list".into()));
         }
         Ok(TensorList { api, h })
     }

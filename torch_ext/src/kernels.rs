@@ -49,7 +49,7 @@ fn slot(stack: &[u64], i: usize) -> KResult<u64> {
     stack
         .get(i)
         .copied()
-        .ok_or_else(|| KernelError::Arg(format!("operator stack has no slot {i}")))
+        .ok_or_else(|| KernelError::Contract(format!("operator stack has no slot {i}")))
 }
 
 fn set(stack: &mut [u64], i: usize, v: u64) -> KResult<()> {
@@ -58,7 +58,9 @@ fn set(stack: &mut [u64], i: usize, v: u64) -> KResult<()> {
             *s = v;
             Ok(())
         }
-        None => Err(KernelError::Arg(format!("operator stack has no slot {i}"))),
+        None => Err(KernelError::Contract(format!(
+            "operator stack has no slot {i}"
+        ))),
     }
 }
 

@@ -56,9 +56,13 @@ pub fn take_last_error() -> Option<roboframes_core::Error> {
 /// already loaded `libtorch_cpu.so`). Idempotent: later calls return the first call's result.
 pub fn register(libtorch_cpu: &Path) -> Result<(), String> {
     static DONE: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-    let mut done = DONE
-        .lock()
-        .map_err(|_| "registration lock poisoned".to_string())?;
+    let mut done = DONE.lock().map_err(|_| {
+        roboframes_core::Error::internal(
+            "registering the torch operators",
+            "its lock was poisoned by an earlier panic",
+        )
+        .to_string()
+    })?;
     if let Some(r) = done.as_ref() {
         return r.clone();
     }
@@ -115,14 +119,18 @@ unsafe fn run(i: usize, stack: *mut u64, num_args: u64, num_outs: u64) {
         // Kernels are registered only after the API is set; nothing to raise with otherwise.
         std::process::abort();
     };
+    let name = format!(
+        "roboframes::{}",
+        OPS.get(i).map_or("<unknown operator>", |op| op.name)
+    );
     let result = catch_unwind(AssertUnwindSafe(|| {
         let op = OPS
             .get(i)
-            .ok_or_else(|| KernelError::Arg("unknown operator".into()))?;
+            .ok_or_else(|| KernelError::Contract("unknown operator".into()))?;
         if num_args != op.args as u64 || num_outs != op.outs as u64 || stack.is_null() {
-            return Err(KernelError::Arg(format!(
-                "roboframes::{} called with {num_args} arguments and {num_outs} results; its schema has {} and {}",
-                op.name, op.args, op.outs
+            return Err(KernelError::Contract(format!(
+                "called with {num_args} arguments and {num_outs} results; its schema has {} and {}",
+                op.args, op.outs
             )));
         }
         let len = op.args.max(op.outs);
@@ -134,29 +142,18 @@ unsafe fn run(i: usize, stack: *mut u64, num_args: u64, num_outs: u64) {
     let err = match result {
         Ok(Ok(())) => return,
         Ok(Err(e)) => e,
-        Err(panic) => KernelError::Core(roboframes_core::Error::internal(
-            format!(
-                "roboframes::{}",
-                OPS.get(i).map_or("<unknown operator>", |op| op.name)
-            ),
-            format!(
-                "panic: {}",
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default()
-            ),
-        )),
+        Err(panic) => KernelError::Core(roboframes_core::Error::from_panic(&name, panic.as_ref())),
     };
-    raise(api, err);
+    raise(api, &name, err);
 }
 
-/// Records `err` for [`take_last_error`] and raises it as a torch error; does not return.
-fn raise(api: &TorchApi, err: KernelError) -> ! {
+/// Records `err` of operator `op` for [`take_last_error`] and raises it as a torch error; does
+/// not return.
+fn raise(api: &TorchApi, op: &str, err: KernelError) -> ! {
     let core = match err {
         KernelError::Core(e) => e,
         KernelError::Arg(msg) => roboframes_core::Error::InvalidArgument { msg },
+        KernelError::Contract(msg) => roboframes_core::Error::internal(op, msg),
     };
     let text = format!("roboframes: {core}").replace('\0', " ");
     // (try_with: a thread being torn down has no locals left; the message then stays generic)

@@ -129,7 +129,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self.video_backend = video_backend if video_backend else "roboframes"
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
-        self.decode_threads = decode_threads
+        self._decode_threads_arg = decode_threads
         _ops.frame_dtype_name(frame_dtype)  # validates
 
         #: The NumPy reader (``roboframes.Dataset``) this dataset's items come from.
@@ -180,6 +180,12 @@ class LeRobotDataset(torch.utils.data.Dataset):
     def features(self) -> dict[str, dict]:
         """``info.json``'s features."""
         return self.meta.features
+
+    @property
+    def decode_threads(self) -> int:
+        """Decoding threads this process uses (in a DataLoader worker, by default, the cores
+        divided by the number of workers)."""
+        return self.reader.decode_threads
 
     @property
     def handle(self) -> int:
@@ -248,7 +254,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """In a DataLoader worker, decode with cores / num_workers threads (at least 1), so
         that all workers together match the cores; ``decode_threads``, when given, wins."""
         info = torch.utils.data.get_worker_info()
-        if info is None or self.decode_threads is not None:
+        if info is None or self._decode_threads_arg is not None:
             return
         pid = os.getpid()
         if getattr(self, "_threads_fitted_in", None) == pid:
@@ -270,7 +276,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             "video_backend": self.video_backend,
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
-            "decode_threads": self.decode_threads,
+            "decode_threads": self._decode_threads_arg,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
