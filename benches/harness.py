@@ -38,6 +38,7 @@ LOADERS: list[tuple[str, int]] = [
     ("roboframes", 1),
     ("roboframes", 2),
     ("native", 0),
+    ("mlx", 0),
     ("gop", 0),
     ("gop-native", 0),
 ]
@@ -108,13 +109,15 @@ def best(runs: list[dict[str, Any]], loader: str) -> dict[str, Any] | None:
     return max(cands, key=lambda r: r["samples_per_s"]) if cands else None
 
 
-def cell(r: dict[str, Any] | None, base: float, ceil: dict[str, Any], *ceilings: str) -> str:
-    """A summary cell: samples/s, workers, ratio to ``base``, fractions of ``ceilings``."""
+def cell(r: dict[str, Any] | None, base: float | None, ceil: dict[str, Any], *ceilings: str) -> str:
+    """A summary cell: samples/s, workers, ratio to ``base`` (LeRobot's best, when it ran),
+    fractions of ``ceilings``."""
     if r is None:
         return "-"
     s = r["samples_per_s"]
     pcts = ", ".join(f"{100 * s / ceil[c]:.0f}% {CEILING_LABELS[c]}" for c in ceilings if ceil.get(c))
-    return f"{s:,.0f} (w{r['workers']}): {s / base:.2f}x" + (f"; {pcts}" if pcts else "")
+    ratio = f": {s / base:.2f}x" if base else ""
+    return f"{s:,.0f} (w{r['workers']}){ratio}" + (f"; {pcts}" if pcts else "")
 
 
 def mem(r: dict[str, Any] | None) -> str:
@@ -169,26 +172,37 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def mlx_cell(mlx: dict[str, Any] | None, native: dict[str, Any] | None) -> str:
+    """The MLX primitive's samples/s and its share of the native batch path's (measured in the
+    same harness run)."""
+    if mlx is None:
+        return "-"
+    if native is None:
+        return f"{mlx['samples_per_s']:,.0f}"
+    return f"{mlx['samples_per_s']:,.0f} ({100 * mlx['samples_per_s'] / native['samples_per_s']:.0f}%)"
+
+
 def summary_markdown(results: dict[str, Any]) -> str:
     """A compact markdown table: LeRobot's best against roboframes' best per kind of loader."""
     rows = [
-        "| configuration | LeRobot 0.4.4 best | roboframes drop-in (DataLoader) | roboframes native batch | GOP order: drop-in / native | ceilings: random / keyframe-aware / sequential | peak RSS (PSS), MB: LeRobot best / drop-in best / native |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | LeRobot 0.4.4 best | roboframes drop-in (DataLoader) | roboframes native batch | MLX primitive (% of native) | GOP order: drop-in / native | ceilings: random / keyframe-aware / sequential | peak RSS (PSS), MB: LeRobot best / drop-in best / native |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for block in results["runs"].values():
         runs = [r for r in block["loaders"] if "samples_per_s" in r]
         ceil = block["ceiling"]
         lr, drop, nat = best(runs, "lerobot"), best(runs, "roboframes"), best(runs, "native")
+        mlx = best(runs, "mlx")
         gop, gopn = best(runs, "gop"), best(runs, "gop-native")
-        if lr is None:
-            continue
-        base = lr["samples_per_s"]
+        base = lr["samples_per_s"] if lr is not None else None
+        lerobot = f"{lr['samples_per_s']:,.0f} (w{lr['workers']})" if lr is not None else "-"
         random_ceilings = ("random_ceiling", "keyframe_aware_random_ceiling")
         rows.append(
             f"| {block['description']}, {block['windows']}, batch {block['batch_size']} "
-            f"| {base:,.0f} (w{lr['workers']}) "
+            f"| {lerobot} "
             f"| {cell(drop, base, ceil, *random_ceilings)} "
             f"| {cell(nat, base, ceil, *random_ceilings)} "
+            f"| {mlx_cell(mlx, nat)} "
             f"| {cell(gop, base, ceil, 'sequential_ceiling')} / {cell(gopn, base, ceil, 'sequential_ceiling')} "
             f"| {fmt(ceil.get('random_ceiling'))} / {fmt(ceil.get('keyframe_aware_random_ceiling'))} / {fmt(ceil.get('sequential_ceiling'))} "
             f"| {mem(lr)} / {mem(drop)} / {mem(nat)} |"

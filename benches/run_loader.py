@@ -4,6 +4,8 @@ Loaders:
   lerobot     LeRobot 0.4.4's LeRobotDataset (torchcodec) in a torch DataLoader
   roboframes  roboframes.torch.LeRobotDataset (the drop-in) in a torch DataLoader
   native      roboframes' native batch path: roboframes.Dataset.get_batch (uint8 frames)
+  mlx         roboframes.mlx.Dataset.get_batch, evaluated: the MLX primitive (uint8 frames), in
+              the native path's order
   gop         the drop-in in a DataLoader with roboframes.GopShuffleSampler (opt-in order)
   gop-native  the native batch path with roboframes.GopShuffleSampler
 
@@ -107,11 +109,32 @@ def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> 
         import roboframes.torch as rt
 
         ds = rt.LeRobotDataset(cfg.repo_id, root=root, delta_timestamps=dt)
+    elif args.loader == "mlx":
+        import roboframes.mlx as rm
+
+        ds = rm.Dataset(root, delta_timestamps=dt)
     else:
         import roboframes
 
         ds = roboframes.Dataset(root, delta_timestamps=dt)
     open_s = time.perf_counter() - t
+
+    if args.loader == "mlx":
+        import mlx.core as mx
+
+        import roboframes.mlx as rm
+
+        def mlx_batches() -> Iterator[int]:
+            # the native path's order; each batch is one lazy primitive, evaluated (decoded) here
+            rng = np.random.default_rng(args.seed)
+            while True:
+                perm = rng.permutation(len(ds))
+                for s in range(0, len(perm), cfg.batch_size):
+                    b = ds.get_batch(perm[s : s + cfg.batch_size])
+                    rm.eval(*[v for v in b.values() if isinstance(v, mx.array)])
+                    yield len(b["task"])
+
+        return ds, mlx_batches(), open_s
 
     if args.loader in ("native", "gop-native"):
         gop = None
@@ -161,7 +184,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--windows", choices=["plain", "act"], required=True)
-    ap.add_argument("--loader", choices=["lerobot", "roboframes", "native", "gop", "gop-native"], required=True)
+    ap.add_argument("--loader", choices=["lerobot", "roboframes", "native", "mlx", "gop", "gop-native"], required=True)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--warmup", type=int, default=3, help="batches after the first one, not measured")

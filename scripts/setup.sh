@@ -48,3 +48,13 @@ fi
 echo "[setup] building roboframes (maturin develop --release)"
 VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" \
   .venv/bin/maturin develop --release -q -m python/Cargo.toml >/dev/null
+
+# The MLX extension (mlx_ext/: a C++ MLX primitive + nanobind module, built by CMake against the
+# MLX and nanobind in .venv, calling the core through roboframes._native's C table); installed
+# into python/roboframes/mlx/. CMake rebuilds only what changed.
+echo "[setup] building the MLX extension (cmake)"
+MLX_BUILD=target/mlx_ext
+PATH="$ROOT/.venv/bin:$PATH" cmake -S mlx_ext -B "$MLX_BUILD" -DCMAKE_BUILD_TYPE=Release \
+  -DPython_EXECUTABLE="$ROOT/.venv/bin/python" >/dev/null
+PATH="$ROOT/.venv/bin:$PATH" cmake --build "$MLX_BUILD" -j "$(nproc)" >/dev/null
+PATH="$ROOT/.venv/bin:$PATH" cmake --install "$MLX_BUILD" >/dev/null

@@ -27,8 +27,9 @@ PY_DIRS=(python tests benches examples)
 .venv/bin/ruff check "${PY_DIRS[@]}"
 echo "[test] mypy (the roboframes package; python/pyproject.toml [tool.mypy])"
 .venv/bin/mypy --config-file python/pyproject.toml
-echo "[test] stubtest: python/roboframes/_native.pyi against the built extension"
-.venv/bin/python -m mypy.stubtest --mypy-config-file python/pyproject.toml roboframes._native
+echo "[test] stubtest: the .pyi stubs against the built extensions (_native, the MLX primitive)"
+.venv/bin/python -m mypy.stubtest --mypy-config-file python/pyproject.toml \
+  --allowlist python/stubtest-allowlist.txt roboframes._native roboframes.mlx._mlx_ext
 
 # The newest torch, in an environment of its own (LeRobot 0.4.4 needs torch < 2.11).
 # (the pinned lock: regenerate it from requirements-newest-torch.in, see there)

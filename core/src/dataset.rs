@@ -459,6 +459,33 @@ impl Dataset {
     }
 
     /// Fills one batch with frames in `fmt`. `outs` follows [`Dataset::outputs_for`] one to one.
+    /// Fills every array entry of the items at `indices` (string entries left out), in item
+    /// order: `arrays[i]` receives the `i`-th non-string output of [`Dataset::outputs_for`]
+    /// (`indices.len() * item_bytes` bytes). The form adapters without strings use (torch
+    /// operators, the MLX primitive).
+    pub fn fill_arrays(
+        &self,
+        indices: &[i64],
+        fmt: FrameFormat,
+        arrays: Vec<&mut [u8]>,
+    ) -> Result<()> {
+        let specs = self.outputs_for(fmt);
+        let wanted = specs.iter().filter(|s| !s.is_string()).count();
+        if arrays.len() != wanted {
+            return Err(Error::InvalidArgument {
+                msg: format!("expected {wanted} output arrays, got {}", arrays.len()),
+            });
+        }
+        let mut arrays = arrays.into_iter();
+        let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(specs.len());
+        for s in &specs {
+            // (as many arrays as non-string entries: checked above)
+            let next = if s.is_string() { None } else { arrays.next() };
+            outs.push(next.map_or(OutBuf::Skip, OutBuf::Bytes));
+        }
+        self.fill_batch(indices, fmt, &mut outs)
+    }
+
     pub fn fill_batch(
         &self,
         indices: &[i64],

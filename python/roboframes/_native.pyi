@@ -16,12 +16,17 @@ __all__ = [
     "handle_numeric_row",
     "handle_output_specs",
     "FRAME_DTYPES",
+    "CAPI",
+    "CAPI_VERSION",
     "__version__",
 ]
 
 __version__: str
 #: The element types camera frames can be made of.
 FRAME_DTYPES: list[str]
+#: The versioned C function table for native extensions (a PyCapsule; see python/src/capi.rs).
+CAPI: object
+CAPI_VERSION: int
 
 @final
 class OutputSpec:

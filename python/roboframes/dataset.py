@@ -302,6 +302,15 @@ class Dataset(CameraKeys):
             self.channels_last if channels_last is None else bool(channels_last),
         )
 
+    def frame_dims(self, camera: str) -> tuple[int, int, int]:
+        """``(H, W, C)`` of the decoded frames of video key ``camera``."""
+        return _native.handle_frame_dims(self.handle, camera)
+
+    def numeric_row(self, key: str) -> tuple[list[int], str]:
+        """``(shape, dtype)`` of one row of numeric feature ``key`` as items carry it (``[]``
+        for LeRobot's shape-``(1,)`` scalars; floats ``float32``, integers ``int64``)."""
+        return _native.handle_numeric_row(self.handle, key)
+
     def keyframe_items(self) -> list[bool]:
         """Per item: whether its frame starts a keyframe group in every camera video (so that
         decoding from it needs no earlier frame). All true without videos."""

@@ -56,6 +56,103 @@ pub fn guarded<T>(op: &str, call: impl FnOnce() -> Result<T, Error>) -> Result<T
         .unwrap_or_else(|panic| Err(Error::from_panic(op, panic.as_ref())))
 }
 
+/// The `roboframes.errors` class of a core error; its discriminant is the error code of the
+/// C API (`capi.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    DatasetNotFound = 1,
+    FileRead = 2,
+    Metadata = 3,
+    Parquet = 4,
+    VideoDecode = 5,
+    UnsupportedCodec = 6,
+    ImageDecode = 7,
+    FrameTimestamp = 8,
+    DeltaTimestamps = 9,
+    IndexOutOfRange = 10,
+    InvalidArgument = 11,
+    Internal = 12,
+}
+
+impl ErrorClass {
+    const ALL: [ErrorClass; 12] = [
+        ErrorClass::DatasetNotFound,
+        ErrorClass::FileRead,
+        ErrorClass::Metadata,
+        ErrorClass::Parquet,
+        ErrorClass::VideoDecode,
+        ErrorClass::UnsupportedCodec,
+        ErrorClass::ImageDecode,
+        ErrorClass::FrameTimestamp,
+        ErrorClass::DeltaTimestamps,
+        ErrorClass::IndexOutOfRange,
+        ErrorClass::InvalidArgument,
+        ErrorClass::Internal,
+    ];
+
+    /// The class of a core error.
+    pub fn of(e: &Error) -> ErrorClass {
+        match e {
+            Error::NotFound { .. } => ErrorClass::DatasetNotFound,
+            Error::Io { .. } => ErrorClass::FileRead,
+            Error::Metadata { .. } | Error::MissingColumn { .. } => ErrorClass::Metadata,
+            Error::Parquet { .. } => ErrorClass::Parquet,
+            Error::Video { .. } => ErrorClass::VideoDecode,
+            Error::UnsupportedCodec { .. } => ErrorClass::UnsupportedCodec,
+            Error::Image { .. } => ErrorClass::ImageDecode,
+            Error::FrameTimestamp { .. } => ErrorClass::FrameTimestamp,
+            Error::DeltaTimestamps { .. } => ErrorClass::DeltaTimestamps,
+            Error::IndexOutOfRange { .. } => ErrorClass::IndexOutOfRange,
+            Error::InvalidArgument { .. } => ErrorClass::InvalidArgument,
+            Error::Internal { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// The class of a C API error code.
+    pub fn from_code(code: i32) -> Option<ErrorClass> {
+        ErrorClass::ALL.into_iter().find(|c| *c as i32 == code)
+    }
+
+    /// The name of the class in `roboframes.errors`.
+    pub fn name(self) -> &'static std::ffi::CStr {
+        match self {
+            ErrorClass::DatasetNotFound => c"DatasetNotFoundError",
+            ErrorClass::FileRead => c"FileReadError",
+            ErrorClass::Metadata => c"MetadataError",
+            ErrorClass::Parquet => c"ParquetError",
+            ErrorClass::VideoDecode => c"VideoDecodeError",
+            ErrorClass::UnsupportedCodec => c"UnsupportedCodecError",
+            ErrorClass::ImageDecode => c"ImageDecodeError",
+            ErrorClass::FrameTimestamp => c"FrameTimestampError",
+            ErrorClass::DeltaTimestamps => c"DeltaTimestampsError",
+            ErrorClass::IndexOutOfRange => c"IndexOutOfRangeError",
+            ErrorClass::InvalidArgument => c"InvalidArgumentError",
+            ErrorClass::Internal => c"InternalError",
+        }
+    }
+
+    /// An exception of this class, made lazily from its constructor arguments.
+    fn new_err(self, args: ErrorArgs) -> PyErr {
+        match self {
+            ErrorClass::DatasetNotFound => DatasetNotFoundError::new_err(args),
+            ErrorClass::FileRead => FileReadError::new_err(args),
+            ErrorClass::Metadata => MetadataError::new_err(args),
+            ErrorClass::Parquet => ParquetError::new_err(args),
+            ErrorClass::VideoDecode => VideoDecodeError::new_err(args),
+            ErrorClass::UnsupportedCodec => UnsupportedCodecError::new_err(args),
+            ErrorClass::ImageDecode => ImageDecodeError::new_err(args),
+            ErrorClass::FrameTimestamp => FrameTimestampError::new_err(args),
+            ErrorClass::DeltaTimestamps => DeltaTimestampsError::new_err(args),
+            ErrorClass::IndexOutOfRange => IndexOutOfRangeError::new_err(args),
+            ErrorClass::InvalidArgument => InvalidArgumentError::new_err(args),
+            ErrorClass::Internal => InternalError::new_err(args),
+        }
+    }
+}
+
+/// `(message, path, episode, key)`: the constructor arguments of `roboframes.errors` classes.
+type ErrorArgs = (String, Option<String>, Option<i64>, Option<String>);
+
 /// The `roboframes.errors` exception of a core error: `(message, path, episode, key)` are the
 /// exception's constructor arguments, so it is made lazily, without the GIL.
 fn core_error(e: Error) -> PyErr {
@@ -66,18 +163,5 @@ fn core_error(e: Error) -> PyErr {
         at.episode,
         at.key,
     );
-    match e {
-        Error::NotFound { .. } => DatasetNotFoundError::new_err(args),
-        Error::Io { .. } => FileReadError::new_err(args),
-        Error::Metadata { .. } | Error::MissingColumn { .. } => MetadataError::new_err(args),
-        Error::Parquet { .. } => ParquetError::new_err(args),
-        Error::Video { .. } => VideoDecodeError::new_err(args),
-        Error::UnsupportedCodec { .. } => UnsupportedCodecError::new_err(args),
-        Error::Image { .. } => ImageDecodeError::new_err(args),
-        Error::FrameTimestamp { .. } => FrameTimestampError::new_err(args),
-        Error::DeltaTimestamps { .. } => DeltaTimestampsError::new_err(args),
-        Error::IndexOutOfRange { .. } => IndexOutOfRangeError::new_err(args),
-        Error::InvalidArgument { .. } => InvalidArgumentError::new_err(args),
-        Error::Internal { .. } => InternalError::new_err(args),
-    }
+    ErrorClass::of(&e).new_err(args)
 }

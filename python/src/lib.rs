@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 use roboframes_core::{DType, PixelType};
 
+mod capi;
 mod dataset;
 mod errors;
 mod torch_ops;
@@ -26,6 +27,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .map(|p| p.dtype().name())
         .collect();
     m.add("FRAME_DTYPES", frame_dtypes)?;
+    // the C function table for native extensions of other frameworks (mlx_ext/)
+    m.add(
+        "CAPI",
+        pyo3::types::PyCapsule::new_with_value(m.py(), capi::TABLE, c"roboframes._native.CAPI")?,
+    )?;
+    m.add("CAPI_VERSION", capi::CAPI_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

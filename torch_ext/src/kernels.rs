@@ -1,7 +1,7 @@
 //! The operator kernels: read arguments off the boxed stack, call the core, allocate outputs
 //! with torch's allocator and let the core fill them in place.
 
-use roboframes_core::{registry, DType, FrameFormat, OutBuf, PixelType};
+use roboframes_core::{registry, DType, FrameFormat, PixelType};
 
 use crate::abi::{
     bool_arg, dtype_arg, int_arg, IntList, KResult, KernelError, Str, Tensor, TensorList,
@@ -184,17 +184,12 @@ fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
         tensors.push((t, b * s.item_bytes()));
     }
     {
-        let mut bufs = tensors.iter_mut();
-        let mut outs = Vec::with_capacity(specs.len());
-        for s in &specs {
-            if s.is_string() {
-                outs.push(OutBuf::Skip);
-            } else if let Some((t, len)) = bufs.next() {
-                // SAFETY: each tensor is fresh, contiguous, `len` bytes, and lent to one buffer.
-                outs.push(OutBuf::Bytes(unsafe { t.bytes_mut(*len) }?));
-            }
+        let mut arrays = Vec::with_capacity(tensors.len());
+        for (t, len) in tensors.iter_mut() {
+            // SAFETY: each tensor is fresh, contiguous, `len` bytes, and lent to one buffer.
+            arrays.push(unsafe { t.bytes_mut(*len) }?);
         }
-        ds.fill_batch(&idx, fmt, &mut outs)?;
+        ds.fill_arrays(&idx, fmt, arrays)?;
     }
     let mut list = TensorList::new(api, tensors.len())?;
     for (t, _) in tensors {

@@ -1,0 +1,474 @@
+"""roboframes for MLX: lazy ``mx.array``\\ s decoded inside MLX's graph.
+
+- :func:`decode_frames`, :func:`gather`, :func:`get_batch`: lazy arrays made by a custom MLX
+  primitive (``mlx_ext/``) whose evaluation calls roboframes' Rust core, which writes straight
+  into the arrays MLX allocated. Their shapes are known when the graph is built, so they work
+  under ``mx.compile`` (also ``shapeless=True``).
+- :class:`Dataset`: the NumPy reader's arguments and items, as ``mx.array``\\ s, with
+  mlx.data-style streams (:meth:`Dataset.to_stream`, ``shuffle``, ``batch``, ``prefetch``,
+  ``key_transform``, ``sample_transform``, ``reset``); a batch is one primitive.
+- :func:`eval`: ``mx.eval`` that raises roboframes' own error classes.
+- :meth:`Dataset.to_mlx_data`: the same samples or batches as an ``mlx.data`` stream.
+
+The primitive runs on MLX's CPU stream (on macOS too); arrays computed from it on the GPU read
+it through unified memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+try:
+    import mlx.core as mx
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"roboframes.mlx needs MLX ({e}): `pip install mlx` on macOS, `pip install 'mlx[cpu]'` on Linux"
+    ) from e
+
+from .. import errors
+from ..dataset import Dataset as NumpyDataset
+from ..dataset import Item
+
+try:
+    from . import _mlx_ext
+except ImportError as e:  # pragma: no cover - depends on the build
+    raise ImportError(
+        f"roboframes.mlx: the MLX extension is not built ({e}). `bash scripts/setup.sh` builds it; "
+        "by hand: `cmake -S mlx_ext -B build/mlx_ext && cmake --build build/mlx_ext && "
+        "cmake --install build/mlx_ext` with the same Python, MLX and nanobind installed (see README)"
+    ) from e
+
+__all__ = ["Dataset", "Stream", "decode_frames", "eval", "gather", "get_batch", "mlx_dtype"]
+
+_BATCH, _FRAMES, _GATHER = 0, 1, 2
+
+
+def mlx_dtype(name: str) -> mx.Dtype:
+    """The MLX dtype of one of the core's element type names (``uint8``, ``bool``, ...)."""
+    dtype = getattr(mx, "bool_" if name == "bool" else name)
+    assert isinstance(dtype, mx.Dtype), name
+    return dtype
+
+
+def _decode_op(*args: Any) -> list[mx.array]:
+    """``_mlx_ext.decode_op``; a roboframes failure while building the graph (an unknown
+    handle, ...) is raised as its ``roboframes.errors`` class."""
+    try:
+        return list(_mlx_ext.decode_op(*args))
+    except RuntimeError as e:
+        raise _typed(e) from None
+
+
+def _handle(dataset: NumpyDataset | Dataset | int) -> int:
+    if isinstance(dataset, int):
+        return dataset
+    if isinstance(dataset, Dataset):
+        return dataset.reader.handle
+    if isinstance(dataset, NumpyDataset):
+        return dataset.handle
+    raise TypeError(f"expected a roboframes dataset or handle, got {type(dataset).__name__}")
+
+
+def _as_1d(x: Any, dtype: mx.Dtype) -> mx.array:
+    """``x`` as a 1-D array of ``dtype``; an ``mx.array`` stays lazy (cast in the graph)."""
+    a = x if isinstance(x, mx.array) else mx.array(np.asarray(x).reshape(-1))
+    a = a.reshape(-1)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def decode_frames(
+    dataset: NumpyDataset | Dataset | int,
+    camera: str,
+    episode_index: mx.array | Sequence[int],
+    timestamp: mx.array | Sequence[float],
+    *,
+    frame_dtype: str = "uint8",
+    channels_last: bool = True,
+) -> mx.array:
+    """Frames of ``camera`` at ``timestamp[i]`` seconds into episode ``episode_index[i]`` (lazy).
+
+    Same rules as ``roboframes.torch.decode_frames``: ``(N, H, W, 3)`` (or ``(N, 3, H, W)``) of
+    ``frame_dtype`` (``uint8``, ``float32``, ``float16``, ``bfloat16``: ``value / 255``).
+    ``episode_index`` and ``timestamp`` may be lazy MLX arrays.
+    """
+    reader = _reader_of(dataset)
+    h, w, c = reader.frame_dims(camera)
+    shape = [h, w, c] if channels_last else [c, h, w]
+    (frames,) = _decode_op(
+        _FRAMES,
+        _handle(dataset),
+        camera,
+        frame_dtype,
+        bool(channels_last),
+        [],
+        [_as_1d(episode_index, mx.int64), _as_1d(timestamp, mx.float64)],
+        [shape],
+        [mlx_dtype(frame_dtype)],
+    )
+    return frames
+
+
+def gather(
+    dataset: NumpyDataset | Dataset | int, key: str, index: mx.array | Sequence[int], offsets: Sequence[int]
+) -> tuple[mx.array, mx.array]:
+    """Numeric feature ``key`` at frame ``offsets`` around each item of ``index`` (lazy), clamped
+    to the item's episode: ``values`` ``(N, T, *shape)`` and ``is_pad`` ``(N, T)`` bool."""
+    reader = _reader_of(dataset)
+    row, dtype = reader.numeric_row(key)
+    t = len(offsets)
+    values, pads = _decode_op(
+        _GATHER,
+        _handle(dataset),
+        key,
+        "uint8",
+        True,
+        [int(o) for o in offsets],
+        [_as_1d(index, mx.int64)],
+        [[t, *row], [t]],
+        [mlx_dtype(dtype), mx.bool_],
+    )
+    return values, pads
+
+
+def get_batch(
+    dataset: NumpyDataset | Dataset | int,
+    index: mx.array | Sequence[int],
+    *,
+    frame_dtype: str = "uint8",
+    channels_last: bool = True,
+) -> list[mx.array]:
+    """Every array entry of the items at ``index`` (lazy), stacked, in item key order (string
+    entries left out): one primitive, one native call that plans and decodes every camera."""
+    reader = _reader_of(dataset)
+    specs = [s for s in reader.output_specs(frame_dtype, channels_last) if not s.is_string]
+    return _decode_op(
+        _BATCH,
+        _handle(dataset),
+        "",
+        frame_dtype,
+        bool(channels_last),
+        [],
+        [_as_1d(index, mx.int64)],
+        [list(s.shape) for s in specs],
+        [mlx_dtype(s.dtype) for s in specs],
+    )
+
+
+_ERROR_PREFIX = re.compile(r"^\[(\w+)\] (.*)$", re.DOTALL)
+
+
+def eval(*arrays: Any) -> None:
+    """``mx.eval(*arrays)``; a roboframes failure during evaluation (MLX raises it as a
+    ``RuntimeError``) is re-raised as its ``roboframes.errors`` class (``FrameTimestampError``,
+    ``VideoDecodeError``, ...), whose message names the file, episode and key."""
+    try:
+        mx.eval(*arrays)
+    except RuntimeError as e:
+        raise _typed(e) from None
+
+
+def _typed(e: RuntimeError) -> Exception:
+    """The roboframes exception a RuntimeError from evaluation carries, else ``e`` itself."""
+    m = _ERROR_PREFIX.match(str(e))
+    cls = getattr(errors, m.group(1), None) if m else None
+    if m is None or not (isinstance(cls, type) and issubclass(cls, errors.Error)):
+        return e
+    return cls(m.group(2))
+
+
+def _reader_of(dataset: NumpyDataset | Dataset | int) -> NumpyDataset:
+    if isinstance(dataset, Dataset):
+        return dataset.reader
+    if isinstance(dataset, NumpyDataset):
+        return dataset
+    raise TypeError(
+        "roboframes.mlx needs a roboframes.Dataset or roboframes.mlx.Dataset (shapes come from its metadata)"
+    )
+
+
+class Dataset:
+    """A LeRobot v3.0 dataset whose items and batches are ``mx.array``\\ s.
+
+    Takes ``roboframes.Dataset``'s arguments and gives its keys, dtypes and shapes (uint8
+    ``(H, W, 3)`` frames by default; ``frame_dtype`` may also be ``"bfloat16"`` here); string
+    entries stay ``str``. Arrays are lazy: a batch is one primitive, evaluated (decoded) when MLX
+    evaluates it. Iterate with :meth:`to_stream` (mlx.data's vocabulary).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        episodes: Sequence[int] | None = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        tolerance_s: float = 1e-4,
+        decode_threads: int | None = None,
+        frame_dtype: str = "uint8",
+        channels_last: bool = True,
+    ) -> None:
+        if frame_dtype not in _native_frame_dtypes():
+            raise errors.InvalidArgumentError(
+                f"frame_dtype must be one of {_native_frame_dtypes()}, got {frame_dtype!r}"
+            )
+        #: The NumPy reader (``roboframes.Dataset``) this dataset's metadata and strings come from.
+        self.reader = NumpyDataset(
+            root,
+            episodes=episodes,
+            delta_timestamps=delta_timestamps,
+            tolerance_s=tolerance_s,
+            decode_threads=decode_threads,
+        )
+        self.frame_dtype = frame_dtype
+        self.channels_last = bool(channels_last)
+        self._specs = self.reader.output_specs(frame_dtype, self.channels_last)
+        self._array_specs = [s for s in self._specs if not s.is_string]
+        self._has_strings = any(s.is_string for s in self._specs)
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, idx: int) -> Item:
+        """One item (lazy arrays; 0-d for scalar features)."""
+        batch = self.get_batch([idx])
+        return _sample(batch, 0)
+
+    def get_batch(self, indices: mx.array | Sequence[int] | np.ndarray) -> Item:
+        """The items at ``indices`` stacked along a leading dimension, in item key order: arrays
+        ``(B, *item_shape)`` (lazy, one primitive for all of them), strings as lists. Indices
+        may be a lazy ``mx.array`` (then string entries, which need the indices now, evaluate
+        it)."""
+        index = _as_1d(indices, mx.int64)
+        arrays = _decode_op(
+            _BATCH,
+            self.reader.handle,
+            "",
+            self.frame_dtype,
+            self.channels_last,
+            [],
+            [index],
+            [list(s.shape) for s in self._array_specs],
+            [mlx_dtype(s.dtype) for s in self._array_specs],
+        )
+        by_key: dict[str, Any] = {s.key: a for s, a in zip(self._array_specs, arrays, strict=True)}
+        if self._has_strings:
+            by_key.update(self.reader.get_strings(np.asarray(index)))
+        return {s.key: by_key[s.key] for s in self._specs}
+
+    def to_stream(self) -> Stream:
+        """The items in order, one at a time; chain ``shuffle``, ``batch``, ``prefetch``,
+        ``key_transform`` and ``sample_transform`` as in mlx.data."""
+        return Stream(self)
+
+    def shuffle(self, seed: int = 0) -> Stream:
+        """``to_stream().shuffle(seed)``."""
+        return self.to_stream().shuffle(seed)
+
+    def to_mlx_data(self, batch_size: int | None = None, *, shuffle: bool = False, seed: int = 0) -> Any:
+        """The samples (or batches of ``batch_size``) as an ``mlx.data`` stream
+        (``mlx.data.stream_python_iterable``), to continue with mlx.data's own transforms.
+        mlx.data works on NumPy arrays: each sample's arrays are evaluated here and handed over
+        without a copy (``np.asarray`` of an evaluated ``mx.array``); ``bool`` entries become
+        ``uint8`` (mlx.data has no bool) and strings UTF-8 bytes in ``uint8`` arrays, zero-padded to
+        the longest (mlx.data's way of carrying text; ``bytes(a).rstrip(b"\\0").decode()``
+        reads one back). ``reset()`` on the returned stream starts a new epoch."""
+        import importlib
+
+        dx = importlib.import_module("mlx.data")  # optional; untyped
+        stream = self.to_stream()
+        if shuffle:
+            stream = stream.shuffle(seed)
+        if batch_size is not None:
+            stream = stream.batch(batch_size)
+        epochs = iter(range(1 << 62))
+
+        def samples() -> Iterator[dict[str, np.ndarray]]:
+            for sample in stream.epoch(next(epochs)):
+                eval(*[v for v in sample.values() if isinstance(v, mx.array)])
+                yield {k: (_numpy(v) if isinstance(v, mx.array) else _text(v)) for k, v in sample.items()}
+
+        return dx.stream_python_iterable(samples)
+
+    def __repr__(self) -> str:
+        return f"roboframes.mlx.Dataset({self.reader!r}, frame_dtype={self.frame_dtype!r})"
+
+
+def _numpy(a: mx.array) -> np.ndarray:
+    """An evaluated array as NumPy for mlx.data, without a copy. MLX's buffers say int64 as
+    ``q`` (long long), which mlx.data 0.1 refuses: the view under NumPy's own name of the dtype
+    is the same memory. mlx.data has no bool: flags become uint8 0/1 (a view too)."""
+    arr = np.asarray(a)
+    return arr.view(np.uint8 if arr.dtype == np.bool_ else np.dtype(arr.dtype.name))
+
+
+def _text(v: Any) -> np.ndarray:
+    """A string (or a nested list of strings) as mlx.data carries text: UTF-8 bytes in a uint8
+    array, padded with zeros to the longest string (shape ``(*nesting, max_len)``)."""
+    encoded = np.array(_encode(v), dtype=np.bytes_)
+    return np.atleast_1d(encoded).view(np.uint8).reshape(*encoded.shape, encoded.itemsize)
+
+
+def _encode(v: Any) -> Any:
+    return v.encode() if isinstance(v, str) else [_encode(x) for x in v]
+
+
+def _native_frame_dtypes() -> list[str]:
+    from .. import _native
+
+    return list(_native.FRAME_DTYPES)
+
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Config:
+    shuffle_seed: int | None = None
+    batch_size: int | None = None
+    drop_last: bool = False
+    sample_stages: tuple[Transform, ...] = ()
+    batch_stages: tuple[Transform, ...] = ()
+    prefetch: int = 0
+    threads: int = 1
+
+
+class Stream:
+    """An mlx.data-style stream over a :class:`Dataset`; every method returns a new stream.
+
+    Transforms added before :meth:`batch` apply to each sample, after it to each batch. A batch
+    is planned natively (one primitive for the whole batch); per-sample transforms slice it into
+    samples and stack them back. Iterating runs one epoch; :meth:`reset` moves to the next one
+    (a new order when shuffled: epoch ``e`` uses ``(seed, e)``).
+    """
+
+    def __init__(self, dataset: Dataset, config: _Config | None = None, epoch: int = 0) -> None:
+        self.dataset = dataset
+        self._config = config or _Config()
+        self._epoch = epoch
+
+    def _with(self, **changes: Any) -> Stream:
+        return Stream(self.dataset, replace(self._config, **changes), self._epoch)
+
+    def shuffle(self, seed: int = 0) -> Stream:
+        """A new random order of the items every epoch, from ``(seed, epoch)``."""
+        return self._with(shuffle_seed=int(seed))
+
+    def batch(self, batch_size: int, drop_last: bool = False) -> Stream:
+        """Batches of ``batch_size`` items (the last one smaller unless ``drop_last``)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self._config.batch_size is not None:
+            raise ValueError("the stream is batched already")
+        return self._with(batch_size=int(batch_size), drop_last=bool(drop_last))
+
+    def sample_transform(self, fn: Transform) -> Stream:
+        """Applies ``fn(sample) -> sample`` to each sample (or batch, after :meth:`batch`)."""
+        if self._config.batch_size is None:
+            return self._with(sample_stages=(*self._config.sample_stages, fn))
+        return self._with(batch_stages=(*self._config.batch_stages, fn))
+
+    def key_transform(self, key: str, fn: Callable[[Any], Any], output_key: str | None = None) -> Stream:
+        """Applies ``fn`` to entry ``key``, storing the result under ``output_key`` (default:
+        ``key``)."""
+        out = key if output_key is None else output_key
+
+        def stage(sample: dict[str, Any]) -> dict[str, Any]:
+            return {**sample, out: fn(sample[key])}
+
+        return self.sample_transform(stage)
+
+    def prefetch(self, prefetch_size: int, num_threads: int = 1) -> Stream:
+        """Builds and evaluates (decodes) the next ``prefetch_size`` elements on
+        ``num_threads`` background threads while the caller uses the current one. Memory is
+        bounded by ``prefetch_size`` elements."""
+        if prefetch_size < 0 or num_threads < 1:
+            raise ValueError("prefetch_size must be >= 0 and num_threads >= 1")
+        return self._with(prefetch=int(prefetch_size), threads=int(num_threads))
+
+    def reset(self) -> None:
+        """Starts the next epoch (a new order when shuffled)."""
+        self._epoch += 1
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        b = self._config.batch_size
+        if b is None:
+            return n
+        return n // b if self._config.drop_last else -(-n // b)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.epoch(self._epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The item indices of ``epoch``, in the order they are read."""
+        n = len(self.dataset)
+        seed = self._config.shuffle_seed
+        if seed is None:
+            return np.arange(n, dtype=np.int64)
+        return np.random.default_rng((seed, epoch)).permutation(n).astype(np.int64)
+
+    def epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
+        """The elements of one epoch."""
+        order = self.order(epoch)
+        c = self._config
+        size = c.batch_size or 1
+        stop = len(order) - len(order) % size if (c.batch_size and c.drop_last) else len(order)
+        chunks = [order[i : min(i + size, stop)] for i in range(0, stop, size)]
+        if c.prefetch == 0:
+            for chunk in chunks:
+                yield self._element(chunk)
+            return
+        pool = ThreadPoolExecutor(max_workers=c.threads, thread_name_prefix="roboframes-mlx")
+        pending: deque[Future[dict[str, Any]]] = deque()
+        try:
+            it = iter(chunks)
+            for chunk in it:
+                pending.append(pool.submit(self._ready, chunk))
+                if len(pending) > c.prefetch:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _ready(self, chunk: np.ndarray) -> dict[str, Any]:
+        """An element built and evaluated (decoded), for prefetching."""
+        element = self._element(chunk)
+        eval(*[v for v in element.values() if isinstance(v, mx.array)])
+        return element
+
+    def _element(self, chunk: np.ndarray) -> dict[str, Any]:
+        c = self._config
+        batch = self.dataset.get_batch(chunk)
+        if c.sample_stages:
+            samples = [_sample(batch, i) for i in range(len(chunk))]
+            for stage in c.sample_stages:
+                samples = [stage(s) for s in samples]
+            if c.batch_size is None:
+                return samples[0]
+            batch = _stack(samples)
+        elif c.batch_size is None:
+            return _sample(batch, 0)
+        for stage in c.batch_stages:
+            batch = stage(batch)
+        return batch
+
+
+def _sample(batch: Mapping[str, Any], i: int) -> dict[str, Any]:
+    return {k: v[i] for k, v in batch.items()}
+
+
+def _stack(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in samples[0]:
+        values = [s[k] for s in samples]
+        out[k] = mx.stack(values) if isinstance(values[0], mx.array) else values
+    return out

@@ -1,0 +1,263 @@
+"""``roboframes.mlx``: the MLX primitive (values equal to the NumPy reader's on the LeRobot-written
+fixtures, shapes before evaluation, compile, lazy inputs, threads, errors, memory), the
+mlx.data-style streams, the mlx.data interop and the training example."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+mx = pytest.importorskip("mlx.core")
+
+import roboframes  # noqa: E402
+import roboframes.mlx as rm  # noqa: E402
+from roboframes import errors  # noqa: E402
+from test_compat import usable_windows  # noqa: E402
+
+TOP = "observation.images.top"
+
+
+def as_numpy(v: Any) -> Any:
+    return np.asarray(v) if isinstance(v, mx.array) else v
+
+
+def assert_same_as_reader(ref: dict[str, Any], got: dict[str, Any], where: str) -> None:
+    """Same keys in the same order; arrays of the same dtype, shape and values; strings equal."""
+    assert list(ref) == list(got), where
+    for k, a in ref.items():
+        b = got[k]
+        if isinstance(a, (str, list)):
+            assert a == b, f"{where} {k}"
+            continue
+        assert isinstance(b, mx.array), f"{where} {k}: {type(b)}"
+        nb = np.asarray(b)
+        assert nb.dtype == a.dtype and nb.shape == a.shape, f"{where} {k}: {nb.dtype}{nb.shape} vs {a.dtype}{a.shape}"
+        np.testing.assert_array_equal(nb, a, err_msg=f"{where} {k}")
+
+
+@pytest.mark.parametrize("name", ["av1", "av1_multifile", "h264", "hevc", "grid"])
+def test_batches_and_items_equal_the_numpy_reader(dataset_dir, name: str) -> None:
+    root = dataset_dir(name)
+    for wname, dt in usable_windows(root):
+        for episodes in (None, [2, 0] if name != "grid" else [1]):
+            ref = roboframes.Dataset(root, episodes=episodes, delta_timestamps=dt)
+            ours = rm.Dataset(root, episodes=episodes, delta_timestamps=dt)
+            assert len(ours) == len(ref)
+            idx = list(np.random.default_rng(0).permutation(len(ref)))
+            b = ours.get_batch(idx)
+            rm.eval(*[v for v in b.values() if isinstance(v, mx.array)])
+            assert_same_as_reader(ref.get_batch(idx), b, f"{name}/{wname}/{episodes} batch")
+            for i in (0, len(ref) - 1, -1):
+                assert_same_as_reader(ref[i], ours[i], f"{name}/{wname}/{episodes} item {i}")
+
+
+@pytest.mark.parametrize("frame_dtype", ["float32", "float16"])
+def test_frame_options_equal_the_numpy_reader(dataset_dir, frame_dtype: str) -> None:
+    root = dataset_dir("av1")  # one camera width is a multiple of 32, one is not; an image feature
+    ref = roboframes.Dataset(root, frame_dtype=frame_dtype, channels_last=False)
+    ours = rm.Dataset(root, frame_dtype=frame_dtype, channels_last=False)
+    idx = [4, 0, 7]
+    assert_same_as_reader(ref.get_batch(idx), ours.get_batch(idx), frame_dtype)
+
+
+def test_bfloat16_frames_round_the_float32_values(dataset_dir) -> None:
+    """NumPy has no bfloat16; MLX does: the frames are the float32 frames rounded as MLX rounds."""
+    root = dataset_dir("av1")
+    f32 = rm.Dataset(root, frame_dtype="float32").get_batch([1, 5])[TOP]
+    bf16 = rm.Dataset(root, frame_dtype="bfloat16").get_batch([1, 5])[TOP]
+    assert bf16.dtype == mx.bfloat16 and bf16.shape == f32.shape
+    assert mx.array_equal(bf16, f32.astype(mx.bfloat16)).item()
+
+
+def test_operations_know_their_shapes_before_evaluation(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"), delta_timestamps={"action": [0.0, 0.1, 0.2]})
+    b = ds.get_batch([0, 1, 2])
+    assert b[TOP].shape == (3, 64, 96, 3) and b["action"].shape == (3, 3, 4)
+    frames = rm.decode_frames(ds, TOP, [0, 0], [0.0, 0.1], frame_dtype="float32", channels_last=False)
+    assert frames.shape == (2, 3, 64, 96) and frames.dtype == mx.float32
+    values, pads = rm.gather(ds, "observation.state", [0, 5], [-1, 0, 1])
+    assert values.shape == (2, 3, 6) and pads.shape == (2, 3) and pads.dtype == mx.bool_
+    # frames by (episode, time) equal the items' frames; gather equals the windowed reader's
+    rm.eval(frames, values, pads)
+    reader = roboframes.Dataset(ds.reader.root, delta_timestamps={"observation.state": [-0.1, 0.0, 0.1]})
+    ref = reader.get_batch([0, 5])
+    np.testing.assert_array_equal(np.asarray(values), ref["observation.state"])
+    np.testing.assert_array_equal(np.asarray(pads), ref["observation.state_is_pad"])
+    first = roboframes.Dataset(ds.reader.root, frame_dtype="float32", channels_last=False).get_batch([0, 1])[TOP]
+    np.testing.assert_array_equal(np.asarray(frames), first)
+    # a lazy array keeps the dataset it reads open after the Python objects are gone
+    orphan = rm.Dataset(ds.reader.root).get_batch([2])[TOP]
+    gc.collect()
+    rm.eval(orphan)
+    np.testing.assert_array_equal(np.asarray(orphan), roboframes.Dataset(ds.reader.root).get_batch([2])[TOP])
+
+
+def test_compile_lazy_inputs_and_shapeless(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"))
+
+    def mean_frame(i: mx.array) -> mx.array:
+        return rm.get_batch(ds, i)[0].astype(mx.float32).mean(axis=(1, 2, 3))
+
+    idx = mx.array([0, 3, 5], dtype=mx.int64)
+    want = mean_frame(idx)
+    np.testing.assert_array_equal(np.asarray(mx.compile(mean_frame)(idx)), np.asarray(want))
+    shapeless = mx.compile(mean_frame, shapeless=True)
+    assert shapeless(idx).shape == (3,)
+    two = shapeless(mx.array([5, 0], dtype=mx.int64))
+    assert two.shape == (2,)
+    np.testing.assert_array_equal(np.asarray(two), np.asarray(want)[[2, 0]])
+    # the indices themselves lazy (computed in the graph, int32 cast inside it)
+    lazy = (mx.arange(3) * 2 + 1).astype(mx.int32)
+    got = rm.get_batch(ds, lazy)
+    assert got[0].shape[0] == 3
+    ref = roboframes.Dataset(ds.reader.root).get_batch([1, 3, 5])
+    np.testing.assert_array_equal(np.asarray(got[0]), ref[TOP])
+    # dataset items from lazy indices: strings evaluate them
+    assert ds.get_batch(lazy)["task"] == ref["task"]
+
+
+def test_evaluation_from_several_threads(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"), delta_timestamps={"action": [0.0, 0.1]})
+    reader = roboframes.Dataset(ds.reader.root, delta_timestamps={"action": [0.0, 0.1]})
+    failures: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            rng = np.random.default_rng(seed)
+            for _ in range(10):
+                idx = rng.integers(0, len(ds), 6).tolist()
+                b = ds.get_batch(idx)
+                rm.eval(b[TOP], b["action"])
+                ref = reader.get_batch(idx)
+                np.testing.assert_array_equal(np.asarray(b[TOP]), ref[TOP])
+                np.testing.assert_array_equal(np.asarray(b["action"]), ref["action"])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+
+
+def test_errors_raise_and_leave_the_process_usable(dataset_dir, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(dataset_dir("av1"), root)
+    ds = rm.Dataset(root)
+    good = ds.get_batch([0])[TOP]
+    rm.eval(good)  # decoded before the damage
+    video = next((root / "videos" / TOP).rglob("*.mp4"))
+    video.write_bytes(b"\x00" * 1000)  # decoders open files lazily: this one was never opened
+    bad = rm.Dataset(root).get_batch([0])[TOP]
+    # mx.eval: a RuntimeError carrying the class and the message (file, episode, key)
+    with pytest.raises(RuntimeError) as e:
+        mx.eval(bad)
+    assert str(e.value).startswith("[VideoDecodeError]") and TOP in str(e.value) and str(video) in str(e.value)
+    # roboframes.mlx.eval: roboframes' own class
+    with pytest.raises(errors.VideoDecodeError):
+        rm.eval(rm.Dataset(root).get_batch([1])[TOP])
+    with pytest.raises(errors.IndexOutOfRangeError):
+        rm.eval(rm.get_batch(ds, mx.array([len(ds)]))[0])
+    # the process and MLX keep working
+    fine = rm.Dataset(dataset_dir("av1")).get_batch([0, 1])[TOP]
+    rm.eval(fine, good)
+    assert (fine.astype(mx.int32).sum() + 1).item() > 0
+    with pytest.raises(errors.InvalidArgumentError):
+        rm.Dataset(root, frame_dtype="int8")
+
+
+def test_memory_stays_flat_over_many_evaluations(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"), delta_timestamps={TOP: [-0.1, 0.0]})
+    proc = psutil.Process()
+
+    def run(n: int) -> None:
+        for i in range(n):
+            b = ds.get_batch([i % len(ds), (i * 7) % len(ds)])
+            rm.eval(*[v for v in b.values() if isinstance(v, mx.array)])
+        gc.collect()
+
+    run(100)  # warm up: decoders, MLX's buffer cache
+    before = proc.memory_info().rss
+    run(600)
+    grown = proc.memory_info().rss - before
+    # one batch is ~80 KB: a leak of outputs or inputs would add ~50 MB over 600 batches
+    assert grown < 15 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 600 evaluations"
+
+
+def test_streams_shuffle_batch_prefetch_and_transform(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"), delta_timestamps={"action": [0.0, 0.1]})
+    n = len(ds)
+    plain = ds.to_stream()
+    assert [int(s["index"].item()) for s in plain] == list(range(n))  # sequential samples
+    stream = ds.shuffle(seed=3).batch(4).prefetch(3, 2)
+    assert len(stream) == -(-n // 4)
+    seen: list[int] = []
+    for batch in stream:
+        assert batch[TOP].shape[0] == len(batch["task"]) <= 4
+        seen += np.asarray(batch["index"]).tolist()
+    assert sorted(seen) == list(range(n))  # every item once per epoch
+    again = [i for b in stream for i in np.asarray(b["index"]).tolist()]
+    assert again == seen  # the same epoch: the same order
+    stream.reset()
+    nxt = [i for b in stream for i in np.asarray(b["index"]).tolist()]
+    assert sorted(nxt) == list(range(n)) and nxt != seen  # a new epoch: a new order
+    # transforms: before batch() per sample, after it per batch; keys stay in order
+    doubled = ds.to_stream().key_transform("action", lambda a: a * 2).batch(5, drop_last=True)
+    tagged = doubled.sample_transform(lambda b: {**b, "size": len(b["task"])})
+    batches = list(tagged)
+    assert len(batches) == n // 5 and all(b["size"] == 5 for b in batches)
+    ref = roboframes.Dataset(ds.reader.root, delta_timestamps={"action": [0.0, 0.1]}).get_batch(list(range(5)))
+    np.testing.assert_array_equal(np.asarray(batches[0]["action"]), ref["action"] * 2)
+    assert list(batches[0])[: len(ref)] == list(ref)
+    # an error in a prefetched batch surfaces as roboframes' class; stopping early is clean
+    with pytest.raises(ValueError):
+        ds.to_stream().batch(0)
+    it = iter(ds.shuffle(1).batch(2).prefetch(4, 2))
+    next(it)
+    del it
+    gc.collect()
+
+
+def test_mlx_data_interop(dataset_dir) -> None:
+    dx = pytest.importorskip("mlx.data")
+    ds = rm.Dataset(dataset_dir("av1"), delta_timestamps={"action": [0.0, 0.1]})
+    ref = roboframes.Dataset(ds.reader.root, delta_timestamps={"action": [0.0, 0.1]})
+    stream = ds.to_mlx_data(batch_size=4).key_transform("action", lambda a: a + 1).prefetch(2, 1)
+    got = list(stream)
+    assert len(got) == -(-len(ds) // 4)
+    first = ref.get_batch([0, 1, 2, 3])
+    np.testing.assert_array_equal(got[0][TOP], first[TOP])
+    np.testing.assert_array_equal(got[0]["action"], first["action"] + 1)
+    np.testing.assert_array_equal(got[0]["next.done"], first["next.done"].astype(np.uint8))
+    tasks = [bytes(row).rstrip(b"\0").decode() for row in got[0]["task"]]
+    assert tasks == first["task"]
+    # samples, and a buffer built from them that mlx.data shuffles and batches itself
+    samples = list(ds.to_mlx_data())
+    assert len(samples) == len(ds)
+    buf = dx.buffer_from_vector(samples).shuffle().batch(3)
+    assert sum(len(b["index"]) for b in buf) == len(ds)
+    stream.reset()
+    assert len(list(stream)) == len(got)
+
+
+def test_mlx_training_example_learns(dataset_dir) -> None:
+    path = Path(__file__).resolve().parents[1] / "examples" / "train_mlx.py"
+    spec = importlib.util.spec_from_file_location("train_mlx", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_mlx"] = module
+    spec.loader.exec_module(module)
+    result = module.train(dataset_dir("av1"), steps=60, batch_size=8, seed=0)
+    assert result["steps"] == 60
+    assert result["loss_last"] < 0.7 * result["loss_first"], result
