@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 APT_PKGS="pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev \
-libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg valgrind"
+libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg valgrind g++"
 missing=""
 for p in $APT_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -20,6 +20,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # Debian's own Python creates venvs only with python3-venv (ensurepip) installed
 if [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then
   missing="$missing python3-venv"
+fi
+# the MLX extension (mlx_ext/) compiles against Python's headers
+if ! [ -f "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then
+  missing="$missing python3-dev"
 fi
 if [ -n "$missing" ]; then
   echo "[setup] apt-get install:$missing"
