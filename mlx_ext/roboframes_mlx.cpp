@@ -33,14 +33,22 @@ namespace roboframes {
 
 namespace {
 
-// The core's table, fetched once from the `roboframes._native` capsule (with the GIL held).
-const CApi* g_api = nullptr;
+// A copy of the core's table, taken once from the `roboframes._native` capsule (with the GIL
+// held). A copy, not a pointer into the capsule: datasets may be released by arrays that
+// outlive the capsule at interpreter exit. The function pointers point into _native's shared
+// library, which CPython never unloads.
+CApi g_table{};
+bool g_ready = false;
 
 const CApi& api() {
-  if (g_api == nullptr) {
+  if (!g_ready) {
     throw std::runtime_error("roboframes: the MLX extension was used before it was initialised");
   }
-  return *g_api;
+  return g_table;
+}
+
+[[noreturn]] void invalid(const std::string& msg) {
+  throw std::runtime_error("[InvalidArgumentError] roboframes: " + msg);
 }
 
 // A core error raised while evaluating. MLX re-raises errors of evaluation as RuntimeError
@@ -135,6 +143,9 @@ class Decode : public mx::Primitive {
         case Op::Frames: {
           auto eps = read_1d<int64_t>(ins.at(0));
           auto ts = read_1d<double>(ins.at(1));
+          if (ts.size() != eps.size()) {  // (a shapeless compile may pass other lengths)
+            invalid("decode_frames: episode_index and timestamp differ in length");
+          }
           check(api().decode_frames(ds.get(), name.c_str(), eps.data(), ts.data(), eps.size(),
                                     fmt.c_str(), cl, ptrs.at(0), lens.at(0), err, sizeof(err)),
                 err);
@@ -171,6 +182,11 @@ class Decode : public mx::Primitive {
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
     std::vector<mx::Shape> shapes;
     const int n = inputs.at(0).shape(0);
+    for (const auto& in : inputs) {
+      if (in.ndim() != 1 || in.shape(0) != n) {
+        invalid("inputs must be 1-D arrays of the same length");
+      }
+    }
     for (const auto& item : item_shapes_) {
       mx::Shape s{n};
       s.insert(s.end(), item.begin(), item.end());
@@ -199,20 +215,20 @@ std::vector<mx::array> decode_op(int op, int64_t handle, const std::string& name
                                  const std::vector<std::vector<int>>& item_shapes,
                                  const std::vector<mx::Dtype>& dtypes) {
   if (op < 0 || op > 2) {
-    throw std::invalid_argument("roboframes: unknown operation");
+    invalid("unknown operation");
   }
   const size_t want_inputs = op == static_cast<int>(Op::Frames) ? 2 : 1;
   if (inputs.size() != want_inputs || item_shapes.size() != dtypes.size()) {
-    throw std::invalid_argument("roboframes: wrong number of inputs or outputs");
+    invalid("wrong number of inputs or outputs");
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& in = inputs[i];
     const auto want = (op == static_cast<int>(Op::Frames) && i == 1) ? mx::float64 : mx::int64;
     if (in.ndim() != 1 || in.dtype() != want) {
-      throw std::invalid_argument("roboframes: inputs must be 1-D int64 (times: float64) arrays");
+      invalid("inputs must be 1-D int64 (times: float64) arrays");
     }
     if (in.shape(0) != inputs[0].shape(0)) {
-      throw std::invalid_argument("roboframes: inputs must have the same length");
+      invalid("inputs must have the same length");
     }
   }
   const auto stream = mx::default_stream(mx::Device::cpu);
@@ -247,9 +263,8 @@ NB_MODULE(_mlx_ext, m) {
         << ", roboframes._native has " << table->version << ": rebuild mlx_ext";
     throw std::runtime_error(msg.str());
   }
-  roboframes::g_api = table;
-  // the table lives in roboframes._native, which stays imported: keep a reference to it
-  m.attr("_native") = native;
+  roboframes::g_table = *table;
+  roboframes::g_ready = true;
   m.attr("CAPI_VERSION") = roboframes::CAPI_VERSION;
 
   m.def("decode_op", &roboframes::decode_op, nb::arg("op"), nb::arg("handle"), nb::arg("name"),

@@ -44,4 +44,5 @@ fi
 export ROBOFRAMES_NEWEST_TORCH_PYTHON="$ROOT/.venv-newest/bin/python"
 
 echo "[test] pytest"
+export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 .venv/bin/python -m pytest -q tests "$@"

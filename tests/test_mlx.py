@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import shutil
 import sys
 import threading
@@ -16,7 +17,10 @@ import numpy as np
 import psutil
 import pytest
 
-mx = pytest.importorskip("mlx.core")
+if os.environ.get("ROBOFRAMES_REQUIRE_MLX"):  # the test command: a broken MLX install must fail
+    import mlx.core as mx
+else:
+    mx = pytest.importorskip("mlx.core")
 
 import roboframes  # noqa: E402
 import roboframes.mlx as rm  # noqa: E402
@@ -164,9 +168,14 @@ def test_errors_raise_and_leave_the_process_usable(dataset_dir, tmp_path: Path) 
     with pytest.raises(RuntimeError) as e:
         mx.eval(bad)
     assert str(e.value).startswith("[VideoDecodeError]") and TOP in str(e.value) and str(video) in str(e.value)
-    # roboframes.mlx.eval: roboframes' own class
-    with pytest.raises(errors.VideoDecodeError):
+    # roboframes.mlx.eval: roboframes' own class, with the location as attributes
+    with pytest.raises(errors.VideoDecodeError) as typed:
         rm.eval(rm.Dataset(root).get_batch([1])[TOP])
+    assert typed.value.key == TOP and typed.value.path == str(video) and typed.value.episode is not None
+    # an error in a prefetched batch of a stream surfaces there, as roboframes' class
+    with pytest.raises(errors.VideoDecodeError):
+        for _ in rm.Dataset(root).to_stream().batch(2).prefetch(2, 2):
+            pass
     with pytest.raises(errors.IndexOutOfRangeError):
         rm.eval(rm.get_batch(ds, mx.array([len(ds)]))[0])
     # the process and MLX keep working
@@ -175,6 +184,54 @@ def test_errors_raise_and_leave_the_process_usable(dataset_dir, tmp_path: Path) 
     assert (fine.astype(mx.int32).sum() + 1).item() > 0
     with pytest.raises(errors.InvalidArgumentError):
         rm.Dataset(root, frame_dtype="int8")
+
+
+def test_frames_and_gather_compile_and_check_their_lengths(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"))
+
+    def f(ep: mx.array, ts: mx.array, idx: mx.array) -> tuple[mx.array, mx.array]:
+        frames = rm.decode_frames(ds, TOP, ep, ts)
+        values, pads = rm.gather(ds, "observation.state", idx, [-1, 0])
+        return frames.astype(mx.float32).mean(axis=(1, 2, 3)), values.sum(axis=(1, 2)) * (~pads).sum(axis=1)
+
+    ep, ts, idx = mx.array([0, 0]), mx.array([0.0, 0.1]), mx.array([0, 5])
+    want = f(ep, ts, idx)
+    for compiled in (mx.compile(f), mx.compile(f, shapeless=True)):
+        got = compiled(ep, ts, idx)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    shapeless = mx.compile(f, shapeless=True)
+    three = shapeless(mx.array([0, 0, 0]), mx.array([0.0, 0.1, 0.2]), mx.array([0, 5, 6]))
+    assert three[0].shape == (3,)
+    # a shapeless graph re-run with inputs of different lengths is refused, never read past
+    with pytest.raises((RuntimeError, ValueError, errors.InvalidArgumentError)):
+        rm.eval(*shapeless(mx.array([0, 0, 0]), mx.array([0.0, 0.1]), mx.array([0, 5, 6])))
+    with pytest.raises(errors.InvalidArgumentError):
+        rm.decode_frames(ds, TOP, [0, 0, 0], [0.0, 0.1])
+
+
+def test_datasets_close_when_their_arrays_are_gone(dataset_dir) -> None:
+    """Lazy arrays hold their dataset open; once they are evaluated or dropped (MLX lets go of
+    an evaluated array's primitive) and the dataset object is gone, its files are closed: the
+    primitive leaks no reference."""
+    proc = psutil.Process()
+    root = dataset_dir("av1")
+
+    def open_videos() -> int:
+        return sum(1 for f in proc.open_files() if f.path.startswith(str(root / "videos")))
+
+    gc.collect()
+    before = open_videos()
+    ds = rm.Dataset(root, delta_timestamps={TOP: [-0.1, 0.0]})
+    arrays = [ds.get_batch([i, (i + 3) % len(ds)]) for i in range(8)]
+    del ds
+    gc.collect()
+    # still readable; the unevaluated half keeps the dataset (and its open decoders) alive
+    rm.eval(*[v for b in arrays[:4] for v in b.values() if isinstance(v, mx.array)])
+    assert open_videos() > before
+    del arrays
+    gc.collect()
+    assert open_videos() == before
 
 
 def test_memory_stays_flat_over_many_evaluations(dataset_dir) -> None:
@@ -217,16 +274,32 @@ def test_streams_shuffle_batch_prefetch_and_transform(dataset_dir) -> None:
     tagged = doubled.sample_transform(lambda b: {**b, "size": len(b["task"])})
     batches = list(tagged)
     assert len(batches) == n // 5 and all(b["size"] == 5 for b in batches)
+    # a transform before batch() sees one sample ((T, 4) action), after it the batch
+    shapes = ds.to_stream().key_transform("action", lambda a: a.shape, "seen").batch(3)
+    assert all(s == (2, 4) for b in shapes for s in b["seen"])
+    # an empty dict drops the sample (mlx.data's convention)
+    evens = ds.to_stream().sample_transform(lambda s: s if int(s["index"].item()) % 2 == 0 else {})
+    assert [int(s["index"].item()) for s in evens] == list(range(0, n, 2))
     ref = roboframes.Dataset(ds.reader.root, delta_timestamps={"action": [0.0, 0.1]}).get_batch(list(range(5)))
     np.testing.assert_array_equal(np.asarray(batches[0]["action"]), ref["action"] * 2)
     assert list(batches[0])[: len(ref)] == list(ref)
     # an error in a prefetched batch surfaces as roboframes' class; stopping early is clean
     with pytest.raises(ValueError):
         ds.to_stream().batch(0)
+    # stopping early is clean, and epochs reuse the prefetch threads (MLX keeps per-thread
+    # streams: threads made per epoch would pile up)
+    proc = psutil.Process()
     it = iter(ds.shuffle(1).batch(2).prefetch(4, 2))
     next(it)
     del it
     gc.collect()
+    threads = proc.num_threads()
+    stream = ds.shuffle(2).batch(3).prefetch(2, 2)
+    for _ in range(5):
+        for _ in stream:
+            pass
+        stream.reset()
+    assert proc.num_threads() <= threads
 
 
 def test_mlx_data_interop(dataset_dir) -> None:

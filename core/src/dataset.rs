@@ -458,7 +458,6 @@ impl Dataset {
         Ok(())
     }
 
-    /// Fills one batch with frames in `fmt`. `outs` follows [`Dataset::outputs_for`] one to one.
     /// Fills every array entry of the items at `indices` (string entries left out), in item
     /// order: `arrays[i]` receives the `i`-th non-string output of [`Dataset::outputs_for`]
     /// (`indices.len() * item_bytes` bytes). The form adapters without strings use (torch
@@ -486,6 +485,7 @@ impl Dataset {
         self.fill_batch(indices, fmt, &mut outs)
     }
 
+    /// Fills one batch with frames in `fmt`. `outs` follows [`Dataset::outputs_for`] one to one.
     pub fn fill_batch(
         &self,
         indices: &[i64],

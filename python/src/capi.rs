@@ -11,8 +11,9 @@
 //! [`ErrorClass`]; `error_class_name` names it) and writes the error's message, NUL-terminated
 //! and truncated to fit, into `err` (`err_len` bytes). No panic crosses this boundary.
 
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use roboframes_core::{registry, Dataset, Error, FrameFormat};
 
@@ -28,7 +29,7 @@ pub struct CApi {
     pub version: u32,
     /// `dataset_acquire(handle, err, err_len)`: a counted reference to the open dataset behind
     /// `handle`, or null (with the error in `err`) when there is none.
-    pub dataset_acquire: extern "C" fn(i64, *mut c_char, usize) -> *const c_void,
+    pub dataset_acquire: unsafe extern "C" fn(i64, *mut c_char, usize) -> *const c_void,
     /// `dataset_release(dataset)`: gives back a reference from `dataset_acquire` (null: no-op).
     pub dataset_release: unsafe extern "C" fn(*const c_void),
     /// `fill_arrays(dataset, indices, n, frame_dtype, channels_last, arrays, lens, n_arrays,
@@ -95,9 +96,33 @@ pub const TABLE: CApi = CApi {
     error_class_name,
 };
 
+/// The last errors the C entry points returned, with their message: a caller that sees the
+/// message come back (MLX re-raises evaluation errors as `RuntimeError(message)`) gets the
+/// typed error, with its path, episode and key, from [`take_recent_error`].
+static RECENT: Mutex<VecDeque<(String, Error)>> = Mutex::new(VecDeque::new());
+const RECENT_LIMIT: usize = 64;
+
+fn remember(msg: &str, e: Error) {
+    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    if recent.len() >= RECENT_LIMIT {
+        recent.pop_front();
+    }
+    recent.push_back((msg.to_owned(), e));
+}
+
+/// The typed error a C entry point returned with this message (the most recent one), taken.
+pub fn take_recent_error(msg: &str) -> Option<Error> {
+    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    let i = recent.iter().rposition(|(m, _)| m == msg)?;
+    recent.remove(i).map(|(_, e)| e)
+}
+
 /// Runs `call` as one C entry point: 0 on success, else the error's class code with its
 /// message written into `err`.
-fn entry(
+///
+/// # Safety
+/// `err` is null or points at `err_len` writable bytes.
+unsafe fn entry(
     op: &str,
     err: *mut c_char,
     err_len: usize,
@@ -107,7 +132,10 @@ fn entry(
         Ok(()) => 0,
         Err(e) => {
             let code = ErrorClass::of(&e) as i32;
-            write_message(&e.to_string(), err, err_len);
+            let msg = e.to_string();
+            // SAFETY: forwarded.
+            unsafe { write_message(&msg, err, err_len) };
+            remember(&msg, e);
             code
         }
     }
@@ -115,7 +143,10 @@ fn entry(
 
 /// Copies `msg` into the caller's `err` buffer, truncated on a character boundary and
 /// NUL-terminated.
-fn write_message(msg: &str, err: *mut c_char, err_len: usize) {
+///
+/// # Safety
+/// `err` is null or points at `err_len` writable bytes.
+unsafe fn write_message(msg: &str, err: *mut c_char, err_len: usize) {
     if err.is_null() || err_len == 0 {
         return;
     }
@@ -193,26 +224,33 @@ unsafe fn format_of(frame_dtype: *const c_char, channels_last: bool) -> Result<F
     })
 }
 
-extern "C" fn dataset_acquire(handle: i64, err: *mut c_char, err_len: usize) -> *const c_void {
+unsafe extern "C" fn dataset_acquire(
+    handle: i64,
+    err: *mut c_char,
+    err_len: usize,
+) -> *const c_void {
     match guarded("dataset_acquire (C API)", || registry::get(handle)) {
         Ok(ds) => Arc::into_raw(ds).cast(),
         Err(e) => {
-            write_message(
-                &format!("[{}] {e}", ErrorClass::of(&e).name().to_string_lossy()),
-                err,
-                err_len,
-            );
+            let msg = e.to_string();
+            let text = format!("[{}] {msg}", ErrorClass::of(&e).name().to_string_lossy());
+            // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
+            unsafe { write_message(&text, err, err_len) };
+            remember(&msg, e);
             std::ptr::null()
         }
     }
 }
 
 unsafe extern "C" fn dataset_release(dataset: *const c_void) {
-    if !dataset.is_null() {
-        // SAFETY: the C API's contract: `dataset` came from `dataset_acquire` (Arc::into_raw of an
-        // Arc<Dataset>) and is given back once.
-        drop(unsafe { Arc::from_raw(dataset.cast::<Dataset>()) });
+    if dataset.is_null() {
+        return;
     }
+    // SAFETY: the C API's contract: `dataset` came from `dataset_acquire` (Arc::into_raw of an
+    // Arc<Dataset>) and is given back once.
+    let ds = unsafe { Arc::from_raw(dataset.cast::<Dataset>()) };
+    // the last reference closes decoders and files: no panic may leave this function
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(ds)));
 }
 
 /// The dataset behind a reference from `dataset_acquire`.
@@ -239,7 +277,7 @@ unsafe extern "C" fn fill_arrays(
     err: *mut c_char,
     err_len: usize,
 ) -> i32 {
-    entry("fill_arrays (C API)", err, err_len, || {
+    let call = || {
         // SAFETY: the C API's contract: every pointer argument points at what its length says,
         // alive for the call, and the output arrays are distinct and used by nobody else.
         let (ds, idx, fmt, ptrs, lens) = unsafe {
@@ -257,7 +295,9 @@ unsafe extern "C" fn fill_arrays(
             outs.push(unsafe { buffer(p, len, &format!("array {i}")) }?);
         }
         ds.fill_arrays(idx, fmt, outs)
-    })
+    };
+    // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
+    unsafe { entry("fill_arrays (C API)", err, err_len, call) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -274,7 +314,7 @@ unsafe extern "C" fn decode_frames(
     err: *mut c_char,
     err_len: usize,
 ) -> i32 {
-    entry("decode_frames (C API)", err, err_len, || {
+    let call = || {
         // SAFETY: the C API's contract (see `fill_arrays`).
         let (ds, camera, eps, ts, fmt, out) = unsafe {
             (
@@ -287,7 +327,9 @@ unsafe extern "C" fn decode_frames(
             )
         };
         ds.decode_frames(camera, eps, ts, fmt, out)
-    })
+    };
+    // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
+    unsafe { entry("decode_frames (C API)", err, err_len, call) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -305,7 +347,7 @@ unsafe extern "C" fn gather(
     err: *mut c_char,
     err_len: usize,
 ) -> i32 {
-    entry("gather (C API)", err, err_len, || {
+    let call = || {
         // SAFETY: the C API's contract (see `fill_arrays`); `values` and `pads` are distinct.
         let (ds, key, idx, offs, values, pads) = unsafe {
             (
@@ -318,7 +360,9 @@ unsafe extern "C" fn gather(
             )
         };
         ds.gather(key, idx, offs, values, pads)
-    })
+    };
+    // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
+    unsafe { entry("gather (C API)", err, err_len, call) }
 }
 
 extern "C" fn error_class_name(code: i32) -> *const c_char {

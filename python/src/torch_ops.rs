@@ -24,6 +24,13 @@ pub fn take_op_error() -> Option<PyErr> {
     roboframes_torch::take_last_error().map(|e| NativeError::Core(e).into())
 }
 
+/// The typed `roboframes.errors` exception a C API call returned with this message (MLX
+/// re-raises evaluation errors as `RuntimeError(message)`), taken; None if unknown.
+#[pyfunction]
+pub fn take_capi_error(message: &str) -> Option<PyErr> {
+    crate::capi::take_recent_error(message).map(|e| NativeError::Core(e).into())
+}
+
 /// `(H, W, C)` of the frames of a video key of the dataset behind `handle`.
 #[pyfunction]
 pub fn handle_frame_dims(handle: i64, camera: &str) -> NativeResult<(usize, usize, usize)> {

@@ -67,25 +67,17 @@ def _decode_op(*args: Any) -> list[mx.array]:
         raise _typed(e) from None
 
 
-def _handle(dataset: NumpyDataset | Dataset | int) -> int:
-    if isinstance(dataset, int):
-        return dataset
-    if isinstance(dataset, Dataset):
-        return dataset.reader.handle
-    if isinstance(dataset, NumpyDataset):
-        return dataset.handle
-    raise TypeError(f"expected a roboframes dataset or handle, got {type(dataset).__name__}")
-
-
 def _as_1d(x: Any, dtype: mx.Dtype) -> mx.array:
-    """``x`` as a 1-D array of ``dtype``; an ``mx.array`` stays lazy (cast in the graph)."""
-    a = x if isinstance(x, mx.array) else mx.array(np.asarray(x).reshape(-1))
-    a = a.reshape(-1)
-    return a if a.dtype == dtype else a.astype(dtype)
+    """``x`` as a 1-D array of ``dtype``; an ``mx.array`` stays lazy (cast in the graph, on the
+    CPU stream: the primitive's own, and float64 exists on the CPU only)."""
+    if not isinstance(x, mx.array):
+        return mx.array(np.asarray(x).reshape(-1), dtype=dtype)
+    a = x.reshape(-1, stream=mx.cpu)
+    return a if a.dtype == dtype else a.astype(dtype, stream=mx.cpu)
 
 
 def decode_frames(
-    dataset: NumpyDataset | Dataset | int,
+    dataset: NumpyDataset | Dataset,
     camera: str,
     episode_index: mx.array | Sequence[int],
     timestamp: mx.array | Sequence[float],
@@ -104,7 +96,7 @@ def decode_frames(
     shape = [h, w, c] if channels_last else [c, h, w]
     (frames,) = _decode_op(
         _FRAMES,
-        _handle(dataset),
+        reader.handle,
         camera,
         frame_dtype,
         bool(channels_last),
@@ -117,7 +109,7 @@ def decode_frames(
 
 
 def gather(
-    dataset: NumpyDataset | Dataset | int, key: str, index: mx.array | Sequence[int], offsets: Sequence[int]
+    dataset: NumpyDataset | Dataset, key: str, index: mx.array | Sequence[int], offsets: Sequence[int]
 ) -> tuple[mx.array, mx.array]:
     """Numeric feature ``key`` at frame ``offsets`` around each item of ``index`` (lazy), clamped
     to the item's episode: ``values`` ``(N, T, *shape)`` and ``is_pad`` ``(N, T)`` bool."""
@@ -126,7 +118,7 @@ def gather(
     t = len(offsets)
     values, pads = _decode_op(
         _GATHER,
-        _handle(dataset),
+        reader.handle,
         key,
         "uint8",
         True,
@@ -139,22 +131,27 @@ def gather(
 
 
 def get_batch(
-    dataset: NumpyDataset | Dataset | int,
+    dataset: NumpyDataset | Dataset,
     index: mx.array | Sequence[int],
     *,
-    frame_dtype: str = "uint8",
-    channels_last: bool = True,
+    frame_dtype: str | None = None,
+    channels_last: bool | None = None,
 ) -> list[mx.array]:
     """Every array entry of the items at ``index`` (lazy), stacked, in item key order (string
-    entries left out): one primitive, one native call that plans and decodes every camera."""
+    entries left out): one primitive, one native call that plans and decodes every camera.
+    Frames in the dataset's format unless ``frame_dtype`` / ``channels_last`` say otherwise.
+    Usable inside ``mx.compile``."""
     reader = _reader_of(dataset)
+    fmt = dataset if isinstance(dataset, Dataset) else reader
+    frame_dtype = fmt.frame_dtype if frame_dtype is None else frame_dtype
+    channels_last = fmt.channels_last if channels_last is None else bool(channels_last)
     specs = [s for s in reader.output_specs(frame_dtype, channels_last) if not s.is_string]
     return _decode_op(
         _BATCH,
-        _handle(dataset),
+        reader.handle,
         "",
         frame_dtype,
-        bool(channels_last),
+        channels_last,
         [],
         [_as_1d(index, mx.int64)],
         [list(s.shape) for s in specs],
@@ -176,15 +173,19 @@ def eval(*arrays: Any) -> None:
 
 
 def _typed(e: RuntimeError) -> Exception:
-    """The roboframes exception a RuntimeError from evaluation carries, else ``e`` itself."""
+    """The roboframes exception a RuntimeError from evaluation carries (the core's own, with its
+    path, episode and key, when it is still known), else ``e`` itself."""
     m = _ERROR_PREFIX.match(str(e))
     cls = getattr(errors, m.group(1), None) if m else None
     if m is None or not (isinstance(cls, type) and issubclass(cls, errors.Error)):
         return e
-    return cls(m.group(2))
+    from .. import _native
+
+    typed = _native.take_capi_error(m.group(2))
+    return typed if isinstance(typed, errors.Error) else cls(m.group(2))
 
 
-def _reader_of(dataset: NumpyDataset | Dataset | int) -> NumpyDataset:
+def _reader_of(dataset: NumpyDataset | Dataset) -> NumpyDataset:
     if isinstance(dataset, Dataset):
         return dataset.reader
     if isinstance(dataset, NumpyDataset):
@@ -303,6 +304,9 @@ def _numpy(a: mx.array) -> np.ndarray:
     """An evaluated array as NumPy for mlx.data, without a copy. MLX's buffers say int64 as
     ``q`` (long long), which mlx.data 0.1 refuses: the view under NumPy's own name of the dtype
     is the same memory. mlx.data has no bool: flags become uint8 0/1 (a view too)."""
+    if a.dtype == mx.bfloat16:  # NumPy has no bfloat16: exact in float32
+        a = a.astype(mx.float32)
+        mx.eval(a)
     arr = np.asarray(a)
     return arr.view(np.uint8 if arr.dtype == np.bool_ else np.dtype(arr.dtype.name))
 
@@ -356,7 +360,8 @@ class Stream:
         return Stream(self.dataset, replace(self._config, **changes), self._epoch)
 
     def shuffle(self, seed: int = 0) -> Stream:
-        """A new random order of the items every epoch, from ``(seed, epoch)``."""
+        """A new random order of all items every epoch, from ``(seed, epoch)`` (a full
+        permutation; mlx.data's ``Stream.shuffle(buffer_size)`` shuffles within a buffer)."""
         return self._with(shuffle_seed=int(seed))
 
     def batch(self, batch_size: int, drop_last: bool = False) -> Stream:
@@ -368,7 +373,8 @@ class Stream:
         return self._with(batch_size=int(batch_size), drop_last=bool(drop_last))
 
     def sample_transform(self, fn: Transform) -> Stream:
-        """Applies ``fn(sample) -> sample`` to each sample (or batch, after :meth:`batch`)."""
+        """Applies ``fn(sample) -> sample`` to each sample (or batch, after :meth:`batch`); an
+        empty dict drops it, as in mlx.data."""
         if self._config.batch_size is None:
             return self._with(sample_stages=(*self._config.sample_stages, fn))
         return self._with(batch_stages=(*self._config.batch_stages, fn))
@@ -385,8 +391,10 @@ class Stream:
 
     def prefetch(self, prefetch_size: int, num_threads: int = 1) -> Stream:
         """Builds and evaluates (decodes) the next ``prefetch_size`` elements on
-        ``num_threads`` background threads while the caller uses the current one. Memory is
-        bounded by ``prefetch_size`` elements."""
+        ``num_threads`` background threads while the caller uses the current one: at most
+        ``prefetch_size + 1`` elements exist at a time. The threads are shared by every stream
+        with the same ``num_threads`` (MLX keeps per-thread streams, so threads are reused, not
+        made per epoch)."""
         if prefetch_size < 0 or num_threads < 1:
             raise ValueError("prefetch_size must be >= 0 and num_threads >= 1")
         return self._with(prefetch=int(prefetch_size), threads=int(num_threads))
@@ -422,36 +430,48 @@ class Stream:
         chunks = [order[i : min(i + size, stop)] for i in range(0, stop, size)]
         if c.prefetch == 0:
             for chunk in chunks:
-                yield self._element(chunk)
+                element = self._element(chunk)
+                if element is not None:
+                    yield element
             return
-        pool = ThreadPoolExecutor(max_workers=c.threads, thread_name_prefix="roboframes-mlx")
-        pending: deque[Future[dict[str, Any]]] = deque()
+        pool = _pool(c.threads)
+        pending: deque[Future[dict[str, Any] | None]] = deque()
         try:
-            it = iter(chunks)
-            for chunk in it:
+            for chunk in chunks:
                 pending.append(pool.submit(self._ready, chunk))
-                if len(pending) > c.prefetch:
-                    yield pending.popleft().result()
+                if len(pending) > c.prefetch:  # the caller's element and `prefetch` in flight
+                    element = pending.popleft().result()
+                    if element is not None:
+                        yield element
             while pending:
-                yield pending.popleft().result()
+                element = pending.popleft().result()
+                if element is not None:
+                    yield element
         finally:
             for f in pending:
                 f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for f in pending:  # let running ones finish: nothing outlives the epoch
+                if not f.cancelled():
+                    f.exception()
 
-    def _ready(self, chunk: np.ndarray) -> dict[str, Any]:
-        """An element built and evaluated (decoded), for prefetching."""
+    def _ready(self, chunk: np.ndarray) -> dict[str, Any] | None:
+        """An element built and evaluated (decoded), for prefetching (None: dropped)."""
         element = self._element(chunk)
-        eval(*[v for v in element.values() if isinstance(v, mx.array)])
+        if element is not None:
+            eval(*[v for v in element.values() if isinstance(v, mx.array)])
         return element
 
-    def _element(self, chunk: np.ndarray) -> dict[str, Any]:
+    def _element(self, chunk: np.ndarray) -> dict[str, Any] | None:
+        """The element of ``chunk``: a sample, or a batch; None when a transform dropped it
+        (returned an empty dict, mlx.data's convention)."""
         c = self._config
         batch = self.dataset.get_batch(chunk)
         if c.sample_stages:
             samples = [_sample(batch, i) for i in range(len(chunk))]
             for stage in c.sample_stages:
-                samples = [stage(s) for s in samples]
+                samples = [t for s in samples if (t := stage(s))]
+            if not samples:
+                return None
             if c.batch_size is None:
                 return samples[0]
             batch = _stack(samples)
@@ -459,7 +479,24 @@ class Stream:
             return _sample(batch, 0)
         for stage in c.batch_stages:
             batch = stage(batch)
+            if not batch:
+                return None
         return batch
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The prefetch threads of every stream with ``threads`` threads, made once per process."""
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="roboframes-mlx")
+    return pool
+
+
+# a forked child has none of the parent's threads: it makes its own pools
+os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def _sample(batch: Mapping[str, Any], i: int) -> dict[str, Any]:
