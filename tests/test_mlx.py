@@ -298,11 +298,13 @@ def test_streams_shuffle_batch_prefetch_and_transform(dataset_dir) -> None:
         pass
     stream.reset()
     threads = proc.num_threads()
-    for _ in range(5):
+    for _ in range(20):
         for _ in stream:
             pass
         stream.reset()
-    assert proc.num_threads() <= threads  # (made per epoch, they grew by two an epoch)
+    # threads made per epoch grew by two an epoch (+40 here); decoders come and go with their
+    # own codec threads (dav1d), hence the small slack
+    assert proc.num_threads() <= threads + 8
 
 
 def test_mlx_data_interop(dataset_dir) -> None:
