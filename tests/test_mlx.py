@@ -288,26 +288,27 @@ def test_streams_shuffle_batch_prefetch_and_transform(dataset_dir) -> None:
         ds.to_stream().batch(0)
     # stopping early is clean, and epochs reuse the prefetch threads (MLX keeps per-thread
     # streams: threads made per epoch would pile up)
-    proc = psutil.Process()
     it = iter(ds.shuffle(1).batch(2).prefetch(4, 2))
     next(it)
     del it
     gc.collect()
     stream = ds.shuffle(2).batch(3).prefetch(2, 2)
 
-    def epochs(n: int) -> int:
-        for _ in range(n):
-            for _ in stream:
-                pass
-            stream.reset()
-        return proc.num_threads()
+    def prefetch_threads() -> set[int]:
+        return {t.ident or 0 for t in threading.enumerate() if t.name.startswith("roboframes-mlx")}
 
-    # first epochs: the shared threads, their MLX streams and the pooled decoders (each with
-    # its codec's threads) come into being, up to the pools' bounds
-    settled = epochs(15)
-    # threads made per epoch grew by two an epoch (+40 over 20 epochs)
-    assert epochs(20) <= settled + 6
-    assert sum(t.name.startswith("roboframes-mlx") for t in threading.enumerate()) <= 4
+    for _ in stream:
+        pass
+    stream.reset()
+    first = prefetch_threads()
+    for _ in range(10):
+        for _ in stream:
+            pass
+        stream.reset()
+    # the same Python threads every epoch (threads made per epoch each left MLX streams and
+    # their worker threads behind); the OS-level count is not compared: pooled decoders come
+    # and go with their codec's own threads
+    assert prefetch_threads() == first and 0 < len(first) <= 2 + 2
 
 
 def test_mlx_data_interop(dataset_dir) -> None:
