@@ -2,9 +2,9 @@
 // named "roboframes._native.CAPI". Mirror of `python/src/capi.rs`: keep the two identical.
 // A dataset's registry handle (roboframes.Dataset.handle) becomes a counted reference with
 // `dataset_acquire` (null on error, with "[ErrorClass] message" in `err`), kept until
-// `dataset_release`; the operations take that reference. They return 0 on success, else an
-// error code (its roboframes.errors class is `error_class_name(code)`) with the message,
-// NUL-terminated, in `err` (`err_len` bytes).
+// `dataset_release`; the operations take that reference. They return 0 on success, else the
+// error's class code with "[ErrorClass] message" (the roboframes.errors class, then the
+// message), NUL-terminated, in `err` (`err_len` bytes).
 #pragma once
 
 #include <cstddef>
@@ -55,7 +55,6 @@ struct CApi {
       size_t pads_len,
       char* err,
       size_t err_len);
-  const char* (*error_class_name)(int32_t code);
 };
 
 } // namespace roboframes

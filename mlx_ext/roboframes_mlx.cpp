@@ -52,12 +52,12 @@ const CApi& api() {
 }
 
 // A core error raised while evaluating. MLX re-raises errors of evaluation as RuntimeError
-// with the message, so the message starts with the roboframes.errors class in brackets:
+// with the message, which the core starts with the roboframes.errors class in brackets:
 // "[FrameTimestampError] file '...', episode 3, key '...': ..." (roboframes.mlx.eval re-raises
 // it as that class).
 void check(int32_t code, const char* err) {
   if (code != 0) {
-    throw std::runtime_error(std::string("[") + api().error_class_name(code) + "] " + err);
+    throw std::runtime_error(err);
   }
 }
 

@@ -4,12 +4,13 @@
 //! decoder pool, no second copy linked. A caller turns a dataset's registry handle
 //! (`roboframes.Dataset.handle`) into a reference with `dataset_acquire`, which keeps the
 //! dataset open until `dataset_release` (a lazy MLX array may outlive the Python object that
-//! made it), and passes that reference to the operations. The C declaration is `mlx_ext/roboframes_capi.h`; keep the
-//! two identical and bump [`CAPI_VERSION`] on any change.
+//! made it), and passes that reference to the operations. The C declaration is
+//! `mlx_ext/roboframes_capi.h`; keep the two identical and bump [`CAPI_VERSION`] on any change.
 //!
-//! Every function returns 0 on success, else the code of the error's class (see
-//! [`ErrorClass`]; `error_class_name` names it) and writes the error's message, NUL-terminated
-//! and truncated to fit, into `err` (`err_len` bytes). No panic crosses this boundary.
+//! Every operation returns 0 on success, else the code of the error's class (see
+//! [`ErrorClass`]); on failure every function writes `[ClassName] message` (the
+//! `roboframes.errors` class, then the error's message), NUL-terminated and truncated to fit,
+//! into `err` (`err_len` bytes). No panic crosses this boundary.
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
@@ -80,9 +81,6 @@ pub struct CApi {
         *mut c_char,
         usize,
     ) -> i32,
-    /// `error_class_name(code)`: the `roboframes.errors` class name of an error code (a static
-    /// NUL-terminated string; `Error` for unknown codes).
-    pub error_class_name: extern "C" fn(i32) -> *const c_char,
 }
 
 /// The table the capsule holds.
@@ -93,7 +91,6 @@ pub const TABLE: CApi = CApi {
     fill_arrays,
     decode_frames,
     gather,
-    error_class_name,
 };
 
 /// The last errors the C entry points returned, with their message: a caller that sees the
@@ -117,8 +114,23 @@ pub fn take_recent_error(msg: &str) -> Option<Error> {
     recent.remove(i).map(|(_, e)| e)
 }
 
-/// Runs `call` as one C entry point: 0 on success, else the error's class code with its
-/// message written into `err`.
+/// Writes a failed call's `[ClassName] message` into `err` and keeps the error for
+/// [`take_recent_error`]; returns the class code.
+///
+/// # Safety
+/// `err` is null or points at `err_len` writable bytes.
+unsafe fn report(e: Error, err: *mut c_char, err_len: usize) -> i32 {
+    let class = ErrorClass::of(&e);
+    let msg = e.to_string();
+    let text = format!("[{}] {msg}", class.name().to_string_lossy());
+    // SAFETY: forwarded.
+    unsafe { write_message(&text, err, err_len) };
+    remember(&msg, e);
+    class as i32
+}
+
+/// Runs `call` as one C entry point: 0 on success, else the error's class code with
+/// `[ClassName] message` written into `err`.
 ///
 /// # Safety
 /// `err` is null or points at `err_len` writable bytes.
@@ -130,14 +142,8 @@ unsafe fn entry(
 ) -> i32 {
     match guarded(op, call) {
         Ok(()) => 0,
-        Err(e) => {
-            let code = ErrorClass::of(&e) as i32;
-            let msg = e.to_string();
-            // SAFETY: forwarded.
-            unsafe { write_message(&msg, err, err_len) };
-            remember(&msg, e);
-            code
-        }
+        // SAFETY: forwarded.
+        Err(e) => unsafe { report(e, err, err_len) },
     }
 }
 
@@ -232,11 +238,8 @@ unsafe extern "C" fn dataset_acquire(
     match guarded("dataset_acquire (C API)", || registry::get(handle)) {
         Ok(ds) => Arc::into_raw(ds).cast(),
         Err(e) => {
-            let msg = e.to_string();
-            let text = format!("[{}] {msg}", ErrorClass::of(&e).name().to_string_lossy());
             // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
-            unsafe { write_message(&text, err, err_len) };
-            remember(&msg, e);
+            unsafe { report(e, err, err_len) };
             std::ptr::null()
         }
     }
@@ -363,10 +366,4 @@ unsafe extern "C" fn gather(
     };
     // SAFETY: the C API's contract: `err` has `err_len` writable bytes (or is null).
     unsafe { entry("gather (C API)", err, err_len, call) }
-}
-
-extern "C" fn error_class_name(code: i32) -> *const c_char {
-    ErrorClass::from_code(code)
-        .map_or(c"Error", ErrorClass::name)
-        .as_ptr()
 }

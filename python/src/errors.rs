@@ -75,21 +75,6 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    const ALL: [ErrorClass; 12] = [
-        ErrorClass::DatasetNotFound,
-        ErrorClass::FileRead,
-        ErrorClass::Metadata,
-        ErrorClass::Parquet,
-        ErrorClass::VideoDecode,
-        ErrorClass::UnsupportedCodec,
-        ErrorClass::ImageDecode,
-        ErrorClass::FrameTimestamp,
-        ErrorClass::DeltaTimestamps,
-        ErrorClass::IndexOutOfRange,
-        ErrorClass::InvalidArgument,
-        ErrorClass::Internal,
-    ];
-
     /// The class of a core error.
     pub fn of(e: &Error) -> ErrorClass {
         match e {
@@ -106,11 +91,6 @@ impl ErrorClass {
             Error::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Error::Internal { .. } => ErrorClass::Internal,
         }
-    }
-
-    /// The class of a C API error code.
-    pub fn from_code(code: i32) -> Option<ErrorClass> {
-        ErrorClass::ALL.into_iter().find(|c| *c as i32 == code)
     }
 
     /// The name of the class in `roboframes.errors`.

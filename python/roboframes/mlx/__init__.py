@@ -33,7 +33,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         f"roboframes.mlx needs MLX ({e}): `pip install mlx` on macOS, `pip install 'mlx[cpu]'` on Linux"
     ) from e
 
-from .. import errors
+from .. import _native, errors
 from ..dataset import Dataset as NumpyDataset
 from ..dataset import Item
 
@@ -145,18 +145,38 @@ def get_batch(
     fmt = dataset if isinstance(dataset, Dataset) else reader
     frame_dtype = fmt.frame_dtype if frame_dtype is None else frame_dtype
     channels_last = fmt.channels_last if channels_last is None else bool(channels_last)
-    specs = [s for s in reader.output_specs(frame_dtype, channels_last) if not s.is_string]
-    return _decode_op(
-        _BATCH,
-        reader.handle,
-        "",
-        frame_dtype,
-        channels_last,
-        [],
-        [_as_1d(index, mx.int64)],
-        [list(s.shape) for s in specs],
-        [mlx_dtype(s.dtype) for s in specs],
-    )
+    if isinstance(dataset, Dataset) and (frame_dtype, channels_last) == (dataset.frame_dtype, dataset.channels_last):
+        layout = dataset._layout  # computed once per dataset
+    else:
+        layout = _BatchLayout(reader, frame_dtype, channels_last)
+    return layout.arrays(index)
+
+
+class _BatchLayout:
+    """What the batch primitive of one reader and frame format needs besides the indices: the
+    shapes and MLX dtypes of the array entries of an item, computed once."""
+
+    def __init__(self, reader: NumpyDataset, frame_dtype: str, channels_last: bool) -> None:
+        self.reader = reader
+        self.frame_dtype = frame_dtype
+        self.channels_last = channels_last
+        self.specs = [s for s in reader.output_specs(frame_dtype, channels_last) if not s.is_string]
+        self.shapes = [list(s.shape) for s in self.specs]
+        self.dtypes = [mlx_dtype(s.dtype) for s in self.specs]
+
+    def arrays(self, index: Any) -> list[mx.array]:
+        """The lazy array entries of the items at ``index``: one primitive."""
+        return _decode_op(
+            _BATCH,
+            self.reader.handle,
+            "",
+            self.frame_dtype,
+            self.channels_last,
+            [],
+            [_as_1d(index, mx.int64)],
+            self.shapes,
+            self.dtypes,
+        )
 
 
 _ERROR_PREFIX = re.compile(r"^\[(\w+)\] (.*)$", re.DOTALL)
@@ -179,8 +199,6 @@ def _typed(e: RuntimeError) -> Exception:
     cls = getattr(errors, m.group(1), None) if m else None
     if m is None or not (isinstance(cls, type) and issubclass(cls, errors.Error)):
         return e
-    from .. import _native
-
     typed = _native.take_capi_error(m.group(2))
     return typed if isinstance(typed, errors.Error) else cls(m.group(2))
 
@@ -214,10 +232,8 @@ class Dataset:
         frame_dtype: str = "uint8",
         channels_last: bool = True,
     ) -> None:
-        if frame_dtype not in _native_frame_dtypes():
-            raise errors.InvalidArgumentError(
-                f"frame_dtype must be one of {_native_frame_dtypes()}, got {frame_dtype!r}"
-            )
+        if frame_dtype not in _native.FRAME_DTYPES:
+            raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
         #: The NumPy reader (``roboframes.Dataset``) this dataset's metadata and strings come from.
         self.reader = NumpyDataset(
             root,
@@ -229,7 +245,7 @@ class Dataset:
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self._specs = self.reader.output_specs(frame_dtype, self.channels_last)
-        self._array_specs = [s for s in self._specs if not s.is_string]
+        self._layout = _BatchLayout(self.reader, frame_dtype, self.channels_last)
         self._has_strings = any(s.is_string for s in self._specs)
 
     def __len__(self) -> int:
@@ -246,18 +262,8 @@ class Dataset:
         may be a lazy ``mx.array`` (then string entries, which need the indices now, evaluate
         it)."""
         index = _as_1d(indices, mx.int64)
-        arrays = _decode_op(
-            _BATCH,
-            self.reader.handle,
-            "",
-            self.frame_dtype,
-            self.channels_last,
-            [],
-            [index],
-            [list(s.shape) for s in self._array_specs],
-            [mlx_dtype(s.dtype) for s in self._array_specs],
-        )
-        by_key: dict[str, Any] = {s.key: a for s, a in zip(self._array_specs, arrays, strict=True)}
+        arrays = self._layout.arrays(index)
+        by_key: dict[str, Any] = {s.key: a for s, a in zip(self._layout.specs, arrays, strict=True)}
         if self._has_strings:
             by_key.update(self.reader.get_strings(np.asarray(index)))
         return {s.key: by_key[s.key] for s in self._specs}
@@ -320,12 +326,6 @@ def _text(v: Any) -> np.ndarray:
 
 def _encode(v: Any) -> Any:
     return v.encode() if isinstance(v, str) else [_encode(x) for x in v]
-
-
-def _native_frame_dtypes() -> list[str]:
-    from .. import _native
-
-    return list(_native.FRAME_DTYPES)
 
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
