@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
 
+use crate::cache::{CacheStats, FrameCache};
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
 use crate::meta::{self, Episode, FeatureKind, Info};
@@ -79,7 +80,12 @@ pub struct Dataset {
     video_keys: Vec<String>,
     data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
     runtime: Mutex<Option<Arc<Runtime>>>,
+    /// The decoded-frame cache with the pid of the process that made it (None: no cache).
+    cache: Mutex<Option<(u32, Arc<FrameCache>)>>,
 }
+
+/// A flag never set: the work of callers that do not cancel.
+static NEVER: AtomicBool = AtomicBool::new(false);
 
 /// Resolved position of one item.
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +198,7 @@ impl Dataset {
             video_keys,
             data_files: Mutex::new(HashMap::new()),
             runtime: Mutex::new(None),
+            cache: Mutex::new(None),
         })
     }
 
@@ -282,6 +289,70 @@ impl Dataset {
     /// workers times threads matches the cores.
     pub fn set_decode_threads(&self, n: usize) {
         self.decode_threads.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Keeps up to `bytes` of decoded frames for reuse by later batches of any caller in this
+    /// process (`0` turns the cache off and frees it). Replaces an existing cache only when the
+    /// size changes. See [`crate::cache`] for the policy.
+    pub fn set_frame_cache(&self, bytes: usize) {
+        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        let same = guard
+            .as_ref()
+            .is_some_and(|(p, c)| *p == pid && c.stats().capacity == bytes);
+        if !same {
+            if let Some((p, old)) = guard.take() {
+                if p != pid {
+                    // made before a fork: its locks may be held by threads that do not exist here
+                    std::mem::forget(old);
+                }
+            }
+            *guard = (bytes > 0).then(|| (pid, Arc::new(FrameCache::new(bytes))));
+        }
+    }
+
+    /// The counters of the decoded-frame cache, or None without one.
+    pub fn frame_cache_stats(&self) -> Option<CacheStats> {
+        self.frame_cache().map(|c| c.stats())
+    }
+
+    /// The cache of this process: one made before a fork is replaced by an empty one of the
+    /// same size (its shard locks may be held by threads the child does not have).
+    fn frame_cache(&self) -> Option<Arc<FrameCache>> {
+        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        match guard.take() {
+            None => None,
+            Some((p, c)) if p == pid => {
+                *guard = Some((p, c.clone()));
+                Some(c)
+            }
+            Some((_, old)) => {
+                let fresh = Arc::new(FrameCache::new(old.stats().capacity));
+                std::mem::forget(old);
+                *guard = Some((pid, fresh.clone()));
+                Some(fresh)
+            }
+        }
+    }
+
+    /// Runs frame requests on this process's runtime and cache.
+    fn run_plan(
+        &self,
+        videos: Vec<VideoRequest>,
+        images: Vec<ImageRequest>,
+        targets: &[FrameTarget],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        let rt = self.runtime()?;
+        let cache = self.frame_cache();
+        let exec = plan::Exec {
+            pool: &rt.pool,
+            decoders: &rt.decoders,
+            cache: cache.as_deref(),
+            cancel,
+        };
+        plan::run(&exec, videos, images, targets, self.tolerance_s)
     }
 
     fn runtime(&self) -> Result<Arc<Runtime>> {
@@ -492,6 +563,18 @@ impl Dataset {
         fmt: FrameFormat,
         outs: &mut [OutBuf<'_>],
     ) -> Result<()> {
+        self.fill_batch_cancellable(indices, fmt, outs, &NEVER)
+    }
+
+    /// [`Dataset::fill_batch`] that stops with [`Error::Cancelled`] soon after `cancel` is set
+    /// (between frames), leaving the buffers partly written.
+    pub fn fill_batch_cancellable(
+        &self,
+        indices: &[i64],
+        fmt: FrameFormat,
+        outs: &mut [OutBuf<'_>],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
         let specs = self.outputs_for(fmt);
         if outs.len() != specs.len() {
             return Err(Error::InvalidArgument {
@@ -636,21 +719,13 @@ impl Dataset {
         if videos.is_empty() && images.is_empty() {
             return Ok(());
         }
-        let rt = self.runtime()?;
         let mut targets: Vec<FrameTarget> = Vec::with_capacity(n_targets);
         for ((spec, out), t) in specs.iter().zip(outs.iter_mut()).zip(&target_of) {
             if let (Some(_), OutBuf::Bytes(buf), Some(dims)) = (t, out, spec.frame) {
                 targets.push(FrameTarget::new(buf, &spec.key, fmt, dims));
             }
         }
-        plan::run(
-            &rt.pool,
-            &rt.decoders,
-            videos,
-            images,
-            &targets,
-            self.tolerance_s,
-        )
+        self.run_plan(videos, images, &targets, cancel)
     }
 
     /// The video frame requests of one video output for a batch of items.
@@ -806,16 +881,8 @@ impl Dataset {
         if videos.is_empty() {
             return Ok(());
         }
-        let rt = self.runtime()?;
         let targets = [FrameTarget::new(out, camera, fmt, dims)];
-        plan::run(
-            &rt.pool,
-            &rt.decoders,
-            videos,
-            Vec::new(),
-            &targets,
-            self.tolerance_s,
-        )
+        self.run_plan(videos, Vec::new(), &targets, &NEVER)
     }
 
     /// For every item (in item order), whether its frame starts a keyframe group in every

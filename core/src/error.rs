@@ -113,6 +113,10 @@ pub enum Error {
     #[error("invalid argument: {msg}")]
     InvalidArgument { msg: String },
 
+    /// The caller gave up on the work (a prefetched batch that is no longer wanted).
+    #[error("cancelled: the batch is no longer wanted")]
+    Cancelled,
+
     /// A fault inside roboframes, caused neither by the data nor by the arguments (a broken
     /// invariant, a poisoned lock, a caught panic, threads that cannot start). `op` names the
     /// operation that failed.

@@ -2,6 +2,7 @@
 //! their frames in process, with LeRobot's item and window semantics. Knows nothing of Python,
 //! torch or MLX: adapters lend it buffers and it fills them.
 
+pub mod cache;
 pub mod dataset;
 pub mod error;
 pub mod frame;
@@ -10,6 +11,7 @@ pub mod meta;
 pub mod outputs;
 pub mod parquet_io;
 mod plan;
+pub mod prefetch;
 pub mod registry;
 pub mod table;
 #[cfg(feature = "testing")]
@@ -17,6 +19,7 @@ pub mod testing;
 pub mod video;
 pub mod window;
 
+pub use cache::CacheStats;
 pub use dataset::{Dataset, OpenOptions, OutBuf};
 pub use error::{Error, Location, Result};
 pub use frame::{FrameFormat, PixelType};

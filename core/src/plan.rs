@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use rayon::prelude::*;
 
+use crate::cache::FrameCache;
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
 use crate::image::decode_image;
@@ -120,18 +122,37 @@ fn group_by_file(requests: Vec<VideoRequest>) -> Vec<(Arc<PathBuf>, Vec<VideoReq
     by_file.into_iter().collect()
 }
 
-/// Decodes every request into its target, in parallel on `pool`. Each (target, slot) pair
-/// must occur in at most one request.
+/// Where and how a batch's frames are produced: the thread pool, the decoders, the optional
+/// decoded-frame cache, and the flag that stops the work early.
+pub(crate) struct Exec<'e> {
+    pub pool: &'e rayon::ThreadPool,
+    pub decoders: &'e DecoderPool,
+    pub cache: Option<&'e FrameCache>,
+    pub cancel: &'e AtomicBool,
+}
+
+impl Exec<'_> {
+    /// `Err(Cancelled)` once the caller has given up on the batch.
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Decodes every request into its target, in parallel on `exec.pool`. Each (target, slot)
+/// pair must occur in at most one request.
 ///
 /// Plan: each file's requests are mapped to exact frames (deduplicated) and sorted by pts;
-/// the frames are cut into chunks that decode continuously (a chunk ends where the next
-/// frame's keyframe lies after it: reaching it needs a seek anyway), and the chunks into
-/// parts of at most an equal share of the file's decoding cost per thread of `pool`. All
-/// parts of all files then run in one parallel pass, each on a reader positioned as close
-/// before it as the pool has.
+/// frames held by the cache are copied from it; the others are cut into chunks that decode
+/// continuously (a chunk ends where the next frame's keyframe lies after it: reaching it needs
+/// a seek anyway), and the chunks into parts of at most an equal share of the file's decoding
+/// cost per thread of the pool. All parts of all files then run in one parallel pass, each on
+/// a reader positioned as close before it as the pool has.
 pub(crate) fn run(
-    pool: &rayon::ThreadPool,
-    decoders: &DecoderPool,
+    exec: &Exec<'_>,
     videos: Vec<VideoRequest>,
     images: Vec<ImageRequest>,
     targets: &[FrameTarget],
@@ -143,11 +164,15 @@ pub(crate) fn run(
             .map(|r| (r.target, r.slot))
             .chain(images.iter().map(|r| (r.target, r.slot))),
     )?;
+    let (pool, decoders) = (exec.pool, exec.decoders);
     pool.install(|| -> Result<()> {
-        let files = group_by_file(videos)
+        let mut files = group_by_file(videos)
             .into_par_iter()
             .map(|(path, requests)| resolve_file(decoders, path, requests, targets, tolerance_s))
             .collect::<Result<Vec<FileFrames>>>()?;
+        if let Some(cache) = exec.cache {
+            from_cache(cache, &mut files, targets)?;
+        }
         let mut parts: Vec<Part> = files
             .iter()
             .enumerate()
@@ -183,13 +208,16 @@ pub(crate) fn run(
             // overhead is negligible.
             .with_max_len(1)
             .map(|(p, reader)| match files.get(p.file) {
-                Some(f) => decode_part(decoders, f, p.frames, reader, targets),
+                Some(f) => decode_part(exec, f, p.frames, reader, targets),
                 None => Ok(()),
             })
             .collect::<Vec<Result<()>>>();
         let images = images
             .par_iter()
-            .map(|j| run_image(j, targets))
+            .map(|j| {
+                exec.check_cancel()?;
+                run_image(j, targets)
+            })
             .collect::<Vec<Result<()>>>();
         video
             .into_iter()
@@ -197,6 +225,48 @@ pub(crate) fn run(
             .collect::<Result<Vec<()>>>()
             .map(|_| ())
     })
+}
+
+/// Writes the wanted frames the cache holds into their slots (converted into each target's
+/// format as a decoded frame is) and leaves only the others to decode.
+fn from_cache(cache: &FrameCache, files: &mut [FileFrames], targets: &[FrameTarget]) -> Result<()> {
+    let mut hits: Vec<(usize, Arc<[u8]>, Vec<usize>)> = Vec::new();
+    for (fi, f) in files.iter_mut().enumerate() {
+        let path = f.path.clone();
+        f.frames
+            .retain_mut(|(pos, reqs)| match cache.get(&path, *pos) {
+                Some(bytes) => {
+                    hits.push((fi, bytes, std::mem::take(reqs)));
+                    false
+                }
+                None => true,
+            });
+    }
+    let files: &[FileFrames] = files;
+    hits.par_iter()
+        .map(|(fi, bytes, reqs)| -> Result<()> {
+            let Some(f) = files.get(*fi) else {
+                return Ok(());
+            };
+            for &ri in reqs {
+                let Some(r) = f.requests.get(ri) else {
+                    continue;
+                };
+                let t = target(targets, r.target)?;
+                let (h, w, c) = t.dims;
+                // SAFETY: each (target, slot) pair appears in exactly one request (checked in
+                // `run`), and this frame's requests are handled by this task alone.
+                unsafe { t.write(r.slot, bytes) }.map_err(|m| Error::Video {
+                    at: Location::file(f.path.as_path())
+                        .with_episode(r.episode)
+                        .with_key(t.key.clone()),
+                    msg: format!("cached frame does not fit a {h}x{w}x{c} slot: {m}"),
+                })?;
+            }
+            Ok(())
+        })
+        .collect::<Result<Vec<()>>>()
+        .map(|_| ())
 }
 
 /// The soundness condition of the parallel writes: no slot is the destination of two requests.
@@ -353,7 +423,7 @@ fn split_file(file: usize, f: &FileFrames, threads: usize) -> Vec<Part> {
 }
 
 fn decode_part(
-    decoders: &DecoderPool,
+    exec: &Exec<'_>,
     f: &FileFrames,
     range: std::ops::Range<usize>,
     reader: Assigned,
@@ -371,6 +441,8 @@ fn decode_part(
         return Ok(());
     };
     let positions: Vec<usize> = frames.iter().map(|(p, _)| *p).collect();
+    exec.check_cancel()?;
+    let decoders = exec.decoders;
     let mut reader = match reader {
         Assigned::Reader(r) => Ok(r),
         Assigned::New => decoders.open(&f.path),
@@ -379,7 +451,11 @@ fn decode_part(
     .map_err(|e| e.within(ctx_ep, ctx_key))?;
     let mut scratch: Vec<u8> = Vec::new();
     let result = reader.decode(&positions, |u, conv, frame| {
-        let reqs = frames.get(u).map(|(_, r)| r.as_slice()).unwrap_or(&[]);
+        exec.check_cancel()?;
+        let (pos, reqs) = frames
+            .get(u)
+            .map(|(p, r)| (*p, r.as_slice()))
+            .unwrap_or((0, &[]));
         let mut first_slot: Option<(usize, usize)> = None;
         for &ri in reqs {
             let Some(r) = f.requests.get(ri) else {
@@ -408,13 +484,19 @@ fn decode_part(
             let dst = unsafe { t.slot(r.slot) }?;
             match first_slot {
                 None => {
+                    let (h, w, c) = t.dims;
                     if t.format.is_identity() {
                         conv.convert(frame, dst).map_err(video_err)?;
+                        if let Some(cache) = exec.cache.filter(|c| c.admits(dst.len())) {
+                            cache.insert(&f.path, pos, dst);
+                        }
                     } else {
-                        let (h, w, c) = t.dims;
                         scratch.resize(h * w * c, 0);
                         conv.convert(frame, &mut scratch).map_err(video_err)?;
                         t.format.write(&scratch, h, w, c, dst).map_err(video_err)?;
+                        if let Some(cache) = exec.cache.filter(|c| c.admits(scratch.len())) {
+                            cache.insert(&f.path, pos, &scratch);
+                        }
                     }
                     first_slot = Some((r.target, r.slot));
                 }
