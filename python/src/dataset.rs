@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use roboframes_core::{
-    registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, PixelType,
+    registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
+    PixelType,
 };
 
 use crate::errors::{guarded, NativeResult};
@@ -97,7 +98,7 @@ fn numpy_kind(dtype: DType) -> Option<u8> {
 }
 
 /// A raw, writable, C-contiguous byte view of a NumPy array, extracted with the GIL held.
-struct RawBuf {
+pub struct RawBuf {
     ptr: *mut u8,
     len: usize,
 }
@@ -136,10 +137,69 @@ fn raw_buffer(key: &str, dtype: DType, arr: &Bound<'_, PyUntypedArray>) -> Nativ
     Ok(RawBuf { ptr, len })
 }
 
+/// The raw views of a batch's output arrays (None for strings and left-out outputs), checked
+/// against the outputs' types and sizes and for overlap (the core writes them from several
+/// threads).
+pub fn raw_buffers(
+    specs: &[OutputSpec],
+    buffers: &[Option<Bound<'_, PyUntypedArray>>],
+) -> NativeResult<Vec<Option<RawBuf>>> {
+    if buffers.len() != specs.len() {
+        return Err(Error::internal(
+            "fill",
+            format!("expected {} buffers, got {}", specs.len(), buffers.len()),
+        )
+        .into());
+    }
+    let mut raws: Vec<Option<RawBuf>> = Vec::with_capacity(specs.len());
+    for (spec, b) in specs.iter().zip(buffers) {
+        match (spec.is_string(), b) {
+            (true, _) | (false, None) => raws.push(None),
+            (false, Some(arr)) => raws.push(Some(raw_buffer(&spec.key, spec.dtype, arr)?)),
+        }
+    }
+    let mut ranges: Vec<(usize, usize)> = raws
+        .iter()
+        .flatten()
+        .map(|r| (r.ptr as usize, r.ptr as usize + r.len))
+        .filter(|(a, b)| a < b)
+        .collect();
+    ranges.sort_unstable();
+    if ranges.windows(2).any(|w| matches!(w, [a, b] if a.1 > b.0)) {
+        return Err(Error::internal("fill", "output buffers overlap").into());
+    }
+    Ok(raws)
+}
+
+/// The core's destinations for `raws`: bytes, strings into `texts` (when `strings`), or skip.
+///
+/// # Safety
+/// Every `RawBuf` must point to memory that stays valid, and that nothing else reads or
+/// writes, for as long as the returned slices are used.
+pub unsafe fn out_bufs<'a>(
+    specs: &[OutputSpec],
+    raws: &[Option<RawBuf>],
+    texts: &'a mut [Vec<String>],
+    strings: bool,
+) -> Vec<OutBuf<'a>> {
+    let mut outs: Vec<OutBuf<'a>> = Vec::with_capacity(raws.len());
+    for ((raw, s), spec) in raws.iter().zip(texts.iter_mut()).zip(specs) {
+        match raw {
+            // SAFETY: the caller's contract: the memory is valid and ours alone meanwhile.
+            Some(r) => outs.push(OutBuf::Bytes(unsafe {
+                std::slice::from_raw_parts_mut(r.ptr, r.len)
+            })),
+            None if spec.is_string() && strings => outs.push(OutBuf::Strings(s)),
+            None => outs.push(OutBuf::Skip),
+        }
+    }
+    outs
+}
+
 /// The native dataset handle used by `roboframes.Dataset`.
 #[pyclass(module = "roboframes._native", frozen)]
 pub struct NativeDataset {
-    inner: Arc<Dataset>,
+    pub(crate) inner: Arc<Dataset>,
     /// The dataset's handle in the core registry, made on first use by an operator.
     handle: OnceLock<i64>,
 }
@@ -219,45 +279,12 @@ impl NativeDataset {
     ) -> NativeResult<Vec<Option<Vec<String>>>> {
         let fmt = frame_format(frame_dtype, channels_last)?;
         let specs = self.inner.outputs_for(fmt);
-        if buffers.len() != specs.len() {
-            return Err(Error::internal(
-                "fill",
-                format!("expected {} buffers, got {}", specs.len(), buffers.len()),
-            )
-            .into());
-        }
-        let mut raws: Vec<Option<RawBuf>> = Vec::with_capacity(specs.len());
-        for (spec, b) in specs.iter().zip(&buffers) {
-            match (spec.is_string(), b) {
-                (true, _) | (false, None) => raws.push(None),
-                (false, Some(arr)) => raws.push(Some(raw_buffer(&spec.key, spec.dtype, arr)?)),
-            }
-        }
-        // The core writes the buffers from several threads: they must not overlap.
-        let mut ranges: Vec<(usize, usize)> = raws
-            .iter()
-            .flatten()
-            .map(|r| (r.ptr as usize, r.ptr as usize + r.len))
-            .filter(|(a, b)| a < b)
-            .collect();
-        ranges.sort_unstable();
-        if ranges.windows(2).any(|w| matches!(w, [a, b] if a.1 > b.0)) {
-            return Err(Error::internal("fill", "output buffers overlap").into());
-        }
+        let raws = raw_buffers(&specs, &buffers)?;
         let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
         let inner = &self.inner;
         let result = py.detach(|| {
-            let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(raws.len());
-            for ((raw, s), spec) in raws.iter().zip(texts.iter_mut()).zip(&specs) {
-                match raw {
-                    // SAFETY: see RawBuf: the array outlives this call and nothing else touches it.
-                    Some(r) => outs.push(OutBuf::Bytes(unsafe {
-                        std::slice::from_raw_parts_mut(r.ptr, r.len)
-                    })),
-                    None if spec.is_string() && strings => outs.push(OutBuf::Strings(s)),
-                    None => outs.push(OutBuf::Skip),
-                }
-            }
+            // SAFETY: see RawBuf: the arrays outlive this call and nothing else touches them.
+            let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, strings) };
             guarded("filling a batch", || {
                 inner.fill_batch(&indices, fmt, &mut outs)
             })
@@ -280,6 +307,25 @@ impl NativeDataset {
     /// Sets the decoding threads of this process (rebuilt on next use).
     fn set_decode_threads(&self, n: usize) {
         self.inner.set_decode_threads(n)
+    }
+
+    /// Keeps up to `bytes` of decoded frames for reuse (0: no cache).
+    fn set_frame_cache(&self, bytes: usize) {
+        self.inner.set_frame_cache(bytes)
+    }
+
+    /// The frame cache's counters (`capacity`, `bytes`, `frames`, `hits`, `misses`), or None
+    /// without a cache.
+    fn frame_cache_stats(&self) -> Option<IndexMap<&'static str, u64>> {
+        self.inner.frame_cache_stats().map(|s| {
+            IndexMap::from([
+                ("capacity", s.capacity as u64),
+                ("bytes", s.bytes as u64),
+                ("frames", s.frames as u64),
+                ("hits", s.hits),
+                ("misses", s.misses),
+            ])
+        })
     }
 
     /// Per item: whether its frame starts a keyframe group in every video key.

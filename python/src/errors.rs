@@ -89,7 +89,7 @@ impl ErrorClass {
             Error::DeltaTimestamps { .. } => ErrorClass::DeltaTimestamps,
             Error::IndexOutOfRange { .. } => ErrorClass::IndexOutOfRange,
             Error::InvalidArgument { .. } => ErrorClass::InvalidArgument,
-            Error::Internal { .. } => ErrorClass::Internal,
+            Error::Internal { .. } | Error::Cancelled => ErrorClass::Internal,
         }
     }
 

@@ -9,12 +9,15 @@ use roboframes_core::{DType, PixelType};
 mod capi;
 mod dataset;
 mod errors;
+mod prefetch;
 mod torch_ops;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::NativeDataset>()?;
     m.add_class::<dataset::PyOutputSpec>()?;
+    m.add_class::<prefetch::PyPrefetcher>()?;
+    m.add_class::<prefetch::PendingBatch>()?;
     m.add_function(wrap_pyfunction!(torch_ops::register_torch_ops, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_op_error, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_capi_error, m)?)?;

@@ -1,0 +1,134 @@
+//! `roboframes._native.Prefetcher` and `PendingBatch`: batches filled ahead of the caller by
+//! the core's prefetcher (`roboframes_core::prefetch`) into NumPy arrays the caller lends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use numpy::PyUntypedArray;
+use pyo3::prelude::*;
+
+use roboframes_core::prefetch::{Prefetcher, Ticket};
+use roboframes_core::Error;
+
+use crate::dataset::{frame_format, out_bufs, raw_buffers, NativeDataset, RawBuf};
+use crate::errors::NativeResult;
+
+/// Runs batch fills in submission order on a background thread of the core.
+#[pyclass(module = "roboframes._native", name = "Prefetcher", frozen)]
+pub struct PyPrefetcher {
+    inner: Mutex<Prefetcher>,
+}
+
+/// A batch being filled in the background. Holds its arrays until the fill has stopped:
+/// dropping it cancels the fill and waits for it to stop, so the core never writes to freed
+/// memory.
+#[pyclass(module = "roboframes._native", frozen)]
+pub struct PendingBatch {
+    ticket: Ticket,
+    /// The arrays being filled (kept alive for the fill).
+    _buffers: Vec<Py<PyUntypedArray>>,
+    texts: Arc<Mutex<Vec<Vec<String>>>>,
+    returns: Vec<bool>,
+    pid: u32,
+}
+
+impl Drop for PendingBatch {
+    fn drop(&mut self) {
+        // In a forked child the fill never runs (its thread is the parent's): nothing writes.
+        if self.pid == std::process::id() {
+            self.ticket.cancel();
+            self.ticket.wait_done();
+        }
+    }
+}
+
+#[pymethods]
+impl PyPrefetcher {
+    #[new]
+    fn new() -> Self {
+        PyPrefetcher {
+            inner: Mutex::new(Prefetcher::new()),
+        }
+    }
+
+    /// Queues the fill of the items at `indices` into `buffers` (as `NativeDataset.fill`
+    /// takes them); string outputs are returned by `PendingBatch.wait`.
+    #[pyo3(signature = (dataset, indices, buffers, frame_dtype="uint8", channels_last=true))]
+    fn submit<'py>(
+        &self,
+        dataset: PyRef<'py, NativeDataset>,
+        indices: Vec<i64>,
+        buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
+        frame_dtype: &str,
+        channels_last: bool,
+    ) -> NativeResult<PendingBatch> {
+        let fmt = frame_format(frame_dtype, channels_last)?;
+        let inner = dataset.inner.clone();
+        let specs = inner.outputs_for(fmt);
+        let raws: Vec<Option<RawBuf>> = raw_buffers(&specs, &buffers)?;
+        let returns: Vec<bool> = specs.iter().map(|s| s.is_string()).collect();
+        let texts = Arc::new(Mutex::new(vec![Vec::<String>::new(); specs.len()]));
+        let out_texts = texts.clone();
+        let job = Box::new(move |cancel: &std::sync::atomic::AtomicBool| {
+            let mut texts = out_texts.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: the arrays behind `raws` are held by the PendingBatch, which outlives
+            // this job (its drop waits for the job to finish) and hands them to no one before.
+            let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, true) };
+            inner.fill_batch_cancellable(&indices, fmt, &mut outs, cancel)
+        });
+        let ticket = self
+            .inner
+            .lock()
+            .map_err(|_| Error::internal("prefetch", "its lock was poisoned"))?
+            .submit(job)?;
+        Ok(PendingBatch {
+            ticket,
+            _buffers: buffers.into_iter().flatten().map(|b| b.unbind()).collect(),
+            texts,
+            returns,
+            pid: std::process::id(),
+        })
+    }
+}
+
+#[pymethods]
+impl PendingBatch {
+    /// Waits for the fill (interruptible by Ctrl-C) and returns, per output, its strings or
+    /// None; raises the fill's error.
+    fn wait(&self, py: Python<'_>) -> NativeResult<Vec<Option<Vec<String>>>> {
+        if self.pid != std::process::id() {
+            return Err(Error::InvalidArgument {
+                msg: "a batch prefetched before fork() cannot be waited for in the child".into(),
+            }
+            .into());
+        }
+        loop {
+            let ticket = &self.ticket;
+            match py.detach(|| ticket.wait_timeout(Duration::from_millis(50))) {
+                Some(r) => {
+                    r?;
+                    break;
+                }
+                None => py.check_signals()?,
+            }
+        }
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self
+            .returns
+            .iter()
+            .zip(texts.iter_mut())
+            .map(|(&r, t)| r.then(|| std::mem::take(t)))
+            .collect())
+    }
+
+    /// Asks the fill to stop (or not to start).
+    fn cancel(&self) {
+        self.ticket.cancel()
+    }
+
+    /// Whether the fill has finished (filled, failed or cancelled).
+    #[getter]
+    fn done(&self) -> bool {
+        self.ticket.is_done()
+    }
+}
