@@ -31,6 +31,7 @@ from . import errors  # noqa: E402
 from ._native import __version__  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .errors import Error, FrameTimestampError  # noqa: E402
+from .loader import Loader  # noqa: E402
 from .sampler import GopShuffleSampler  # noqa: E402
 
-__all__ = ["Dataset", "Error", "FrameTimestampError", "GopShuffleSampler", "errors", "__version__"]
+__all__ = ["Dataset", "Error", "FrameTimestampError", "GopShuffleSampler", "Loader", "errors", "__version__"]

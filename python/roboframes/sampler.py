@@ -32,14 +32,19 @@ window's previous frame, and a seek).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .dataset import Dataset
+from .errors import InvalidArgumentError
 
-__all__ = ["GopShuffleSampler"]
+__all__ = ["GopShuffleSampler", "distributed_rank", "sampler_rank", "shard_order"]
+
+Run = tuple[int, int]  # items [start, end) read forward
 
 
 def _numpy_reader_of(dataset: Any) -> Dataset:
@@ -51,12 +56,156 @@ def _numpy_reader_of(dataset: Any) -> Dataset:
     raise TypeError(f"expected a roboframes dataset, got {type(dataset).__name__}")
 
 
+def distributed_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)``: the arguments where given, else ``torch.distributed``'s when it is
+    initialised, else ``RANK`` / ``WORLD_SIZE`` from the environment (as ``torchrun`` sets
+    them), else a single process ``(0, 1)``."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch for NumPy users
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        default_rank, default_world = dist.get_rank(), dist.get_world_size()
+    else:
+        default_rank, default_world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    r = default_rank if rank is None else int(rank)
+    w = default_world if world_size is None else int(world_size)
+    if w < 1 or not 0 <= r < w:
+        raise InvalidArgumentError(f"rank must be in [0, world_size) and world_size >= 1, got rank={r}, world_size={w}")
+    return r, w
+
+
+def sampler_rank(rank: int | None, num_replicas: int | None) -> tuple[int, int]:
+    """``(rank, num_replicas)`` of a DataLoader sampler: a single process unless either is
+    given (then the other defaults as in :func:`distributed_rank`). Unlike the loader, samplers
+    do not shard by themselves: ``accelerate`` (LeRobot's training script) shards a
+    DataLoader's batches itself, and a sampler sharding too would leave each rank
+    ``1 / world_size`` of its share."""
+    if rank is None and num_replicas is None:
+        return 0, 1
+    return distributed_rank(rank, num_replicas)
+
+
+def shard_size(n: int, world_size: int, drop_last: bool) -> int:
+    """Items per rank out of ``n`` with ``DistributedSampler``'s rule: ``n // world_size`` when
+    ``drop_last`` (the tail is dropped), else ``ceil(n / world_size)`` (the epoch is padded by
+    repeating its first items)."""
+    return n // world_size if drop_last else -(-n // world_size)
+
+
+def shard_order(order: np.ndarray, rank: int, world_size: int, drop_last: bool) -> np.ndarray:
+    """This rank's items of an epoch's ``order``, as ``DistributedSampler`` takes them: the order
+    padded (by repeating from its start) or cut to ``world_size * shard_size``, then every
+    ``world_size``-th item from position ``rank``. The ranks' shards are disjoint (up to the
+    padding) and together cover the epoch."""
+    if world_size == 1:
+        return order
+    per = shard_size(len(order), world_size, drop_last)
+    total = per * world_size
+    if total > len(order) and len(order) > 0:
+        order = np.resize(order, total)  # repeats from the start, as many times as needed
+    return order[rank:total:world_size]
+
+
+def shard_runs(runs: Sequence[Run], rank: int, world_size: int, drop_last: bool) -> list[Run]:
+    """This rank's part of an epoch given as consecutive ``runs``: the epoch's items (in run
+    order) padded or cut with ``DistributedSampler``'s rule, then cut into ``world_size``
+    contiguous pieces, so that every rank reads whole runs (at most the first and last one
+    cut) forward instead of interleaved items."""
+    n = sum(b - a for a, b in runs)
+    if world_size == 1:
+        return list(runs)
+    per = shard_size(n, world_size, drop_last)
+    lo, hi = rank * per, (rank + 1) * per
+    out: list[Run] = []
+    pos = 0  # position in the padded sequence
+    while pos < hi and n > 0:
+        for a, b in runs:
+            s, e = max(lo, pos), min(hi, pos + (b - a))
+            if s < e:
+                out.append((a + s - pos, a + e - pos))
+            pos += b - a
+            if pos >= hi:
+                break
+    return out
+
+
+def gop_units(reader: Dataset, unit_frames: int, episodes: Sequence[int] | None = None) -> list[Run]:
+    """The dataset's items cut into units of about ``unit_frames`` consecutive frames of one
+    episode that start on a keyframe in every camera (so that each decodes on its own); only
+    the units of ``episodes`` when given (indices of episodes of the selection)."""
+    keys = reader.keyframe_items()
+    lengths = {e["episode_index"]: e["length"] for e in reader.episode_table()}
+    wanted = None if episodes is None else {int(e) for e in episodes}
+    units: list[Run] = []
+    start = 0
+    for ep in reader.episodes:
+        end = start + int(lengths[ep])
+        if wanted is None or ep in wanted:
+            u = start
+            for i in range(start + 1, end):
+                if i - u >= unit_frames and keys[i]:
+                    units.append((u, i))
+                    u = i
+            if u < end:
+                units.append((u, end))
+        start = end
+    return units
+
+
+def interleave_runs(
+    runs: Sequence[Run], batch_size: int, streams: int, sets: int, drop_last: bool, rng: np.random.Generator
+) -> Iterator[list[int]]:
+    """Batches read from ``runs`` (in order) by ``streams`` side-by-side readers per set of
+    streams, batch ``j`` drawing from set ``j % sets`` (see the module docstring); the items of
+    each batch in random order."""
+    total = sum(b - a for a, b in runs)
+    queue = list(runs)[::-1]  # pop() from the end
+    # per set, per stream: [next item, end of its unit]
+    lanes = [[[0, 0] for _ in range(streams)] for _ in range(sets)]
+    quotas = [batch_size // streams + (1 if s < batch_size % streams else 0) for s in range(streams)]
+    emitted = 0
+    j = 0
+    while emitted < total:
+        batch: list[int] = []
+        lane_set = lanes[j % sets]
+        for lane, quota in zip(lane_set, quotas, strict=True):
+            while quota > 0:
+                if lane[0] >= lane[1]:
+                    if not queue:
+                        break
+                    lane[0], lane[1] = queue.pop()
+                take = min(quota, lane[1] - lane[0])
+                batch.extend(range(lane[0], lane[0] + take))
+                lane[0] += take
+                quota -= take
+        if len(batch) < batch_size:
+            # this set ran dry: fill from the other sets' streams
+            for other in lanes:
+                for lane in other:
+                    take = min(batch_size - len(batch), lane[1] - lane[0])
+                    if take > 0:
+                        batch.extend(range(lane[0], lane[0] + take))
+                        lane[0] += take
+        if not batch:
+            break
+        emitted += len(batch)
+        j += 1
+        if len(batch) < batch_size and drop_last:
+            break
+        yield [batch[i] for i in rng.permutation(len(batch))]
+
+
 class GopShuffleSampler:
     """Batches of item indices in a decode-friendly random order; see the module docstring.
 
     Use it as a DataLoader ``batch_sampler`` (``DataLoader(ds, batch_sampler=sampler,
     num_workers=W)``, with the same ``num_workers`` here), or iterate it and pass each batch to
-    ``roboframes.Dataset.get_batch``.
+    ``roboframes.Dataset.get_batch``. Each iteration is a new epoch (``set_epoch`` chooses one).
+
+    Resumable: ``state_dict()`` / ``load_state_dict()`` follow torchdata's ``Stateful``
+    protocol, so a ``StatefulDataLoader`` restores the sampler mid-epoch exactly (the next
+    iteration after ``load_state_dict`` continues the saved epoch after the batches already
+    produced). Distributed: with ``num_replicas`` > 1 every epoch's unit order is cut into
+    ``num_replicas`` contiguous pieces of equal size (``DistributedSampler``'s padding rule),
+    one per ``rank``, so each rank reads whole units.
 
     Args:
         dataset: A ``roboframes.Dataset`` or ``roboframes.torch.LeRobotDataset``.
@@ -67,7 +216,13 @@ class GopShuffleSampler:
         num_workers: The DataLoader's ``num_workers`` (one set of streams per worker).
         seed: Seed of the unit permutations and in-batch shuffles (epoch ``e`` uses
             ``(seed, e)``).
-        drop_last: Drop the last batch of an epoch when it is smaller than ``batch_size``.
+        drop_last: Drop the last batch of an epoch when it is smaller than ``batch_size`` (and,
+            with several replicas, the epoch's tail rather than padding it).
+        num_replicas: Ranks sharing each epoch. Default 1 (no sharding): under ``accelerate``
+            leave it unset, accelerate shards the DataLoader's batches itself; with a plain DDP
+            DataLoader pass it (``rank`` then defaults to ``torch.distributed``'s, else ``RANK``).
+        rank: This process's rank.
+        episodes: Restrict the epochs to these episodes of the dataset (default: all).
     """
 
     def __init__(
@@ -80,74 +235,86 @@ class GopShuffleSampler:
         num_workers: int = 0,
         seed: int = 0,
         drop_last: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        episodes: Sequence[int] | None = None,
     ) -> None:
         if batch_size < 1 or streams < 1 or unit_frames < 1 or num_workers < 0:
             raise ValueError("batch_size, streams and unit_frames must be >= 1, num_workers >= 0")
         reader = _numpy_reader_of(dataset)
-        keys = reader.keyframe_items()
-        lengths = {e["episode_index"]: e["length"] for e in reader.episode_table()}
-        units: list[tuple[int, int]] = []
-        start = 0
-        for ep in reader.episodes:
-            end = start + int(lengths[ep])
-            u = start
-            for i in range(start + 1, end):
-                if i - u >= unit_frames and keys[i]:
-                    units.append((u, i))
-                    u = i
-            if u < end:
-                units.append((u, end))
-            start = end
-        self.units = units
-        self.num_items = start
+        self.units = gop_units(reader, unit_frames, episodes)
+        self.num_items = sum(b - a for a, b in self.units)
+        self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
         self.batch_size = batch_size
         self.streams = min(streams, batch_size)
+        self.unit_frames = unit_frames
         self.sets = max(1, num_workers)
         self.seed = seed
         self.drop_last = drop_last
+        #: The epoch the next iteration yields (each iteration advances it).
         self.epoch = 0
+        self._current = (0, 0)  # (epoch of the running iteration, batches it produced)
+        self._skip = 0  # batches the next iteration skips (set by load_state_dict)
 
     def __len__(self) -> int:
-        full, rest = divmod(self.num_items, self.batch_size)
+        n = shard_size(self.num_items, self.num_replicas, self.drop_last) if self.num_replicas > 1 else self.num_items
+        full, rest = divmod(n, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention)."""
+        self.epoch = int(epoch)
+        self._skip = 0
+
+    def epoch_batches(self, epoch: int) -> Iterator[list[int]]:
+        """The batches of epoch ``epoch`` for this rank (no state changes)."""
+        rng = np.random.default_rng((self.seed, epoch))
+        order = [self.units[i] for i in rng.permutation(len(self.units))]
+        runs = shard_runs(order, self.rank, self.num_replicas, self.drop_last)
+        return interleave_runs(runs, self.batch_size, self.streams, self.sets, self.drop_last, rng)
+
     def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng((self.seed, self.epoch))
-        self.epoch += 1
-        queue = [self.units[i] for i in rng.permutation(len(self.units))][::-1]  # pop() from the end
-        # per set, per stream: [next item, end of its unit]
-        lanes = [[[0, 0] for _ in range(self.streams)] for _ in range(self.sets)]
-        quotas = [
-            self.batch_size // self.streams + (1 if s < self.batch_size % self.streams else 0)
-            for s in range(self.streams)
-        ]
-        emitted = 0
-        j = 0
-        while emitted < self.num_items:
-            batch: list[int] = []
-            lane_set = lanes[j % self.sets]
-            for lane, quota in zip(lane_set, quotas, strict=True):
-                while quota > 0:
-                    if lane[0] >= lane[1]:
-                        if not queue:
-                            break
-                        lane[0], lane[1] = queue.pop()
-                    take = min(quota, lane[1] - lane[0])
-                    batch.extend(range(lane[0], lane[0] + take))
-                    lane[0] += take
-                    quota -= take
-            if len(batch) < self.batch_size:
-                # this set ran dry: fill from the other sets' streams
-                for other in lanes:
-                    for lane in other:
-                        take = min(self.batch_size - len(batch), lane[1] - lane[0])
-                        if take > 0:
-                            batch.extend(range(lane[0], lane[0] + take))
-                            lane[0] += take
-            if not batch:
-                break
-            emitted += len(batch)
-            j += 1
-            if len(batch) < self.batch_size and self.drop_last:
-                break
-            yield [batch[i] for i in rng.permutation(len(batch))]
+        epoch, skip = self.epoch, self._skip
+        self.epoch, self._skip = epoch + 1, 0
+        self._current = (epoch, skip)
+        for j, batch in enumerate(self.epoch_batches(epoch)):
+            if j < skip:
+                continue
+            self._current = (epoch, j + 1)
+            yield batch
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "num_items": self.num_items,
+            "units": len(self.units),
+            "batch_size": self.batch_size,
+            "streams": self.streams,
+            "unit_frames": self.unit_frames,
+            "sets": self.sets,
+            "num_replicas": self.num_replicas,
+            "drop_last": self.drop_last,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position of the running (or last) iteration: its epoch, the batches it has
+        produced, the seed, and the settings the order depends on (JSON-serialisable)."""
+        epoch, produced = self._current
+        return {"epoch": epoch, "batches": produced, "seed": self.seed, **self._config()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Makes the next iteration continue the saved epoch after its produced batches.
+        Refuses a state saved with other settings (dataset size, batch size, replicas, ...)."""
+        check_state(state, self._config(), "GopShuffleSampler")
+        self.seed = int(state["seed"])
+        self.epoch, self._skip = int(state["epoch"]), int(state["batches"])
+        self._current = (self.epoch, self._skip)
+
+
+def check_state(state: dict[str, Any], config: dict[str, Any], what: str) -> None:
+    """Raises ``InvalidArgumentError`` naming every setting of ``config`` that ``state`` (a saved
+    state) records differently."""
+    if not isinstance(state, dict):
+        raise InvalidArgumentError(f"{what} state must be a dict, got {type(state).__name__}")
+    wrong = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in config.items() if state.get(k) != v]
+    if wrong:
+        raise InvalidArgumentError(f"cannot resume {what} from a state saved with other settings ({'; '.join(wrong)})")

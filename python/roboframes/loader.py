@@ -1,0 +1,362 @@
+"""``Dataset.loader(...)``: batches for a training loop, decoded ahead by the core, resumable,
+sharded across ranks, optionally served from a decoded-frame cache.
+
+One epoch's order is a function of ``(seed, epoch)`` and the settings alone, so the resume state
+is a handful of numbers (the epoch and the batches already yielded); the order is recomputed on
+resume, never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from . import _native
+from ._native import OutputSpec
+from .dataset import NUMPY_FRAME_DTYPES, Dataset, Item, _per_item, _Spares
+from .errors import InvalidArgumentError
+from .sampler import (
+    Run,
+    check_state,
+    distributed_rank,
+    gop_units,
+    interleave_runs,
+    shard_order,
+    shard_runs,
+    shard_size,
+)
+
+Shuffle = bool | Literal["gop"]
+Output = Literal["numpy", "torch", "mlx"]
+
+#: The ``format`` entry of a loader's state.
+STATE_FORMAT = "roboframes.Loader/1"
+
+
+class Loader:
+    """Batches of a :class:`~roboframes.Dataset` for a training loop; made by
+    :meth:`roboframes.Dataset.loader`, whose docstring lists the arguments.
+
+    Iterating yields the batches of the current epoch from :attr:`position` on; when an epoch
+    ends, the next iteration starts the next epoch. Breaking out of a loop and iterating again
+    continues where the loop stopped (``seek(0)`` starts the epoch over).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        shuffle: Shuffle = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        episodes: Sequence[int] | None = None,
+        cameras: Sequence[str] | None = None,
+        output: Output = "numpy",
+        prefetch: int = 2,
+        rank: int | None = None,
+        world_size: int | None = None,
+        cache_bytes: int | None = None,
+        frame_dtype: str | None = None,
+        channels_last: bool | None = None,
+        gop_streams: int = 4,
+        gop_unit_frames: int = 64,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+        if shuffle not in (True, False, "gop"):
+            raise InvalidArgumentError(f"shuffle must be True, False or 'gop', got {shuffle!r}")
+        if output not in ("numpy", "torch", "mlx"):
+            raise InvalidArgumentError(f"output must be 'numpy', 'torch' or 'mlx', got {output!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise InvalidArgumentError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        if gop_streams < 1 or gop_unit_frames < 1:
+            raise InvalidArgumentError("gop_streams and gop_unit_frames must be >= 1")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle: Shuffle = shuffle
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.output: Output = output
+        self.prefetch = prefetch
+        self.rank, self.world_size = distributed_rank(rank, world_size)
+        self.frame_dtype = dataset.frame_dtype if frame_dtype is None else frame_dtype
+        self.channels_last = dataset.channels_last if channels_last is None else bool(channels_last)
+        allowed = _native.FRAME_DTYPES if output == "mlx" else NUMPY_FRAME_DTYPES
+        if self.frame_dtype not in allowed:
+            raise InvalidArgumentError(f"frame_dtype must be one of {list(allowed)} for {output} output")
+        self.gop_streams = min(gop_streams, batch_size)
+        self.gop_unit_frames = gop_unit_frames
+        if cache_bytes is not None:
+            dataset.set_frame_cache(cache_bytes)
+
+        # the items of the chosen episodes, as runs of consecutive items
+        self.episodes = list(dataset.episodes) if episodes is None else _check_episodes(dataset, episodes)
+        self._runs = _episode_runs(dataset, self.episodes)
+        self.num_items = sum(b - a for a, b in self._runs)
+        self._units: list[Run] | None = None  # GOP units, found on first use
+
+        # the entries of a batch: the chosen cameras' frames (and pad masks), everything else
+        self._specs = dataset.output_specs(self.frame_dtype, self.channels_last)
+        self.cameras = list(dataset.camera_keys) if cameras is None else _check_cameras(dataset, cameras)
+        skipped = {k for k in dataset.camera_keys if k not in self.cameras}
+        skipped |= {f"{k}_is_pad" for k in skipped}
+        self._wanted = [s.key not in skipped for s in self._specs]
+        if output == "mlx" and skipped:
+            raise InvalidArgumentError(
+                "cameras= is not supported with output='mlx' yet (the MLX batch primitive decodes every "
+                "camera); use output='numpy' or 'torch', or open the dataset without the other cameras"
+            )
+        self._spares = _Spares(limit=(prefetch + 2) * len(self._specs))
+        self._prefetcher: Any = None
+        self._pid = os.getpid()
+
+        #: The epoch being (or next to be) iterated.
+        self.epoch = 0
+        #: Batches of :attr:`epoch` already yielded (the next batch is number ``position``).
+        self.position = 0
+
+    # -- order ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Batches per epoch of this rank (equal on every rank)."""
+        n = shard_size(self.num_items, self.world_size, self.drop_last) if self.world_size > 1 else self.num_items
+        full, rest = divmod(n, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """This rank's batches (item indices of the dataset) of epoch ``epoch``, a function of
+        ``(seed, epoch)`` and the settings alone."""
+        rng = np.random.default_rng((self.seed, epoch))
+        if self.shuffle == "gop":
+            if self._units is None:
+                self._units = gop_units(self.dataset, self.gop_unit_frames, self.episodes)
+            order = [self._units[i] for i in rng.permutation(len(self._units))]
+            runs = shard_runs(order, self.rank, self.world_size, self.drop_last)
+            batches = interleave_runs(runs, self.batch_size, self.gop_streams, 1, self.drop_last, rng)
+            return [np.asarray(b, dtype=np.int64) for b in batches]
+        items = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in self._runs] or [np.empty(0, np.int64)])
+        if self.shuffle:
+            items = items[rng.permutation(len(items))]
+        mine = shard_order(items, self.rank, self.world_size, self.drop_last)
+        cuts = range(0, len(mine), self.batch_size)
+        out = [mine[i : i + self.batch_size] for i in cuts]
+        if out and self.drop_last and len(out[-1]) < self.batch_size:
+            out.pop()
+        return out
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts epoch ``epoch`` at its first batch on the next iteration."""
+        self.epoch, self.position = int(epoch), 0
+
+    def seek(self, batch: int) -> None:
+        """Makes batch ``batch`` of the current epoch the next one yielded (``len(self)``: the
+        epoch is done, the next iteration starts the next epoch)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch <= len(self):
+            raise InvalidArgumentError(f"seek needs a batch number in [0, {len(self)}], got {batch!r}")
+        self.position = batch
+        if batch == len(self):
+            self.epoch, self.position = self.epoch + 1, 0
+
+    # -- resume -----------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {
+            "dataset": self._fingerprint(),
+            "num_items": self.num_items,
+            "batch_size": self.batch_size,
+            "world_size": self.world_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "gop": [self.gop_streams, self.gop_unit_frames] if self.shuffle == "gop" else None,
+        }
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps(self.dataset.info, sort_keys=True).encode())
+        h.update(json.dumps([self.dataset.episodes, self.episodes]).encode())
+        return h.hexdigest()[:16]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The resume state (small, JSON-serialisable): epoch, batches yielded, seed, and the
+        settings the order depends on (``dataset`` is a fingerprint of ``info.json`` and the
+        episode selection). torchdata's ``StatefulDataLoader`` convention."""
+        return {
+            "format": STATE_FORMAT,
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "rank": self.rank,
+            **self._config(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict`: the next batch is the one the saving loader would
+        have yielded next. A state saved with another dataset, episode selection, batch size,
+        world size, shuffle or ``drop_last`` is refused; ranks may differ (every rank is at the
+        same position)."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise InvalidArgumentError(f"not a roboframes loader state (format {STATE_FORMAT!r})")
+        check_state(state, self._config(), "the loader")
+        epoch, position = state.get("epoch"), state.get("position")
+        if not (isinstance(epoch, int) and isinstance(position, int) and epoch >= 0 and 0 <= position <= len(self)):
+            raise InvalidArgumentError(f"loader state has an invalid epoch or position: {epoch!r}, {position!r}")
+        self.seed = int(state["seed"])
+        self.epoch, self.position = epoch, 0
+        self.seek(position)
+
+    # -- iteration --------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Item]:
+        if self.output == "mlx":
+            return self._iterate_mlx()
+        return self._iterate()
+
+    def _prefetch_queue(self) -> Any:
+        if self._prefetcher is None or self._pid != os.getpid():
+            # (a forked child cannot use its parent's thread: the core leaves it alone)
+            self._prefetcher, self._pid = _native.Prefetcher(), os.getpid()
+        return self._prefetcher
+
+    def _epoch_remaining(self) -> tuple[list[np.ndarray], int]:
+        batches = self.epoch_batches(self.epoch)
+        return batches, self.position
+
+    def _advance(self, total: int) -> None:
+        """Counts one yielded batch (and starts the next epoch after the last)."""
+        self.position += 1
+        if self.position >= total:
+            self.epoch, self.position = self.epoch + 1, 0
+
+    def _iterate(self) -> Iterator[Item]:
+        batches, start = self._epoch_remaining()
+        queue = self._prefetch_queue()
+        native = self.dataset._native  # noqa: SLF001  (one package)
+        pending: deque[tuple[int, list[np.ndarray | None], Any]] = deque()
+        nxt = start
+        try:
+            for _ in range(start, len(batches)):
+                while nxt < len(batches) and len(pending) <= self.prefetch:
+                    idx = batches[nxt]
+                    bufs = self._buffers(len(idx))
+                    pending.append(
+                        (nxt, bufs, queue.submit(native, idx.tolist(), bufs, self.frame_dtype, self.channels_last))
+                    )
+                    nxt += 1
+                j, bufs, ticket = pending.popleft()
+                strings = ticket.wait()
+                self._spares.keep(bufs)
+                out = self._assemble(len(batches[j]), bufs, strings)
+                self._advance(len(batches))
+                yield out
+        finally:
+            for _, _, ticket in pending:
+                ticket.cancel()
+            pending.clear()  # each PendingBatch waits for its fill to stop as it goes
+
+    def _buffers(self, b: int) -> list[np.ndarray | None]:
+        return [
+            self._spares.take((b, *s.shape), np.dtype(s.dtype)) if w and not s.is_string else None
+            for s, w in zip(self._specs, self._wanted, strict=True)
+        ]
+
+    def _assemble(self, b: int, bufs: list[np.ndarray | None], strings: list[Any]) -> Item:
+        out: Item = {}
+        for spec, w, buf, strs in zip(self._specs, self._wanted, bufs, strings, strict=True):
+            if not w:
+                continue
+            if buf is not None:
+                out[spec.key] = _to_output(buf, self.output)
+            elif strs is not None:
+                out[spec.key] = _per_item(spec, strs, b)
+        return out
+
+    def _iterate_mlx(self) -> Iterator[Item]:
+        import mlx.core as mx
+
+        from . import mlx as rmx
+
+        batches, start = self._epoch_remaining()
+        layout = rmx._BatchLayout(self.dataset, self.frame_dtype, self.channels_last)  # noqa: SLF001
+        has_strings = any(s.is_string for s in self._specs)
+        pending: deque[tuple[int, dict[str, Any]]] = deque()
+        nxt = start
+        for _ in range(start, len(batches)):
+            while nxt < len(batches) and len(pending) <= self.prefetch:
+                idx = batches[nxt]
+                arrays = layout.arrays(mx.array(idx))
+                mx.async_eval(arrays)  # decoded by the core on MLX's stream meanwhile
+                by_key: dict[str, Any] = {s.key: a for s, a in zip(layout.specs, arrays, strict=True)}
+                pending.append((nxt, by_key))
+                nxt += 1
+            j, by_key = pending.popleft()
+            rmx.eval(*by_key.values())  # typed errors
+            if has_strings:
+                by_key.update(self.dataset.get_strings(batches[j]))
+            out = {s.key: by_key[s.key] for s in self._specs}
+            self._advance(len(batches))
+            yield out
+
+    def close(self) -> None:
+        """Stops the prefetch thread (a later iteration starts a new one)."""
+        self._prefetcher = None
+
+    def __repr__(self) -> str:
+        return (
+            f"roboframes.Loader(batches={len(self)}, batch_size={self.batch_size}, shuffle={self.shuffle!r}, "
+            f"epoch={self.epoch}, position={self.position}, rank={self.rank}/{self.world_size}, output={self.output!r})"
+        )
+
+
+def _to_output(a: np.ndarray, output: Output) -> Any:
+    if output == "torch":
+        import torch
+
+        return torch.from_numpy(a)  # shares the array's memory
+    return a
+
+
+def _check_episodes(dataset: Dataset, episodes: Sequence[int]) -> list[int]:
+    if isinstance(episodes, str | bytes) or not isinstance(episodes, Sequence | np.ndarray):
+        raise InvalidArgumentError(f"episodes must be a sequence of episode indices, got {episodes!r}")
+    selected = set(dataset.episodes)
+    out: list[int] = []
+    for e in episodes:
+        if isinstance(e, bool) or not isinstance(e, int | np.integer):
+            raise InvalidArgumentError(f"episode indices must be ints, got {e!r}")
+        if int(e) not in selected:
+            raise InvalidArgumentError(f"episode {int(e)} is not among the dataset's selected episodes")
+        out.append(int(e))
+    position = {e: i for i, e in enumerate(dataset.episodes)}
+    return sorted(set(out), key=position.__getitem__)
+
+
+def _episode_runs(dataset: Dataset, episodes: Sequence[int]) -> list[Run]:
+    """The item ranges of ``episodes`` in ``dataset`` (items number the selected episodes in
+    dataset order)."""
+    lengths = {e["episode_index"]: int(e["length"]) for e in dataset.episode_table()}
+    wanted = set(episodes)
+    runs: list[Run] = []
+    start = 0
+    for ep in dataset.episodes:
+        end = start + lengths[ep]
+        if ep in wanted and end > start:
+            runs.append((start, end))
+        start = end
+    return runs
+
+
+def _check_cameras(dataset: Dataset, cameras: Sequence[str]) -> list[str]:
+    if isinstance(cameras, str):
+        raise InvalidArgumentError(f"cameras must be a list of camera keys, got the string {cameras!r}")
+    known = dataset.camera_keys
+    for c in cameras:
+        if c not in known:
+            raise InvalidArgumentError(f"'{c}' is not a camera key of the dataset (camera keys: {known})")
+    return [c for c in known if c in set(cameras)]
+
+
+__all__ = ["Loader", "OutputSpec", "STATE_FORMAT"]
