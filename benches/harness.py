@@ -4,8 +4,10 @@ For each configuration ((a) PushT-like, (b) ALOHA-like; see configs.py) and wind
 (plain, ACT-like), every loader runs in a process of its own (run_loader.py): LeRobot's
 LeRobotDataset with DataLoader workers 0, 1 and 2; the roboframes drop-in with workers 0, 1
 and 2; roboframes' native batch path; and the opt-in GOP-aware order (GopShuffleSampler). The
-decode ceiling is measured by ceiling.py without roboframes' decoder. Also times opening a
-10,000-episode dataset.
+decode ceiling is measured by ceiling.py without roboframes' decoder. For configuration (a),
+loader_epochs.py runs ``Dataset.loader`` for three epochs without a cache, with a cache of a
+quarter of the decoded dataset and with one that holds all of it (and measures the prefetch
+against a simulated training step). Also times opening a 10,000-episode dataset.
 
 Prints a table (ratio to LeRobot's best, fraction of the ceilings), writes ``results.json``
 and ``throughput.png`` to ``--out``.
@@ -50,6 +52,56 @@ def run_json(cmd: list[str], timeout: float = 900) -> dict[str, Any]:
     if r.returncode != 0 or not lines:
         return {"error": (r.stderr or r.stdout)[-2000:], "cmd": " ".join(cmd)}
     return json.loads(lines[-1])
+
+
+#: (label, loader_epochs.py arguments) of the loader runs over whole epochs (configuration a).
+LOADER_EPOCH_RUNS: list[tuple[str, list[str]]] = [
+    ("no cache", ["--cache-fraction", "0"]),
+    ("cache 1/4 of the dataset", ["--cache-fraction", "0.25"]),
+    ("cache = whole dataset", ["--cache-fraction", "1.0"]),
+    ("prefetch 0, 20 ms step", ["--epochs", "1", "--prefetch", "0", "--step-ms", "20"]),
+    ("prefetch 2, 20 ms step", ["--epochs", "1", "--prefetch", "2", "--step-ms", "20"]),
+]
+
+
+def loader_epochs(c: str, w: str, data: Path) -> list[dict[str, Any]]:
+    """The ``LOADER_EPOCH_RUNS`` of configuration ``c`` with windows ``w``."""
+    out = []
+    for label, extra in LOADER_EPOCH_RUNS:
+        print(f"[bench]   loader: {label}", flush=True)
+        cmd = [sys.executable, str(HERE / "loader_epochs.py"), "--config", c, "--windows", w, "--data", str(data)]
+        r = run_json([*cmd, *extra])
+        r["label"] = label
+        out.append(r)
+    return out
+
+
+def loader_report(block: dict[str, Any]) -> list[str]:
+    """Lines of the loader runs of a block: samples/s per epoch, ratio to LeRobot's best of the
+    same block, peak RSS and the cache's bytes."""
+    runs = [r for r in block["loaders"] if "samples_per_s" in r]
+    lr = best(runs, "lerobot")
+    base = lr["samples_per_s"] if lr else None
+    lines = [
+        f"  Dataset.loader, full shuffle, whole epochs (x LeRobot's best, {fmt(base)} samples/s):",
+        f"  {'run':<28}{'epoch 1':>18}{'epoch 2':>18}{'epoch 3':>18}{'RSS MB':>9}{'cache MB':>10}{'decoded MB':>12}",
+    ]
+    for r in block.get("loader_epochs", []):
+        if "epochs" not in r:
+            lines.append(f"  {r['label']:<28} failed: {r.get('error', '')[-200:]!r}")
+            continue
+        cells = []
+        for e in r["epochs"]:
+            ratio = f" ({e['samples_per_s'] / base:.1f}x)" if base else ""
+            cells.append(f"{e['samples_per_s']:,.0f}{ratio}")
+        cells += [""] * (3 - len(cells))
+        lines.append(
+            f"  {r['label']:<28}"
+            + "".join(f"{c:>18}" for c in cells)
+            + f"{r['peak_rss_bytes'] / 2**20:>9,.0f}{r['cache_held_bytes'] / 2**20:>10,.0f}"
+            f"{r['decoded_dataset_bytes'] / 2**20:>12,.0f}"
+        )
+    return lines
 
 
 def open_times(source: Path) -> dict[str, float]:
@@ -165,6 +217,8 @@ def report(results: dict[str, Any]) -> str:
                 f"{r['peak_rss_bytes'] / 2**20:>9,.0f}{r.get('peak_pss_bytes', 0) / 2**20:>8,.0f}"
                 f"{r['first_batch_s']:>12.2f}{r['open_s']:>8.3f}"
             )
+        if block.get("loader_epochs"):
+            lines += loader_report(block)
     if results.get("open_10k"):
         lines.append("")
         times = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in results["open_10k"].items())
@@ -254,6 +308,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs per loader; the median run is reported")
     ap.add_argument("--data", type=Path, default=Path("data/bench"))
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
+    ap.add_argument(
+        "--no-loader-epochs", action="store_true", help="skip the Dataset.loader cache and prefetch runs (config a)"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -294,6 +351,8 @@ def main() -> None:
                 r.setdefault("loader", loader)
                 r.setdefault("workers", workers)
                 block["loaders"].append(r)
+            if c == "a" and not args.no_loader_epochs:
+                block["loader_epochs"] = loader_epochs(c, w, args.data)
             (args.out / "results.json").write_text(json.dumps(results, indent=2))
     if "a" in args.configs:
         results["open_10k"] = open_times(CONFIGS["a"].root(args.data))
