@@ -422,6 +422,69 @@ impl Dataset {
         Ok(f)
     }
 
+    /// The item index of the first frame of episode `episode_index`, if it is selected.
+    pub fn item_of_episode(&self, episode_index: i64) -> Option<usize> {
+        let p = *self.pos_of.get(&episode_index)?;
+        let s = self.selected.iter().position(|&q| q == p)?;
+        self.cum.get(s).copied()
+    }
+
+    /// Only the output `key` (a camera) of the items at `indices`, uint8 `(H, W, C)` frames back
+    /// to back, and the frame's `(H, W, C)`.
+    pub fn fill_one(&self, key: &str, indices: &[i64]) -> Result<(Vec<u8>, (usize, usize, usize))> {
+        let fmt = FrameFormat::default();
+        let specs = self.outputs_for(fmt);
+        let spec = specs
+            .iter()
+            .find(|s| s.key == key && s.is_frame())
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("'{key}' is not a camera key"),
+            })?;
+        let dims = spec.frame.unwrap_or((0, 0, 0));
+        let mut buf = vec![0u8; spec.item_bytes() * indices.len()];
+        let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(specs.len());
+        let mut mine = Some(buf.as_mut_slice());
+        for s in &specs {
+            if s.key == key && s.is_frame() {
+                outs.push(mine.take().map_or(OutBuf::Skip, OutBuf::Bytes));
+            } else {
+                outs.push(OutBuf::Skip);
+            }
+        }
+        self.fill_batch(indices, fmt, &mut outs)?;
+        drop(outs);
+        Ok((buf, dims))
+    }
+
+    /// The data file of episode `episode_index` and the rows of that episode in it.
+    pub fn episode_rows(
+        &self,
+        episode_index: i64,
+    ) -> Result<(Arc<DataFile>, std::ops::Range<usize>)> {
+        let e = self
+            .pos_of
+            .get(&episode_index)
+            .and_then(|&p| self.episodes.get(p))
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("episode {episode_index} is not in the dataset"),
+            })?;
+        let f = self.data_file(e)?;
+        let start = f
+            .row_of(e.dataset_from_index)
+            .map_err(|er| er.within(Some(episode_index), None))?;
+        let len = usize::try_from(e.length).unwrap_or(0);
+        if start + len > f.rows {
+            return Err(Error::metadata(
+                Location::file(&f.path).with_episode(episode_index),
+                format!(
+                    "the episode's {len} rows from row {start} run past the file's {} rows",
+                    f.rows
+                ),
+            ));
+        }
+        Ok((f.clone(), start..start + len))
+    }
+
     /// The item at `index`; negative indices count from the end, as in Python.
     fn resolve(&self, index: i64) -> Result<ItemPos> {
         let len = self.len();

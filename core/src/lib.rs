@@ -8,14 +8,18 @@ pub mod error;
 pub mod frame;
 pub mod image;
 pub mod meta;
+pub mod normalize;
 pub mod outputs;
 pub mod parquet_io;
 mod plan;
 pub mod prefetch;
+pub mod progress;
 pub mod registry;
+pub mod stats;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod validate;
 pub mod video;
 pub mod window;
 

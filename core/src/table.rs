@@ -152,6 +152,36 @@ impl DataFile {
         }
     }
 
+    /// The values of a numeric column for `rows`, as f64, rows back to back (`per_row` values
+    /// each); None when the column is not numeric or the rows are out of range.
+    pub fn values_f64(&self, key: &str, rows: std::ops::Range<usize>) -> Option<(Vec<f64>, usize)> {
+        let ColumnData::Fixed {
+            dtype,
+            per_row,
+            bytes,
+        } = self.columns.get(key)?
+        else {
+            return None;
+        };
+        let size = dtype.size();
+        let raw = bytes.get(rows.start * per_row * size..rows.end * per_row * size)?;
+        let vals: Vec<f64> = match dtype {
+            DType::Bool | DType::U8 => raw.iter().map(|&b| f64::from(b)).collect(),
+            DType::I64 => raw
+                .chunks_exact(8)
+                .filter_map(|c| c.try_into().ok())
+                .map(|b| i64::from_ne_bytes(b) as f64)
+                .collect(),
+            DType::F32 => raw
+                .chunks_exact(4)
+                .filter_map(|c| c.try_into().ok())
+                .map(|b| f64::from(f32::from_ne_bytes(b)))
+                .collect(),
+            _ => return None,
+        };
+        Some((vals, *per_row))
+    }
+
     /// An int64 scalar of a row (`task_index`, `episode_index`, ...).
     pub fn int_scalar(&self, key: &str, row: usize) -> Option<i64> {
         match self.columns.get(key)? {

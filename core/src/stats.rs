@@ -1,0 +1,486 @@
+//! Statistics of a dataset's features recomputed from its data, the way LeRobot 0.4.4's writer
+//! computes `meta/stats.json`: per episode `min`, `max`, `mean`, `std` (population), `count`
+//! and quantiles from a 5,000-bin histogram between the episode's min and max (linear
+//! interpolation inside the bin), then aggregated over episodes: min of mins, max of maxes,
+//! count-weighted mean, the parallel-variance formula for `std`, and count-weighted means of the
+//! episodes' quantiles. Numeric features are reduced over every axis but the last (LeRobot's
+//! shape: a feature of shape `(2, 3)` gets statistics of shape `(3,)`). Cameras: per episode,
+//! LeRobot's sample of frames (`estimate_num_samples`: about `len^0.75` frames, at least 100 or
+//! all, evenly spaced, rounded half to even), downsampled by LeRobot's rule (frames with a side
+//! of 300 pixels or more keep every `int(side / 150)`-th pixel), statistics per channel of the
+//! values / 255. Everything is computed in f64; one episode's data in memory at a time per
+//! thread.
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Location, Result};
+use crate::frame::FrameFormat;
+use crate::meta::FeatureKind;
+use crate::progress::Progress;
+
+/// LeRobot's quantiles and their names.
+pub const QUANTILES: [(f64, &str); 5] = [
+    (0.01, "q01"),
+    (0.10, "q10"),
+    (0.50, "q50"),
+    (0.90, "q90"),
+    (0.99, "q99"),
+];
+const BINS: usize = 5000;
+
+/// The statistics of one feature (each vector has one entry per element of the last axis, or
+/// per channel for cameras).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureStats {
+    pub key: String,
+    /// True for cameras (statistics of shape `(3, 1, 1)` in LeRobot's layout).
+    pub camera: bool,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub count: u64,
+    /// Values of [`QUANTILES`], in that order.
+    pub quantiles: Vec<Vec<f64>>,
+}
+
+/// One episode's statistics of `rows` samples of `dims` values each (`values` row-major).
+fn episode_stats(values: &[f64], dims: usize, count: u64) -> Option<FeatureStats> {
+    let n = values.len().checked_div(dims)?;
+    if n == 0 {
+        return None;
+    }
+    let col = |d: usize| values.iter().skip(d).step_by(dims).copied();
+    let mut s = FeatureStats {
+        key: String::new(),
+        camera: false,
+        min: Vec::with_capacity(dims),
+        max: Vec::with_capacity(dims),
+        mean: Vec::with_capacity(dims),
+        std: Vec::with_capacity(dims),
+        count,
+        quantiles: vec![Vec::with_capacity(dims); QUANTILES.len()],
+    };
+    for d in 0..dims {
+        let (lo, hi) = col(d).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let mean = col(d).sum::<f64>() / n as f64;
+        let sq = col(d).map(|v| v * v).sum::<f64>() / n as f64;
+        let std = if n < 2 {
+            // LeRobot: np.std for fewer than two samples
+            (col(d).map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64).sqrt()
+        } else {
+            (sq - mean * mean).max(0.0).sqrt()
+        };
+        s.min.push(lo);
+        s.max.push(hi);
+        s.mean.push(mean);
+        s.std.push(std);
+        if n < 2 {
+            for q in s.quantiles.iter_mut() {
+                q.push(mean); // LeRobot: quantiles are the mean below two samples
+            }
+            continue;
+        }
+        // the histogram of LeRobot's RunningQuantileStats (one update)
+        let (a, b) = (lo - 1e-10, hi + 1e-10);
+        let width = (b - a) / BINS as f64;
+        let mut hist = vec![0u64; BINS];
+        for v in col(d) {
+            let i = if width > 0.0 {
+                (((v - a) / width) as usize).min(BINS - 1)
+            } else {
+                0
+            };
+            if let Some(h) = hist.get_mut(i) {
+                *h += 1;
+            }
+        }
+        push_quantiles(&mut s.quantiles, &hist, a, b, width, n as f64);
+    }
+    Some(s)
+}
+
+/// LeRobot's `aggregate_feature_stats`.
+fn aggregate(key: &str, camera: bool, parts: &[FeatureStats]) -> Option<FeatureStats> {
+    let first = parts.first()?;
+    let dims = first.mean.len();
+    let total: u64 = parts.iter().map(|p| p.count).sum();
+    if total == 0 {
+        return None;
+    }
+    let t = total as f64;
+    let mut out = FeatureStats {
+        key: key.to_owned(),
+        camera,
+        min: vec![f64::INFINITY; dims],
+        max: vec![f64::NEG_INFINITY; dims],
+        mean: vec![0.0; dims],
+        std: vec![0.0; dims],
+        count: total,
+        quantiles: vec![vec![0.0; dims]; QUANTILES.len()],
+    };
+    for p in parts {
+        let w = p.count as f64;
+        for d in 0..dims {
+            let g = |v: &Vec<f64>| v.get(d).copied().unwrap_or(f64::NAN);
+            if let Some(m) = out.min.get_mut(d) {
+                *m = m.min(g(&p.min));
+            }
+            if let Some(m) = out.max.get_mut(d) {
+                *m = m.max(g(&p.max));
+            }
+            if let Some(m) = out.mean.get_mut(d) {
+                *m += g(&p.mean) * w / t;
+            }
+            for (oq, pq) in out.quantiles.iter_mut().zip(&p.quantiles) {
+                if let Some(q) = oq.get_mut(d) {
+                    *q += g(pq) * w / t;
+                }
+            }
+        }
+    }
+    for p in parts {
+        let w = p.count as f64;
+        for d in 0..dims {
+            let g = |v: &Vec<f64>| v.get(d).copied().unwrap_or(f64::NAN);
+            let delta = g(&p.mean) - out.mean.get(d).copied().unwrap_or(0.0);
+            if let Some(s) = out.std.get_mut(d) {
+                *s += (g(&p.std).powi(2) + delta * delta) * w / t;
+            }
+        }
+    }
+    for s in out.std.iter_mut() {
+        *s = s.sqrt();
+    }
+    Some(out)
+}
+
+/// LeRobot's `estimate_num_samples` and `sample_indices` for an episode of `len` frames.
+pub fn sample_frames(len: usize) -> Vec<usize> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let min = len.min(100);
+    let n = ((len as f64).powf(0.75) as usize).clamp(0, 10_000).max(min);
+    if n == 1 {
+        return vec![0];
+    }
+    let last = (len - 1) as f64;
+    (0..n)
+        .map(|i| {
+            let x = last * i as f64 / (n - 1) as f64;
+            // np.round: half to even
+            let r = x.round();
+            let v = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+                r - (r - x).signum()
+            } else {
+                r
+            };
+            v as usize
+        })
+        .collect()
+}
+
+/// Recomputes the statistics of every numeric and camera feature of the selected episodes
+/// (features in `info.json` order; strings have none).
+pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureStats>> {
+    let info = ds.info();
+    let episodes = ds.episodes();
+    progress.add_total(episodes.len());
+    let keys: Vec<(String, FeatureKind)> = info
+        .features
+        .values()
+        .filter(|f| f.kind != FeatureKind::String)
+        .map(|f| (f.name.clone(), f.kind.clone()))
+        .collect();
+    let per_episode: Mutex<Vec<Vec<Option<FeatureStats>>>> = Mutex::new(Vec::new());
+    let result: Result<()> = episodes.par_iter().try_for_each(|&ep| {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let (file, rows) = ds.episode_rows(ep)?;
+        let n = rows.len();
+        let mut stats: Vec<Option<FeatureStats>> = Vec::with_capacity(keys.len());
+        for (key, kind) in &keys {
+            let s = match kind {
+                FeatureKind::Numeric(_) => {
+                    let (vals, per_row) =
+                        file.values_f64(key, rows.clone())
+                            .ok_or_else(|| Error::MissingColumn {
+                                at: Location::file(&file.path).with_episode(ep),
+                                column: key.clone(),
+                            })?;
+                    let f = info.features.get(key);
+                    let dims = f.and_then(|f| f.shape.last().copied()).unwrap_or(1).max(1);
+                    if per_row % dims != 0 {
+                        return Err(Error::metadata(
+                            Location::file(&file.path)
+                                .with_episode(ep)
+                                .with_key(key.clone()),
+                            "row size disagrees with the feature shape",
+                        ));
+                    }
+                    episode_stats(&vals, dims, n as u64)
+                }
+                FeatureKind::Video => camera_stats(ds, key, ep, n)?,
+                // embedded images: LeRobot samples them the same way
+                FeatureKind::Image => image_stats(ds, key, ep, n)?,
+                FeatureKind::String => None,
+            };
+            stats.push(s);
+        }
+        per_episode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stats);
+        progress.step();
+        Ok(())
+    });
+    result?;
+    let per_episode = per_episode.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for (i, (key, kind)) in keys.iter().enumerate() {
+        let parts: Vec<FeatureStats> = per_episode
+            .iter()
+            .filter_map(|e| e.get(i).cloned().flatten())
+            .collect();
+        let camera = matches!(kind, FeatureKind::Video | FeatureKind::Image);
+        if let Some(s) = aggregate(key, camera, &parts) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Per-channel statistics of interleaved uint8 frames of `(h, w, c)` after LeRobot's
+/// downsampling, over `frames` frames. Pixels take 256 values, so each channel is summarised by
+/// how often each value occurs, and the statistics (histogram quantiles included) are computed
+/// from those counts: the same numbers as from every pixel, at the cost of one increment each.
+fn pixel_stats(
+    bytes: &[u8],
+    frames: usize,
+    (h, w, c): (usize, usize, usize),
+) -> Option<FeatureStats> {
+    let step = if h.max(w) < 300 {
+        1
+    } else if w > h {
+        (w / 150).max(1)
+    } else {
+        (h / 150).max(1)
+    };
+    let channels = c.min(3);
+    let frame = h * w * c;
+    let mut counts = vec![[0u64; 256]; channels];
+    for f in 0..frames {
+        for y in (0..h).step_by(step) {
+            let row = f * frame + y * w * c;
+            let line = bytes.get(row..row + w * c)?;
+            for px in line.chunks_exact(c).step_by(step) {
+                for (ch, cnt) in counts.iter_mut().enumerate() {
+                    let v = *px.get(ch)?;
+                    if let Some(n) = cnt.get_mut(usize::from(v)) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut s = stats_from_counts(&counts, frames as u64)?;
+    s.camera = true;
+    Some(s)
+}
+
+/// [`episode_stats`] of values `v / 255` given as counts per value `v`, one table per dimension.
+fn stats_from_counts(counts: &[[u64; 256]], count: u64) -> Option<FeatureStats> {
+    let dims = counts.len();
+    let mut s = FeatureStats {
+        key: String::new(),
+        camera: false,
+        min: Vec::with_capacity(dims),
+        max: Vec::with_capacity(dims),
+        mean: Vec::with_capacity(dims),
+        std: Vec::with_capacity(dims),
+        count,
+        quantiles: vec![Vec::with_capacity(dims); QUANTILES.len()],
+    };
+    for cnt in counts {
+        let value = |v: usize| v as f64 / 255.0;
+        let n: u64 = cnt.iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let nf = n as f64;
+        let lo = value(cnt.iter().position(|&x| x > 0)?);
+        let hi = value(cnt.iter().rposition(|&x| x > 0)?);
+        let mean = cnt
+            .iter()
+            .enumerate()
+            .map(|(v, &k)| value(v) * k as f64)
+            .sum::<f64>()
+            / nf;
+        let sq = cnt
+            .iter()
+            .enumerate()
+            .map(|(v, &k)| value(v) * value(v) * k as f64)
+            .sum::<f64>()
+            / nf;
+        let std = if n < 2 {
+            0.0
+        } else {
+            (sq - mean * mean).max(0.0).sqrt()
+        };
+        s.min.push(lo);
+        s.max.push(hi);
+        s.mean.push(mean);
+        s.std.push(std);
+        if n < 2 {
+            for q in s.quantiles.iter_mut() {
+                q.push(mean);
+            }
+            continue;
+        }
+        let (a, b) = (lo - 1e-10, hi + 1e-10);
+        let width = (b - a) / BINS as f64;
+        let mut hist = vec![0u64; BINS];
+        for (v, &k) in cnt.iter().enumerate() {
+            if k == 0 {
+                continue;
+            }
+            let i = if width > 0.0 {
+                (((value(v) - a) / width) as usize).min(BINS - 1)
+            } else {
+                0
+            };
+            if let Some(h) = hist.get_mut(i) {
+                *h += k;
+            }
+        }
+        push_quantiles(&mut s.quantiles, &hist, a, b, width, nf);
+    }
+    Some(s)
+}
+
+/// LeRobot's histogram quantiles (`_compute_single_quantile`) of `n` values binned in `hist`
+/// over `[a, b]`, appended to each quantile's vector.
+fn push_quantiles(out: &mut [Vec<f64>], hist: &[u64], a: f64, b: f64, width: f64, n: f64) {
+    let edge = |i: usize| if i >= BINS { b } else { a + width * i as f64 };
+    let mut cum = Vec::with_capacity(hist.len());
+    let mut c = 0u64;
+    for h in hist {
+        c += h;
+        cum.push(c as f64);
+    }
+    for (q_out, (q, _)) in out.iter_mut().zip(QUANTILES.iter()) {
+        let target = q * n;
+        let idx = cum.partition_point(|&x| x < target);
+        let v = if idx == 0 {
+            edge(0)
+        } else if idx >= BINS {
+            edge(BINS)
+        } else {
+            let before = cum.get(idx - 1).copied().unwrap_or(0.0);
+            let in_bin = cum.get(idx).copied().unwrap_or(before) - before;
+            if in_bin == 0.0 {
+                edge(idx)
+            } else {
+                edge(idx) + (target - before) / in_bin * (edge(idx + 1) - edge(idx))
+            }
+        };
+        q_out.push(v);
+    }
+}
+
+fn camera_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<FeatureStats>> {
+    let idx = sample_frames(len);
+    if idx.is_empty() {
+        return Ok(None);
+    }
+    let dims = ds.frame_dims(key)?;
+    let fmt = FrameFormat::default();
+    let fps = ds.info().fps;
+    let mut out = vec![0u8; fmt.frame_bytes(dims.0, dims.1, dims.2) * idx.len()];
+    let ts: Vec<f64> = idx.iter().map(|&i| i as f64 / fps).collect();
+    ds.decode_frames(key, &vec![ep; idx.len()], &ts, fmt, &mut out)?;
+    Ok(pixel_stats(&out, idx.len(), dims))
+}
+
+fn image_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<FeatureStats>> {
+    let idx = sample_frames(len);
+    let Some(start) = ds.item_of_episode(ep) else {
+        return Ok(None);
+    };
+    let items: Vec<i64> = idx.iter().map(|&i| (start + i) as i64).collect();
+    let (bytes, dims) = ds.fill_one(key, &items)?;
+    Ok(pixel_stats(&bytes, idx.len(), dims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_like_lerobot() {
+        // np.round(np.linspace(0, len - 1, num)) for a few lengths
+        assert_eq!(sample_frames(1), [0]);
+        assert_eq!(sample_frames(5), [0, 1, 2, 3, 4]);
+        assert_eq!(sample_frames(150).len(), 100);
+        assert_eq!(sample_frames(4).len(), 4);
+        let s = sample_frames(1000);
+        assert_eq!(s.len(), 177);
+        assert_eq!((s[0], s[176]), (0, 999));
+    }
+
+    #[test]
+    fn episode_and_aggregate_statistics() {
+        let a = episode_stats(&[1.0, 10.0, 3.0, 30.0], 2, 2).unwrap();
+        assert_eq!(a.min, [1.0, 10.0]);
+        assert_eq!(a.max, [3.0, 30.0]);
+        assert_eq!(a.mean, [2.0, 20.0]);
+        assert_eq!(a.std, [1.0, 10.0]);
+        let b = episode_stats(&[5.0, 50.0], 2, 1).unwrap();
+        let t = aggregate("x", false, &[a, b]).unwrap();
+        assert_eq!(t.count, 3);
+        assert_eq!(t.mean, [3.0, 30.0]);
+        // population std of 1, 3, 5
+        assert!((t.std[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(t.min, [1.0, 10.0]);
+        assert_eq!(t.max, [5.0, 50.0]);
+    }
+
+    #[test]
+    fn pixel_counts_give_the_statistics_of_the_pixels() {
+        let pixels: Vec<u8> = (0..3000u32).map(|i| ((i * 7919) % 251) as u8).collect();
+        let mut counts = [[0u64; 256]; 1];
+        for &p in &pixels {
+            counts[0][usize::from(p)] += 1;
+        }
+        let values: Vec<f64> = pixels.iter().map(|&p| f64::from(p) / 255.0).collect();
+        let a = stats_from_counts(&counts, 1).unwrap();
+        let b = episode_stats(&values, 1, 1).unwrap();
+        for (x, y) in [
+            (&a.min, &b.min),
+            (&a.max, &b.max),
+            (&a.mean, &b.mean),
+            (&a.std, &b.std),
+        ] {
+            assert!((x[0] - y[0]).abs() < 1e-12, "{x:?} {y:?}");
+        }
+        for (x, y) in a.quantiles.iter().zip(&b.quantiles) {
+            assert!((x[0] - y[0]).abs() < 1e-9, "{x:?} {y:?}");
+        }
+    }
+
+    #[test]
+    fn histogram_quantiles_are_close_to_exact_ones() {
+        let v: Vec<f64> = (0..10_001).map(|i| i as f64 / 100.0).collect();
+        let s = episode_stats(&v, 1, v.len() as u64).unwrap();
+        for ((q, _), got) in QUANTILES.iter().zip(&s.quantiles) {
+            assert!((got[0] - q * 100.0).abs() < 0.03, "{q}: {}", got[0]);
+        }
+    }
+}
