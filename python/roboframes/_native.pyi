@@ -1,7 +1,7 @@
 """Type stub of ``roboframes._native``, the pyo3 extension over the Rust core (checked against
 the built module by ``mypy.stubtest`` in the test command)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any, final
 
@@ -11,6 +11,8 @@ __all__ = [
     "NativeDataset",
     "OutputSpec",
     "PendingBatch",
+    "validate",
+    "compute_stats",
     "Prefetcher",
     "register_torch_ops",
     "take_op_error",
@@ -68,6 +70,7 @@ class NativeDataset:
         frame_dtype: str = "uint8",
         channels_last: bool = True,
         strings: bool = True,
+        normalize: Sequence[tuple[str, str, Sequence[float], Sequence[float], float]] | None = None,
     ) -> list[list[str] | None]: ...
     @property
     def decode_threads(self) -> int: ...
@@ -110,8 +113,23 @@ class Prefetcher:
         buffers: Sequence[np.ndarray | None],
         frame_dtype: str = "uint8",
         channels_last: bool = True,
+        normalize: Sequence[tuple[str, str, Sequence[float], Sequence[float], float]] | None = None,
     ) -> PendingBatch: ...
 
+def validate(
+    root: str | PathLike[str],
+    decode: str = "ends",
+    tolerance_s: float = 1e-4,
+    decode_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]: ...
+def compute_stats(
+    root: str | PathLike[str],
+    episodes: Sequence[int] | None = None,
+    tolerance_s: float = 1e-4,
+    decode_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]: ...
 def register_torch_ops(libtorch_cpu: str | PathLike[str]) -> None: ...
 def take_op_error() -> BaseException | None: ...
 def take_capi_error(message: str) -> BaseException | None: ...

@@ -9,6 +9,7 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use roboframes_core::normalize::{normalize_batch, NormMode, Normalization};
 use roboframes_core::{
     registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
     PixelType,
@@ -196,6 +197,29 @@ pub unsafe fn out_bufs<'a>(
     outs
 }
 
+/// `(key, mode, a, b, eps)` tuples from Python as the core's normalisations.
+pub fn normalizations(spec: Option<Vec<NormTuple>>) -> NativeResult<Vec<Normalization>> {
+    let mut out = Vec::new();
+    for (key, mode, a, b, eps) in spec.unwrap_or_default() {
+        let mode = NormMode::parse(&mode).ok_or_else(|| Error::InvalidArgument {
+            msg: format!(
+                "normalisation mode of '{key}' must be IDENTITY, MEAN_STD, MIN_MAX, QUANTILES or QUANTILE10, got '{mode}'"
+            ),
+        })?;
+        out.push(Normalization {
+            key,
+            mode,
+            a,
+            b,
+            eps,
+        });
+    }
+    Ok(out)
+}
+
+/// A normalisation as Python passes it: key, mode name, the two statistics, epsilon.
+pub type NormTuple = (String, String, Vec<f32>, Vec<f32>, f32);
+
 /// The native dataset handle used by `roboframes.Dataset`.
 #[pyclass(module = "roboframes._native", frozen)]
 pub struct NativeDataset {
@@ -267,7 +291,8 @@ impl NativeDataset {
     /// item_bytes` bytes for a byte output, or None to leave it out; string outputs take None
     /// and are returned when `strings` is true. Returns, per output, the list of strings for
     /// returned string outputs and None otherwise. Negative indices count from the end.
-    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, strings=true))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, strings=true, normalize=None))]
     fn fill<'py>(
         &self,
         py: Python<'py>,
@@ -276,8 +301,10 @@ impl NativeDataset {
         frame_dtype: &str,
         channels_last: bool,
         strings: bool,
+        normalize: Option<Vec<NormTuple>>,
     ) -> NativeResult<Vec<Option<Vec<String>>>> {
         let fmt = frame_format(frame_dtype, channels_last)?;
+        let norms = normalizations(normalize)?;
         let specs = self.inner.outputs_for(fmt);
         let raws = raw_buffers(&specs, &buffers)?;
         let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
@@ -286,7 +313,8 @@ impl NativeDataset {
             // SAFETY: see RawBuf: the arrays outlive this call and nothing else touches them.
             let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, strings) };
             guarded("filling a batch", || {
-                inner.fill_batch(&indices, fmt, &mut outs)
+                inner.fill_batch(&indices, fmt, &mut outs)?;
+                normalize_batch(&specs, fmt, &mut outs, &norms)
             })
         });
         drop(buffers);

@@ -10,6 +10,7 @@ mod capi;
 mod dataset;
 mod errors;
 mod prefetch;
+mod tools;
 mod torch_ops;
 
 #[pymodule]
@@ -18,6 +19,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::PyOutputSpec>()?;
     m.add_class::<prefetch::PyPrefetcher>()?;
     m.add_class::<prefetch::PendingBatch>()?;
+    m.add_function(wrap_pyfunction!(tools::validate, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::compute_stats, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::register_torch_ops, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_op_error, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_capi_error, m)?)?;

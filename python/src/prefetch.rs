@@ -10,8 +10,11 @@ use pyo3::prelude::*;
 use roboframes_core::prefetch::{Prefetcher, Ticket};
 use roboframes_core::Error;
 
-use crate::dataset::{frame_format, out_bufs, raw_buffers, NativeDataset, RawBuf};
+use crate::dataset::{
+    frame_format, normalizations, out_bufs, raw_buffers, NativeDataset, NormTuple, RawBuf,
+};
 use crate::errors::NativeResult;
+use roboframes_core::normalize::normalize_batch;
 
 /// Runs batch fills in submission order on a background thread of the core.
 #[pyclass(module = "roboframes._native", name = "Prefetcher", frozen)]
@@ -37,7 +40,9 @@ impl Drop for PendingBatch {
         // In a forked child the fill never runs (its thread is the parent's): nothing writes.
         if self.pid == std::process::id() {
             self.ticket.cancel();
-            self.ticket.wait_done();
+            // (other Python threads run meanwhile: the fill never needs the GIL)
+            let ticket = &self.ticket;
+            Python::attach(|py| py.detach(|| ticket.wait_done()));
         }
     }
 }
@@ -53,7 +58,7 @@ impl PyPrefetcher {
 
     /// Queues the fill of the items at `indices` into `buffers` (as `NativeDataset.fill`
     /// takes them); string outputs are returned by `PendingBatch.wait`.
-    #[pyo3(signature = (dataset, indices, buffers, frame_dtype="uint8", channels_last=true))]
+    #[pyo3(signature = (dataset, indices, buffers, frame_dtype="uint8", channels_last=true, normalize=None))]
     fn submit<'py>(
         &self,
         dataset: PyRef<'py, NativeDataset>,
@@ -61,8 +66,10 @@ impl PyPrefetcher {
         buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
         frame_dtype: &str,
         channels_last: bool,
+        normalize: Option<Vec<NormTuple>>,
     ) -> NativeResult<PendingBatch> {
         let fmt = frame_format(frame_dtype, channels_last)?;
+        let norms = normalizations(normalize)?;
         let inner = dataset.inner.clone();
         let specs = inner.outputs_for(fmt);
         let raws: Vec<Option<RawBuf>> = raw_buffers(&specs, &buffers)?;
@@ -74,7 +81,8 @@ impl PyPrefetcher {
             // SAFETY: the arrays behind `raws` are held by the PendingBatch, which outlives
             // this job (its drop waits for the job to finish) and hands them to no one before.
             let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, true) };
-            inner.fill_batch_cancellable(&indices, fmt, &mut outs, cancel)
+            inner.fill_batch_cancellable(&indices, fmt, &mut outs, cancel)?;
+            normalize_batch(&specs, fmt, &mut outs, &norms)
         });
         let ticket = self
             .inner
@@ -109,7 +117,13 @@ impl PendingBatch {
                     r?;
                     break;
                 }
-                None => py.check_signals()?,
+                None => {
+                    if let Err(e) = py.check_signals() {
+                        // Ctrl-C: this batch is not wanted any more
+                        self.ticket.cancel();
+                        return Err(e.into());
+                    }
+                }
             }
         }
         let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,164 @@
+//! The dataset tools of the core for Python: `validate` and `compute_stats`, run on a thread of
+//! their own while the calling thread reports progress and watches for Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use roboframes_core::stats::{compute_stats as core_stats, QUANTILES};
+use roboframes_core::validate::{
+    validate as core_validate, DecodeCheck, Progress, Severity, ValidateOptions,
+};
+use roboframes_core::{Dataset, Error, OpenOptions};
+
+use crate::errors::{guarded, NativeResult};
+
+/// Runs `work` on a scoped thread; meanwhile calls `callback(done, total)` about every 100 ms
+/// and checks for signals. On Ctrl-C the work is cancelled (through `progress`), joined, and
+/// the `KeyboardInterrupt` raised.
+fn with_progress<T: Send>(
+    py: Python<'_>,
+    progress: &Progress,
+    callback: Option<&Bound<'_, PyAny>>,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    std::thread::scope(|s| {
+        let handle = s.spawn(work);
+        let mut interrupted: Option<PyErr> = None;
+        while !handle.is_finished() {
+            py.detach(|| std::thread::sleep(Duration::from_millis(100)));
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    progress.cancel.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                } else if let Some(cb) = callback {
+                    let done = progress.done.load(Ordering::Relaxed);
+                    let total = progress.total.load(Ordering::Relaxed);
+                    if let Err(e) = cb.call1((done, total)) {
+                        progress.cancel.store(true, Ordering::Relaxed);
+                        interrupted = Some(e);
+                    }
+                }
+            }
+        }
+        let out = py.detach(|| handle.join()).map_err(|p| {
+            PyErr::from(crate::errors::NativeError::from(Error::from_panic(
+                "a dataset tool",
+                &*p,
+            )))
+        })?;
+        if let Some(e) = interrupted {
+            return Err(e);
+        }
+        if let Some(cb) = callback {
+            let done = progress.done.load(Ordering::Relaxed);
+            cb.call1((done, progress.total.load(Ordering::Relaxed)))?;
+        }
+        Ok(out)
+    })
+}
+
+/// Checks the dataset at `root` (see `roboframes_core::validate`); returns a dict with
+/// `findings` (dicts: severity, check, path, episode, key, message) and counts.
+#[pyfunction]
+#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None))]
+pub fn validate<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    decode: &str,
+    tolerance_s: f64,
+    decode_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> NativeResult<Bound<'py, PyDict>> {
+    let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
+        msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
+    })?;
+    if !(tolerance_s.is_finite() && tolerance_s >= 0.0) {
+        return Err(Error::InvalidArgument {
+            msg: format!("tolerance_s must be a non-negative number, got {tolerance_s}"),
+        }
+        .into());
+    }
+    let opts = ValidateOptions {
+        decode,
+        tolerance_s,
+        decode_threads,
+    };
+    let state = Progress::default();
+    let report = with_progress(py, &state, progress.as_ref(), || {
+        guarded("validating a dataset", || {
+            Ok(core_validate(&root, &opts, &state))
+        })
+    })??;
+    let d = PyDict::new(py);
+    let findings = PyList::empty(py);
+    for f in &report.findings {
+        let x = PyDict::new(py);
+        x.set_item(
+            "severity",
+            match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+        )?;
+        x.set_item("check", f.check)?;
+        x.set_item("path", f.at.path.as_ref().map(|p| p.display().to_string()))?;
+        x.set_item("episode", f.at.episode)?;
+        x.set_item("key", f.at.key.clone())?;
+        x.set_item("message", &f.message)?;
+        findings.append(x)?;
+    }
+    d.set_item("findings", findings)?;
+    d.set_item("episodes", report.episodes)?;
+    d.set_item("frames", report.frames)?;
+    d.set_item("data_files", report.data_files)?;
+    d.set_item("video_files", report.video_files)?;
+    d.set_item("frames_decoded", report.frames_decoded)?;
+    d.set_item("complete", report.complete)?;
+    Ok(d)
+}
+
+/// Recomputes the statistics of every numeric and camera feature of the (selected) episodes
+/// of the dataset at `root`, LeRobot's way; returns one dict per feature (`key`, `camera`,
+/// `min`, `max`, `mean`, `std`, `count`, `q01` ... `q99`).
+#[pyfunction]
+#[pyo3(signature = (root, episodes=None, tolerance_s=1e-4, decode_threads=None, progress=None))]
+pub fn compute_stats<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    episodes: Option<Vec<i64>>,
+    tolerance_s: f64,
+    decode_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> NativeResult<Bound<'py, PyList>> {
+    let opts = OpenOptions {
+        episodes,
+        delta_timestamps: None,
+        tolerance_s,
+        decode_threads,
+    };
+    let ds = py.detach(|| guarded("opening a dataset", || Dataset::open(&root, opts)))?;
+    let state = Progress::default();
+    let stats = with_progress(py, &state, progress.as_ref(), || {
+        guarded("computing statistics", || core_stats(&ds, &state))
+    })??;
+    let out = PyList::empty(py);
+    for s in stats {
+        let d = PyDict::new(py);
+        d.set_item("key", &s.key)?;
+        d.set_item("camera", s.camera)?;
+        d.set_item("min", s.min)?;
+        d.set_item("max", s.max)?;
+        d.set_item("mean", s.mean)?;
+        d.set_item("std", s.std)?;
+        d.set_item("count", s.count)?;
+        for ((_, name), q) in QUANTILES.iter().zip(s.quantiles) {
+            d.set_item(*name, q)?;
+        }
+        out.append(d)?;
+    }
+    Ok(out)
+}
