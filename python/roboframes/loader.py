@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -31,6 +31,7 @@ from .sampler import (
     shard_runs,
     shard_size,
 )
+from .tools import normalization
 
 Shuffle = bool | Literal["gop"]
 Output = Literal["numpy", "torch", "mlx"]
@@ -67,6 +68,8 @@ class Loader:
         channels_last: bool | None = None,
         gop_streams: int = 4,
         gop_unit_frames: int = 64,
+        normalize: Mapping[str, str] | None = None,
+        stats: dict[str, dict[str, Any]] | str | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -113,6 +116,13 @@ class Loader:
                 "cameras= is not supported with output='mlx' yet (the MLX batch primitive decodes every "
                 "camera); use output='numpy' or 'torch', or open the dataset without the other cameras"
             )
+        if normalize and output == "mlx":
+            raise InvalidArgumentError(
+                "normalize= is not supported with output='mlx' yet (the MLX batch primitive has no "
+                "statistics); use output='numpy' or 'torch'"
+            )
+        #: The core's normalisation of this loader's batches (None: none).
+        self._normalize = normalization(dataset, dict(normalize) if normalize else None, stats)
         self._spares = _Spares(limit=(prefetch + 2) * len(self._specs))
         self._prefetcher: Any = None
         self._pid = os.getpid()
@@ -121,6 +131,11 @@ class Loader:
         self.epoch = 0
         #: Batches of :attr:`epoch` already yielded (the next batch is number ``position``).
         self.position = 0
+        # bumped by every repositioning and every new iteration: a live iteration that sees
+        # it change stops with an error instead of yielding batches out of step
+        self._generation = 0
+        # the epoch of a state just loaded: set_epoch of that epoch keeps its position
+        self._resumed: int | None = None
 
     # -- order ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -151,16 +166,25 @@ class Loader:
         return out
 
     def set_epoch(self, epoch: int) -> None:
-        """Starts epoch ``epoch`` at its first batch on the next iteration."""
-        self.epoch, self.position = int(epoch), 0
+        """Starts epoch ``epoch`` at its first batch on the next iteration; right after
+        :meth:`load_state_dict`, setting the loaded epoch keeps the loaded position (the usual
+        ``for epoch in range(start, n): loader.set_epoch(epoch)`` loop resumes mid-epoch)."""
+        epoch = int(epoch)
+        if self._resumed == epoch and self.epoch == epoch:
+            return
+        self._resumed = None
+        self._generation += 1
+        self.epoch, self.position = epoch, 0
 
     def seek(self, batch: int) -> None:
         """Makes batch ``batch`` of the current epoch the next one yielded (``len(self)``: the
         epoch is done, the next iteration starts the next epoch)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch <= len(self):
             raise InvalidArgumentError(f"seek needs a batch number in [0, {len(self)}], got {batch!r}")
+        self._generation += 1
+        self._resumed = None
         self.position = batch
-        if batch == len(self):
+        if batch == len(self) and batch > 0:
             self.epoch, self.position = self.epoch + 1, 0
 
     # -- resume -----------------------------------------------------------------------------
@@ -205,9 +229,10 @@ class Loader:
         epoch, position = state.get("epoch"), state.get("position")
         if not (isinstance(epoch, int) and isinstance(position, int) and epoch >= 0 and 0 <= position <= len(self)):
             raise InvalidArgumentError(f"loader state has an invalid epoch or position: {epoch!r}, {position!r}")
-        self.seed = int(state["seed"])
+        self.seed = int(state["seed"])  # (the saved seed wins over the constructor's)
         self.epoch, self.position = epoch, 0
         self.seek(position)
+        self._resumed = self.epoch
 
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Item]:
@@ -225,17 +250,32 @@ class Loader:
         batches = self.epoch_batches(self.epoch)
         return batches, self.position
 
+    def _start(self) -> int:
+        """A new iteration: its generation (an older live iteration stops)."""
+        self._generation += 1
+        return self._generation
+
+    def _check_generation(self, generation: int) -> None:
+        if generation != self._generation:
+            raise InvalidArgumentError(
+                "the loader was repositioned (seek, set_epoch, load_state_dict) or iterated anew during this "
+                "iteration; start a new iteration"
+            )
+
     def _advance(self, total: int) -> None:
         """Counts one yielded batch (and starts the next epoch after the last)."""
+        self._resumed = None
         self.position += 1
         if self.position >= total:
             self.epoch, self.position = self.epoch + 1, 0
 
     def _iterate(self) -> Iterator[Item]:
+        generation = self._start()
         batches, start = self._epoch_remaining()
         queue = self._prefetch_queue()
         native = self.dataset._native  # noqa: SLF001  (one package)
         pending: deque[tuple[int, list[np.ndarray | None], Any]] = deque()
+        current: Any = None
         nxt = start
         try:
             for _ in range(start, len(batches)):
@@ -243,19 +283,32 @@ class Loader:
                     idx = batches[nxt]
                     bufs = self._buffers(len(idx))
                     pending.append(
-                        (nxt, bufs, queue.submit(native, idx.tolist(), bufs, self.frame_dtype, self.channels_last))
+                        (
+                            nxt,
+                            bufs,
+                            queue.submit(
+                                native, idx.tolist(), bufs, self.frame_dtype, self.channels_last, self._normalize
+                            ),
+                        )
                     )
                     nxt += 1
-                j, bufs, ticket = pending.popleft()
-                strings = ticket.wait()
+                j, bufs, current = pending.popleft()
+                strings = current.wait()
+                current = None
                 self._spares.keep(bufs)
                 out = self._assemble(len(batches[j]), bufs, strings)
+                self._check_generation(generation)
                 self._advance(len(batches))
                 yield out
         finally:
+            # stop every fill in flight (the one being waited for included) before dropping
+            # them: each PendingBatch waits for its fill to stop as it goes
             for _, _, ticket in pending:
                 ticket.cancel()
-            pending.clear()  # each PendingBatch waits for its fill to stop as it goes
+            if current is not None:
+                current.cancel()
+            current = None
+            pending.clear()
 
     def _buffers(self, b: int) -> list[np.ndarray | None]:
         return [
@@ -279,6 +332,7 @@ class Loader:
 
         from . import mlx as rmx
 
+        generation = self._start()
         batches, start = self._epoch_remaining()
         layout = rmx._BatchLayout(self.dataset, self.frame_dtype, self.channels_last)  # noqa: SLF001
         has_strings = any(s.is_string for s in self._specs)
@@ -297,6 +351,7 @@ class Loader:
             if has_strings:
                 by_key.update(self.dataset.get_strings(batches[j]))
             out = {s.key: by_key[s.key] for s in self._specs}
+            self._check_generation(generation)
             self._advance(len(batches))
             yield out
 

@@ -205,7 +205,9 @@ class GopShuffleSampler:
     iteration after ``load_state_dict`` continues the saved epoch after the batches already
     produced). Distributed: with ``num_replicas`` > 1 every epoch's unit order is cut into
     ``num_replicas`` contiguous pieces of equal size (``DistributedSampler``'s padding rule),
-    one per ``rank``, so each rank reads whole units.
+    one per ``rank``, so each rank reads its units forward (equal shares need a cut inside at
+    most one unit at each end of a piece: that unit's second part starts mid-GOP and costs a
+    little more decoding, never other values).
 
     Args:
         dataset: A ``roboframes.Dataset`` or ``roboframes.torch.LeRobotDataset``.
@@ -262,9 +264,11 @@ class GopShuffleSampler:
         return full + (1 if rest and not self.drop_last else 0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention)."""
+        """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention); right
+        after ``load_state_dict``, setting the loaded epoch keeps the loaded position."""
+        if int(epoch) != self.epoch:
+            self._skip = 0
         self.epoch = int(epoch)
-        self._skip = 0
 
     def epoch_batches(self, epoch: int) -> Iterator[list[int]]:
         """The batches of epoch ``epoch`` for this rank (no state changes)."""

@@ -31,7 +31,7 @@ class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
       given the other defaults to ``torch.distributed``'s, else ``RANK``/``WORLD_SIZE``.
     - ``seed``: epoch ``e`` is shuffled with a generator seeded by ``(seed, e)``; default: a seed
       drawn from torch's global generator when the sampler is made (so ``torch.manual_seed``
-      still decides the order). Each iteration is a new epoch; ``set_epoch`` chooses one.
+      still decides the order), or 0 when sharding (every rank must draw the same order). Each iteration is a new epoch; ``set_epoch`` chooses one.
     - ``state_dict`` / ``load_state_dict`` (torchdata's ``Stateful`` protocol): a
       ``StatefulDataLoader`` resumes the sampler mid-epoch exactly.
     """
@@ -65,7 +65,9 @@ class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
         self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
         self.drop_last = drop_last
         if seed is None:
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            # sharded: every rank must draw the same order, whatever its own generator's state
+            # (DistributedSampler's default); else torch.manual_seed decides, as in LeRobot
+            seed = 0 if self.num_replicas > 1 else int(torch.empty((), dtype=torch.int64).random_().item())
         self.seed = int(seed)
         #: The epoch the next iteration yields (each iteration advances it).
         self.epoch = 0
@@ -84,8 +86,11 @@ class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
         return mine
 
     def set_epoch(self, epoch: int) -> None:
-        """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention)."""
-        self.epoch, self._skip = int(epoch), 0
+        """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention); right
+        after ``load_state_dict``, setting the loaded epoch keeps the loaded position."""
+        if int(epoch) != self.epoch:
+            self._skip = 0
+        self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
         epoch, skip = self.epoch, self._skip
