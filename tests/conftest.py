@@ -28,6 +28,14 @@ SPECS: dict[str, DatasetSpec] = {
     # LeRobot's own hevc output has B-frames
     "hevc": DatasetSpec(vcodec="hevc", episode_lengths=(6, 5, 9), image_key=None),
     # a multi-dimensional numeric feature, a string feature, uint8 and int32 features
+    # ten equal episodes (tests/test_tools.py rewrites their tables for the quality scores)
+    "quality": DatasetSpec(
+        vcodec="h264",
+        episode_lengths=(12,) * 10,
+        cameras=(("observation.images.top", 32, 32),),
+        image_hw=(32, 32),
+        tasks=("pick the cube",),
+    ),
     "grid": DatasetSpec(
         vcodec="libsvtav1",
         episode_lengths=(4, 3),

@@ -33,5 +33,17 @@ from .dataset import Dataset  # noqa: E402
 from .errors import Error, FrameTimestampError  # noqa: E402
 from .loader import Loader  # noqa: E402
 from .sampler import GopShuffleSampler  # noqa: E402
+from .tools import ValidationReport, compute_stats, validate  # noqa: E402
 
-__all__ = ["Dataset", "Error", "FrameTimestampError", "GopShuffleSampler", "Loader", "errors", "__version__"]
+__all__ = [
+    "Dataset",
+    "Error",
+    "FrameTimestampError",
+    "GopShuffleSampler",
+    "Loader",
+    "ValidationReport",
+    "compute_stats",
+    "errors",
+    "validate",
+    "__version__",
+]

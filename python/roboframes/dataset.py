@@ -7,18 +7,20 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import _native
+from . import _native, tools
 from ._native import OutputSpec
 from .errors import InvalidArgumentError, MetadataError
+from .tools import EpisodeList, episode_records
 
 if TYPE_CHECKING:
     from .loader import Loader
+    from .quality import QualityReport
 
 Item = dict[str, Any]
 
@@ -135,6 +137,23 @@ def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     if not isinstance(stats, dict):
         raise MetadataError(f"file '{path}': invalid metadata: top level is not an object", path=str(path))
     return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
+
+
+class Stats(dict[str, Any]):
+    """``meta/stats.json``'s statistics (a dict); calling it gives them anew:
+    ``stats()`` parses ``stats.json`` again, ``stats(recompute=True)`` computes them from the
+    data."""
+
+    def __init__(self, values: dict[str, Any], dataset: Dataset) -> None:
+        super().__init__(values)
+        self._dataset = dataset
+
+    def __call__(
+        self, recompute: bool = False, *, progress: bool | Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        if recompute:
+            return self._dataset.compute_stats(progress=progress)
+        return self._dataset.read_stats() or {}
 
 
 def _per_item(spec: OutputSpec, strings: list[str], b: int) -> list[Any]:
@@ -261,6 +280,8 @@ class Dataset(CameraKeys):
         channels_last: bool | None = None,
         gop_streams: int = 4,
         gop_unit_frames: int = 64,
+        normalize: Mapping[str, str] | None = None,
+        stats: dict[str, dict[str, Any]] | str | None = None,
     ) -> Loader:
         """Batches of this dataset for a training loop: decoded ahead on the core's threads,
         resumable mid-epoch, sharded across ranks.
@@ -290,6 +311,12 @@ class Dataset(CameraKeys):
                 (:meth:`set_frame_cache`).
             frame_dtype, channels_last: Frame format (default: the dataset's).
             gop_streams, gop_unit_frames: The ``"gop"`` order's streams and unit length.
+            normalize: ``{key: mode}`` (LeRobot's ``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``,
+                ``QUANTILE10``, ``IDENTITY``; any case): those float32 entries normalised in the
+                core's fill, as LeRobot's ``NormalizerProcessorStep`` does (its float32
+                arithmetic and epsilon rules; cameras need ``frame_dtype="float32"``).
+            stats: The statistics ``normalize`` uses: default ``meta/stats.json``;
+                ``"recompute"``: computed from the data; or a ``{key: {stat: array}}`` dict.
         """
         from .loader import Loader
 
@@ -310,6 +337,8 @@ class Dataset(CameraKeys):
             channels_last=channels_last,
             gop_streams=gop_streams,
             gop_unit_frames=gop_unit_frames,
+            normalize=normalize,
+            stats=stats,
         )
 
     @property
@@ -331,9 +360,11 @@ class Dataset(CameraKeys):
         return features
 
     @property
-    def episodes(self) -> list[int]:
-        """Selected episode indices, in dataset order."""
-        return self._native.episodes()
+    def episodes(self) -> EpisodeList:
+        """Selected episode indices, in dataset order (a list); ``ds.episodes()`` iterates their
+        :class:`~roboframes.tools.EpisodeRecord`\\ s (index, length, tasks, duration, first
+        item, per-camera video span, data file)."""
+        return EpisodeList(self._native.episodes(), lambda: episode_records(self))
 
     @property
     def num_episodes(self) -> int:
@@ -361,12 +392,54 @@ class Dataset(CameraKeys):
         return parse_stats(self._native.stats_json(), self.root)
 
     @functools.cached_property
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent).
 
-        Parsed once; a plain mutable dict, so normalisation code may edit it in place.
+        Parsed once; a plain mutable dict, so normalisation code may edit it in place. Calling
+        it, ``ds.stats(recompute=True)``, recomputes the statistics from the data instead
+        (:meth:`compute_stats`); ``ds.stats()`` is a fresh parse of ``stats.json``.
         """
-        return self.read_stats() or {}
+        return Stats(self.read_stats() or {}, self)
+
+    def compute_stats(self, *, progress: bool | Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """The statistics of every numeric and camera feature of the selected episodes,
+        recomputed from the data in one parallel pass the way LeRobot 0.4.4's writer computes
+        ``stats.json`` (:func:`roboframes.tools.compute_stats`)."""
+        return tools.compute_stats(
+            self.root,
+            self._episodes_arg,
+            tolerance_s=self.tolerance_s,
+            decode_threads=self._decode_threads_arg,
+            progress=progress,
+        )
+
+    def validate(
+        self, decode: str = "ends", *, progress: bool | Callable[[int, int], None] | None = None
+    ) -> tools.ValidationReport:
+        """Checks the whole dataset (every episode, not only the selected ones) and reports every
+        problem at once; see :func:`roboframes.tools.validate`."""
+        return tools.validate(
+            self.root,
+            decode,
+            tolerance_s=self.tolerance_s,
+            decode_threads=self._decode_threads_arg,
+            progress=progress,
+        )
+
+    def quality(self, *, cameras: bool = True) -> QualityReport:
+        """Scores every selected episode (action jitter, idle fraction, frozen frames and
+        sharpness per camera, length) and suggests exclusions with reasons; thresholds and
+        definitions in :mod:`roboframes.quality`."""
+        from .quality import quality
+
+        return quality(self, cameras=cameras)
+
+    def train_val_split(
+        self, val_fraction: float = 0.1, seed: int = 0, by: str = "episode", stratify: str | None = "task"
+    ) -> tuple[list[int], list[int]]:
+        """Disjoint, deterministic ``(train, val)`` episode lists of the selection, every task
+        in both where possible; see :func:`roboframes.tools.train_val_split`."""
+        return tools.train_val_split(self, val_fraction, seed, by, stratify)
 
     @property
     def delta_indices(self) -> dict[str, list[int]] | None:
@@ -427,28 +500,60 @@ class Dataset(CameraKeys):
             if s is not None
         }
 
-    def get_batch(self, indices: Sequence[int] | np.ndarray) -> Item:
+    def get_batch(self, indices: Sequence[int] | np.ndarray, *, normalize: Mapping[str, str] | None = None) -> Item:
         """Returns the items at ``indices`` stacked along a leading batch dimension.
 
         Arrays get shape ``(B, *item_shape)``; string entries are lists of ``B`` strings (or of
         ``B`` lists of ``T`` strings for a windowed string feature). All native work runs with
-        the GIL released.
+        the GIL released. ``normalize`` (``{key: mode}``, LeRobot's modes, from ``stats.json``)
+        normalises those float32 entries in the core as LeRobot's ``NormalizerProcessorStep``
+        does (see :meth:`loader`).
         """
+        return self.fill_batch(indices, self.frame_dtype, self.channels_last, normalize=self._norm(normalize))
+
+    def _norm(self, normalize: Mapping[str, str] | None) -> list[Any] | None:
+        """The prepared normalisation of ``normalize`` with ``stats.json`` (cached per mapping)."""
+        if not normalize:
+            return None
+        key = tuple(sorted((k, str(getattr(v, "value", v))) for k, v in normalize.items()))
+        cache: dict[Any, list[Any] | None] = self.__dict__.setdefault("_norm_cache", {})
+        if key not in cache:
+            cache[key] = tools.normalization(self, dict(normalize))
+        prepared: list[Any] | None = cache[key]
+        return prepared
+
+    def fill_batch(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        frame_dtype: str,
+        channels_last: bool,
+        *,
+        normalize: list[Any] | None = None,
+        skip: Sequence[str] = (),
+    ) -> Item:
+        """:meth:`get_batch` with frames in any NumPy frame format, entries ``skip`` left out
+        (neither read nor decoded), and a prepared normalisation
+        (:func:`roboframes.tools.normalization`); what other layers build on."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
         b = len(idx)
+        specs = (
+            self._specs
+            if (frame_dtype, channels_last) == (self.frame_dtype, self.channels_last)
+            else (self._native.output_specs(frame_dtype, channels_last))
+        )
         buffers: list[np.ndarray | None] = [
-            None if spec.is_string else self._spares.take((b, *spec.shape), np.dtype(spec.dtype))
-            for spec in self._specs
+            None if spec.is_string or spec.key in skip else self._spares.take((b, *spec.shape), np.dtype(spec.dtype))
+            for spec in specs
         ]
         try:
-            strings = self._native.fill(idx, buffers, self.frame_dtype, self.channels_last)
+            strings = self._native.fill(idx, buffers, frame_dtype, channels_last, True, normalize)
         finally:
             self._spares.keep(buffers)
         out: Item = {}
-        for spec, buf, strs in zip(self._specs, buffers, strings, strict=True):
+        for spec, buf, strs in zip(specs, buffers, strings, strict=True):
             if buf is not None:
                 out[spec.key] = buf
-            elif strs is not None:
+            elif strs is not None and spec.key not in skip:
                 out[spec.key] = _per_item(spec, strs, b)
         return out
 

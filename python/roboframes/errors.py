@@ -7,6 +7,8 @@ it concerns (each ``None`` when unknown). Where LeRobot raises a ``ValueError`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Error(Exception):
     """Base class of every roboframes error.
@@ -93,3 +95,9 @@ __all__ = [
     "InvalidArgumentError",
     "InternalError",
 ]
+
+
+class ValidationError(Error, ValueError):
+    """``ValidationReport.raise_if_errors()``: the dataset has errors; ``report`` holds them all."""
+
+    report: Any = None

@@ -10,7 +10,9 @@ from typing import Any
 
 import torch
 
+from .. import tools
 from ..dataset import Dataset
+from ..errors import InvalidArgumentError
 from . import _ops
 from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 
@@ -89,6 +91,12 @@ class LeRobotDataset(torch.utils.data.Dataset):
             ``torch.float16`` or ``torch.bfloat16`` (``value / 255`` rounded).
         channels_last: frames as ``(H, W, C)`` instead of ``(C, H, W)``.
         decode_threads: decoding threads of this process (default: the number of cores).
+        normalize: ``{key: mode}`` with LeRobot's ``NormalizationMode`` names or values
+            (``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``, ``QUANTILE10``, ``IDENTITY``): those
+            float32 entries come normalised in the core, equal to what LeRobot's
+            ``NormalizerProcessorStep`` makes of them (float tolerance), so a training loop can
+            skip that step for them. Statistics: ``stats`` (a ``{key: {stat: array}}`` dict, or
+            ``"recompute"``), default ``meta/stats.json``.
 
     Arguments LeRobot uses for downloading and recording (``revision``, ``force_cache_sync``,
     ``download_videos``, ``batch_encoding_size``, ``vcodec``, ``streaming_encoding``,
@@ -117,6 +125,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
         frame_dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
         decode_threads: int | None = None,
+        normalize: dict[str, Any] | None = None,
+        stats: dict[str, dict[str, Any]] | str | None = None,
     ) -> None:
         super().__init__()
         self.repo_id = repo_id
@@ -142,6 +152,13 @@ class LeRobotDataset(torch.utils.data.Dataset):
         )
         self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self.reader)
         self.delta_indices: dict[str, list[int]] | None = self.reader.delta_indices
+        self.normalize = normalize
+        if normalize and stats == "recompute":
+            stats = self.reader.compute_stats(progress=False)  # once: workers get the numbers
+        self._norm_stats = stats
+        self._norm = tools.normalization(self.reader, normalize, stats)
+        if self._norm and frame_dtype == torch.bfloat16:
+            raise InvalidArgumentError("normalize= needs frame_dtype torch.float32 (or uint8 frames left unnormalised)")
         self._layout()
 
     def _layout(self) -> None:
@@ -206,12 +223,19 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """
         self._fit_threads_to_workers()
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)  # the core resolves negatives
-        tensors = _ops.get_batch(
-            self.handle,
-            idx,
-            frame_dtype=self.frame_dtype,
-            channels_last=self.channels_last,
-        )
+        if self._norm:
+            # normalised in the core's fill (the operator has no statistics)
+            arrays = self.reader.fill_batch(
+                idx.numpy(), _ops.frame_dtype_name(self.frame_dtype), self.channels_last, normalize=self._norm
+            )
+            tensors = [torch.from_numpy(arrays[k]) for k in self._tensor_keys]
+        else:
+            tensors = _ops.get_batch(
+                self.handle,
+                idx,
+                frame_dtype=self.frame_dtype,
+                channels_last=self.channels_last,
+            )
         batch: dict[str, Any] = dict(zip(self._tensor_keys, tensors, strict=True))
         for key in self._squeeze:
             batch[key] = batch[key].squeeze(1)
@@ -277,6 +301,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
             "decode_threads": self._decode_threads_arg,
+            "normalize": self.normalize,
+            "stats": self._norm_stats,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -1,0 +1,301 @@
+"""The ``roboframes`` command: look at, check and summarise a LeRobot v3.0 dataset folder.
+
+roboframes info ROOT                          summary: episodes, frames, fps, cameras, features, tasks, size
+roboframes validate ROOT [--decode all] [--json]   every problem at once; exit status 1 on errors
+roboframes stats ROOT [--recompute] [--json]  meta/stats.json, or statistics recomputed from the data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import Error
+
+
+def _size(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            try:
+                total += (Path(dirpath) / f).stat().st_size
+            except OSError:
+                pass
+    return total
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(f"{str(c):<{w}}" for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .dataset import Dataset
+
+    ds = Dataset(args.root)
+    feats = ds.features
+    summary: dict[str, Any] = {
+        "root": str(ds.root),
+        "codebase_version": ds.info.get("codebase_version"),
+        "episodes": ds.num_episodes,
+        "frames": ds.num_frames,
+        "fps": ds.fps,
+        "duration_s": ds.num_frames / float(ds.fps),
+        "size_bytes": _size(ds.root),
+        "cameras": {},
+        "features": {},
+        "tasks": list(ds.tasks.values()),
+    }
+    shapes = {s.key: s.shape for s in ds.output_specs()}
+    for k in ds.camera_keys:
+        f = feats[k]
+        vi = f.get("info") or {}
+        h, w = shapes[k][-3], shapes[k][-2]  # frames are (..., H, W, C)
+        summary["cameras"][k] = {
+            "kind": f["dtype"],
+            "codec": vi.get("video.codec"),
+            "width": w,
+            "height": h,
+            "pix_fmt": vi.get("video.pix_fmt"),
+            "shape": f.get("shape"),
+        }
+    for k, f in feats.items():
+        if f["dtype"] not in ("video", "image"):
+            summary["features"][k] = {"dtype": f["dtype"], "shape": f.get("shape")}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
+    print(
+        f"  {summary['episodes']} episodes, {summary['frames']:,} frames at {summary['fps']} fps "
+        f"({summary['duration_s'] / 60:.1f} min), {_human(summary['size_bytes'])} on disk"
+    )
+    if summary["cameras"]:
+        print("\ncameras")
+        rows = [
+            [k, v["kind"], v["codec"] or "-", f"{v['width']}x{v['height']}", v["pix_fmt"] or "-"]
+            for k, v in summary["cameras"].items()
+        ]
+        print(_table(rows, ["key", "kind", "codec", "size", "pix_fmt"]))
+    print("\nfeatures")
+    print(
+        _table(
+            [[k, v["dtype"], str(tuple(v["shape"] or ()))] for k, v in summary["features"].items()],
+            ["key", "dtype", "shape"],
+        )
+    )
+    tasks = summary["tasks"]
+    print(f"\ntasks ({len(tasks)})")
+    for t in tasks[:10]:
+        print(f"  {t}")
+    if len(tasks) > 10:
+        print(f"  ... and {len(tasks) - 10} more")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .tools import validate
+
+    report = validate(args.root, args.decode, tolerance_s=args.tolerance_s, progress=None if not args.json else False)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report)
+    return 0 if report.ok else 1
+
+
+def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
+    return {k: {n: np.asarray(v).tolist() for n, v in s.items()} for k, s in stats.items()}
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .dataset import Dataset
+
+    ds = Dataset(args.root)
+    stats = ds.stats(recompute=True, progress=None if not args.json else False) if args.recompute else dict(ds.stats)
+    if args.json:
+        print(json.dumps(_jsonable(stats), indent=2))
+        return 0
+    if not stats:
+        print(f"{ds.root}: no meta/stats.json (use --recompute)")
+        return 0
+
+    def fmt(v: Any) -> str:
+        a = np.asarray(v, dtype=float).ravel()
+        shown = ", ".join(f"{x:.4g}" for x in a[:4])
+        return f"[{shown}{', ...' if a.size > 4 else ''}]"
+
+    rows = [
+        [
+            k,
+            fmt(s.get("mean", [])),
+            fmt(s.get("std", [])),
+            fmt(s.get("min", [])),
+            fmt(s.get("max", [])),
+            str(np.asarray(s.get("count", [0])).ravel()[0]),
+        ]
+        for k, s in stats.items()
+    ]
+    print(f"{ds.root}: {'recomputed from the data' if args.recompute else 'meta/stats.json'}")
+    print(_table(rows, ["feature", "mean", "std", "min", "max", "count"]))
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from .dataset import Dataset
+
+    ds = Dataset(args.root)
+    report = ds.quality(cameras=not args.no_cameras)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=float))
+    else:
+        cols = [k for k in report.records[0] if k not in ("episode_index", "task")] if report.records else []
+        rows = [
+            [str(r["episode_index"])]
+            + [f"{r.get(c, float('nan')):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+            + ["EXCLUDE" if r["episode_index"] in report.exclude else ""]
+            for r in report.records
+        ]
+        print(_table(rows, ["episode", *cols, ""]))
+        print(f"\nsuggested exclusions ({len(report.exclude)} of {len(report.records)} episodes):")
+        for ep, reasons in sorted(report.exclude.items()):
+            print(f"  episode {ep}: {'; '.join(reasons)}")
+    if args.plot is not None:
+        _plot_quality(report, args.plot)
+        if not args.json:
+            print(f"\nwrote {args.plot}")
+    return 0
+
+
+def _plot_quality(report: Any, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [k for k in report.records[0] if k not in ("episode_index", "task")] if report.records else []
+    eps = [r["episode_index"] for r in report.records]
+    fig, axes = plt.subplots(len(cols), 1, figsize=(max(6, 0.25 * len(eps)), 1.8 * len(cols)), squeeze=False)
+    for ax, c in zip(axes[:, 0], cols, strict=True):
+        vals = [float(r.get(c, np.nan)) for r in report.records]
+        colors = ["tab:red" if e in report.exclude else "tab:blue" for e in eps]
+        ax.bar(range(len(eps)), vals, color=colors)
+        ax.set_ylabel(c, rotation=0, ha="right", fontsize=8)
+        ax.set_xticks(range(len(eps)), [str(e) for e in eps], fontsize=6)
+    axes[-1, 0].set_xlabel("episode (red: suggested exclusion)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _frames(args: argparse.Namespace) -> int:
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError:
+        print("roboframes frames: needs Pillow (pip install pillow)", file=sys.stderr)
+        return 2
+    from .dataset import Dataset
+
+    ds = Dataset(args.root)
+    rec = next((r for r in ds.episodes() if r.index == args.episode), None)
+    if rec is None:
+        print(
+            f"roboframes frames: episode {args.episode} is not in {args.root} (episodes: {list(ds.episodes)})",
+            file=sys.stderr,
+        )
+        return 2
+    cams = list(ds.camera_keys)
+    if not cams:
+        print("roboframes frames: the dataset has no cameras", file=sys.stderr)
+        return 2
+    n = min(args.frames, rec.length)
+    picks = np.unique(np.linspace(0, rec.length - 1, n).round().astype(int))
+    batch = ds.fill_batch(
+        picks + rec.first_item, "uint8", True, skip=[s.key for s in ds.output_specs() if s.key not in cams]
+    )
+    label_h = 14
+    tiles = {c: batch[c][:, -1] if batch[c].ndim == 5 else batch[c] for c in cams}
+    w = max(t.shape[2] for t in tiles.values())
+    h = max(t.shape[1] for t in tiles.values())
+    sheet = Image.new("RGB", (len(picks) * w, len(cams) * (h + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, c in enumerate(cams):
+        y = row * (h + label_h)
+        draw.text((2, y), c, fill="black")
+        for col, (f, i) in enumerate(zip(tiles[c], picks, strict=True)):
+            img = Image.fromarray(np.ascontiguousarray(f[..., :3]) if f.shape[-1] >= 3 else f[..., 0])
+            sheet.paste(img, (col * w, y + label_h))
+            if row == len(cams) - 1:
+                draw.text((col * w + 2, y + label_h + 2), f"#{int(i)}", fill="yellow")
+    sheet.save(args.out)
+    print(f"wrote {args.out}: episode {rec.index}, {len(cams)} camera(s) x {len(picks)} frames")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``roboframes`` console script."""
+    ap = argparse.ArgumentParser(
+        prog="roboframes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="summary of a dataset")
+    p.add_argument("root", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_info)
+    p = sub.add_parser("validate", help="check a dataset; exit status 1 on errors")
+    p.add_argument("root", type=Path)
+    p.add_argument(
+        "--decode", choices=["none", "ends", "all"], default="ends", help="how much video to decode (default: ends)"
+    )
+    p.add_argument("--tolerance-s", type=float, default=1e-4)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_validate)
+    p = sub.add_parser("stats", help="feature statistics")
+    p.add_argument("root", type=Path)
+    p.add_argument("--recompute", action="store_true", help="compute them from the data (as LeRobot's writer does)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_stats)
+    p = sub.add_parser("quality", help="per-episode quality scores and suggested exclusions")
+    p.add_argument("root", type=Path)
+    p.add_argument("--plot", type=Path, default=None, help="write a chart of the scores (PNG; needs matplotlib)")
+    p.add_argument("--no-cameras", action="store_true", help="skip the decoded-frame scores")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_quality)
+    p = sub.add_parser("frames", help="a contact sheet of an episode's frames, every camera")
+    p.add_argument("root", type=Path)
+    p.add_argument("--episode", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--frames", type=int, default=8, help="frames per camera (evenly spaced)")
+    p.set_defaults(run=_frames)
+    args = ap.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except Error as e:
+        print(f"roboframes {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"roboframes {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

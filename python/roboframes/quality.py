@@ -1,0 +1,185 @@
+"""Episode quality scores: which episodes of a dataset look like junk, and why.
+
+Every score is computed per episode from the data (numeric features from the tables, camera
+metrics from frames the core decodes), and every threshold is a named constant below, relative
+to the dataset itself where a fixed number would not fit every robot:
+
+- ``action_jitter``: high-frequency energy of the actions: the mean over steps and dimensions
+  of the squared second difference ``a[t+1] - 2 a[t] + a[t-1]``, each dimension divided by the
+  dataset's standard deviation of that dimension. Smooth teleoperation gives small values; a
+  shaking or noisy controller large ones. Flagged when its robust z-score (distance from the
+  dataset's median in units of ``1.4826 * MAD``) exceeds :data:`OUTLIER_Z`.
+- ``idle_fraction``: the fraction of steps in which no state dimension moves by more than
+  :data:`IDLE_STEP` standard deviations (of that dimension over the dataset). Flagged above
+  :data:`MAX_IDLE_FRACTION`.
+- ``frozen_fraction/{camera}``: among up to :data:`FRAME_PAIRS` evenly spaced pairs of
+  consecutive frames, the fraction whose mean absolute pixel difference is below
+  :data:`FROZEN_DIFF` (in 0-255 levels): a stalled camera repeats frames. Flagged above
+  :data:`MAX_FROZEN_FRACTION`.
+- ``sharpness/{camera}``: the mean variance of the Laplacian of the grey image over the same
+  frames (blurred or out-of-focus footage scores low). Flagged when its robust z-score is below
+  ``-OUTLIER_Z``.
+- ``length``: frames. Flagged when shorter than :data:`MIN_LENGTH` or its robust z-score is
+  beyond ``±OUTLIER_Z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+
+#: Robust z-score beyond which a score is an outlier (Iglewicz and Hoaglin's 3.5).
+OUTLIER_Z = 3.5
+#: A step is idle when no state dimension moves more than this many standard deviations.
+IDLE_STEP = 0.01
+#: Episodes idle for more than this fraction of their steps are flagged.
+MAX_IDLE_FRACTION = 0.5
+#: Consecutive frames closer than this mean absolute difference (0-255 levels) are frozen.
+FROZEN_DIFF = 0.5
+#: Episodes with more than this fraction of frozen frame pairs in a camera are flagged.
+MAX_FROZEN_FRACTION = 0.2
+#: Frame pairs sampled per episode and camera.
+FRAME_PAIRS = 16
+#: Episodes shorter than this are flagged.
+MIN_LENGTH = 2
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """``(v - median) / (1.4826 * MAD)``; 0 where the spread is 0 (all equal)."""
+    v = np.asarray(values, dtype=np.float64)
+    med = np.nanmedian(v) if v.size else 0.0
+    mad = 1.4826 * np.nanmedian(np.abs(v - med)) if v.size else 0.0
+    if not np.isfinite(mad) or mad == 0:
+        return np.zeros_like(v)
+    return (v - med) / mad
+
+
+@dataclass
+class QualityReport:
+    """Per-episode scores (``records``: one dict per episode; ``table``: a pandas DataFrame when
+    pandas is installed, else the records) and the suggested exclusions with their reasons."""
+
+    records: list[dict[str, Any]]
+    exclude: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def table(self) -> Any:
+        """The records as a pandas DataFrame indexed by episode (or the records without pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            return self.records
+        return pd.DataFrame(self.records).set_index("episode_index")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {"records": self.records, "exclude": {str(k): v for k, v in self.exclude.items()}}
+
+
+def _second_difference_energy(a: np.ndarray, std: np.ndarray) -> float:
+    if len(a) < 3:
+        return float("nan")
+    d2 = (a[2:] - 2 * a[1:-1] + a[:-2]) / std
+    return float(np.mean(d2**2))
+
+
+def _idle_fraction(s: np.ndarray, std: np.ndarray) -> float:
+    if len(s) < 2:
+        return float("nan")
+    moves = np.abs(np.diff(s, axis=0)) / std
+    return float(np.mean(moves.max(axis=1) <= IDLE_STEP))
+
+
+def _laplacian_variance(grey: np.ndarray) -> float:
+    lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
+    """Scores every selected episode of ``ds``; see the module documentation for each score and
+    threshold. ``cameras=False`` skips the decoded-frame scores."""
+    stats: dict[str, Any] = dict(ds.stats)
+    feats = ds.features
+    action_key = "action" if "action" in feats else None
+    state_key = "observation.state" if "observation.state" in feats else None
+    cams = list(ds.video_keys) + list(ds.image_keys) if cameras else []
+    records: list[dict[str, Any]] = []
+    everything = {}
+    numeric = [k for k in (action_key, state_key) if k is not None]
+    if numeric:
+        skip = [s.key for s in ds.output_specs() if s.key not in numeric]
+        everything = ds.fill_batch(np.arange(len(ds)), ds.frame_dtype, ds.channels_last, skip=skip)
+
+    def std_of(key: str, values: np.ndarray) -> np.ndarray:
+        st = stats.get(key, {}).get("std")
+        s = np.asarray(st, dtype=np.float64).ravel() if st is not None else values.std(axis=0)
+        return np.where(s > 0, s, 1.0)
+
+    a_all = np.asarray(everything[action_key], dtype=np.float64).reshape(len(ds), -1) if action_key else None
+    s_all = np.asarray(everything[state_key], dtype=np.float64).reshape(len(ds), -1) if state_key else None
+    a_std = std_of(action_key, a_all) if action_key and a_all is not None else None
+    s_std = std_of(state_key, s_all) if state_key and s_all is not None else None
+    for rec in ds.episodes():
+        r: dict[str, Any] = {
+            "episode_index": rec.index,
+            "length": rec.length,
+            "task": rec.tasks[0] if rec.tasks else "",
+        }
+        span = slice(rec.first_item, rec.first_item + rec.length)
+        if a_all is not None and a_std is not None:
+            r["action_jitter"] = _second_difference_energy(a_all[span], a_std)
+        if s_all is not None and s_std is not None:
+            r["idle_fraction"] = _idle_fraction(s_all[span], s_std)
+        if cams and rec.length >= 2:
+            starts = np.unique(np.linspace(0, rec.length - 2, min(FRAME_PAIRS, rec.length - 1)).round().astype(int))
+            items = np.concatenate([starts, starts + 1]) + rec.first_item
+            frames = ds.fill_batch(items, "uint8", True, skip=[s.key for s in ds.output_specs() if s.key not in cams])
+            n = len(starts)
+            for cam in cams:
+                f = frames[cam].astype(np.float32)
+                f = f[:, -1] if f.ndim == 5 else f  # (a windowed key: its current frame)
+                diff = np.abs(f[:n] - f[n:]).mean(axis=(1, 2, 3))
+                r[f"frozen_fraction/{cam}"] = float(np.mean(diff < FROZEN_DIFF))
+                grey = f[:n].mean(axis=-1)
+                r[f"sharpness/{cam}"] = float(np.mean([_laplacian_variance(g) for g in grey]))
+        records.append(r)
+
+    exclude: dict[int, list[str]] = {}
+
+    def flag(i: int, reason: str) -> None:
+        exclude.setdefault(int(records[i]["episode_index"]), []).append(reason)
+
+    def column(name: str) -> np.ndarray:
+        return np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
+
+    lengths = column("length")
+    for i, z in enumerate(robust_z(lengths)):
+        if lengths[i] < MIN_LENGTH:
+            flag(i, f"length {int(lengths[i])} < {MIN_LENGTH} frames")
+        elif abs(z) > OUTLIER_Z:
+            flag(i, f"length {int(lengths[i])} is an outlier (robust z {z:+.1f})")
+    if action_key:
+        jit = column("action_jitter")
+        for i, z in enumerate(robust_z(jit)):
+            if np.isfinite(z) and z > OUTLIER_Z:
+                flag(i, f"action jitter {jit[i]:.3g} is high (robust z {z:+.1f})")
+    if state_key:
+        idle = column("idle_fraction")
+        for i, v in enumerate(idle):
+            if np.isfinite(v) and v > MAX_IDLE_FRACTION:
+                flag(i, f"idle for {100 * v:.0f}% of its steps")
+    for cam in cams:
+        frozen = column(f"frozen_fraction/{cam}")
+        for i, v in enumerate(frozen):
+            if np.isfinite(v) and v > MAX_FROZEN_FRACTION:
+                flag(i, f"{cam}: {100 * v:.0f}% of sampled frame pairs frozen")
+        sharp = column(f"sharpness/{cam}")
+        for i, z in enumerate(robust_z(sharp)):
+            if np.isfinite(z) and z < -OUTLIER_Z:
+                flag(i, f"{cam}: blurry (sharpness {sharp[i]:.3g}, robust z {z:+.1f})")
+    return QualityReport(records=records, exclude=exclude)
