@@ -28,7 +28,8 @@ pub struct OpenOptions {
     pub delta_timestamps: Option<IndexMap<String, Vec<f64>>>,
     /// Tolerance for delta validation and frame lookup (LeRobot's `tolerance_s`).
     pub tolerance_s: f64,
-    /// Worker threads for decoding; `None` uses the number of cores.
+    /// Worker threads for decoding; `None` uses the number of cores. At most
+    /// [`MAX_DECODE_THREADS`].
     pub decode_threads: Option<usize>,
 }
 
@@ -82,6 +83,21 @@ pub struct Dataset {
     runtime: Mutex<Option<Arc<Runtime>>>,
     /// The decoded-frame cache with the pid of the process that made it (None: no cache).
     cache: Mutex<Option<(u32, Arc<FrameCache>)>>,
+}
+
+/// The most decoding threads a dataset may use (far above any machine's useful count; a bound
+/// so that a mistyped argument cannot spawn threads without end).
+pub const MAX_DECODE_THREADS: usize = 1024;
+
+/// The decoding thread count `n`, checked against [`MAX_DECODE_THREADS`].
+pub fn check_decode_threads(n: usize) -> Result<usize> {
+    if (1..=MAX_DECODE_THREADS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Error::InvalidArgument {
+            msg: format!("decode_threads must be between 1 and {MAX_DECODE_THREADS}, got {n}"),
+        })
+    }
 }
 
 /// A flag never set: the work of callers that do not cancel.
@@ -150,6 +166,21 @@ impl Dataset {
                 sel
             }
         };
+        // info.json's total against the episodes (LeRobot's `len` is info.json's total: the
+        // two surfaces must agree on what the dataset holds)
+        let listed = episodes
+            .iter()
+            .try_fold(0i64, |acc, e| acc.checked_add(e.length));
+        if listed != Some(info.total_frames) {
+            return Err(Error::metadata(
+                Location::file(root.join("meta/info.json")),
+                format!(
+                    "total_frames is {} but the episodes of meta/episodes hold {} frames",
+                    info.total_frames,
+                    listed.map_or("more than 2^63".into(), |n| n.to_string())
+                ),
+            ));
+        }
         let mut cum = Vec::with_capacity(selected.len() + 1);
         cum.push(0usize);
         let mut total = 0usize;
@@ -175,11 +206,12 @@ impl Dataset {
                 delta_indices(d, info.fps)
             }
         };
-        let threads = opts
-            .decode_threads
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-            .unwrap_or(1)
-            .max(1);
+        let threads = match opts.decode_threads {
+            Some(n) => check_decode_threads(n)?,
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, MAX_DECODE_THREADS),
+        };
         let outputs = build_outputs(&info, &delta, subtasks.is_some());
         Ok(Dataset {
             root,
@@ -287,8 +319,10 @@ impl Dataset {
     /// Sets the decoding threads of this process (at least 1); the thread pool and decoders
     /// are rebuilt on next use. Adapters call it in data-loading worker processes, so that
     /// workers times threads matches the cores.
-    pub fn set_decode_threads(&self, n: usize) {
-        self.decode_threads.store(n.max(1), Ordering::Relaxed);
+    pub fn set_decode_threads(&self, n: usize) -> Result<()> {
+        self.decode_threads
+            .store(check_decode_threads(n)?, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Keeps up to `bytes` of decoded frames for reuse by later batches of any caller in this
@@ -473,7 +507,7 @@ impl Dataset {
             .row_of(e.dataset_from_index)
             .map_err(|er| er.within(Some(episode_index), None))?;
         let len = usize::try_from(e.length).unwrap_or(0);
-        if start + len > f.rows {
+        if start.checked_add(len).is_none_or(|end| end > f.rows) {
             return Err(Error::metadata(
                 Location::file(&f.path).with_episode(episode_index),
                 format!(

@@ -221,7 +221,25 @@ impl Info {
 }
 
 fn read_text(path: &Path) -> Result<String> {
+    regular_file(path)?;
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// `Ok` when `path` is a regular file (after symlinks). A FIFO, socket or device would block
+/// or stream without end when opened; a directory cannot be read as a file.
+pub fn regular_file(path: &Path) -> Result<()> {
+    let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if md.is_file() {
+        Ok(())
+    } else {
+        Err(Error::Io {
+            at: Location::file(path),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a directory, FIFO, socket or device)",
+            ),
+        })
+    }
 }
 
 /// Parses `meta/info.json`.
@@ -364,6 +382,10 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
     })
 }
 
+/// The widest zero-padded field a path template may ask for (LeRobot writes 3; a width in the
+/// thousands would make paths longer than any file system allows).
+pub const MAX_PATH_FIELD_WIDTH: usize = 64;
+
 /// Expands a LeRobot path template such as
 /// `data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet`.
 pub fn format_path(
@@ -392,9 +414,26 @@ pub fn format_path(
             (PathVar::Str(s), _) => out.push_str(s),
             (PathVar::Int(i), None) => out.push_str(&i.to_string()),
             (PathVar::Int(i), Some(spec)) => {
-                let digits = spec.trim_end_matches('d');
-                let width: usize = digits.trim_start_matches('0').parse().unwrap_or(0);
-                if digits.starts_with('0') {
+                // Python's `{:03d}` / `{:d}` / `{:3d}`: an optional zero flag, a width, `d`
+                let digits = spec.strip_suffix('d').ok_or_else(|| {
+                    format!("unsupported format '{spec}' of '{name}' in path template '{template}'")
+                })?;
+                let zero = digits.starts_with('0');
+                let width_text = digits.trim_start_matches('0');
+                let width: usize = if width_text.is_empty() {
+                    0
+                } else {
+                    width_text
+                        .parse()
+                        .ok()
+                        .filter(|w| *w <= MAX_PATH_FIELD_WIDTH)
+                        .ok_or_else(|| {
+                            format!(
+                                "width '{digits}' of '{name}' in path template '{template}' is not a number up to {MAX_PATH_FIELD_WIDTH}"
+                            )
+                        })?
+                };
+                if zero {
                     out.push_str(&format!("{i:0width$}"));
                 } else {
                     out.push_str(&format!("{i:width$}"));
@@ -459,9 +498,73 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a Arr
         })
 }
 
-/// Reads every `meta/episodes/chunk-*/file-*.parquet`, only the columns the reader needs.
-/// Returns the episodes sorted by `episode_index`.
+/// Reads every `meta/episodes/chunk-*/file-*.parquet`, only the columns the reader needs, and
+/// checks each row ([`check_episode`]) and that no episode is listed twice. Returns the
+/// episodes sorted by `episode_index`.
 pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>> {
+    let episodes = read_episode_rows(root, video_keys)?;
+    let dir = root.join("meta").join("episodes");
+    for (ep, path) in &episodes {
+        check_episode(ep, path, video_keys)?;
+    }
+    let episodes: Vec<Episode> = episodes.into_iter().map(|(e, _)| e).collect();
+    for w in episodes.windows(2) {
+        if let [a, b] = w {
+            if a.episode_index == b.episode_index {
+                return Err(Error::metadata(
+                    Location::file(&dir).with_episode(a.episode_index),
+                    "episode listed twice in meta/episodes",
+                ));
+            }
+        }
+    }
+    Ok(episodes)
+}
+
+/// One row of `meta/episodes` against itself: a positive length, the row range spanning it
+/// (checked arithmetic), video time ranges that are finite and ordered.
+pub fn check_episode(ep: &Episode, path: &Path, video_keys: &[String]) -> Result<()> {
+    let at = || Location::file(path).with_episode(ep.episode_index);
+    // (checked: values from disk may be anything; a wrapped difference once equalled the
+    // length and hid two episodes)
+    let span = ep.dataset_to_index.checked_sub(ep.dataset_from_index);
+    if ep.length <= 0 {
+        return Err(Error::metadata(
+            at(),
+            format!(
+                "length is {}: an episode without frames cannot be read (LeRobot never writes one)",
+                ep.length
+            ),
+        ));
+    }
+    if ep.dataset_from_index < 0 || span != Some(ep.length) {
+        return Err(Error::metadata(
+            at(),
+            format!(
+                "dataset_from_index={} dataset_to_index={} disagree with length={}",
+                ep.dataset_from_index, ep.dataset_to_index, ep.length
+            ),
+        ));
+    }
+    for (k, v) in video_keys.iter().zip(&ep.videos) {
+        if !(v.from_timestamp.is_finite() && v.to_timestamp.is_finite())
+            || v.to_timestamp < v.from_timestamp
+        {
+            return Err(Error::metadata(
+                at().with_key(k.clone()),
+                format!(
+                    "video from_timestamp={} to_timestamp={} are not a valid range",
+                    v.from_timestamp, v.to_timestamp
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every row of `meta/episodes` with the file it came from, sorted by `episode_index`, without
+/// checking the rows (`validate` reports each bad row; the reader refuses the first).
+pub fn read_episode_rows(root: &Path, video_keys: &[String]) -> Result<Vec<(Episode, PathBuf)>> {
     let dir = root.join("meta").join("episodes");
     let files = list_parquet_files(&dir)?;
     if files.is_empty() {
@@ -528,45 +631,10 @@ pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>>
                     })
                     .collect(),
             };
-            let at = || Location::file(&path).with_episode(ep.episode_index);
-            if ep.dataset_to_index < ep.dataset_from_index
-                || ep.dataset_to_index - ep.dataset_from_index != ep.length
-            {
-                return Err(Error::metadata(
-                    at(),
-                    format!(
-                        "dataset_from_index={} dataset_to_index={} disagree with length={}",
-                        ep.dataset_from_index, ep.dataset_to_index, ep.length
-                    ),
-                ));
-            }
-            for (k, v) in video_keys.iter().zip(&ep.videos) {
-                if !(v.from_timestamp.is_finite() && v.to_timestamp.is_finite())
-                    || v.to_timestamp < v.from_timestamp
-                {
-                    return Err(Error::metadata(
-                        at().with_key(k.clone()),
-                        format!(
-                            "video from_timestamp={} to_timestamp={} are not a valid range",
-                            v.from_timestamp, v.to_timestamp
-                        ),
-                    ));
-                }
-            }
-            episodes.push(ep);
+            episodes.push((ep, path.clone()));
         }
     }
-    episodes.sort_by_key(|e| e.episode_index);
-    for w in episodes.windows(2) {
-        if let [a, b] = w {
-            if a.episode_index == b.episode_index {
-                return Err(Error::metadata(
-                    Location::file(&dir).with_episode(a.episode_index),
-                    "episode listed twice in meta/episodes",
-                ));
-            }
-        }
-    }
+    episodes.sort_by_key(|(e, _)| e.episode_index);
     Ok(episodes)
 }
 
@@ -659,7 +727,26 @@ pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result
         ],
     )
     .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
-    Ok(root.join(rel))
+    inside_root(root, &rel)
+}
+
+/// `root/rel` when `rel` is a relative path that stays inside the root (no `..`, no absolute
+/// or drive prefix). Symlinks below the root are followed as usual (a Hugging Face cache
+/// snapshot links its files into the blob store), but a template cannot name a file outside
+/// the dataset by itself.
+pub fn inside_root(root: &Path, rel: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let p = Path::new(rel);
+    let confined = !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !confined {
+        return Err(Error::metadata(
+            Location::file(root.join("meta/info.json")),
+            format!("path '{rel}' from a path template leads outside the dataset root"),
+        ));
+    }
+    Ok(root.join(p))
 }
 
 /// Path of the mp4 file holding a camera of an episode.
@@ -685,7 +772,7 @@ pub fn video_file_path(
         ],
     )
     .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
-    Ok(root.join(rel))
+    inside_root(root, &rel)
 }
 
 #[cfg(test)]
@@ -715,6 +802,36 @@ mod tests {
             r#"{{"codebase_version":"v3.0","fps":30,"data_path":"data/chunk-{{chunk_index:03d}}/file-{{file_index:03d}}.parquet",
             "video_path":null,"total_episodes":1,"total_frames":3,"features":{features}}}"#
         )
+    }
+
+    #[test]
+    fn absurd_template_widths_and_escaping_paths_are_errors() {
+        let var = [("chunk_index", PathVar::Int(1))];
+        assert_eq!(format_path("c{chunk_index:5d}", &var).unwrap(), "c    1");
+        assert_eq!(format_path("c{chunk_index:d}", &var).unwrap(), "c1");
+        for bad in [
+            "c{chunk_index:065536d}",
+            "c{chunk_index:99999999999999999999d}",
+            "c{chunk_index:03x}",
+            "c{chunk_index:0a3d}",
+        ] {
+            assert!(format_path(bad, &var).is_err(), "{bad}");
+        }
+        let root = Path::new("/data/ds");
+        assert_eq!(
+            inside_root(root, "data/chunk-000/file-000.parquet").unwrap(),
+            root.join("data/chunk-000/file-000.parquet")
+        );
+        for bad in ["../../etc/passwd", "/etc/passwd", "data/../../x", ""] {
+            assert!(inside_root(root, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn special_files_are_refused() {
+        let dir = std::env::temp_dir();
+        assert!(regular_file(&dir).is_err());
+        assert!(regular_file(Path::new("/dev/null")).is_err());
     }
 
     const BASE: &str = r#""timestamp":{"dtype":"float32","shape":[1]},"frame_index":{"dtype":"int64","shape":[1]},

@@ -53,6 +53,7 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Reads the named top-level columns of a parquet file (all columns when `names` is empty)
 /// into one record batch. Names absent from the file are skipped; callers report them.
 pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
+    crate::meta::regular_file(path)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;

@@ -170,10 +170,12 @@ pub fn sample_frames(len: usize) -> Vec<usize> {
     if n == 1 {
         return vec![0];
     }
+    // np.linspace(0, len - 1, n): `i * step` with step = (len - 1) / (n - 1), the last pinned
     let last = (len - 1) as f64;
+    let step = last / (n - 1) as f64;
     (0..n)
         .map(|i| {
-            let x = last * i as f64 / (n - 1) as f64;
+            let x = if i == n - 1 { last } else { i as f64 * step };
             // np.round: half to even
             let r = x.round();
             let v = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
@@ -198,8 +200,11 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
         .filter(|f| f.kind != FeatureKind::String)
         .map(|f| (f.name.clone(), f.kind.clone()))
         .collect();
-    let per_episode: Mutex<Vec<Vec<Option<FeatureStats>>>> = Mutex::new(Vec::new());
-    let result: Result<()> = episodes.par_iter().try_for_each(|&ep| {
+    // per episode, by its position: the aggregation runs in dataset order whatever order the
+    // threads finish in (the same last bits every run)
+    let per_episode: Mutex<Vec<Option<Vec<Option<FeatureStats>>>>> =
+        Mutex::new(vec![None; episodes.len()]);
+    let result: Result<()> = episodes.par_iter().enumerate().try_for_each(|(pos, &ep)| {
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
@@ -234,10 +239,13 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
             };
             stats.push(s);
         }
-        per_episode
+        if let Some(slot) = per_episode
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(stats);
+            .get_mut(pos)
+        {
+            *slot = Some(stats);
+        }
         progress.step();
         Ok(())
     });
@@ -247,7 +255,7 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
     for (i, (key, kind)) in keys.iter().enumerate() {
         let parts: Vec<FeatureStats> = per_episode
             .iter()
-            .filter_map(|e| e.get(i).cloned().flatten())
+            .filter_map(|e| e.as_ref().and_then(|e| e.get(i).cloned().flatten()))
             .collect();
         let camera = matches!(kind, FeatureKind::Video | FeatureKind::Image);
         if let Some(s) = aggregate(key, camera, &parts) {
@@ -273,13 +281,16 @@ fn pixel_stats(
     } else {
         (h / 150).max(1)
     };
+    if c == 0 || h == 0 || w == 0 {
+        return None;
+    }
     let channels = c.min(3);
-    let frame = h * w * c;
+    let frame = h.checked_mul(w)?.checked_mul(c)?;
     let mut counts = vec![[0u64; 256]; channels];
     for f in 0..frames {
         for y in (0..h).step_by(step) {
-            let row = f * frame + y * w * c;
-            let line = bytes.get(row..row + w * c)?;
+            let row = f.checked_mul(frame)?.checked_add(y * w * c)?;
+            let line = bytes.get(row..row.checked_add(w * c)?)?;
             for px in line.chunks_exact(c).step_by(step) {
                 for (ch, cnt) in counts.iter_mut().enumerate() {
                     let v = *px.get(ch)?;

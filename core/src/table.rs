@@ -163,8 +163,9 @@ impl DataFile {
         else {
             return None;
         };
-        let size = dtype.size();
-        let raw = bytes.get(rows.start * per_row * size..rows.end * per_row * size)?;
+        let row_bytes = per_row.checked_mul(dtype.size())?;
+        let raw =
+            bytes.get(rows.start.checked_mul(row_bytes)?..rows.end.checked_mul(row_bytes)?)?;
         let vals: Vec<f64> = match dtype {
             DType::Bool | DType::U8 => raw.iter().map(|&b| f64::from(b)).collect(),
             DType::I64 => raw

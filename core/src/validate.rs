@@ -2,7 +2,7 @@
 //! [`Finding`] naming file, episode and key. Nothing stops at the first problem: a check that
 //! cannot run (its input is already reported broken) is skipped, the others run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -11,11 +11,10 @@ use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::dataset::{Dataset, OpenOptions, OutBuf};
+use crate::dataset::{Dataset, OpenOptions};
 use crate::error::{Error, Location};
-use crate::frame::FrameFormat;
 use crate::meta::{self, Episode, FeatureKind, Info};
-use crate::outputs::{frame_dims, OutputKind};
+use crate::outputs::frame_dims;
 pub use crate::progress::Progress;
 use crate::table::DataFile;
 use crate::video::FrameIndex;
@@ -142,20 +141,31 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         }
     };
     check_stats(root, &info, &sink);
-    let episodes = match meta::read_episodes(root, &info.video_keys()) {
+    let video_keys = info.video_keys();
+    let rows = match meta::read_episode_rows(root, &video_keys) {
         Ok(e) => e,
         Err(e) => {
             sink.failed("episodes", &e, Location::file(root.join("meta/episodes")));
             return finish(report, sink, true);
         }
     };
-    report.episodes = episodes.len();
-    report.frames = episodes.iter().map(|e| e.length.max(0) as u64).sum();
-    check_episode_table(root, &info, &episodes, tasks.as_ref(), &sink);
+    report.episodes = rows.len();
+    report.frames = rows
+        .iter()
+        .fold(0u64, |n, (e, _)| n.saturating_add(e.length.max(0) as u64));
+    let all: Vec<Episode> = rows.iter().map(|(e, _)| e.clone()).collect();
+    check_episode_table(root, &info, &all, tasks.as_ref(), &sink);
+    // each bad row is reported; the file checks below look only at the sound ones
+    let mut episodes: Vec<Episode> = Vec::with_capacity(rows.len());
+    for (e, path) in rows {
+        match meta::check_episode(&e, &path, &video_keys) {
+            Ok(()) => episodes.push(e),
+            Err(err) => sink.failed("episode_range", &err, Location::file(&path)),
+        }
+    }
 
     let by_data = group(&episodes, |e| Some((e.data_chunk_index, e.data_file_index)));
     report.data_files = by_data.len();
-    let video_keys = info.video_keys();
     let mut by_video: Vec<(usize, (i64, i64), Vec<&Episode>)> = Vec::new();
     for (vk, _) in video_keys.iter().enumerate() {
         for (file, eps) in group(&episodes, |e| {
@@ -184,7 +194,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         progress.step();
     });
     if decoding && !progress.cancelled() {
-        report.frames_decoded = decode_checks(root, &info, &episodes, opts, &sink, progress);
+        report.frames_decoded = decode_checks(root, &episodes, opts, &sink, progress);
     }
     let complete = !progress.cancelled();
     finish(report, sink, complete)
@@ -300,27 +310,6 @@ fn check_episode_table(
                     e.episode_index
                 ),
             );
-        }
-        if e.length <= 0 {
-            sink.error(
-                "episode_range",
-                eps_at(e.episode_index),
-                format!("length is {}: the episode has no frames to read", e.length),
-            );
-        }
-        match e.dataset_to_index.checked_sub(e.dataset_from_index) {
-            Some(span) if span == e.length => {}
-            span => sink.error(
-                "episode_range",
-                eps_at(e.episode_index),
-                format!(
-                    "dataset_from_index {} .. dataset_to_index {} spans {} rows, length says {}",
-                    e.dataset_from_index,
-                    e.dataset_to_index,
-                    span.map_or("more than 2^63".into(), |s| s.to_string()),
-                    e.length
-                ),
-            ),
         }
     }
     let mut ranges: Vec<&Episode> = episodes.iter().collect();
@@ -476,12 +465,15 @@ fn check_data_file(
         Err(e) => return sink.failed("data_file", &e, Location::file(root)),
     };
     let names: Vec<String> = eps.iter().map(|e| e.episode_index.to_string()).collect();
-    if !path.is_file() {
+    if !path.exists() {
         return sink.error(
             "data_file",
             Location::file(&path),
             format!("data file of episode(s) {} is missing", names.join(", ")),
         );
+    }
+    if let Err(e) = meta::regular_file(&path) {
+        return sink.failed("data_file", &e, Location::file(&path));
     }
     let feats: Vec<_> = info
         .features
@@ -527,7 +519,6 @@ fn check_data_file(
         let mut bad_ts: Option<(usize, String)> = None;
         let mut bad_ts_count = 0usize;
         let mut bad_task: HashSet<i64> = HashSet::new();
-        let mut prev_ts: Option<f32> = None;
         for (i, row) in (r0..=r1).enumerate() {
             if df.int_scalar("episode_index", row) != Some(e.episode_index) {
                 bad_ep += 1;
@@ -537,29 +528,28 @@ fn check_data_file(
                 bad_fi_count += 1;
                 bad_fi.get_or_insert((i, fi));
             }
+            // frame i of an episode is at i / fps (LeRobot's recorder writes exactly that); the
+            // reader looks frames up at the row's timestamp, so a shifted or drifting one picks
+            // another frame or none
             match df.timestamp(row) {
                 None => {
                     bad_ts_count += 1;
                     bad_ts.get_or_insert((i, "no timestamp".into()));
                 }
                 Some(ts) => {
-                    if let Some(p) = prev_ts {
-                        let step = f64::from(ts) - f64::from(p);
-                        // (a NaN step is off the grid too)
-                        let on_grid = (step - 1.0 / fps).abs() <= opts.tolerance_s;
-                        if !on_grid {
-                            bad_ts_count += 1;
-                            bad_ts.get_or_insert((
-                                i,
-                                format!(
-                                    "timestamp {ts} follows {p}: a step of {step:.6} s, not 1/fps = {:.6} s (tolerance {} s)",
-                                    1.0 / fps,
-                                    opts.tolerance_s
-                                ),
-                            ));
-                        }
+                    let want = i as f64 / fps;
+                    let off = (f64::from(ts) - want).abs();
+                    let on_grid = off <= opts.tolerance_s; // (NaN: off the grid)
+                    if !on_grid {
+                        bad_ts_count += 1;
+                        bad_ts.get_or_insert((
+                            i,
+                            format!(
+                                "timestamp {ts} where frame {i} is at {want:.6} s ({off:.6} s away; tolerance {} s)",
+                                opts.tolerance_s
+                            ),
+                        ));
                     }
-                    prev_ts = Some(ts);
                 }
             }
             if let (Some(t), Some(ti)) = (tasks, df.int_scalar("task_index", row)) {
@@ -684,6 +674,29 @@ fn check_video_file(
     let mut times: Vec<f64> = index.packets.iter().map(|p| index.seconds(p.pts)).collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let half = 0.5 / info.fps;
+    // episodes sharing the file must not share frames: each would show the other's
+    let mut spans: Vec<(f64, f64, i64)> = eps
+        .iter()
+        .filter_map(|e| {
+            e.videos
+                .get(vk)
+                .map(|v| (v.from_timestamp, v.to_timestamp, e.episode_index))
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    for w in spans.windows(2) {
+        if let [(_, a_to, a_ep), (b_from, _, b_ep)] = w {
+            if *b_from < a_to - half {
+                sink.error(
+                    "video_span",
+                    at(Some(*b_ep)),
+                    format!(
+                        "its span from {b_from:.6} s overlaps episode {a_ep}'s (to {a_to:.6} s) in this file"
+                    ),
+                );
+            }
+        }
+    }
     for e in eps {
         let Some(v) = e.videos.get(vk) else {
             continue;
@@ -746,11 +759,16 @@ fn codec_matches(declared: &str, stream: &str) -> bool {
     norm(declared) == norm(stream)
 }
 
-/// Decodes the first and last (or every) frame of every episode in every camera, and the
-/// embedded images the same way; returns the frames decoded.
+/// The largest frame the decode checks allocate for (a frame size from a broken `info.json`
+/// must not abort the process): 256 MiB.
+const MAX_FRAME_BYTES: usize = 256 << 20;
+
+/// Decodes the first and last (or every) frame of every episode in every camera (videos and
+/// embedded images), each at its row's timestamp as the reader does; returns the frames
+/// decoded. Episodes whose rows or files were reported broken above are decoded all the same:
+/// the finding then names the decode failure too.
 fn decode_checks(
     root: &Path,
-    info: &Info,
     episodes: &[Episode],
     opts: &ValidateOptions,
     sink: &Sink,
@@ -771,46 +789,51 @@ fn decode_checks(
             return 0;
         }
     };
-    let video_keys = info.video_keys();
-    let image_outputs: Vec<usize> = ds
+    let cameras: Vec<(String, usize)> = ds
         .outputs()
         .iter()
-        .enumerate()
-        .filter(|(_, o)| o.kind == OutputKind::Image)
-        .map(|(i, _)| i)
+        .filter(|o| o.is_frame())
+        .map(|o| (o.key.clone(), o.item_bytes()))
         .collect();
     let decoded = AtomicU64::new(0);
-    let item_start: HashMap<i64, usize> = {
-        let mut m = HashMap::new();
-        let mut s = 0usize;
-        for e in ds.episode_table() {
-            m.insert(e.episode_index, s);
-            s += e.length.max(0) as usize;
-        }
-        m
-    };
     episodes.par_iter().for_each(|e| {
         if progress.cancelled() {
             return;
         }
-        let len = e.length.max(0) as usize;
-        let frames: Vec<usize> = match opts.decode {
-            DecodeCheck::All => (0..len).collect(),
-            _ if len > 1 => vec![0, len - 1],
-            _ => (0..len).collect(),
+        let (Some(start), Ok(len)) = (
+            ds.item_of_episode(e.episode_index),
+            usize::try_from(e.length),
+        ) else {
+            progress.step();
+            return;
         };
-        for key in &video_keys {
-            let Ok(dims) = ds.frame_dims(key) else {
+        // the frames to decode: both ends, or every frame in chunks (never all indices at
+        // once: the length comes from disk)
+        let last = len.saturating_sub(1);
+        for (key, bytes) in &cameras {
+            if *bytes > MAX_FRAME_BYTES {
+                sink.error(
+                    "decode",
+                    Location::file(root.join("meta/info.json")).with_key(key.clone()),
+                    format!("frames of {bytes} bytes are beyond what roboframes decodes"),
+                );
                 continue;
+            }
+            let per_chunk = ((1usize << 30) / (*bytes).max(1)).clamp(1, 32);
+            let (first, end, step) = match opts.decode {
+                DecodeCheck::All => (0, len, per_chunk),
+                _ => (0, 1, 1),
             };
-            let fmt = FrameFormat::default();
-            let bytes = fmt.frame_bytes(dims.0, dims.1, dims.2);
-            for chunk in frames.chunks(32) {
-                let eps = vec![e.episode_index; chunk.len()];
-                let ts: Vec<f64> = chunk.iter().map(|&i| i as f64 / info.fps).collect();
-                let mut out = vec![0u8; bytes * chunk.len()];
-                match ds.decode_frames(key, &eps, &ts, fmt, &mut out) {
-                    Ok(()) => {
+            for a in (first..end).step_by(step) {
+                let chunk: Vec<i64> = match opts.decode {
+                    DecodeCheck::All => (a..(a + step).min(len))
+                        .map(|i| (start + i) as i64)
+                        .collect(),
+                    _ if last > 0 => vec![start as i64, (start + last) as i64],
+                    _ => vec![start as i64],
+                };
+                match ds.fill_one(key, &chunk) {
+                    Ok(_) => {
                         decoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     }
                     Err(err) => {
@@ -819,58 +842,12 @@ fn decode_checks(
                         break;
                     }
                 }
-            }
-        }
-        // embedded images: the rows of the same frames, only the image outputs filled
-        if let (false, Some(&start)) = (image_outputs.is_empty(), item_start.get(&e.episode_index))
-        {
-            // items are numbered over the dataset in episode order (every episode selected)
-            let idx: Vec<i64> = frames.iter().map(|&i| (start + i) as i64).collect();
-            for chunk in idx.chunks(32) {
-                if let Err(err) = fill_images(&ds, chunk, &image_outputs) {
-                    let err = err.within(Some(e.episode_index), None);
-                    sink.failed(
-                        "decode",
-                        &err,
-                        Location::file(root).with_episode(e.episode_index),
-                    );
+                if progress.cancelled() {
                     break;
                 }
-                decoded.fetch_add(
-                    (chunk.len() * image_outputs.len()) as u64,
-                    Ordering::Relaxed,
-                );
             }
         }
         progress.step();
     });
     decoded.load(Ordering::Relaxed)
-}
-
-/// Fills only the image outputs (positions `wanted` of the dataset's outputs) of the items.
-fn fill_images(ds: &Dataset, idx: &[i64], wanted: &[usize]) -> crate::error::Result<()> {
-    let specs = ds.outputs();
-    let mut bufs: Vec<Vec<u8>> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if wanted.contains(&i) {
-                vec![0u8; s.item_bytes() * idx.len()]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-    let mut outs: Vec<OutBuf<'_>> = bufs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, b)| {
-            if wanted.contains(&i) {
-                OutBuf::Bytes(b.as_mut_slice())
-            } else {
-                OutBuf::Skip
-            }
-        })
-        .collect();
-    ds.fill_batch(idx, FrameFormat::default(), &mut outs)
 }

@@ -42,6 +42,7 @@ pub(crate) fn init_ffmpeg() {
 
 /// Opens a file and finds its best video stream.
 pub(crate) fn open_video(path: &Path) -> Result<(ff::format::context::Input, usize)> {
+    crate::meta::regular_file(path)?;
     let input = ff::format::input(&path).map_err(|e| Error::Video {
         at: Location::file(path),
         msg: format!("cannot open: {e}"),
