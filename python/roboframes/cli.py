@@ -81,7 +81,7 @@ def _info(args: argparse.Namespace) -> int:
         if f["dtype"] not in ("video", "image"):
             summary["features"][k] = {"dtype": f["dtype"], "shape": f.get("shape")}
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(_dumps(summary))
         return 0
     print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
     print(
@@ -116,10 +116,25 @@ def _validate(args: argparse.Namespace) -> int:
 
     report = validate(args.root, args.decode, tolerance_s=args.tolerance_s, progress=None if not args.json else False)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(_dumps(report.to_dict()))
     else:
         print(report)
     return 0 if report.ok else 1
+
+
+def _no_nan(v: Any) -> Any:
+    """``v`` with NaN and infinities as ``None`` (JSON has neither)."""
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    return v
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(_no_nan(v), indent=2, allow_nan=False)
 
 
 def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def _stats(args: argparse.Namespace) -> int:
     ds = Dataset(args.root)
     stats = ds.stats(recompute=True, progress=None if not args.json else False) if args.recompute else dict(ds.stats)
     if args.json:
-        print(json.dumps(_jsonable(stats), indent=2))
+        print(_dumps(_jsonable(stats)))
         return 0
     if not stats:
         print(f"{ds.root}: no meta/stats.json (use --recompute)")
@@ -165,7 +180,7 @@ def _quality(args: argparse.Namespace) -> int:
     ds = Dataset(args.root)
     report = ds.quality(cameras=not args.no_cameras)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=float))
+        print(_dumps(report.to_dict()))
     else:
         cols = [k for k in report.records[0] if k not in ("episode_index", "task")] if report.records else []
         rows = [

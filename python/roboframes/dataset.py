@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _native, tools
 from ._native import OutputSpec
-from .errors import InvalidArgumentError, MetadataError
+from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 from .tools import EpisodeList, episode_records
 
 if TYPE_CHECKING:
@@ -139,6 +139,52 @@ def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
 
 
+def item_indices(indices: Any) -> list[int]:
+    """``indices`` (a sequence or 1-D array of integers) as a list of ints: ``TypeError`` for
+    anything else (strings, floats, booleans, nested or 2-D arrays), as Python's sequences do;
+    ``IndexOutOfRangeError`` for integers beyond int64."""
+    if isinstance(indices, str | bytes) or np.isscalar(indices):
+        raise TypeError(f"indices must be a sequence of integers, not {type(indices).__name__}")
+    arr = np.asarray(indices) if not hasattr(indices, "numpy") else np.asarray(indices.numpy())
+    if arr.dtype == object and all(isinstance(i, int) and not isinstance(i, bool) for i in arr.ravel()):
+        raise IndexOutOfRangeError(f"index out of range: {max(arr.ravel().tolist(), key=abs)} does not fit in 64 bits")
+    if arr.size == 0:
+        return []
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        what = f"a {arr.ndim}-D array" if arr.ndim != 1 else f"elements of type {arr.dtype}"
+        raise TypeError(f"indices must be a 1-D sequence of integers, got {what}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise IndexOutOfRangeError(f"index out of range: {int(arr.max())} does not fit in 64 bits")
+    out: list[int] = arr.astype(np.int64).tolist()
+    return out
+
+
+def episode_list(episodes: Any) -> list[int]:
+    """``episodes`` (a sequence of episode indices) as ints: ``TypeError`` for a string, floats or
+    booleans (``"12"`` is not episodes 1 and 2)."""
+    if isinstance(episodes, str | bytes) or not hasattr(episodes, "__iter__"):
+        raise TypeError(f"episodes must be a sequence of episode indices, not {type(episodes).__name__}")
+    out: list[int] = []
+    for e in episodes:
+        if isinstance(e, bool) or not isinstance(e, int | np.integer):
+            raise TypeError(f"episode indices must be integers, not {type(e).__name__} ({e!r})")
+        if not -(2**63) <= int(e) < 2**63:
+            raise InvalidArgumentError(f"episode {e} is not in the dataset (beyond 64 bits)")
+        out.append(int(e))
+    return out
+
+
+#: The most decoding threads a dataset may use (the core's bound).
+MAX_DECODE_THREADS = 1024
+
+
+def _check_threads(n: Any) -> int:
+    """``n`` as a decoding thread count: an int in ``[1, MAX_DECODE_THREADS]``."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= int(n) <= MAX_DECODE_THREADS:
+        raise InvalidArgumentError(f"decode_threads must be an int between 1 and {MAX_DECODE_THREADS}, got {n!r}")
+    return int(n)
+
+
 class Stats(dict[str, Any]):
     """``meta/stats.json``'s statistics (a dict); calling it gives them anew:
     ``stats()`` parses ``stats.json`` again, ``stats(recompute=True)`` computes them from the
@@ -151,9 +197,14 @@ class Stats(dict[str, Any]):
     def __call__(
         self, recompute: bool = False, *, progress: bool | Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
+        """``stats.json`` parsed anew (the whole dataset's, as LeRobot wrote it), or with
+        ``recompute=True`` the statistics of the selected episodes computed from the data."""
         if recompute:
             return self._dataset.compute_stats(progress=progress)
         return self._dataset.read_stats() or {}
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
 
 
 def _per_item(spec: OutputSpec, strings: list[str], b: int) -> list[Any]:
@@ -203,8 +254,10 @@ class Dataset(CameraKeys):
             raise InvalidArgumentError(
                 f"frame_dtype must be one of {list(NUMPY_FRAME_DTYPES)} for NumPy output, got {frame_dtype!r}"
             )
+        if decode_threads is not None:
+            _check_threads(decode_threads)
         self.root = Path(root)
-        self._episodes_arg = None if episodes is None else [int(e) for e in episodes]
+        self._episodes_arg = None if episodes is None else episode_list(episodes)
         self.delta_timestamps = (
             None if delta_timestamps is None else {str(k): [float(d) for d in v] for k, v in delta_timestamps.items()}
         )
@@ -243,7 +296,7 @@ class Dataset(CameraKeys):
     def set_decode_threads(self, n: int) -> None:
         """Sets this process's decoding threads (e.g. cores divided by the number of data
         loading worker processes); the thread pool is rebuilt on next use."""
-        self._native.set_decode_threads(int(n))
+        self._native.set_decode_threads(_check_threads(n))
 
     def set_frame_cache(self, cache_bytes: int) -> None:
         """Keeps up to ``cache_bytes`` of decoded frames (the decoder's uint8 RGB, whatever the
@@ -483,6 +536,8 @@ class Dataset(CameraKeys):
         return len(self._native)
 
     def __getitem__(self, idx: int) -> Item:
+        if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
+            raise TypeError(f"dataset indices must be integers, not {type(idx).__name__}")
         batch = self.get_batch([idx])
         # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
         return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}
@@ -492,7 +547,7 @@ class Dataset(CameraKeys):
         ``indices``, nothing else read or decoded, as :meth:`get_batch` returns them: per key a
         list of ``len(indices)`` strings, or of ``len(indices)`` lists of ``T`` strings for a
         string feature windowed over ``T`` steps."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
+        idx = item_indices(indices)
         strings = self._native.fill(idx, [None] * len(self._specs), self.frame_dtype, self.channels_last)
         return {
             spec.key: _per_item(spec, s, len(idx))
@@ -512,15 +567,11 @@ class Dataset(CameraKeys):
         return self.fill_batch(indices, self.frame_dtype, self.channels_last, normalize=self._norm(normalize))
 
     def _norm(self, normalize: Mapping[str, str] | None) -> list[Any] | None:
-        """The prepared normalisation of ``normalize`` with ``stats.json`` (cached per mapping)."""
+        """The prepared normalisation of ``normalize`` with :attr:`stats` as it is now (edits made
+        to it in place count)."""
         if not normalize:
             return None
-        key = tuple(sorted((k, str(getattr(v, "value", v))) for k, v in normalize.items()))
-        cache: dict[Any, list[Any] | None] = self.__dict__.setdefault("_norm_cache", {})
-        if key not in cache:
-            cache[key] = tools.normalization(self, dict(normalize))
-        prepared: list[Any] | None = cache[key]
-        return prepared
+        return tools.normalization(self, dict(normalize))
 
     def fill_batch(
         self,
@@ -534,7 +585,7 @@ class Dataset(CameraKeys):
         """:meth:`get_batch` with frames in any NumPy frame format, entries ``skip`` left out
         (neither read nor decoded), and a prepared normalisation
         (:func:`roboframes.tools.normalization`); what other layers build on."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1).tolist()
+        idx = item_indices(indices)
         b = len(idx)
         specs = (
             self._specs

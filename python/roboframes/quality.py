@@ -104,6 +104,11 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
     """Scores every selected episode of ``ds``; see the module documentation for each score and
     threshold. ``cameras=False`` skips the decoded-frame scores."""
     stats: dict[str, Any] = dict(ds.stats)
+    if ds.delta_timestamps:
+        # the scores are per frame: read the same episodes without windows
+        from .dataset import Dataset as _Dataset
+
+        ds = _Dataset(ds.root, episodes=ds._episodes_arg, tolerance_s=ds.tolerance_s)  # noqa: SLF001
     feats = ds.features
     action_key = "action" if "action" in feats else None
     state_key = "observation.state" if "observation.state" in feats else None
@@ -142,7 +147,6 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
             n = len(starts)
             for cam in cams:
                 f = frames[cam].astype(np.float32)
-                f = f[:, -1] if f.ndim == 5 else f  # (a windowed key: its current frame)
                 diff = np.abs(f[:n] - f[n:]).mean(axis=(1, 2, 3))
                 r[f"frozen_fraction/{cam}"] = float(np.mean(diff < FROZEN_DIFF))
                 grey = f[:n].mean(axis=-1)

@@ -239,6 +239,10 @@ class EpisodeList(list[int]):
     def __call__(self) -> Iterator[EpisodeRecord]:
         return self._records()
 
+    def __reduce__(self) -> Any:
+        # pickles (DataLoader workers, spawn) as the plain list it is
+        return (list, (list(self),))
+
 
 def episode_records(ds: Dataset) -> Iterator[EpisodeRecord]:
     """The :class:`EpisodeRecord` of every selected episode of ``ds``, in dataset order."""

@@ -333,8 +333,8 @@ impl NativeDataset {
     }
 
     /// Sets the decoding threads of this process (rebuilt on next use).
-    fn set_decode_threads(&self, n: usize) {
-        self.inner.set_decode_threads(n)
+    fn set_decode_threads(&self, n: usize) -> NativeResult<()> {
+        Ok(self.inner.set_decode_threads(n)?)
     }
 
     /// Keeps up to `bytes` of decoded frames for reuse (0: no cache).

@@ -70,7 +70,8 @@ def _decode_frames_fake(
     h, w, c = _native.handle_frame_dims(dataset, camera)
     n = episode_index.shape[0]
     shape = (n, h, w, c) if channels_last else (n, c, h, w)
-    return torch.empty(shape, dtype=frame_dtype, device="cpu")
+    # on the input's device: run as the Meta kernel, a fake must not allocate real memory
+    return torch.empty(shape, dtype=frame_dtype, device=episode_index.device)
 
 
 @torch.library.register_fake("roboframes::gather")
@@ -80,8 +81,8 @@ def _gather_fake(
     _check_index(index, "index")
     row, dtype = _native.handle_numeric_row(dataset, key)
     n, t = index.shape[0], len(offsets)
-    values = torch.empty((n, t, *row), dtype=torch_dtype(dtype), device="cpu")
-    return values, torch.empty((n, t), dtype=torch.bool, device="cpu")
+    values = torch.empty((n, t, *row), dtype=torch_dtype(dtype), device=index.device)
+    return values, torch.empty((n, t), dtype=torch.bool, device=index.device)
 
 
 @torch.library.register_fake("roboframes::get_batch")
@@ -92,7 +93,7 @@ def _get_batch_fake(
     b = index.shape[0]
     specs = _native.handle_output_specs(dataset, frame_dtype_name(frame_dtype), channels_last)
     return [
-        torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device="cpu")
+        torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device=index.device)
         for spec in specs
         if not spec.is_string
     ]

@@ -8,11 +8,12 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import tools
 from ..dataset import Dataset
-from ..errors import InvalidArgumentError
+from ..errors import IndexOutOfRangeError, InvalidArgumentError
 from . import _ops
 from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 
@@ -70,6 +71,34 @@ try:  # torch's documented extension point of default_collate
     default_collate_fn_map[BatchItem] = _collate_items
 except ImportError:  # pragma: no cover - items then collate as plain dicts
     pass
+
+
+def _index_tensor(indices: Any) -> torch.Tensor:
+    """``indices`` (integers, 0-d integer tensors, or a 1-D integer tensor) as a 1-D int64 CPU
+    tensor; ``TypeError`` for floats, booleans, strings or nested sequences, as Python's
+    sequences refuse them."""
+    if isinstance(indices, torch.Tensor):
+        if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+            raise TypeError(f"dataset indices must be integers, not a tensor of {indices.dtype}")
+        if indices.dim() > 1:
+            raise TypeError(f"dataset indices must be a 1-D tensor, got {indices.dim()} dimensions")
+        return indices.to(device="cpu", dtype=torch.int64).reshape(-1)
+    out: list[int] = []
+    for i in indices:
+        if isinstance(i, torch.Tensor):
+            if i.dim() != 0 or i.dtype.is_floating_point or i.dtype.is_complex or i.dtype == torch.bool:
+                raise TypeError(
+                    f"dataset indices must be integers, not a tensor of {i.dtype} with shape {tuple(i.shape)}"
+                )
+            out.append(int(i))
+        elif isinstance(i, bool) or not isinstance(i, int | np.integer):
+            raise TypeError(f"dataset indices must be integers, not {type(i).__name__}")
+        else:
+            out.append(int(i))
+    try:
+        return torch.tensor(out, dtype=torch.int64)
+    except (RuntimeError, ValueError, OverflowError):  # beyond int64
+        raise IndexOutOfRangeError(f"index out of range: {max(out, key=abs)} does not fit in 64 bits") from None
 
 
 class LeRobotDataset(torch.utils.data.Dataset):
@@ -157,8 +186,21 @@ class LeRobotDataset(torch.utils.data.Dataset):
             stats = self.reader.compute_stats(progress=False)  # once: workers get the numbers
         self._norm_stats = stats
         self._norm = tools.normalization(self.reader, normalize, stats)
+        normalized_cameras = [n[0] for n in self._norm or [] if n[0] in self.reader.camera_keys]
+        if normalized_cameras and frame_dtype != torch.float32:
+            raise InvalidArgumentError(
+                f"normalize= of cameras {normalized_cameras} needs frame_dtype=torch.float32, got {frame_dtype}"
+            )
+        if normalized_cameras and image_transforms is not None:
+            # LeRobot transforms [0, 1] frames and normalises afterwards, in the policy
+            raise InvalidArgumentError(
+                f"normalize= of cameras {normalized_cameras} with image_transforms would transform normalised "
+                "frames; normalise the cameras after the transforms (LeRobot's order) instead"
+            )
         if self._norm and frame_dtype == torch.bfloat16:
-            raise InvalidArgumentError("normalize= needs frame_dtype torch.float32 (or uint8 frames left unnormalised)")
+            raise InvalidArgumentError(
+                "normalize= reads frames through NumPy, which has no bfloat16: use another frame_dtype"
+            )
         self._layout()
 
     def _layout(self) -> None:
@@ -222,7 +264,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
         self._fit_threads_to_workers()
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)  # the core resolves negatives
+        idx = _index_tensor(indices)  # the core resolves negatives
         if self._norm:
             # normalised in the core's fill (the operator has no statistics)
             arrays = self.reader.fill_batch(
