@@ -407,3 +407,43 @@ def test_cli_quality_and_frames(dataset_dir, tmp_path) -> None:
     assert sheet.size[0] >= 8 * 88 and sheet.size[1] > 3 * 24
     bad = _cli("frames", str(root), "--episode", "42", "--out", str(tmp_path / "x.png"))
     assert bad.returncode == 2 and "episode 42" in bad.stderr
+
+
+def test_bad_episode_rows_shifted_timestamps_and_shared_spans(dataset_dir, tmp_path) -> None:
+    """A duplicated episode, a row range that disagrees with its length, an episode whose
+    timestamps are shifted by one frame, and two episodes pointing at the same frames of a
+    shared video file: each reported, and the other episodes still checked."""
+    root = tmp_path / "rows"
+    shutil.copytree(dataset_dir("av1"), root)  # every episode in one video file per camera
+    info = json.loads((root / "meta" / "info.json").read_text())
+    path = _episodes_file(root)
+    t = pq.read_table(path).to_pydict()
+    assert len(set(t["videos/observation.images.top/file_index"])) == 1
+    # episode 3 now claims episode 0's frames of the top camera (same file)
+    for c in ("from_timestamp", "to_timestamp"):
+        t[f"videos/observation.images.top/{c}"][3] = t[f"videos/observation.images.top/{c}"][0]
+    t["length"][2] += 1  # rows no longer span the length
+    for name in (
+        "videos/observation.images.top/from_timestamp",
+        "videos/observation.images.top/to_timestamp",
+        "length",
+    ):
+        _set_column(path, name, t[name])
+    data = root / info["data_path"].format(chunk_index=0, file_index=0)
+    d = pq.read_table(data).to_pydict()
+    ep = np.asarray(d["episode_index"])
+    ts = np.asarray(d["timestamp"], dtype=np.float64)
+    ts[ep == 0] += 1 / info["fps"]  # shifted by one frame: every step is still 1/fps
+    _set_column(data, "timestamp", ts.astype(np.float32).tolist())
+    report = roboframes.validate(root, "ends", progress=False)
+    errors = {(f.check, f.episode) for f in report.errors}
+    assert ("episode_range", 2) in errors, str(report)
+    assert ("timestamps", 0) in errors, str(report)
+    assert ("video_span", 3) in errors, str(report)
+    # a duplicated row: reported, the rest still checked
+    t2 = pq.read_table(path)
+    pq.write_table(pa.concat_tables([t2, t2.slice(1, 1)]), path)
+    report = roboframes.validate(root, "none", progress=False)
+    checks = {f.check for f in report.errors}
+    assert any("listed twice" in f.message for f in report.errors), str(report)
+    assert {"timestamps", "video_span"} <= checks

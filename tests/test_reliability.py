@@ -1,0 +1,214 @@
+"""Regression tests of the reliability findings (issue 13): each built from a LeRobot-written
+fixture, damaged the way the finding describes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import roboframes
+from roboframes.errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.fixture
+def copy(dataset_dir, tmp_path):
+    def make(name: str = "h264") -> Path:
+        root = tmp_path / name
+        shutil.copytree(dataset_dir(name), root)
+        return root
+
+    return make
+
+
+def _info(root: Path) -> dict:
+    return json.loads((root / "meta" / "info.json").read_text())
+
+
+def _write_info(root: Path, info: dict) -> None:
+    (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
+
+
+def _episodes_file(root: Path) -> Path:
+    return sorted((root / "meta" / "episodes").glob("*/*.parquet"))[0]
+
+
+def _set_column(path: Path, name: str, values: list) -> None:
+    t = pq.read_table(path)
+    i = t.column_names.index(name)
+    pq.write_table(t.set_column(i, name, pa.array(values, type=t.schema.field(name).type)), path)
+
+
+def test_an_absurd_template_width_is_an_error_not_a_panic(copy) -> None:
+    root = copy()
+    info = _info(root)
+    info["data_path"] = "data/chunk-{chunk_index:065536d}/file-{file_index:03d}.parquet"
+    _write_info(root, info)
+    with pytest.raises(MetadataError, match="width"):
+        roboframes.Dataset(root)[0]
+
+
+@pytest.mark.parametrize(
+    "template", ["../../../../etc/{chunk_index}{file_index}.parquet", "/etc/{chunk_index}/{file_index}.parquet"]
+)
+def test_templates_cannot_leave_the_root(copy, template) -> None:
+    root = copy()
+    info = _info(root)
+    info["data_path"] = template
+    _write_info(root, info)
+    with pytest.raises(MetadataError, match="outside the dataset root"):
+        roboframes.Dataset(root)[0]
+    report = roboframes.validate(root, "none", progress=False)
+    assert any("outside the dataset root" in f.message for f in report.errors)
+
+
+def test_a_fifo_is_refused_without_blocking(copy) -> None:
+    root = copy()
+    data = sorted((root / "data").glob("*/*.parquet"))[0]
+    data.unlink()
+    os.mkfifo(data)
+    video = sorted((root / "videos").glob("*/*/*.mp4"))[0]
+    video.unlink()
+    os.mkfifo(video)
+    # in a child with a deadline: a regression would block forever
+    script = textwrap.dedent(
+        f"""
+        import roboframes
+        from roboframes.errors import FileReadError
+        ds = roboframes.Dataset({str(root)!r})
+        for what in ("data", "video"):
+            try:
+                ds.get_batch([0])
+            except FileReadError as e:
+                assert "regular file" in str(e), e
+                print("refused", what)
+            else:
+                raise SystemExit("read a FIFO")
+            break
+        r = roboframes.validate({str(root)!r}, "none", progress=False)
+        assert sum("regular file" in f.message for f in r.errors) == 2, str(r)
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_symlinked_files_keep_working(copy, tmp_path) -> None:
+    """A Hugging Face cache snapshot links its files into a blob store outside the root."""
+    root = copy()
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for f in list((root / "data").glob("*/*.parquet")) + list((root / "videos").glob("*/*/*.mp4")):
+        target = blobs / f"{f.stat().st_ino}-{f.name}"
+        shutil.move(f, target)
+        f.symlink_to(target)
+    ds = roboframes.Dataset(root)
+    assert len(ds.get_batch(np.arange(len(ds)))["index"]) == len(ds)
+
+
+def test_thread_counts_are_bounded(copy) -> None:
+    root = copy()
+    for bad in (0, -1, 10_000, 2**63, 1.5, True):
+        with pytest.raises(InvalidArgumentError, match="decode_threads"):
+            roboframes.Dataset(root, decode_threads=bad)
+    ds = roboframes.Dataset(root)
+    with pytest.raises(InvalidArgumentError, match="decode_threads"):
+        ds.set_decode_threads(2**40)
+    ds.set_decode_threads(3)
+    assert ds.decode_threads == 3
+
+
+def test_a_wrapped_episode_range_is_an_error(copy) -> None:
+    """dataset_to_index - dataset_from_index overflowing i64 once equalled `length`."""
+    root = copy()
+    path = _episodes_file(root)
+    t = pq.read_table(path).to_pydict()
+    n = t["length"][1]
+    frm = -(2**63) + 5
+    to = frm + n + 2**64 if frm + n + 2**64 < 2**63 else 2**63 - 1
+    t["dataset_from_index"][1] = frm
+    t["dataset_to_index"][1] = (frm + n) % 2**64 - 2**64 if (frm + n) % 2**64 >= 2**63 else (frm + n) % 2**64
+    del to
+    _set_column(path, "dataset_from_index", t["dataset_from_index"])
+    _set_column(path, "dataset_to_index", t["dataset_to_index"])
+    with pytest.raises(MetadataError, match="disagree with length"):
+        roboframes.Dataset(root)
+
+
+def test_an_empty_episode_and_wrong_totals_are_errors_on_both_surfaces(copy) -> None:
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    root = copy()
+    info = _info(root)
+    info["total_frames"] += 3
+    _write_info(root, info)
+    for open_ in (lambda: roboframes.Dataset(root), lambda: rt.LeRobotDataset("x/y", root=root)):
+        with pytest.raises(MetadataError, match="total_frames"):
+            open_()
+    info["total_frames"] -= 3
+    _write_info(root, info)
+    path = _episodes_file(root)
+    t = pq.read_table(path).to_pydict()
+    t["length"][0] = 0
+    _set_column(path, "length", t["length"])
+    with pytest.raises(MetadataError, match="length is 0"):
+        roboframes.Dataset(root)
+
+
+def test_misuse_is_a_type_error(dataset_dir) -> None:
+    ds = roboframes.Dataset(dataset_dir("h264"))
+    for bad in ("3", 1.7, True, float("nan"), None):
+        with pytest.raises(TypeError):
+            ds[bad]  # type: ignore[index]
+    for bad in (np.zeros((2, 2), dtype=np.int64), ["1"], [1.5], [True], 3):
+        with pytest.raises(TypeError):
+            ds.get_batch(bad)  # type: ignore[arg-type]
+    for bad in ("12", [1.9], [True]):
+        with pytest.raises(TypeError):
+            roboframes.Dataset(dataset_dir("h264"), episodes=bad)  # type: ignore[arg-type]
+    with pytest.raises(IndexOutOfRangeError):
+        ds[2**70]
+    with pytest.raises(IndexOutOfRangeError, match="-1000000"):
+        ds[-(10**6)]
+    with pytest.raises(InvalidArgumentError):
+        roboframes.Dataset(dataset_dir("h264"), episodes=[2**70])
+    assert ds[np.int64(-1)]["index"] == len(ds) - 1
+
+
+def test_drop_in_misuse_is_a_type_error(dataset_dir) -> None:
+    torch = pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    ds = rt.LeRobotDataset("x/y", root=dataset_dir("h264"))
+    for bad in ("3", 1.7, True, torch.tensor(1.5), torch.tensor([[1]])):
+        with pytest.raises(TypeError):
+            ds[bad]  # type: ignore[index]
+    with pytest.raises(IndexOutOfRangeError):
+        ds[2**70]
+    with pytest.raises(IndexOutOfRangeError, match="-1000000"):
+        ds[-(10**6)]
+    assert int(ds[torch.tensor(2)]["index"]) == 2
+
+
+def test_fake_kernels_follow_the_input_device(dataset_dir) -> None:
+    torch = pytest.importorskip("torch")
+    import roboframes.torch as rt
+    from roboframes.torch import _ops
+
+    ds = rt.LeRobotDataset("x/y", root=dataset_dir("h264"))
+    out = _ops.get_batch(ds.handle, torch.tensor([0, 1], device="meta"))
+    assert all(t.device.type == "meta" for t in out)
+    values, pads = _ops.gather(ds.handle, "action", torch.tensor([0], device="meta"), [0, 1])
+    assert values.device.type == "meta" and pads.device.type == "meta"
