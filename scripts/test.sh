@@ -20,6 +20,9 @@ HOST="$(rustc -vV | sed -n 's/^host: //p')"
 RUNNER_VAR="CARGO_TARGET_$(printf '%s' "$HOST" | tr 'a-z.-' 'A-Z__')_RUNNER"
 env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=no" \
   "${CARGO_TEST[@]}" --test decode --test batch --test kernels -- --test-threads=1
+echo "[test] valgrind (leaks): indexing, seeking and decoding lose no memory"
+env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
+  "${CARGO_TEST[@]}" --test leaks -- --test-threads=1
 
 echo "[test] ruff format --check, ruff check"
 PY_DIRS=(python tests benches examples)

@@ -123,7 +123,7 @@ impl FrameIndex {
         let mut packets = Vec::new();
         let mut packet = ff::Packet::empty();
         loop {
-            match packet.read(&mut input) {
+            match super::read_packet(&mut packet, &mut input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(e) => {

@@ -57,3 +57,15 @@ pub(crate) fn open_video(path: &Path) -> Result<(ff::format::context::Input, usi
         .index();
     Ok((input, index))
 }
+
+/// Reads the next packet of `input` into `packet`, releasing the data `packet` held first.
+/// (`av_read_frame`, behind ffmpeg-next's `Packet::read`, overwrites the packet without
+/// unreferencing it: a reused packet leaked every packet's data, about the size of the file
+/// per index build and per reader.)
+pub(crate) fn read_packet(
+    packet: &mut ff::Packet,
+    input: &mut ff::format::context::Input,
+) -> std::result::Result<(), ff::Error> {
+    *packet = ff::Packet::empty(); // (the old one's Drop unreferences its data)
+    packet.read(input)
+}

@@ -108,7 +108,7 @@ impl VideoReader {
         // Packets before the keyframe are skipped by counting from the landing position.
         let mut packet = ff::Packet::empty();
         let landed = loop {
-            match packet.read(&mut self.input) {
+            match super::read_packet(&mut packet, &mut self.input) {
                 Ok(()) if packet.stream() == self.stream_index => {
                     break Some(packet.dts().or(packet.pts()))
                 }
@@ -150,7 +150,7 @@ impl VideoReader {
     fn skip_until(&mut self, mut from: usize, k: usize) -> Result<()> {
         let mut packet = ff::Packet::empty();
         while from <= k {
-            match packet.read(&mut self.input) {
+            match super::read_packet(&mut packet, &mut self.input) {
                 Ok(()) if packet.stream() == self.stream_index => {
                     if from == k {
                         self.send(&packet)?;
@@ -204,7 +204,7 @@ impl VideoReader {
                 return Ok(false);
             }
             loop {
-                match packet.read(&mut self.input) {
+                match super::read_packet(&mut packet, &mut self.input) {
                     Ok(()) if packet.stream() == self.stream_index => {
                         self.send(&packet)?;
                         if let Some(n) = self.next_feed.as_mut() {
