@@ -212,3 +212,96 @@ def test_fake_kernels_follow_the_input_device(dataset_dir) -> None:
     assert all(t.device.type == "meta" for t in out)
     values, pads = _ops.gather(ds.handle, "action", torch.tensor([0], device="meta"), [0, 1])
     assert values.device.type == "meta" and pads.device.type == "meta"
+
+
+def test_values_that_cannot_be_read_are_errors_not_zeros(copy) -> None:
+    """An Arrow cast used to turn unrepresentable values into nulls, read as 0 / False."""
+    from roboframes.errors import ParquetError
+
+    for column, values, arrow_type in [
+        ("task_index", lambda n: [2**64 - 1] * n, pa.uint64()),
+        ("next.reward", lambda n: ["abc"] * n, pa.string()),
+        ("next.done", lambda n: ["maybe"] * n, pa.string()),
+    ]:
+        root = copy()
+        data = sorted((root / "data").glob("*/*.parquet"))[0]
+        t = pq.read_table(data)
+        i = t.column_names.index(column)
+        t = t.set_column(i, column, pa.array(values(t.num_rows), type=arrow_type))
+        pq.write_table(t, data)
+        with pytest.raises(ParquetError, match=column.replace(".", r"\.")):
+            roboframes.Dataset(root).get_batch([0])
+        shutil.rmtree(root)
+
+
+def test_tasks_are_named_by_value_on_both_surfaces(copy) -> None:
+    """tasks.parquet rows out of task_index order: both surfaces name the task by its value."""
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    root = copy("av1")  # two tasks
+    path = root / "meta" / "tasks.parquet"
+    t = pq.read_table(path)
+    pq.write_table(t.take(list(reversed(range(t.num_rows)))), path)
+    text = next(c for c in t.column_names if c != "task_index")  # (pandas writes the task as its index)
+    by_value = dict(zip(t.column("task_index").to_pylist(), t.column(text).to_pylist(), strict=True))
+    ds = roboframes.Dataset(root)
+    drop_in = rt.LeRobotDataset("x/y", root=root)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["task"] == by_value[int(item["task_index"])]
+        assert drop_in[i]["task"] == item["task"]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('{"action": {"mean": [[1, 2], [3]]}}', "rectangular"),
+        ('{"action": {"mean": ' + "[" * 5000 + "]" * 5000 + "}}", "JSON|dimensions"),
+        ('{"action": {"mean": ["a"]}}', "not numbers"),
+        ("[1, 2]", "top level"),
+    ],
+)
+def test_a_broken_stats_json_is_a_metadata_error_and_does_not_stop_opening(copy, text, match) -> None:
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    root = copy()
+    (root / "meta" / "stats.json").write_text(text)
+    ds = roboframes.Dataset(root)
+    with pytest.raises(MetadataError, match=match):
+        _ = ds.stats
+    drop_in = rt.LeRobotDataset("x/y", root=root)  # opens: the stats are optional
+    assert int(drop_in[0]["index"]) == 0
+    with pytest.raises(MetadataError, match=match):
+        _ = drop_in.meta.stats
+
+
+def test_huge_shapes_and_a_zero_tolerance_are_refused_at_open(copy) -> None:
+    root = copy()
+    info = _info(root)
+    info["features"]["action"]["shape"] = [2**62, 2**62, 3]
+    _write_info(root, info)
+    with pytest.raises(MetadataError, match="memory|elements"):
+        roboframes.Dataset(root)
+    info["features"]["action"]["shape"] = [2**20, 2**11]
+    _write_info(root, info)
+    with pytest.raises(MetadataError, match="not a recording"):
+        roboframes.Dataset(root)
+    root2 = copy("av1")
+    with pytest.raises(InvalidArgumentError, match="tolerance_s must be a positive"):
+        roboframes.Dataset(root2, tolerance_s=0)
+
+
+def test_a_corrupt_episodes_column_is_a_parquet_error_in_the_drop_in(copy) -> None:
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+    from roboframes.errors import ParquetError
+
+    root = copy()
+    ds = rt.LeRobotDataset("x/y", root=root)
+    path = _episodes_file(root)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ParquetError, match="cannot read parquet"):
+        _ = ds.meta.episodes["tasks"]

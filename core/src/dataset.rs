@@ -120,10 +120,10 @@ impl Dataset {
                 detail: "dataset root directory does not exist".into(),
             });
         }
-        if !(opts.tolerance_s.is_finite() && opts.tolerance_s >= 0.0) {
+        if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {
                 msg: format!(
-                    "tolerance_s must be a non-negative number, got {}",
+                    "tolerance_s must be a positive number of seconds (a frame is found when its time is closer than tolerance_s to the requested one), got {}",
                     opts.tolerance_s
                 ),
             });

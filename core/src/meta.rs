@@ -326,13 +326,17 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 "image/video feature shape must have 3 dimensions (H, W, C)",
             ));
         }
-        if spec
-            .shape
-            .iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .is_none()
-        {
-            return Err(bad("feature shape has more elements than memory can hold"));
+        let elements = spec.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        match elements {
+            None => return Err(bad("feature shape has more elements than memory can hold")),
+            Some(n) if n > MAX_FEATURE_ELEMENTS => {
+                return Err(bad(&format!(
+                    "feature shape {:?} has {n} elements per row; more than {MAX_FEATURE_ELEMENTS} is not a recording",
+                    spec.shape
+                )))
+            }
+            Some(0) => return Err(bad(&format!("feature shape {:?} has no elements", spec.shape))),
+            Some(_) => {}
         }
         let names = match spec.names {
             Some(Value::Array(a)) => a
@@ -381,6 +385,10 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
         raw,
     })
 }
+
+/// The most elements one row of a feature may have (a 16k x 16k RGB frame is 805 M): shapes
+/// beyond are refused at open instead of failing to allocate on the first item.
+pub const MAX_FEATURE_ELEMENTS: usize = 1 << 30;
 
 /// The widest zero-padded field a path template may ask for (LeRobot writes 3; a width in the
 /// thousands would make paths longer than any file system allows).

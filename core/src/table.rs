@@ -292,13 +292,32 @@ fn fixed_column(
     let target = dtype
         .arrow()
         .ok_or_else(|| format!("no column can be read as {}", dtype.name()))?;
-    let leaf = arrow_cast::cast(&leaf, &target).map_err(|e| {
+    if leaf.null_count() > 0 {
+        return Err(format!(
+            "{} of its values are null (missing): a value that cannot be read is an error, never a 0",
+            leaf.null_count()
+        ));
+    }
+    // `safe: false`: a value the target type cannot hold (a uint64 beyond int64, text that is
+    // no number) is an error; the default turns it into a null, read as 0 or false
+    let opts = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let leaf = arrow_cast::cast_with_options(&leaf, &target, &opts).map_err(|e| {
         format!(
             "cannot convert {} to {}: {e}",
             leaf.data_type(),
             dtype.name()
         )
     })?;
+    if leaf.null_count() > 0 {
+        return Err(format!(
+            "{} of its values cannot be read as {}",
+            leaf.null_count(),
+            dtype.name()
+        ));
+    }
     let bytes = if dtype == DType::Bool {
         leaf.as_boolean()
             .iter()

@@ -72,28 +72,6 @@ class _Spares:
             del self.arrays[: max(0, len(self.arrays) - self.limit)]
 
 
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}/{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
-
-
 def feature_keys(features: Mapping[str, Mapping[str, Any]], *dtypes: str) -> list[str]:
     """Keys of ``info.json`` features whose dtype is one of ``dtypes``, in feature order."""
     return [k for k, f in features.items() if f["dtype"] in dtypes]
@@ -126,17 +104,42 @@ class CameraKeys:
 
 def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
     """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
-    allowed), every leaf a NumPy array. None when the dataset has no stats."""
+    allowed), every leaf a NumPy array. None when the dataset has no stats. A file that is not
+    that shape (invalid JSON, nesting deeper than LeRobot's, ragged lists, non-numbers) is a
+    ``MetadataError`` naming the file and the key."""
     if text is None:
         return None
     path = root / "meta" / "stats.json"
+
+    def bad(msg: str, key: str | None = None) -> MetadataError:
+        where = f", key '{key}'" if key else ""
+        return MetadataError(f"file '{path}'{where}: invalid metadata: {msg}", path=str(path), key=key)
+
     try:
         stats = json.loads(text)
-    except ValueError as e:
-        raise MetadataError(f"file '{path}': invalid metadata: not valid JSON: {e}", path=str(path)) from None
+    except (ValueError, RecursionError) as e:
+        raise bad(f"not valid JSON: {e}") from None
     if not isinstance(stats, dict):
-        raise MetadataError(f"file '{path}': invalid metadata: top level is not an object", path=str(path))
-    return _unflatten({k: np.array(v) for k, v in _flatten(stats).items()})
+        raise bad("top level is not an object")
+    out: dict[str, Any] = {}
+    for key, st in stats.items():
+        if not isinstance(st, dict):
+            raise bad("statistics of a feature must be an object of named statistics", key)
+        values: dict[str, Any] = {}
+        for name, v in st.items():
+            if isinstance(v, dict):
+                raise bad(f"'{name}' is an object, not a list of numbers", key)
+            try:
+                arr = np.array(v)
+            except (ValueError, RecursionError) as e:
+                raise bad(f"'{name}' is not a rectangular list of numbers ({e})", key) from None
+            if arr.dtype.kind not in "biuf":
+                raise bad(f"'{name}' holds {arr.dtype} values, not numbers", key)
+            if arr.ndim > 4:
+                raise bad(f"'{name}' has {arr.ndim} dimensions; LeRobot's statistics have at most 3", key)
+            values[name] = arr
+        out[key] = values
+    return out
 
 
 def item_indices(indices: Any) -> list[int]:

@@ -76,9 +76,9 @@ pub fn validate<'py>(
     let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
         msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
     })?;
-    if !(tolerance_s.is_finite() && tolerance_s >= 0.0) {
+    if !(tolerance_s.is_finite() && tolerance_s > 0.0) {
         return Err(Error::InvalidArgument {
-            msg: format!("tolerance_s must be a non-negative number, got {tolerance_s}"),
+            msg: format!("tolerance_s must be a positive number of seconds, got {tolerance_s}"),
         }
         .into());
     }

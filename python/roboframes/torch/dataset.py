@@ -13,7 +13,7 @@ import torch
 
 from .. import tools
 from ..dataset import Dataset
-from ..errors import IndexOutOfRangeError, InvalidArgumentError
+from ..errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 from . import _ops
 from .metadata import CODEBASE_VERSION, LeRobotDatasetMetadata, resolve_root
 
@@ -212,10 +212,11 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self._squeeze = {spec.key for spec in specs if spec.kind == "video" and spec.window == 1}
         self._string_features = [spec.key for spec in specs if spec.kind == "string"]
         self._has_subtask = any(spec.kind == "subtask" for spec in specs)
-        # LeRobot looks a task up by row position in meta/tasks.parquet (tasks.iloc[i]); the
-        # core's tables keep the file's row order, so no pandas is needed for it
-        self._task_names = list(self.reader.tasks.values())
-        self._subtask_names = list((self.reader.subtasks or {}).values())
+        # Tasks by their task_index value, as the format means it and as the NumPy reader does.
+        # (LeRobot 0.4.4 looks a task up by row position in meta/tasks.parquet, which gives
+        # another task when the file's rows are not in task_index order.)
+        self._task_names = dict(self.reader.tasks)
+        self._subtask_names = dict(self.reader.subtasks or {})
         self._camera_keys = list(self.meta.camera_keys)
 
     # -- LeRobot's attributes ---------------------------------------------------------
@@ -286,10 +287,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
             for key in self._string_features:
                 batch[key] = strings[key]
         # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
-        tasks = [self._task_names[t] for t in batch["task_index"].tolist()]
+        tasks = [self._label(self._task_names, t, "task", idx) for t in batch["task_index"].tolist()]
         subtasks = None
         if self._has_subtask:
-            subtasks = [self._subtask_names[t] for t in batch["subtask_index"].tolist()]
+            subtasks = [self._label(self._subtask_names, t, "subtask", idx) for t in batch["subtask_index"].tolist()]
         keys = [k for k in self._keys if k in batch]  # the core's (LeRobot's) key order
         batch["task"] = tasks
         keys.append("task")
@@ -315,6 +316,19 @@ class LeRobotDataset(torch.utils.data.Dataset):
             made.values.append(row)
             items.append(item)
         return items
+
+    def _label(self, table: dict[int, str], value: int, kind: str, idx: torch.Tensor) -> str:
+        """The task (or subtask) of ``{kind}_index`` ``value``; ``MetadataError`` naming the file
+        when ``meta/{kind}s.parquet`` has none (the core checks this first; kept as a guard)."""
+        try:
+            return table[value]
+        except KeyError:
+            path = self.root / "meta" / f"{kind}s.parquet"
+            raise MetadataError(
+                f"file '{path}': invalid metadata: {kind}_index {value} (items {idx.tolist()}) has no entry",
+                path=str(path),
+                key=f"{kind}_index",
+            ) from None
 
     def _fit_threads_to_workers(self) -> None:
         """In a DataLoader worker, decode with cores / num_workers threads (at least 1), so

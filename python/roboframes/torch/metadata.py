@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..dataset import CameraKeys, Dataset
-from ..errors import DatasetNotFoundError, MetadataError
+from ..errors import DatasetNotFoundError, MetadataError, ParquetError
 
 CODEBASE_VERSION = "v3.0"
 
@@ -57,8 +57,16 @@ class EpisodeTable:
         if not paths:
             folder = self._root / "meta" / "episodes"
             raise DatasetNotFoundError(f"no episode metadata under '{folder}'", path=str(folder))
-        tables = [pq.read_table(p) for p in paths]
-        table = pa.concat_tables(tables, promote_options="default")
+        tables = []
+        for p in paths:
+            try:
+                tables.append(pq.read_table(p))
+            except (OSError, pa.ArrowException) as e:
+                raise ParquetError(f"file '{p}': cannot read parquet: {e}", path=str(p)) from None
+        try:
+            table = pa.concat_tables(tables, promote_options="default")
+        except pa.ArrowException as e:
+            raise ParquetError(f"files under '{paths[0].parent.parent}': episode tables disagree: {e}") from None
         keep = [c for c in table.column_names if not c.startswith("stats/")]
         return cast("dict[str, list[Any]]", table.select(keep).to_pydict())
 
@@ -141,10 +149,17 @@ class LeRobotDatasetMetadata(CameraKeys):
         for ft in info["features"].values():
             ft["shape"] = tuple(ft["shape"])
         self.info: dict[str, Any] = info
-        self.stats: dict[str, dict[str, Any]] | None = reader.read_stats()
+        # stats.json is optional: parsed on first use, so a broken one does not stop opening
+        self._stats_reader = reader
         self.episodes = EpisodeTable(self.root)
-        for cached in ("tasks", "subtasks"):
+        for cached in ("tasks", "subtasks", "stats"):
             self.__dict__.pop(cached, None)
+
+    @cached_property
+    def stats(self) -> dict[str, dict[str, Any]] | None:
+        """``meta/stats.json`` (``{feature: {stat: ndarray}}``), or None without one; parsed on
+        first use (a ``MetadataError`` names a broken file then), a plain mutable dict."""
+        return self._stats_reader.read_stats()
 
     @cached_property
     def tasks(self) -> Any:
