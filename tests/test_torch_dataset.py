@@ -343,9 +343,10 @@ def test_stats_with_nan_like_lerobot(dataset_dir, tmp_path: Path) -> None:
     assert np.isnan(ours.stats["observation.state"]["std"]).all()
 
 
-def test_tasks_by_row_position_like_lerobot(dataset_dir, tmp_path: Path) -> None:
-    """LeRobot names an item's task by its row position in meta/tasks.parquet
-    (``tasks.iloc[task_index]``), also when the rows are not in task_index order."""
+def test_tasks_by_value_where_lerobot_uses_the_row_position(dataset_dir, tmp_path: Path) -> None:
+    """meta/tasks.parquet rows out of task_index order: the drop-in names an item's task by its
+    task_index value, as the NumPy reader does (what the format means); LeRobot 0.4.4 takes the
+    row at that position (``tasks.iloc[task_index]``) and names another task (README)."""
     root = tmp_path / "tasks"
     shutil.copytree(dataset_dir("av1"), root)
     p = root / "meta" / "tasks.parquet"
@@ -355,8 +356,8 @@ def test_tasks_by_row_position_like_lerobot(dataset_dir, tmp_path: Path) -> None
     ref = LeRobot("roboframes/tasks", root=root)
     ours = rt.LeRobotDataset("roboframes/tasks", root=root)
     got = [ours[i]["task"] for i in range(len(ref))]
-    assert got == [ref[i]["task"] for i in range(len(ref))]
-    assert got != [ours.reader[i]["task"] for i in range(len(ref))]  # the reordering mattered
+    assert got == [ours.reader[i]["task"] for i in range(len(ref))]
+    assert got != [ref[i]["task"] for i in range(len(ref))]  # the reordering mattered to LeRobot
 
 
 def test_windowed_string_feature_gives_each_item_its_window(dataset_dir) -> None:
