@@ -305,3 +305,77 @@ def test_a_corrupt_episodes_column_is_a_parquet_error_in_the_drop_in(copy) -> No
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ParquetError, match="cannot read parquet"):
         _ = ds.meta.episodes["tasks"]
+
+
+# -- soak and concurrency ------------------------------------------------------------------------
+
+
+def test_eight_threads_sharing_a_dataset_get_single_thread_results(dataset_dir) -> None:
+    import threading
+
+    ds = roboframes.Dataset(dataset_dir("av1_multifile"), delta_timestamps={"observation.images.top": [-0.1, 0.0]})
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, len(ds), size=5) for _ in range(16)]
+    want = [ds.get_batch(b) for b in batches]
+    got: dict[int, dict] = {}
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for j in range(t, len(batches), 8):
+                got[j] = ds.get_batch(batches[j])
+        except BaseException as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    for j, w in enumerate(want):
+        for k, v in w.items():
+            if isinstance(v, np.ndarray):
+                assert np.array_equal(got[j][k], v), (j, k)
+            else:
+                assert got[j][k] == v
+
+
+def test_a_keyboard_interrupt_during_a_batch_leaves_the_dataset_usable(dataset_dir) -> None:
+    import signal
+    import threading
+
+    ds = roboframes.Dataset(dataset_dir("av1_multifile"), delta_timestamps={"observation.images.top": [-0.1, 0.0]})
+    everything = np.tile(np.arange(len(ds)), 40)
+    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(200):  # (the signal lands during one of these batches)
+                ds.get_batch(everything)
+    finally:
+        timer.cancel()
+    ref = roboframes.Dataset(dataset_dir("av1_multifile"), delta_timestamps={"observation.images.top": [-0.1, 0.0]})
+    a, b = ds.get_batch(np.arange(len(ds))), ref.get_batch(np.arange(len(ds)))
+    for k, v in a.items():
+        assert np.array_equal(v, b[k]) if isinstance(v, np.ndarray) else v == b[k]
+
+
+def test_a_thousand_open_use_drop_cycles_release_files_and_threads(dataset_dir) -> None:
+    root = dataset_dir("h264")
+
+    def counts() -> tuple[int, int]:
+        return len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task"))
+
+    def cycle() -> None:
+        ds = roboframes.Dataset(root, decode_threads=2)
+        ds.get_batch([0, len(ds) - 1])
+
+    for _ in range(20):
+        cycle()
+    before = counts()
+    for _ in range(1000):
+        cycle()
+    after = counts()
+    assert after[0] <= before[0], f"file descriptors {before[0]} -> {after[0]}"
+    assert after[1] <= before[1] + 2, f"threads {before[1]} -> {after[1]}"
