@@ -62,18 +62,27 @@ pub struct Normalization {
 }
 
 impl Normalization {
-    fn apply(&self, x: f32, i: usize) -> f32 {
-        let n = self.a.len().max(1);
-        let (a, b) = (
-            self.a.get(i % n).copied().unwrap_or(0.0),
-            self.b.get(i % n).copied().unwrap_or(1.0),
-        );
+    /// Per statistic index: the value subtracted and the divisor, each computed once in
+    /// LeRobot's float32 order (`std + eps`; a zero range replaced by `eps`).
+    fn terms(&self) -> Vec<(f32, f32)> {
+        self.a
+            .iter()
+            .zip(&self.b)
+            .map(|(&a, &b)| match self.mode {
+                NormMode::MeanStd => (a, b + self.eps),
+                _ => {
+                    let d = b - a;
+                    (a, if d == 0.0 { self.eps } else { d })
+                }
+            })
+            .collect()
+    }
+
+    fn apply(&self, x: f32, (a, d): (f32, f32)) -> f32 {
         match self.mode {
             NormMode::Identity => x,
-            NormMode::MeanStd => (x - a) / (b + self.eps),
+            NormMode::MeanStd => (x - a) / d,
             NormMode::MinMax | NormMode::Quantiles | NormMode::Quantile10 => {
-                let d = b - a;
-                let d = if d == 0.0 { self.eps } else { d };
                 2.0 * (x - a) / d - 1.0
             }
         }
@@ -120,45 +129,37 @@ pub fn normalize_batch(
         let OutBuf::Bytes(buf) = out else {
             continue; // left out of this batch
         };
-        // which statistic an element uses: per channel for frames, else per element of the
-        // last axis (LeRobot's broadcasting of its statistics)
-        let index_of: Box<dyn Fn(usize) -> usize> = match spec.frame {
-            Some((h, w, c)) => {
-                if n.a.len() != c {
-                    return Err(Error::InvalidArgument {
-                        msg: format!(
-                            "statistics of camera '{}' have {} values, its frames {c} channels",
-                            n.key,
-                            n.a.len()
-                        ),
-                    });
-                }
-                if fmt.channels_last {
-                    Box::new(move |i| i % c)
-                } else {
-                    let plane = (h * w).max(1);
-                    Box::new(move |i| (i / plane) % c)
-                }
-            }
-            None => {
-                let last = spec.shape.last().copied().unwrap_or(1).max(1);
-                if n.a.len() != last {
-                    return Err(Error::InvalidArgument {
-                        msg: format!(
-                            "statistics of '{}' have {} values, its rows {last} elements on the last axis",
-                            n.key,
-                            n.a.len()
-                        ),
-                    });
-                }
-                Box::new(move |i| i % last)
-            }
+        // which statistic element `i` uses: `(i / stride) % n` (LeRobot's broadcasting: per
+        // channel for frames, per element of the last axis otherwise)
+        let (n_stats, stride, what) = match spec.frame {
+            Some((h, w, c)) => (
+                c,
+                if fmt.channels_last { 1 } else { (h * w).max(1) },
+                "channels per frame",
+            ),
+            None => (
+                spec.shape.last().copied().unwrap_or(1).max(1),
+                1,
+                "elements on the last axis of a row",
+            ),
         };
+        if n.a.len() != n_stats {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "statistics of '{}' have {} values, it has {n_stats} {what}",
+                    n.key,
+                    n.a.len()
+                ),
+            });
+        }
+        let terms = n.terms();
         for (i, chunk) in buf.chunks_exact_mut(4).enumerate() {
+            let Some(&t) = terms.get((i / stride) % n_stats) else {
+                continue; // (n_stats is terms.len(), checked above)
+            };
             let mut b4 = [0u8; 4];
             b4.copy_from_slice(chunk);
-            let y = n.apply(f32::from_ne_bytes(b4), index_of(i));
-            chunk.copy_from_slice(&y.to_ne_bytes());
+            chunk.copy_from_slice(&n.apply(f32::from_ne_bytes(b4), t).to_ne_bytes());
         }
     }
     Ok(())

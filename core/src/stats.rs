@@ -17,7 +17,6 @@ use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Location, Result};
-use crate::frame::FrameFormat;
 use crate::meta::FeatureKind;
 use crate::progress::Progress;
 
@@ -47,62 +46,95 @@ pub struct FeatureStats {
     pub quantiles: Vec<Vec<f64>>,
 }
 
-/// One episode's statistics of `rows` samples of `dims` values each (`values` row-major).
-fn episode_stats(values: &[f64], dims: usize, count: u64) -> Option<FeatureStats> {
-    let n = values.len().checked_div(dims)?;
+/// One dimension's statistics of one episode.
+struct DimStats {
+    min: f64,
+    max: f64,
+    mean: f64,
+    std: f64,
+    quantiles: [f64; QUANTILES.len()],
+}
+
+/// The statistics of one dimension from its samples as `(value, weight)` pairs (weight 1 per
+/// row of a table; for pixels, how often each of the 256 values occurs: the same numbers as
+/// from every pixel, at one increment each). LeRobot's rules: population std; below two
+/// samples, std 0 and every quantile the mean; else quantiles from a 5,000-bin histogram
+/// between the min and max (`RunningQuantileStats`, one update). `samples` is called once per
+/// pass over the data.
+fn dim_stats<I: Iterator<Item = (f64, u64)>>(samples: impl Fn() -> I) -> Option<DimStats> {
+    let (mut lo, mut hi, mut n, mut sum, mut sq) =
+        (f64::INFINITY, f64::NEG_INFINITY, 0u64, 0.0, 0.0);
+    for (v, w) in samples().filter(|(_, w)| *w > 0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        n += w;
+        sum += v * w as f64;
+        sq += v * v * w as f64;
+    }
     if n == 0 {
         return None;
     }
-    let col = |d: usize| values.iter().skip(d).step_by(dims).copied();
-    let mut s = FeatureStats {
-        key: String::new(),
-        camera: false,
-        min: Vec::with_capacity(dims),
-        max: Vec::with_capacity(dims),
-        mean: Vec::with_capacity(dims),
-        std: Vec::with_capacity(dims),
-        count,
-        quantiles: vec![Vec::with_capacity(dims); QUANTILES.len()],
-    };
-    for d in 0..dims {
-        let (lo, hi) = col(d).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
+    let nf = n as f64;
+    let mean = sum / nf;
+    if n < 2 {
+        return Some(DimStats {
+            min: lo,
+            max: hi,
+            mean,
+            std: 0.0,
+            quantiles: [mean; QUANTILES.len()],
         });
-        let mean = col(d).sum::<f64>() / n as f64;
-        let sq = col(d).map(|v| v * v).sum::<f64>() / n as f64;
-        let std = if n < 2 {
-            // LeRobot: np.std for fewer than two samples
-            (col(d).map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64).sqrt()
-        } else {
-            (sq - mean * mean).max(0.0).sqrt()
-        };
-        s.min.push(lo);
-        s.max.push(hi);
-        s.mean.push(mean);
-        s.std.push(std);
-        if n < 2 {
-            for q in s.quantiles.iter_mut() {
-                q.push(mean); // LeRobot: quantiles are the mean below two samples
-            }
-            continue;
-        }
-        // the histogram of LeRobot's RunningQuantileStats (one update)
-        let (a, b) = (lo - 1e-10, hi + 1e-10);
-        let width = (b - a) / BINS as f64;
-        let mut hist = vec![0u64; BINS];
-        for v in col(d) {
-            let i = if width > 0.0 {
-                (((v - a) / width) as usize).min(BINS - 1)
-            } else {
-                0
-            };
-            if let Some(h) = hist.get_mut(i) {
-                *h += 1;
-            }
-        }
-        push_quantiles(&mut s.quantiles, &hist, a, b, width, n as f64);
     }
-    Some(s)
+    let (a, b) = (lo - 1e-10, hi + 1e-10);
+    let width = (b - a) / BINS as f64;
+    let mut hist = vec![0u64; BINS];
+    for (v, w) in samples() {
+        let i = if width > 0.0 {
+            (((v - a) / width) as usize).min(BINS - 1)
+        } else {
+            0
+        };
+        if let Some(h) = hist.get_mut(i) {
+            *h += w;
+        }
+    }
+    Some(DimStats {
+        min: lo,
+        max: hi,
+        mean,
+        std: (sq / nf - mean * mean).max(0.0).sqrt(),
+        quantiles: histogram_quantiles(&hist, a, b, width, nf),
+    })
+}
+
+impl FeatureStats {
+    /// A feature's statistics from its dimensions' (`count`: LeRobot's sample count).
+    fn from_dims(dims: Vec<DimStats>, count: u64) -> FeatureStats {
+        let mut quantiles = vec![Vec::with_capacity(dims.len()); QUANTILES.len()];
+        for d in &dims {
+            for (q, v) in quantiles.iter_mut().zip(d.quantiles) {
+                q.push(v);
+            }
+        }
+        FeatureStats {
+            key: String::new(),
+            camera: false,
+            min: dims.iter().map(|d| d.min).collect(),
+            max: dims.iter().map(|d| d.max).collect(),
+            mean: dims.iter().map(|d| d.mean).collect(),
+            std: dims.iter().map(|d| d.std).collect(),
+            count,
+            quantiles,
+        }
+    }
+}
+
+/// One episode's statistics of rows of `dims` values each (`values` row-major).
+fn episode_stats(values: &[f64], dims: usize, count: u64) -> Option<FeatureStats> {
+    let dims = (0..dims)
+        .map(|d| dim_stats(|| values.iter().skip(d).step_by(dims).map(|&v| (v, 1))))
+        .collect::<Option<Vec<_>>>()?;
+    Some(FeatureStats::from_dims(dims, count))
 }
 
 /// LeRobot's `aggregate_feature_stats`.
@@ -191,6 +223,11 @@ pub fn sample_frames(len: usize) -> Vec<usize> {
 /// Recomputes the statistics of every numeric and camera feature of the selected episodes
 /// (features in `info.json` order; strings have none).
 pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureStats>> {
+    if !ds.delta_indices().is_empty() {
+        return Err(Error::InvalidArgument {
+            msg: "statistics are per frame: open the dataset without delta_timestamps to compute them".into(),
+        });
+    }
     let info = ds.info();
     let episodes = ds.episodes();
     progress.add_total(episodes.len());
@@ -232,9 +269,7 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
                     }
                     episode_stats(&vals, dims, n as u64)
                 }
-                FeatureKind::Video => camera_stats(ds, key, ep, n)?,
-                // embedded images: LeRobot samples them the same way
-                FeatureKind::Image => image_stats(ds, key, ep, n)?,
+                FeatureKind::Video | FeatureKind::Image => camera_stats(ds, key, ep, n)?,
                 FeatureKind::String => None,
             };
             stats.push(s);
@@ -306,79 +341,18 @@ fn pixel_stats(
     Some(s)
 }
 
-/// [`episode_stats`] of values `v / 255` given as counts per value `v`, one table per dimension.
+/// The statistics of values `v / 255` given as counts per value `v`, one table per dimension.
 fn stats_from_counts(counts: &[[u64; 256]], count: u64) -> Option<FeatureStats> {
-    let dims = counts.len();
-    let mut s = FeatureStats {
-        key: String::new(),
-        camera: false,
-        min: Vec::with_capacity(dims),
-        max: Vec::with_capacity(dims),
-        mean: Vec::with_capacity(dims),
-        std: Vec::with_capacity(dims),
-        count,
-        quantiles: vec![Vec::with_capacity(dims); QUANTILES.len()],
-    };
-    for cnt in counts {
-        let value = |v: usize| v as f64 / 255.0;
-        let n: u64 = cnt.iter().sum();
-        if n == 0 {
-            return None;
-        }
-        let nf = n as f64;
-        let lo = value(cnt.iter().position(|&x| x > 0)?);
-        let hi = value(cnt.iter().rposition(|&x| x > 0)?);
-        let mean = cnt
-            .iter()
-            .enumerate()
-            .map(|(v, &k)| value(v) * k as f64)
-            .sum::<f64>()
-            / nf;
-        let sq = cnt
-            .iter()
-            .enumerate()
-            .map(|(v, &k)| value(v) * value(v) * k as f64)
-            .sum::<f64>()
-            / nf;
-        let std = if n < 2 {
-            0.0
-        } else {
-            (sq - mean * mean).max(0.0).sqrt()
-        };
-        s.min.push(lo);
-        s.max.push(hi);
-        s.mean.push(mean);
-        s.std.push(std);
-        if n < 2 {
-            for q in s.quantiles.iter_mut() {
-                q.push(mean);
-            }
-            continue;
-        }
-        let (a, b) = (lo - 1e-10, hi + 1e-10);
-        let width = (b - a) / BINS as f64;
-        let mut hist = vec![0u64; BINS];
-        for (v, &k) in cnt.iter().enumerate() {
-            if k == 0 {
-                continue;
-            }
-            let i = if width > 0.0 {
-                (((value(v) - a) / width) as usize).min(BINS - 1)
-            } else {
-                0
-            };
-            if let Some(h) = hist.get_mut(i) {
-                *h += k;
-            }
-        }
-        push_quantiles(&mut s.quantiles, &hist, a, b, width, nf);
-    }
-    Some(s)
+    let dims = counts
+        .iter()
+        .map(|cnt| dim_stats(|| cnt.iter().enumerate().map(|(v, &k)| (v as f64 / 255.0, k))))
+        .collect::<Option<Vec<_>>>()?;
+    Some(FeatureStats::from_dims(dims, count))
 }
 
 /// LeRobot's histogram quantiles (`_compute_single_quantile`) of `n` values binned in `hist`
-/// over `[a, b]`, appended to each quantile's vector.
-fn push_quantiles(out: &mut [Vec<f64>], hist: &[u64], a: f64, b: f64, width: f64, n: f64) {
+/// over `[a, b]`.
+fn histogram_quantiles(hist: &[u64], a: f64, b: f64, width: f64, n: f64) -> [f64; QUANTILES.len()] {
     let edge = |i: usize| if i >= BINS { b } else { a + width * i as f64 };
     let mut cum = Vec::with_capacity(hist.len());
     let mut c = 0u64;
@@ -386,10 +360,10 @@ fn push_quantiles(out: &mut [Vec<f64>], hist: &[u64], a: f64, b: f64, width: f64
         c += h;
         cum.push(c as f64);
     }
-    for (q_out, (q, _)) in out.iter_mut().zip(QUANTILES.iter()) {
+    QUANTILES.map(|(q, _)| {
         let target = q * n;
         let idx = cum.partition_point(|&x| x < target);
-        let v = if idx == 0 {
+        if idx == 0 {
             edge(0)
         } else if idx >= BINS {
             edge(BINS)
@@ -401,26 +375,13 @@ fn push_quantiles(out: &mut [Vec<f64>], hist: &[u64], a: f64, b: f64, width: f64
             } else {
                 edge(idx) + (target - before) / in_bin * (edge(idx + 1) - edge(idx))
             }
-        };
-        q_out.push(v);
-    }
+        }
+    })
 }
 
+/// The statistics of camera `key` (video or embedded image) in episode `ep`: LeRobot's sample
+/// of its frames, each read at its row (as items are).
 fn camera_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<FeatureStats>> {
-    let idx = sample_frames(len);
-    if idx.is_empty() {
-        return Ok(None);
-    }
-    let dims = ds.frame_dims(key)?;
-    let fmt = FrameFormat::default();
-    let fps = ds.info().fps;
-    let mut out = vec![0u8; fmt.frame_bytes(dims.0, dims.1, dims.2) * idx.len()];
-    let ts: Vec<f64> = idx.iter().map(|&i| i as f64 / fps).collect();
-    ds.decode_frames(key, &vec![ep; idx.len()], &ts, fmt, &mut out)?;
-    Ok(pixel_stats(&out, idx.len(), dims))
-}
-
-fn image_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<FeatureStats>> {
     let idx = sample_frames(len);
     let Some(start) = ds.item_of_episode(ep) else {
         return Ok(None);
