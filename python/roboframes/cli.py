@@ -265,6 +265,13 @@ def _frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roboframes`` console script."""
     ap = argparse.ArgumentParser(
@@ -298,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("root", type=Path)
     p.add_argument("--episode", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
-    p.add_argument("--frames", type=int, default=8, help="frames per camera (evenly spaced)")
+    p.add_argument("--frames", type=_positive, default=8, help="frames per camera (evenly spaced)")
     p.set_defaults(run=_frames)
     args = ap.parse_args(argv)
     try:

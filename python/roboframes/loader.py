@@ -8,6 +8,7 @@ resume, never stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -190,7 +191,7 @@ class Loader:
     # -- resume -----------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
         return {
-            "dataset": self._fingerprint(),
+            "dataset": self._fingerprint,
             "num_items": self.num_items,
             "batch_size": self.batch_size,
             "world_size": self.world_size,
@@ -199,10 +200,12 @@ class Loader:
             "gop": [self.gop_streams, self.gop_unit_frames] if self.shuffle == "gop" else None,
         }
 
+    @functools.cached_property
     def _fingerprint(self) -> str:
+        """The dataset's identity in resume states: ``info.json`` and the episode selection."""
         h = hashlib.sha256()
         h.update(json.dumps(self.dataset.info, sort_keys=True).encode())
-        h.update(json.dumps([self.dataset.episodes, self.episodes]).encode())
+        h.update(json.dumps([list(self.dataset.episodes), self.episodes]).encode())
         return h.hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:
@@ -229,7 +232,10 @@ class Loader:
         epoch, position = state.get("epoch"), state.get("position")
         if not (isinstance(epoch, int) and isinstance(position, int) and epoch >= 0 and 0 <= position <= len(self)):
             raise InvalidArgumentError(f"loader state has an invalid epoch or position: {epoch!r}, {position!r}")
-        self.seed = int(state["seed"])  # (the saved seed wins over the constructor's)
+        seed = state.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidArgumentError(f"loader state has an invalid seed: {seed!r}")
+        self.seed = seed  # (the saved seed wins over the constructor's)
         self.epoch, self.position = epoch, 0
         self.seek(position)
         self._resumed = self.epoch

@@ -290,7 +290,7 @@ def train_val_split(
         )
     if stratify not in ("task", None):
         raise InvalidArgumentError(f"stratify must be 'task' or None, got {stratify!r}")
-    if not 0.0 <= float(val_fraction) < 1.0:
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not 0.0 <= val_fraction < 1.0:
         raise InvalidArgumentError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     groups: dict[str, list[int]] = {}
     for rec in episode_records(ds) if stratify == "task" else ():
@@ -363,7 +363,12 @@ def normalization(
                 f"{m} normalisation of '{key}' needs its '{a_name}' and '{b_name}' statistics, which the "
                 "statistics do not have (stats='recompute' computes them from the data)"
             )
-        a = np.asarray(st[a_name], dtype=np.float32).ravel().tolist()
-        b = np.asarray(st[b_name], dtype=np.float32).ravel().tolist()
+        try:
+            a = np.asarray(st[a_name], dtype=np.float32).ravel().tolist()
+            b = np.asarray(st[b_name], dtype=np.float32).ravel().tolist()
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"statistics '{a_name}'/'{b_name}' of '{key}' are not arrays of numbers: {e}"
+            ) from None
         out.append((key, m, a, b, float(eps)))
     return out
