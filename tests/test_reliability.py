@@ -379,3 +379,139 @@ def test_a_thousand_open_use_drop_cycles_release_files_and_threads(dataset_dir) 
     after = counts()
     assert after[0] <= before[0], f"file descriptors {before[0]} -> {after[0]}"
     assert after[1] <= before[1] + 2, f"threads {before[1]} -> {after[1]}"
+
+
+# -- found by the fuzzing campaign (fuzz/dataset_fuzz.py, scripts/fuzz.sh) ------------------------
+
+
+def _all_items(ds: roboframes.Dataset) -> list[dict]:
+    return [ds[i] for i in range(len(ds))]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(v, b[k]) if isinstance(v, np.ndarray) else v == b[k] for k, v in a.items()
+    )
+
+
+def _box(data: bytes, kind: bytes) -> tuple[int, int]:
+    """(offset, size) of the first box of type `kind` in an mp4 (containers searched)."""
+    containers = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
+
+    def walk(start: int, end: int) -> tuple[int, int] | None:
+        i = start
+        while i + 8 <= end:
+            size = int.from_bytes(data[i : i + 4], "big")
+            typ = data[i + 4 : i + 8]
+            if size < 8:
+                return None
+            if typ == kind:
+                return i, size
+            if typ in containers and (found := walk(i + 8, i + size)):
+                return found
+            i += size
+        return None
+
+    found = walk(0, len(data))
+    assert found, f"no {kind!r} box"
+    return found
+
+
+def test_strict_decoding_refuses_damage_the_default_conceals(copy) -> None:
+    """Bytes of coded pictures changed: FFmpeg's default decoding conceals the damage (frames
+    differ from the recording, as with torchcodec and LeRobot); strict_decode raises, naming the
+    file, and validate(decode="all") reports it."""
+    clean = copy()
+    want = _all_items(roboframes.Dataset(clean))
+    rng = np.random.default_rng(0)
+    concealed_and_caught = 0
+    for attempt in range(12):
+        root = clean.with_name(f"damaged{attempt}")
+        shutil.copytree(clean, root)
+        video = sorted(root.glob("videos/**/*.mp4"))[0]
+        data = bytearray(video.read_bytes())
+        off, size = _box(bytes(data), b"mdat")
+        for p in rng.integers(off + 16, off + size, 4):
+            data[p] ^= 0x5A
+        video.write_bytes(bytes(data))
+        try:
+            got = _all_items(roboframes.Dataset(root))
+        except roboframes.errors.VideoDecodeError:
+            continue  # the default noticed too
+        if all(_same(a, b) for a, b in zip(want, got, strict=True)):
+            continue  # damage in bytes that do not matter
+        with pytest.raises(roboframes.errors.VideoDecodeError, match=video.name) as e:
+            _all_items(roboframes.Dataset(root, strict_decode=True))
+        assert "strict" in str(e.value) or "decod" in str(e.value)
+        assert not roboframes.validate(root, decode="all").ok
+        concealed_and_caught += 1
+    assert concealed_and_caught >= 1, "no damage that the default hid and strict decoding caught"
+
+
+def test_a_shifted_video_timeline_is_refused_not_read_shifted(copy) -> None:
+    """An edited ctts table (a HEVC file with B-frames) makes the demuxer drop the first frame
+    and shift every later one by a frame: every time then finds a frame, the wrong one. The file
+    is refused at first use instead: no item comes back different."""
+    clean = copy("hevc")
+    want = _all_items(roboframes.Dataset(clean))
+    root = clean.with_name("hevc-shifted")
+    shutil.copytree(clean, root)
+    video = sorted(root.glob("videos/**/*.mp4"))[0]
+    data = bytearray(video.read_bytes())
+    off, _ = _box(bytes(data), b"ctts")
+    first = off + 16 + 4  # the first entry's sample offset
+    offset = int.from_bytes(data[first : first + 4], "big", signed=True)
+    ticks = int.from_bytes(data[off + 16 + 8 + 4 : off + 16 + 8 + 8], "big", signed=True)
+    step = abs(offset - ticks) or 512
+    data[first : first + 4] = (offset - step).to_bytes(4, "big", signed=True)
+    video.write_bytes(bytes(data))
+    ds = roboframes.Dataset(root)
+    errors = 0
+    for i, w in enumerate(want):
+        try:
+            assert _same(w, ds[i]), f"item {i} differs from the undamaged dataset's"
+        except roboframes.Error:
+            errors += 1
+    assert errors > 0
+
+
+def test_rows_must_be_their_episodes_rows(copy) -> None:
+    """A data table whose episode_index or frame_index disagrees with meta/episodes is refused
+    (it would give one episode's items with another's windows and labels)."""
+    for column, row, value in [("episode_index", 2, 1), ("frame_index", 7, 0)]:
+        root = copy()
+        data = sorted(root.glob("data/*/*.parquet"))[0]
+        values = pq.read_table(data)[column].to_pylist()
+        values[row] = value
+        _set_column(data, column, values)
+        with pytest.raises(MetadataError, match=column):
+            roboframes.Dataset(root)[0]
+        shutil.rmtree(root)
+
+
+def test_a_timestamp_pointing_into_another_episode_is_an_error(copy) -> None:
+    """A row's timestamp negated lands exactly on a frame of the previous episode in the shared
+    video file: that is an error, never the neighbour's frame."""
+    root = copy()
+    data = sorted(root.glob("data/*/*.parquet"))[0]
+    ts = pq.read_table(data)["timestamp"].to_pylist()
+    first_of_ep1 = pq.read_table(data)["episode_index"].to_pylist().index(1)
+    row = first_of_ep1 + 2  # frame 2 of episode 1: -0.2 s reaches episode 0's frame
+    ts[row] = -ts[row]
+    _set_column(data, "timestamp", ts)
+    ds = roboframes.Dataset(root)
+    with pytest.raises(MetadataError, match="another episode"):
+        ds[row]
+
+
+def test_more_misuse_is_a_type_error(dataset_dir) -> None:
+    ds = roboframes.Dataset(dataset_dir("h264"))
+    with pytest.raises(TypeError):
+        ds.get_batch([[0, 1], (0,), 3])  # ragged
+    with pytest.raises(TypeError, match="delta_timestamps"):
+        roboframes.Dataset(dataset_dir("h264"), delta_timestamps={"observation.state": "abc"})
+    with pytest.raises(TypeError, match="tolerance_s"):
+        roboframes.Dataset(dataset_dir("h264"), tolerance_s="x")  # type: ignore[arg-type]
+    for seed in (-1, "s", 1.5):
+        with pytest.raises(InvalidArgumentError, match="seed"):
+            ds.loader(batch_size=2, seed=seed)  # type: ignore[arg-type]

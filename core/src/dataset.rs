@@ -12,12 +12,13 @@ use indexmap::IndexMap;
 use crate::cache::{CacheStats, FrameCache};
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameFormat;
-use crate::meta::{self, Episode, FeatureKind, Info};
+use crate::meta::{self, DType, Episode, FeatureKind, Info};
 use crate::outputs::{build_outputs, OutputKind, OutputSpec};
 use crate::plan::{self, FrameTarget, ImageRequest, VideoRequest};
 use crate::table::{ColumnData, DataFile};
 use crate::video::DecoderPool;
 use crate::window::{check_delta_timestamps, delta_indices, window};
+use rayon::prelude::*;
 
 /// Options of [`Dataset::open`].
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct OpenOptions {
     /// Worker threads for decoding; `None` uses the number of cores. At most
     /// [`MAX_DECODE_THREADS`].
     pub decode_threads: Option<usize>,
+    /// Strict decoding: damage FFmpeg would conceal in a video's bitstream is an error instead
+    /// (see [`crate::video::VideoReader::open_strict`]). Off by default, as in FFmpeg and
+    /// LeRobot; `validate(decode="all")` turns it on.
+    pub strict_decode: bool,
 }
 
 impl Default for OpenOptions {
@@ -40,6 +45,7 @@ impl Default for OpenOptions {
             delta_timestamps: None,
             tolerance_s: 1e-4,
             decode_threads: None,
+            strict_decode: false,
         }
     }
 }
@@ -77,6 +83,10 @@ pub struct Dataset {
     tolerance_s: f64,
     /// Decoding threads of this process (see [`Dataset::set_decode_threads`]).
     decode_threads: AtomicUsize,
+    /// [`OpenOptions::strict_decode`].
+    strict_decode: bool,
+    /// Video files whose timeline matched `meta/episodes` ([`Dataset::check_timelines`]).
+    timelines_checked: Mutex<std::collections::HashSet<PathBuf>>,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
     data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
@@ -226,6 +236,8 @@ impl Dataset {
             delta,
             tolerance_s: opts.tolerance_s,
             decode_threads: AtomicUsize::new(threads),
+            strict_decode: opts.strict_decode,
+            timelines_checked: Mutex::new(Default::default()),
             outputs,
             video_keys,
             data_files: Mutex::new(HashMap::new()),
@@ -269,6 +281,10 @@ impl Dataset {
     }
     pub fn tolerance_s(&self) -> f64 {
         self.tolerance_s
+    }
+    /// Whether videos are decoded strictly ([`OpenOptions::strict_decode`]).
+    pub fn strict_decode(&self) -> bool {
+        self.strict_decode
     }
     /// Number of items (frames of the selected episodes).
     pub fn len(&self) -> usize {
@@ -379,6 +395,7 @@ impl Dataset {
         cancel: &AtomicBool,
     ) -> Result<()> {
         let rt = self.runtime()?;
+        self.check_timelines(&rt, &videos, targets)?;
         let cache = self.frame_cache();
         let exec = plan::Exec {
             pool: &rt.pool,
@@ -387,6 +404,80 @@ impl Dataset {
             cancel,
         };
         plan::run(&exec, videos, images, targets, self.tolerance_s)
+    }
+
+    /// Checks, once per video file, that each episode's span in the file holds at least its
+    /// number of rows of frames. Every query then finds a frame within tolerance or fails; but
+    /// a file whose timeline moved (a damaged edit list or `ctts` table makes the demuxer drop
+    /// the first frame and shift every later one by a frame) would give each time a frame, the
+    /// wrong one, and only the last episode would miss one. Such a file is refused at its first
+    /// use instead of read shifted. (More frames than rows is allowed: LeRobot reads converted
+    /// datasets whose videos have a spare frame.)
+    fn check_timelines(
+        &self,
+        rt: &Runtime,
+        videos: &[VideoRequest],
+        targets: &[FrameTarget],
+    ) -> Result<()> {
+        let mut todo: Vec<&VideoRequest> = Vec::new();
+        {
+            let checked = self
+                .timelines_checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for r in videos {
+                if !checked.contains(r.path.as_path()) && !todo.iter().any(|t| t.path == r.path) {
+                    todo.push(r);
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        rt.pool.install(|| {
+            todo.par_iter().try_for_each(|r| {
+                let key = targets.get(r.target).map_or("", |t| t.key.as_str());
+                let vk = self.video_position(key)?;
+                let place = |e: &Episode| e.videos.get(vk).map(|v| (v.chunk_index, v.file_index));
+                let by_index = self
+                    .pos_of
+                    .get(&r.episode)
+                    .and_then(|&p| self.episodes.get(p));
+                let Some(file) = by_index.and_then(place) else {
+                    return Ok(());
+                };
+                let index = rt
+                    .decoders
+                    .index(&r.path)
+                    .map_err(|e| e.within(Some(r.episode), Some(key)))?;
+                let half = 0.5 / self.info.fps;
+                for e in self.episodes.iter().filter(|e| place(e) == Some(file)) {
+                    let Some(v) = e.videos.get(vk) else { continue };
+                    let n = index.count_in(v.from_timestamp - half, v.to_timestamp - half);
+                    if i64::try_from(n).map_or(true, |n| n < e.length) {
+                        return Err(Error::Video {
+                            at: Location::file(r.path.as_path())
+                                .with_episode(e.episode_index)
+                                .with_key(key),
+                            msg: format!(
+                                "the episode's span {:.6}..{:.6} s in this file holds {n} \
+                                 frame(s), the episode has {} rows: the file's timeline does not \
+                                 match meta/episodes (frames missing or shifted: a damaged or \
+                                 edited file?)",
+                                v.from_timestamp, v.to_timestamp, e.length
+                            ),
+                        });
+                    }
+                }
+                Ok(())
+            })
+        })?;
+        let mut checked = self
+            .timelines_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        checked.extend(todo.iter().map(|r| r.path.as_ref().clone()));
+        Ok(())
     }
 
     fn runtime(&self) -> Result<Arc<Runtime>> {
@@ -422,7 +513,12 @@ impl Dataset {
             pool,
             // positioned readers per file for interleaved sequential reads (GopShuffleSampler's
             // streams), and room for a few files (cameras, chunk files) at a time
-            decoders: DecoderPool::new(8 * (2 * threads + 4), 2 * threads + 4, 1),
+            decoders: DecoderPool::with_strictness(
+                8 * (2 * threads + 4),
+                2 * threads + 4,
+                1,
+                self.strict_decode,
+            ),
         });
         *guard = Some(rt.clone());
         Ok(rt)
@@ -452,8 +548,63 @@ impl Dataset {
         let f = Arc::new(
             DataFile::load(&path, &feats).map_err(|e| e.within(Some(ep.episode_index), None))?,
         );
+        self.check_rows(&f, key)?;
         files().entry(key).or_insert_with(|| f.clone());
         Ok(f)
+    }
+
+    /// The rows of every episode that `meta/episodes` places in data file `key` say they are
+    /// that episode's: `episode_index` is the episode's and `frame_index` counts 0, 1, ... (as
+    /// LeRobot writes them). A table whose rows moved against the metadata would otherwise give
+    /// items of one episode with another's windows and labels.
+    fn check_rows(&self, f: &DataFile, key: (i64, i64)) -> Result<()> {
+        // (an integer scalar feature, as LeRobot declares both)
+        let has = |k: &str| {
+            self.info.features.get(k).is_some_and(|f| {
+                f.is_scalar()
+                    && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
+            })
+        };
+        let (check_ep, check_frame) = (has("episode_index"), has("frame_index"));
+        for e in self
+            .episodes
+            .iter()
+            .filter(|e| (e.data_chunk_index, e.data_file_index) == key && (check_ep || check_frame))
+        {
+            let at = |k: &str| {
+                Location::file(&f.path)
+                    .with_episode(e.episode_index)
+                    .with_key(k)
+            };
+            for (i, g) in (e.dataset_from_index..e.dataset_to_index).enumerate() {
+                let row = f
+                    .row_of(g)
+                    .map_err(|er| er.within(Some(e.episode_index), None))?;
+                if check_ep && f.int_scalar("episode_index", row) != Some(e.episode_index) {
+                    return Err(Error::metadata(
+                        at("episode_index"),
+                        format!(
+                            "row {row} (index {g}) holds episode_index {:?}, but meta/episodes \
+                             places it in episode {}",
+                            f.int_scalar("episode_index", row),
+                            e.episode_index
+                        ),
+                    ));
+                }
+                let want = i64::try_from(i).ok();
+                if check_frame && f.int_scalar("frame_index", row) != want {
+                    return Err(Error::metadata(
+                        at("frame_index"),
+                        format!(
+                            "row {row} (index {g}) holds frame_index {:?}, expected {i} (frame {i} \
+                             of the episode)",
+                            f.int_scalar("frame_index", row)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The item index of the first frame of episode `episode_index`, if it is selected.
@@ -840,7 +991,7 @@ impl Dataset {
         let mut paths: HashMap<(i64, i64), Arc<PathBuf>> = HashMap::new();
         for (bi, (it, f)) in items.iter().zip(files).enumerate() {
             let e = self.episode_at(it.ep)?;
-            let (path, from_ts) = self.video_location(e, vk, &spec.key, &mut paths)?;
+            let (path, from_ts, span) = self.video_location(e, vk, &spec.key, &mut paths)?;
             for (t, (r, _)) in window(offsets, e, it.abs).enumerate() {
                 let row = f
                     .row_of(r)
@@ -855,7 +1006,8 @@ impl Dataset {
                     path: path.clone(),
                     time_s: from_ts + f64::from(ts),
                     episode: e.episode_index,
-                    span: None,
+                    // (a wrong timestamp must not reach a neighbour's frame in a shared file)
+                    span,
                 });
             }
         }
@@ -881,7 +1033,7 @@ impl Dataset {
         vk: usize,
         key: &str,
         paths: &mut HashMap<(i64, i64), Arc<PathBuf>>,
-    ) -> Result<(Arc<PathBuf>, f64)> {
+    ) -> Result<(Arc<PathBuf>, f64, (f64, f64))> {
         let v = e.videos.get(vk).ok_or_else(|| {
             Error::metadata(
                 Location::file(self.root.join("meta/episodes")).with_episode(e.episode_index),
@@ -902,7 +1054,10 @@ impl Dataset {
                 p
             }
         };
-        Ok((path, v.from_timestamp))
+        // (half a frame period before each end: a frame on the boundary is the next episode's)
+        let half = 0.5 / self.info.fps;
+        let span = (v.from_timestamp - half, v.to_timestamp - half);
+        Ok((path, v.from_timestamp, span))
     }
 
     /// Decodes the frames of video key `camera` at `timestamps[i]` seconds into episode
@@ -952,27 +1107,21 @@ impl Dataset {
                         self.episodes.len()
                     ),
                 })?;
-            let (path, from_ts) = self.video_location(e, vk, camera, &mut paths)?;
+            let (path, from_ts, span) = self.video_location(e, vk, camera, &mut paths)?;
             if !ts.is_finite() {
                 return Err(Error::InvalidArgument {
                     msg: format!("timestamp {ts} of request {i} (episode {ep}) is not finite"),
                 });
             }
-            let span = e
-                .videos
-                .get(vk)
-                .map_or(0.0, |v| v.to_timestamp - v.from_timestamp);
             // Episodes share files: the frame found must be this episode's (a time past its end,
-            // or a loose tolerance, would reach a neighbour's): half a frame period around the
-            // episode's span in the file.
-            let half = 0.5 / self.info.fps;
+            // or a loose tolerance, would reach a neighbour's).
             videos.push(VideoRequest {
                 target: 0,
                 slot: i,
                 path,
                 time_s: from_ts + ts,
                 episode: ep,
-                span: Some((from_ts - half, from_ts + span - half)),
+                span,
             });
         }
         if videos.is_empty() {
@@ -994,7 +1143,7 @@ impl Dataset {
             let f = self.data_file(e)?;
             let base = self.cum.get(s).copied().unwrap_or(0);
             for (vk, key) in self.video_keys.iter().enumerate() {
-                let (path, from_ts) = self.video_location(e, vk, key, &mut paths)?;
+                let (path, from_ts, _) = self.video_location(e, vk, key, &mut paths)?;
                 let index = rt
                     .decoders
                     .index(&path)

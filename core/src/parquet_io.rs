@@ -2,8 +2,10 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::Schema;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -50,24 +52,69 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The most rows one parquet file of a dataset may hold (a LeRobot data file holds up to a
+/// few million; its footer may claim anything).
+pub const MAX_TABLE_ROWS: i64 = 1 << 31;
+
 /// Reads the named top-level columns of a parquet file (all columns when `names` is empty)
 /// into one record batch. Names absent from the file are skipped; callers report them.
+///
+/// The `parquet` crate panics on some corrupt files (negative column offsets in the footer,
+/// for one, found by fuzzing): such a panic is caught here and becomes a `Parquet` error
+/// naming the file, so a damaged table never takes the process down.
 pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
     crate::meta::regular_file(path)?;
+    // (the closure owns nothing shared: a panic inside leaves no state behind)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns(path, names)))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(Error::Parquet {
+                at: Location::file(path),
+                msg: format!("corrupt parquet file (the parquet reader failed: {why})"),
+            })
+        })
+}
+
+fn read_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    // Row counts come from the footer: a damaged one may claim any number, and a reader of
+    // no columns would produce that many empty rows without reading any data (found by
+    // fuzzing: a 2 KB file that read for minutes, growing without end).
+    let mut rows: i64 = 0;
+    for rg in builder.metadata().row_groups() {
+        rows = rows
+            .checked_add(rg.num_rows())
+            .filter(|&n| rg.num_rows() >= 0 && n <= MAX_TABLE_ROWS)
+            .ok_or_else(|| Error::Parquet {
+                at: Location::file(path),
+                msg: format!(
+                    "the footer claims a row group of {} rows; more than {MAX_TABLE_ROWS} rows \
+                     in one file is not a LeRobot table (corrupt file?)",
+                    rg.num_rows()
+                ),
+            })?;
+    }
     let schema = builder.schema().clone();
-    let builder = if names.is_empty() {
-        builder
+    let roots: Vec<usize> = if names.is_empty() {
+        (0..schema.fields().len()).collect()
     } else {
-        let roots: Vec<usize> = names
+        names
             .iter()
             .filter_map(|n| schema.index_of(n).ok())
-            .collect();
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        builder.with_projection(mask)
+            .collect()
     };
+    if roots.is_empty() {
+        // nothing to read: the callers report the columns they miss
+        return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let builder = builder.with_projection(mask);
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()

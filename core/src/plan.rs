@@ -81,9 +81,9 @@ pub(crate) struct VideoRequest {
     /// Seconds in the file (episode start in the file + the row's timestamp).
     pub time_s: f64,
     pub episode: i64,
-    /// When set, the frame found must lie in `[lo, hi)` seconds (the request's episode in a
-    /// file shared with other episodes).
-    pub span: Option<(f64, f64)>,
+    /// The frame found must lie in `[lo, hi)` seconds (the request's episode in a file shared
+    /// with other episodes).
+    pub span: (f64, f64),
 }
 
 /// One embedded image to decode into one slot of one target.
@@ -324,19 +324,6 @@ fn resolve_file(
             at: Location::file(path.as_path()),
             msg: "video has no frames".into(),
         })?;
-        if let Some((lo, hi)) = r.span {
-            if !(lo <= t && t < hi) {
-                return Err(Error::InvalidArgument {
-                    msg: format!(
-                        "{}: the frame nearest to t={:.6}s (at {t:.6}s) is outside episode {} \
-                         (its frames span [{lo:.6}, {hi:.6}) s in this file)",
-                        Location::file(path.as_path()).with_key(key_of(r.target)),
-                        r.time_s,
-                        r.episode
-                    ),
-                });
-            }
-        }
         let dist = (t - r.time_s).abs();
         if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
             return Err(Error::FrameTimestamp {
@@ -348,6 +335,23 @@ fn resolve_file(
                 distance_s: dist,
                 tolerance_s,
             });
+        }
+        // within tolerance, and this episode's frame (not a neighbour's in a shared file)
+        {
+            let (lo, hi) = r.span;
+            if !(lo <= t && t < hi) {
+                return Err(Error::metadata(
+                    Location::file(path.as_path())
+                        .with_episode(r.episode)
+                        .with_key(key_of(r.target)),
+                    format!(
+                        "the frame nearest to t={:.6}s (at {t:.6}s) is outside the episode (its \
+                         frames span [{lo:.6}, {hi:.6}) s in this file): the row's timestamp \
+                         points into another episode's frames",
+                        r.time_s
+                    ),
+                ));
+            }
         }
         let u = *seen.entry(pos).or_insert_with(|| {
             frames.push((pos, Vec::new()));

@@ -78,13 +78,15 @@ impl DataFile {
             }) => {
                 let idx = i64s(bytes);
                 let first = idx.first().copied().unwrap_or(0);
+                // (checked: an index near i64::MAX would wrap)
+                let expected = |r: usize| i64::try_from(r).ok().and_then(|r| first.checked_add(r));
                 for (r, v) in idx.iter().enumerate() {
-                    if *v != first + r as i64 {
+                    if Some(*v) != expected(r) {
                         return Err(Error::metadata(
                             Location::file(path).with_key("index"),
                             format!(
                                 "'index' is not contiguous: row {r} holds {v}, expected {}",
-                                first + r as i64
+                                expected(r).map_or("a value past i64".into(), |e| e.to_string())
                             ),
                         ));
                     }
@@ -108,18 +110,20 @@ impl DataFile {
 
     /// Row number of a global index in this file.
     pub fn row_of(&self, global_index: i64) -> Result<usize> {
-        let r = global_index - self.first_index;
-        if r < 0 || r as usize >= self.rows {
-            return Err(Error::metadata(
-                Location::file(&self.path),
-                format!(
-                    "global index {global_index} is not in this file (it holds {}..{})",
-                    self.first_index,
-                    self.first_index + self.rows as i64
-                ),
-            ));
-        }
-        Ok(r as usize)
+        global_index
+            .checked_sub(self.first_index)
+            .and_then(|r| usize::try_from(r).ok())
+            .filter(|&r| r < self.rows)
+            .ok_or_else(|| {
+                Error::metadata(
+                    Location::file(&self.path),
+                    format!(
+                        "global index {global_index} is not in this file (it holds {} rows from \
+                         index {})",
+                        self.rows, self.first_index
+                    ),
+                )
+            })
     }
 
     /// The bytes of one row of a fixed-size column.

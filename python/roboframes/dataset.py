@@ -148,7 +148,10 @@ def item_indices(indices: Any) -> list[int]:
     ``IndexOutOfRangeError`` for integers beyond int64."""
     if isinstance(indices, str | bytes) or np.isscalar(indices):
         raise TypeError(f"indices must be a sequence of integers, not {type(indices).__name__}")
-    arr = np.asarray(indices) if not hasattr(indices, "numpy") else np.asarray(indices.numpy())
+    try:
+        arr = np.asarray(indices) if not hasattr(indices, "numpy") else np.asarray(indices.numpy())
+    except (ValueError, TypeError) as e:  # ragged or mixed nesting
+        raise TypeError(f"indices must be a 1-D sequence of integers ({e})") from None
     if arr.dtype == object and all(isinstance(i, int) and not isinstance(i, bool) for i in arr.ravel()):
         raise IndexOutOfRangeError(f"index out of range: {max(arr.ravel().tolist(), key=abs)} does not fit in 64 bits")
     if arr.size == 0:
@@ -159,6 +162,23 @@ def item_indices(indices: Any) -> list[int]:
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise IndexOutOfRangeError(f"index out of range: {int(arr.max())} does not fit in 64 bits")
     out: list[int] = arr.astype(np.int64).tolist()
+    return out
+
+
+def _delta_timestamps(delta_timestamps: Any) -> dict[str, list[float]]:
+    """``{key: [seconds, ...]}`` as str keys and float lists: ``TypeError`` for anything else (a
+    string of offsets is not a list of them)."""
+    if not isinstance(delta_timestamps, Mapping):
+        raise TypeError(f"delta_timestamps must be a dict of key -> list of seconds, not {type(delta_timestamps).__name__}")
+    out: dict[str, list[float]] = {}
+    for k, v in delta_timestamps.items():
+        if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):
+            raise TypeError(f"delta_timestamps['{k}'] must be a list of seconds, not {type(v).__name__}")
+        offsets = list(v)
+        bad = [d for d in offsets if isinstance(d, bool) or not isinstance(d, int | float | np.integer | np.floating)]
+        if bad:
+            raise TypeError(f"delta_timestamps['{k}'] must hold numbers of seconds, got {bad[0]!r}")
+        out[str(k)] = [float(d) for d in offsets]
     return out
 
 
@@ -238,6 +258,12 @@ class Dataset(CameraKeys):
         tolerance_s: Allowed distance between a requested time and the frame returned, and the
             tolerance of the ``delta_timestamps`` check.
         decode_threads: Decoding threads of this process; ``None`` uses the number of cores.
+        strict_decode: Fail on damage in a video's bitstream instead of concealing it. By
+            default (as in FFmpeg, torchcodec and LeRobot) the decoder hides errors it finds by
+            guessing the damaged blocks from their neighbours, so a frame of a damaged file may
+            differ from what was recorded; with ``strict_decode=True`` it checks CRCs,
+            bitstream conformance and buffer bounds and raises :class:`VideoError` (naming the
+            file and frame) instead. ``validate(decode=...)`` always decodes strictly.
         frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
             ``"float32"`` or ``"float16"`` (``value / 255``).
         channels_last: Frames as ``(H, W, C)`` (default) or, when false, ``(C, H, W)``.
@@ -252,6 +278,7 @@ class Dataset(CameraKeys):
         decode_threads: int | None = None,
         frame_dtype: str = "uint8",
         channels_last: bool = True,
+        strict_decode: bool = False,
     ) -> None:
         if frame_dtype not in NUMPY_FRAME_DTYPES:
             raise InvalidArgumentError(
@@ -261,15 +288,21 @@ class Dataset(CameraKeys):
             _check_threads(decode_threads)
         self.root = Path(root)
         self._episodes_arg = None if episodes is None else episode_list(episodes)
-        self.delta_timestamps = (
-            None if delta_timestamps is None else {str(k): [float(d) for d in v] for k, v in delta_timestamps.items()}
-        )
+        self.delta_timestamps = None if delta_timestamps is None else _delta_timestamps(delta_timestamps)
+        if isinstance(tolerance_s, bool) or not isinstance(tolerance_s, int | float | np.integer | np.floating):
+            raise TypeError(f"tolerance_s must be a number of seconds, not {type(tolerance_s).__name__}")
         self.tolerance_s = float(tolerance_s)
         self._decode_threads_arg = decode_threads
+        self.strict_decode = bool(strict_decode)
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self._native = _native.NativeDataset(
-            str(self.root), self._episodes_arg, self.delta_timestamps, self.tolerance_s, decode_threads
+            str(self.root),
+            self._episodes_arg,
+            self.delta_timestamps,
+            self.tolerance_s,
+            decode_threads,
+            self.strict_decode,
         )
         self._specs = self._native.output_specs(frame_dtype, self.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
@@ -286,6 +319,7 @@ class Dataset(CameraKeys):
             "decode_threads": self._decode_threads_arg,
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
+            "strict_decode": self.strict_decode,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -85,6 +85,8 @@ class Loader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle: Shuffle = shuffle
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InvalidArgumentError(f"seed must be an int >= 0, got {seed!r}")
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
         self.output: Output = output

@@ -239,7 +239,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false))]
     fn new(
         py: Python<'_>,
         root: PathBuf,
@@ -247,12 +247,14 @@ impl NativeDataset {
         delta_timestamps: Option<IndexMap<String, Vec<f64>>>,
         tolerance_s: f64,
         decode_threads: Option<usize>,
+        strict_decode: bool,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
             episodes,
             delta_timestamps,
             tolerance_s,
             decode_threads,
+            strict_decode,
         };
         let inner =
             py.detach(move || guarded("opening a dataset", || Dataset::open(root, opts)))?;
@@ -429,5 +431,10 @@ impl NativeDataset {
     #[getter]
     fn tolerance_s(&self) -> f64 {
         self.inner.tolerance_s()
+    }
+
+    #[getter]
+    fn strict_decode(&self) -> bool {
+        self.inner.strict_decode()
     }
 }

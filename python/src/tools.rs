@@ -139,6 +139,7 @@ pub fn compute_stats<'py>(
         delta_timestamps: None,
         tolerance_s,
         decode_threads,
+        strict_decode: false,
     };
     let ds = py.detach(|| guarded("opening a dataset", || Dataset::open(&root, opts)))?;
     let state = Progress::default();

@@ -246,3 +246,12 @@ pub(super) fn seek_backward(
         Ok(())
     }
 }
+
+/// The decoder's error flags on a decoded frame (`AVFrame::decode_error_flags`: errors it
+/// found in the bitstream and concealed), or-ed with FFmpeg's corrupt-frame flag. Zero for a
+/// frame decoded without trouble.
+pub(super) fn frame_damage(frame: &ff::frame::Video) -> i32 {
+    // SAFETY: `frame` wraps a valid AVFrame for the borrow; reading an int field is in bounds.
+    let flags = unsafe { (*frame.as_ptr()).decode_error_flags };
+    flags | i32::from(frame.is_corrupt())
+}

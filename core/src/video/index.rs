@@ -27,7 +27,7 @@ pub struct FrameIndex {
     /// Packets in decode order.
     pub packets: Vec<PacketInfo>,
     /// Decode positions sorted by pts.
-    by_pts: Vec<usize>,
+    pub(crate) by_pts: Vec<usize>,
     /// For each decode position, the decode position of the keyframe decoding must start at.
     start_of: Vec<usize>,
 }
@@ -74,6 +74,18 @@ impl FrameIndex {
             }
         }
         best.and_then(|(j, tj)| self.by_pts.get(j).map(|p| (*p, tj)))
+    }
+
+    /// Number of frames whose time lies in `[lo, hi)` seconds.
+    pub fn count_in(&self, lo: f64, hi: f64) -> usize {
+        let before = |t: f64| {
+            self.by_pts.partition_point(|p| {
+                self.packets
+                    .get(*p)
+                    .is_some_and(|pk| self.seconds(pk.pts) < t)
+            })
+        };
+        before(hi).saturating_sub(before(lo))
     }
 
     /// Decode position of the keyframe to start at for the frame at decode position `pos`.
@@ -159,9 +171,25 @@ impl FrameIndex {
                 msg: "video stream has no frames".into(),
             });
         }
-        Ok(Self::from_packets(
-            path, codec, width, height, time_base, packets,
-        ))
+        let ix = Self::from_packets(path, codec, width, height, time_base, packets);
+        // Two frames at one time: the container's timestamps are damaged (an edited `ctts`
+        // table, say), and the frame "at" that time would be either picture.
+        for w in ix.by_pts.windows(2) {
+            if let [a, b] = w {
+                let pts = |i: &usize| ix.packets.get(*i).map(|p| p.pts);
+                if pts(a) == pts(b) {
+                    return Err(Error::Video {
+                        at: at(),
+                        msg: format!(
+                            "frames {a} and {b} (decode order) share the timestamp pts {} \
+                             (corrupt file?)",
+                            pts(a).unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(ix)
     }
 
     /// Builds the lookups from a packet list (decode order).

@@ -36,6 +36,8 @@ pub struct DecoderPool {
     capacity: usize,
     per_file: usize,
     threads_per_decoder: usize,
+    /// Readers decode strictly ([`VideoReader::open_strict`]).
+    strict: bool,
     idle: Mutex<Vec<(u64, Box<VideoReader>)>>,
     indexes: Mutex<HashMap<PathBuf, Arc<FrameIndex>>>,
     tick: AtomicU64,
@@ -45,7 +47,19 @@ pub struct DecoderPool {
 impl DecoderPool {
     /// A pool keeping at most `per_file` idle readers of one file and `capacity` in all.
     pub fn new(capacity: usize, per_file: usize, threads_per_decoder: usize) -> DecoderPool {
+        Self::with_strictness(capacity, per_file, threads_per_decoder, false)
+    }
+
+    /// [`DecoderPool::new`] whose readers decode strictly when `strict` is set
+    /// ([`VideoReader::open_strict`]).
+    pub fn with_strictness(
+        capacity: usize,
+        per_file: usize,
+        threads_per_decoder: usize,
+        strict: bool,
+    ) -> DecoderPool {
         DecoderPool {
+            strict,
             capacity: capacity.max(1),
             per_file: per_file.max(1),
             threads_per_decoder: threads_per_decoder.max(1),
@@ -110,7 +124,11 @@ impl DecoderPool {
     /// Opens a new reader of `path`.
     pub fn open(&self, path: &Path) -> Result<Box<VideoReader>> {
         let ix = self.index(path)?;
-        Ok(Box::new(VideoReader::open(ix, self.threads_per_decoder)?))
+        Ok(Box::new(VideoReader::open_with(
+            ix,
+            self.threads_per_decoder,
+            self.strict,
+        )?))
     }
 
     /// The frame index of a file, built on first use.

@@ -23,6 +23,8 @@ pub struct VideoReader {
     eof_sent: bool,
     converter: RgbConverter,
     frame: ff::frame::Video,
+    /// Strict decoding: see [`VideoReader::open_strict`].
+    strict: bool,
     /// Frames the decoder output since the pool last counted them.
     pub(super) decoded: u64,
 }
@@ -39,8 +41,22 @@ impl VideoReader {
         }
     }
 
-    /// Opens a file whose index is known.
+    /// Opens a file whose index is known. Damage in the bitstream is concealed, as FFmpeg (and
+    /// torchcodec, LeRobot's decoder) does by default: see [`VideoReader::open_strict`].
     pub fn open(index: Arc<FrameIndex>, threads: usize) -> Result<VideoReader> {
+        Self::open_with(index, threads, false)
+    }
+
+    /// Opens a file whose index is known, in strict mode: the decoder checks CRCs, bitstream
+    /// conformance and buffer bounds and fails on the first error instead of concealing it
+    /// (FFmpeg's `err_detect=crccheck+bitstream+buffer+explode`), and a frame the decoder
+    /// reports as damaged (concealed errors, corrupt flag) is an error instead of a picture.
+    pub fn open_strict(index: Arc<FrameIndex>, threads: usize) -> Result<VideoReader> {
+        Self::open_with(index, threads, true)
+    }
+
+    /// [`VideoReader::open`] or, with `strict`, [`VideoReader::open_strict`].
+    pub fn open_with(index: Arc<FrameIndex>, threads: usize, strict: bool) -> Result<VideoReader> {
         init_ffmpeg();
         let path = index.path.clone();
         let at = || Location::file(&path);
@@ -61,7 +77,12 @@ impl VideoReader {
             count: threads.max(1),
             ..Default::default()
         });
-        let decoder = ctx.decoder().video().map_err(|e| match e {
+        let mut decoder = ctx.decoder();
+        if strict {
+            use ff::codec::decoder::Check;
+            decoder.check(Check::CRC | Check::BITSTREAM | Check::BUFFER | Check::EXPLODE);
+        }
+        let decoder = decoder.video().map_err(|e| match e {
             ff::Error::DecoderNotFound => Error::UnsupportedCodec {
                 at: at(),
                 codec: index.codec.clone(),
@@ -82,6 +103,7 @@ impl VideoReader {
             eof_sent: false,
             converter: RgbConverter::default(),
             frame: ff::frame::Video::empty(),
+            strict,
             decoded: 0,
         })
     }
@@ -194,6 +216,14 @@ impl VideoReader {
             match self.decoder.receive_frame(&mut self.frame) {
                 Ok(()) => {
                     self.decoded += 1;
+                    let damage = convert::frame_damage(&self.frame);
+                    if self.strict && damage != 0 {
+                        return Err(self.err(format!(
+                            "the frame at pts {} is damaged: the decoder concealed errors in \
+                             the bitstream (error flags {damage:#x}; strict decoding)",
+                            self.frame_pts().map_or("?".into(), |p| p.to_string())
+                        )));
+                    }
                     return Ok(true);
                 }
                 Err(ff::Error::Eof) => return Ok(false),
@@ -264,6 +294,16 @@ impl VideoReader {
                 self.last_out = None;
                 continue;
             };
+            // A decoder outputs frames in presentation order: a pts at or before the previous
+            // one means the container's timestamps (an edited `ctts` table, say) name other
+            // pictures than the bitstream holds, and the frame "at" a time would be another.
+            if let Some(prev) = self.last_out.filter(|&prev| p <= prev) {
+                self.last_out = None;
+                return Err(self.err(format!(
+                    "frames out of presentation order (pts {p} after {prev}): the file's \
+                     timestamps do not match its pictures (corrupt file?)"
+                )));
+            }
             self.last_out = Some(p);
             match p.cmp(&target_pts) {
                 std::cmp::Ordering::Less => {}

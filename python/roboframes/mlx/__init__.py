@@ -231,6 +231,7 @@ class Dataset:
         decode_threads: int | None = None,
         frame_dtype: str = "uint8",
         channels_last: bool = True,
+        strict_decode: bool = False,
     ) -> None:
         if frame_dtype not in _native.FRAME_DTYPES:
             raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
@@ -241,6 +242,7 @@ class Dataset:
             delta_timestamps=delta_timestamps,
             tolerance_s=tolerance_s,
             decode_threads=decode_threads,
+            strict_decode=strict_decode,
         )
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)

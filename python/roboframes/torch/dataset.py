@@ -120,6 +120,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
             ``torch.float16`` or ``torch.bfloat16`` (``value / 255`` rounded).
         channels_last: frames as ``(H, W, C)`` instead of ``(C, H, W)``.
         decode_threads: decoding threads of this process (default: the number of cores).
+        strict_decode: raise on damage in a video's bitstream instead of concealing it, as
+            FFmpeg (and so LeRobot) does by default (see ``roboframes.Dataset``).
         normalize: ``{key: mode}`` with LeRobot's ``NormalizationMode`` names or values
             (``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``, ``QUANTILE10``, ``IDENTITY``): those
             float32 entries come normalised in the core, equal to what LeRobot's
@@ -154,6 +156,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         frame_dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
         decode_threads: int | None = None,
+        strict_decode: bool = False,
         normalize: dict[str, Any] | None = None,
         stats: dict[str, dict[str, Any]] | str | None = None,
     ) -> None:
@@ -178,6 +181,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             delta_timestamps=delta_timestamps,
             tolerance_s=tolerance_s,
             decode_threads=decode_threads,
+            strict_decode=strict_decode,
         )
         self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self.reader)
         self.delta_indices: dict[str, list[int]] | None = self.reader.delta_indices
@@ -357,6 +361,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
             "decode_threads": self._decode_threads_arg,
+            "strict_decode": self.reader.strict_decode,
             "normalize": self.normalize,
             "stats": self._norm_stats,
         }
