@@ -6,6 +6,8 @@ pub mod cache;
 pub mod dataset;
 pub mod error;
 pub mod frame;
+#[cfg(feature = "testing")]
+pub mod fuzz;
 pub mod image;
 pub mod meta;
 pub mod normalize;

@@ -1,0 +1,278 @@
+//! Fuzz targets for the parsers that read bytes from disk (feature `testing`): `info.json` and
+//! its path templates, the episode table, a data table and the mp4 frame index. Each target
+//! takes arbitrary bytes, must never panic, hang or abort, and checks the properties the reader
+//! relies on when a parse succeeds. The coverage-guided fuzzer in `fuzz/` (AFL++, stable Rust)
+//! calls them; `core/tests/fuzz_replay.rs` replays the seeds and every saved finding under
+//! `cargo test`, so a fixed crash stays fixed.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::meta::{self, Feature, FeatureKind};
+use crate::table::DataFile;
+use crate::video::{FrameIndex, VideoReader};
+
+/// The targets by name (the names of `fuzz/`'s binaries and of its seed folders).
+pub const TARGETS: &[&str] = &["info_json", "episodes_table", "data_table", "mp4_index"];
+
+/// Runs the target `name` on `data`; `false` when no target has that name.
+pub fn run(name: &str, data: &[u8]) -> bool {
+    match name {
+        "info_json" => info_json(data),
+        "episodes_table" => episodes_table(data),
+        "data_table" => data_table(data),
+        "mp4_index" => mp4_index(data),
+        _ => return false,
+    }
+    true
+}
+
+/// A scratch folder of this process and thread (targets write their input where the reader
+/// expects a file).
+fn scratch() -> PathBuf {
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    std::env::temp_dir().join(format!("roboframes-fuzz-{}-{thread}", std::process::id()))
+}
+
+/// Writes `data` to `root/rel`, creating folders; `None` when the file system refuses (the
+/// target then has nothing to test).
+fn place(root: &Path, rel: &str, data: &[u8]) -> Option<PathBuf> {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent()?).ok()?;
+    fs::write(&path, data).ok()?;
+    Some(path)
+}
+
+/// A path built from a template is inside the root and names no parent folder.
+fn assert_confined(root: &Path, p: &Path) {
+    let rel = p
+        .strip_prefix(root)
+        .unwrap_or_else(|_| panic!("{} escapes {}", p.display(), root.display()));
+    assert!(
+        rel.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+        "{} climbs out of the root",
+        p.display()
+    );
+}
+
+/// `info.json`: parsing, the features' sizes and every path template, with chunk and file
+/// indices at the edges of their range.
+pub fn info_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let root = Path::new("/dataset-root");
+    let Ok(info) = meta::parse_info(text, &root.join("meta/info.json")) else {
+        return;
+    };
+    assert!(info.fps.is_finite() && info.fps > 0.0, "fps {}", info.fps);
+    for f in info.features.values() {
+        // sizes were checked at parse time: they cannot overflow
+        let n = f.numel();
+        let shape = f.item_shape();
+        let product = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        assert!(product.is_some(), "shape of {} overflows", f.name);
+        assert!(
+            n <= meta::MAX_FEATURE_ELEMENTS,
+            "{} has {n} elements",
+            f.name
+        );
+    }
+    let edges = [0i64, 1, 999, 1000, -1, i64::MAX, i64::MIN];
+    for &c in &edges {
+        for &i in &edges {
+            if let Ok(p) = meta::data_file_path(root, &info, c, i) {
+                assert_confined(root, &p);
+            }
+            for k in info.video_keys() {
+                if let Ok(p) = meta::video_file_path(root, &info, &k, c, i) {
+                    assert_confined(root, &p);
+                }
+            }
+        }
+    }
+}
+
+/// The camera key the table targets expect (the testing dataset's).
+const CAMERA: &str = crate::testing::CAMERA;
+
+/// An episode table (`meta/episodes/chunk-000/file-000.parquet`): the lenient row reader, the
+/// per-row checks and the strict reader; rows that pass the checks span their length.
+pub fn episodes_table(data: &[u8]) {
+    let root = scratch().join("episodes");
+    let _ = fs::remove_dir_all(&root);
+    if place(&root, "meta/episodes/chunk-000/file-000.parquet", data).is_none() {
+        return;
+    }
+    let keys = vec![CAMERA.to_owned()];
+    if let Ok(rows) = meta::read_episode_rows(&root, &keys) {
+        for (ep, path) in &rows {
+            if meta::check_episode(ep, path, &keys).is_ok() {
+                assert!(ep.length > 0);
+                assert_eq!(
+                    ep.dataset_to_index.checked_sub(ep.dataset_from_index),
+                    Some(ep.length)
+                );
+                assert_eq!(ep.videos.len(), keys.len());
+            }
+        }
+    }
+    if let Ok(eps) = meta::read_episodes(&root, &keys) {
+        assert!(eps
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.episode_index < b.episode_index)));
+    }
+}
+
+/// The features of the testing dataset's data table.
+fn data_features() -> Vec<Feature> {
+    let info = r#"{"codebase_version":"v3.0","fps":10,
+        "data_path":"data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "total_episodes":1,"total_frames":1,"features":{
+        "observation.state":{"dtype":"float32","shape":[3]},
+        "timestamp":{"dtype":"float32","shape":[1]},
+        "frame_index":{"dtype":"int64","shape":[1]},
+        "episode_index":{"dtype":"int64","shape":[1]},
+        "index":{"dtype":"int64","shape":[1]},
+        "task_index":{"dtype":"int64","shape":[1]},
+        "next.done":{"dtype":"bool","shape":[1]},
+        "language":{"dtype":"string","shape":[1]}}}"#;
+    meta::parse_info(info, Path::new("info.json"))
+        .map(|i| i.features.into_values().collect())
+        .unwrap_or_default()
+}
+
+/// A data table: every column the reader casts, and every accessor over every row.
+pub fn data_table(data: &[u8]) {
+    let root = scratch().join("data");
+    let Some(path) = place(&root, "file.parquet", data) else {
+        return;
+    };
+    let features = data_features();
+    assert!(!features.is_empty(), "the fixed info.json must parse");
+    // every feature, and each alone (a file may lack some columns)
+    let all: Vec<&Feature> = features.iter().collect();
+    let mut sets: Vec<Vec<&Feature>> = vec![all];
+    sets.extend(features.iter().map(|f| vec![f]));
+    for set in sets {
+        let Ok(df) = DataFile::load(&path, &set) else {
+            continue;
+        };
+        let rows = df.rows;
+        for row in 0..rows.min(4096) {
+            let _ = df.timestamp(row);
+            for f in &set {
+                if let (Some(bytes), FeatureKind::Numeric(dt)) =
+                    (df.fixed_row(&f.name, row), &f.kind)
+                {
+                    let item = f.numel().checked_mul(dt.item_dtype().size());
+                    assert_eq!(Some(bytes.len()), item, "row bytes of {}", f.name);
+                }
+                let _ = df.int_scalar(&f.name, row);
+            }
+        }
+        for f in &set {
+            let _ = df.values_f64(&f.name, 0..rows);
+        }
+        for g in [
+            df.first_index,
+            df.first_index.saturating_add(rows as i64),
+            -1,
+            i64::MAX,
+        ] {
+            if let Ok(r) = df.row_of(g) {
+                assert!(r < rows);
+            }
+        }
+    }
+}
+
+/// The largest frame the mp4 target decodes (a fuzzed header may claim any size).
+const MAX_FUZZ_PIXELS: u64 = 1 << 20;
+/// The most frames the mp4 target decodes.
+const MAX_FUZZ_FRAMES: usize = 64;
+
+/// An mp4 file: the packet index and its lookups; then, for small files, decoding every frame
+/// in order and a few out of order.
+pub fn mp4_index(data: &[u8]) {
+    let root = scratch().join("video");
+    let Some(path) = place(&root, "file.mp4", data) else {
+        return;
+    };
+    let Ok(ix) = FrameIndex::build(&path) else {
+        return;
+    };
+    let n = ix.len();
+    assert!(n > 0);
+    assert_eq!(ix.by_pts.len(), n);
+    let mut seen = vec![false; n];
+    for &i in &ix.by_pts {
+        let slot = seen.get_mut(i).expect("by_pts names a packet");
+        assert!(!*slot, "by_pts repeats {i}");
+        *slot = true;
+    }
+    for pos in 0..n {
+        assert!(ix.start_of(pos) <= pos, "start_of({pos}) after it");
+    }
+    for t in [0.0, 0.05, 1.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+        if let Some((pos, _)) = ix.nearest(t) {
+            assert!(pos < n);
+        }
+    }
+    let pixels = u64::from(ix.width) * u64::from(ix.height);
+    if pixels == 0 || pixels > MAX_FUZZ_PIXELS || n > MAX_FUZZ_FRAMES {
+        return;
+    }
+    let ix = Arc::new(ix);
+    let Ok(mut reader) = VideoReader::open(ix.clone(), 1) else {
+        return;
+    };
+    let Ok(bytes) = usize::try_from(pixels * 3) else {
+        return;
+    };
+    let mut out = vec![0u8; bytes];
+    let mut orders: Vec<Vec<usize>> = vec![(0..n).collect()];
+    orders.push(vec![n - 1, 0, n / 2]);
+    for wanted in orders {
+        let _ = reader.decode(&wanted, |_, conv, frame| {
+            conv.convert(frame, &mut out)
+                .map_err(|m| crate::Error::InvalidArgument { msg: m })
+        });
+    }
+}
+
+/// Writes seeds for every target under `dir/<target>/` from a freshly written testing dataset
+/// (needs the `ffmpeg` command-line tool): its `info.json`, episode table, data table and mp4
+/// (one without and one with B-frames).
+pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
+    let ds = dir.join("dataset");
+    crate::testing::write_dataset(&ds, &[3, 2])?;
+    let copy = |target: &str, name: &str, from: &Path| -> std::io::Result<()> {
+        fs::create_dir_all(dir.join(target))?;
+        fs::copy(from, dir.join(target).join(name)).map(|_| ())
+    };
+    copy("info_json", "info.json", &ds.join("meta/info.json"))?;
+    copy(
+        "episodes_table",
+        "episodes.parquet",
+        &ds.join("meta/episodes/chunk-000/file-000.parquet"),
+    )?;
+    copy(
+        "data_table",
+        "data.parquet",
+        &ds.join("data/chunk-000/file-000.parquet"),
+    )?;
+    copy(
+        "mp4_index",
+        "plain.mp4",
+        &ds.join(format!("videos/{CAMERA}/chunk-000/file-000.mp4")),
+    )?;
+    let bframes = dir.join("bframes.mp4");
+    crate::testing::write_video(&bframes, 32, 16, 10, 12, 4, 2)?;
+    copy("mp4_index", "bframes.mp4", &bframes)?;
+    fs::remove_file(bframes)?;
+    fs::remove_dir_all(ds)
+}
