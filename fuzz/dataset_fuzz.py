@@ -15,6 +15,9 @@ the parent classifies what happened:
 ``concealed``    items differ after damage to a video that default (non-strict) decoding hides,
                  as FFmpeg, torchcodec and LeRobot do; strict decoding is the check
 ``silent``       items differ and nothing above explains it: a bug
+``false_error``  an error on a dataset changed only in ways that keep it valid (row groups split,
+                 an extra column or field): a bug
+``internal``     a ``roboframes.InternalError`` (a caught Rust panic or broken invariant): a bug
 ``exception``    another Python exception (an unclear error): a bug
 ``panic``        a Rust panic reached Python: a bug
 ``signal``       the child died of a signal (a crash): a bug
@@ -57,7 +60,7 @@ import pyarrow.parquet as pq
 import roboframes
 from roboframes.synthetic import DatasetSpec, write_dataset
 
-BUGS = ("silent", "exception", "panic", "signal", "timeout", "memory")
+BUGS = ("silent", "false_error", "internal", "exception", "panic", "signal", "timeout", "memory")
 
 # Small datasets written by LeRobot 0.4.4's writer: H.264, HEVC with B-frames (a ctts table),
 # and AV1 spread over several data and video files with an embedded image feature.
@@ -92,7 +95,11 @@ class Case:
     detail: str = ""
     # damage inside coded data that no reader can check (see the module docstring)
     payload: bool = False
+    # the items' keys the damage may change: payload damage, or concealed video damage
+    payload_keys: set[str] = field(default_factory=set)
     video: bool = False
+    # the damage keeps the dataset valid: any error is a false error
+    benign: bool = False
     op: str = "read"
     strict: bool = False
     windows: bool = False
@@ -100,6 +107,8 @@ class Case:
     # features whose stored values the mutation changed legitimately (an edited or recast value
     # of a data column): the items may differ there, and only there
     changes: set[str] = field(default_factory=set)
+    # features whose declared dtype or shape changed: the same numbers, cast or reshaped
+    recast: set[str] = field(default_factory=set)
 
 
 # -- the reference: every item of each undamaged base, plain and windowed ------------------------
@@ -133,6 +142,24 @@ def same_items(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str | None:
             elif v != w:
                 return f"item {i} '{k}': {w!r} instead of {v!r}"
     return None
+
+
+def same_numbers(a: list[dict[str, Any]], b: list[dict[str, Any]], keys: set[str]) -> bool:
+    """Equal items, except that entries under `keys` need only hold the same numbers (another
+    dtype or shape)."""
+    for x, y in zip(a, b, strict=True):
+        if x.keys() != y.keys():
+            return False
+        for k, v in x.items():
+            w = y[k]
+            if k in keys and isinstance(v, np.ndarray) and isinstance(w, np.ndarray):
+                if v.size != w.size or not np.array_equal(
+                    v.ravel().astype(np.float64), w.ravel().astype(np.float64), equal_nan=True
+                ):
+                    return False
+            elif same_items([{k: v}], [{k: w}]) is not None:
+                return False
+    return True
 
 
 # -- mutators -------------------------------------------------------------------------------------
@@ -236,6 +263,8 @@ def info_field(root: Path, rng: random.Random, case: Case) -> None:
     if what.startswith("delete") and len(parts) == 2 and parts[0] == "features":
         # a feature no longer declared: items lack it (and its window's padding mask)
         case.changes |= {parts[1], f"{parts[1]}_is_pad"}
+    elif len(parts) >= 3 and parts[0] == "features" and parts[2] in ("shape", "dtype"):
+        case.recast.add(parts[1])
 
 
 @mutator(4)
@@ -390,7 +419,7 @@ def table_values(root: Path, rng: random.Random, case: Case) -> None:
     if how in ("cast", "value"):
         # a feature's stored value (a timestamp too, while the frame stays within tolerance), or
         # a task's text: items may carry the new value
-        if which == "data" and (column not in ROW_METADATA or column == "timestamp"):
+        if which == "data" and (column not in ROW_METADATA or column in ("timestamp", "frame_index")):
             case.changes.add(column)
         elif which == "data" and column == "task_index":
             case.changes |= {"task_index", "task"}
@@ -418,7 +447,10 @@ def parquet_bytes(root: Path, rng: random.Random, case: Case) -> None:
     path.write_bytes(bytes(data))
     try:
         after = pq.read_table(path)
-        case.payload = not after.equals(before)
+        differing = {c for c in before.column_names if c not in after.column_names or not after[c].equals(before[c])}
+        case.payload = bool(differing) or not after.equals(before)
+        # a data column's values reach items under its own name; metadata tables reach anything
+        case.payload_keys = differing if "data" in path.parts and differing else {"*"}
     except Exception:
         case.payload = False
 
@@ -447,6 +479,15 @@ def mp4_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple
                 out += mp4_boxes(data, entry + 86, min(entry + esize, i + size))
         i += size
     return out
+
+
+def camera_of(root: Path, video: Path) -> str:
+    """The camera key of a video file (``videos/<key>/chunk-*/file-*.mp4``)."""
+    return video.relative_to(root).parts[1]
+
+
+# boxes that place frames in time: damage there must be refused or harmless, strict or not
+TIMING_BOXES = {"stts", "ctts", "elst", "mdhd", "mvhd", "tkhd", "stss", "cslg"}
 
 
 def video_files(root: Path) -> list[Path]:
@@ -484,7 +525,10 @@ def mp4_box(root: Path, rng: random.Random, case: Case) -> None:
         data[off + 4 : off + 8] = b"free"
         detail = "type->free"
     path.write_bytes(bytes(data))
-    case.video = True
+    # other boxes (sample sizes and offsets, the codec configuration) damage the bitstream the
+    # decoder sees, which default decoding may conceal; timing boxes must never shift frames
+    case.video = typ.decode("latin1") not in TIMING_BOXES
+    case.payload_keys = {camera_of(root, path)}
     case.detail = f"{path.relative_to(root)} {typ.decode('latin1')} {detail}"
 
 
@@ -502,6 +546,7 @@ def mp4_payload(root: Path, rng: random.Random, case: Case) -> None:
         data[s] = rng.randrange(256)
     path.write_bytes(bytes(data))
     case.video = case.payload = True
+    case.payload_keys = {camera_of(root, path)}
     case.detail = f"{path.relative_to(root)} mdat bytes {spots}"
 
 
@@ -513,6 +558,7 @@ def mp4_truncate(root: Path, rng: random.Random, case: Case) -> None:
     n = rng.randrange(len(data))
     path.write_bytes(data[:n])
     case.video = True
+    case.payload_keys = {camera_of(root, path)}
     case.detail = f"{path.relative_to(root)} truncated to {n} of {len(data)}"
 
 
@@ -532,6 +578,43 @@ def file_system(root: Path, rng: random.Random, case: Case) -> None:
     elif how == "symlink":
         path.symlink_to("/etc/hostname")
     case.detail = f"{path.relative_to(root)}: {how}"
+
+
+@mutator(6)
+def benign(root: Path, rng: random.Random, case: Case) -> None:
+    """Changes that keep the dataset valid (row groups split, an extra column, unknown fields in
+    info.json and stats.json, the tasks table's rows reordered): any error is a false error."""
+    case.benign = True
+    how = rng.choice(["groups", "extra_column", "info_field", "stats_field", "tasks_order"])
+    if how in ("groups", "extra_column"):
+        path, _ = table_target(root, rng)
+        table = pq.read_table(path)
+        if how == "extra_column":
+            table = table.append_column("fuzz.extra", pa.array([f"r{i}" for i in range(table.num_rows)]))
+        pq.write_table(table, path, row_group_size=rng.choice([1, 2, 3]) if how == "groups" else None)
+        case.detail = f"{path.relative_to(root)}: {how}"
+    elif how == "info_field":
+        path = root / "meta/info.json"
+        doc = json.loads(path.read_text())
+        doc["fuzz_note"] = {"by": "dataset_fuzz", "n": rng.randrange(100)}
+        feature = rng.choice(sorted(doc["features"]))
+        doc["features"][feature]["fuzz_note"] = "unused"
+        path.write_text(json.dumps(doc))
+        case.detail = f"info.json: unknown fields (top level, {feature})"
+    elif how == "stats_field":
+        path = root / "meta/stats.json"
+        if not path.exists():
+            raise Skip
+        doc = json.loads(path.read_text())
+        feature = rng.choice(sorted(doc))
+        doc[feature]["fuzz_stat"] = [0.0]
+        path.write_text(json.dumps(doc))
+        case.detail = f"stats.json: unknown statistic in {feature}"
+    else:
+        path = root / "meta/tasks.parquet"
+        table = pq.read_table(path)
+        pq.write_table(table.take(list(reversed(range(table.num_rows)))), path)
+        case.detail = "tasks.parquet rows reversed"
 
 
 # API misuse: the dataset stays intact; hostile arguments must give a clear error or a right
@@ -671,8 +754,12 @@ def run_case(root: Path, case: Case, refs: dict[tuple[str, bool], list[dict[str,
             return run_api(root, case, refs[(case.base, False)]), ""
         if case.op == "validate":
             report = roboframes.validate(root, decode="all")
+            internal = [f for f in report.errors if f.check == "internal"]
+            if internal:
+                return "internal", str(internal[0])[:300]
             if not report.ok:
-                return "error", f"validate: {len(report.errors)} errors"
+                kind = "false_error" if case.benign else "error"
+                return kind, f"validate: {len(report.errors)} errors: {str(report.errors[0])[:300]}"
             # validate found nothing: what the reader returns must then be the original
         probe = roboframes.Dataset(root, strict_decode=case.strict)
         dt = windows_of(probe) if case.windows else None
@@ -687,8 +774,10 @@ def run_case(root: Path, case: Case, refs: dict[tuple[str, bool], list[dict[str,
         else:
             items = read_all(ds)
         diff = same_items(ref, items)
+    except roboframes.errors.InternalError as e:
+        return "internal", f"{type(e).__name__}: {str(e)[:300]}"
     except roboframes.Error as e:
-        return "error", f"{type(e).__name__}: {str(e)[:300]}"
+        return ("false_error" if case.benign else "error"), f"{type(e).__name__}: {str(e)[:300]}"
     except TypeError as e:
         return ("error" if case.op == "api" else "exception"), f"TypeError: {str(e)[:300]}"
     except MemoryError:
@@ -698,10 +787,18 @@ def run_case(root: Path, case: Case, refs: dict[tuple[str, bool], list[dict[str,
         return kind, f"{type(e).__name__}: {str(e)[:300]}\n{traceback.format_exc()[-1500:]}"
     if diff is None:
         return "ok", ""
+    if case.recast and len(items) == len(ref) and same_numbers(ref, items, case.recast):
+        return "changed", diff
     if case.changes and len(items) == len(ref):
         strip = [{k: v for k, v in it.items() if k not in case.changes} for it in ref]
         if same_items(strip, [{k: v for k, v in it.items() if k not in case.changes} for it in items]) is None:
             return "changed", diff
+    only_in = case.payload_keys if "*" not in case.payload_keys else None
+    if only_in is not None:
+        pads = {f"{k}_is_pad" for k in only_in}
+        keep = [{k: v for k, v in it.items() if k not in only_in and k not in pads} for it in items]
+        if same_items([{k: v for k, v in it.items() if k not in only_in and k not in pads} for it in ref], keep):
+            return "silent", f"{diff} (outside the damaged {sorted(only_in)})"
     if case.payload:
         return "payload", diff
     if case.video and not case.strict:
@@ -764,7 +861,8 @@ def fork_case(
     try:
         outcome, detail = json.loads(b"".join(chunks) or b"null")
     except (TypeError, ValueError):
-        return "exception", f"child exited {os.WEXITSTATUS(status)} without an answer", took
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        return "exception", f"child exited {os.WEXITSTATUS(status)} without an answer: {tail}", took
     return outcome, detail, took
 
 

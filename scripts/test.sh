@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All tests: set up (idempotent), Rust format/lint/unit tests (and valgrind over the FFI code),
-# Python format/lint/type checks (ruff, mypy, stubtest), then the pytest suites (among them a
+# a short coverage-guided fuzzing run of the core's parsers, Python format/lint/type checks (ruff,
+# mypy, stubtest), a short run of the whole-dataset fuzzer, then the pytest suites (among them a
 # clean-venv install of ./python), with a second environment holding the newest torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,12 @@ echo "[test] valgrind (leaks): indexing, seeking and decoding lose no memory"
 env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
   "${CARGO_TEST[@]}" --test leaks -- --test-threads=1
 
+echo "[test] fuzzing, short run: AFL++ over the core's parsers (30 s per target; see scripts/fuzz.sh)"
+(cd fuzz && cargo fmt --check)
+bash scripts/fuzz.sh 30
+
 echo "[test] ruff format --check, ruff check"
-PY_DIRS=(python tests benches examples)
+PY_DIRS=(python tests benches examples fuzz)
 .venv/bin/ruff format --check "${PY_DIRS[@]}"
 .venv/bin/ruff check "${PY_DIRS[@]}"
 echo "[test] mypy (the roboframes package; python/pyproject.toml [tool.mypy])"
@@ -45,6 +50,9 @@ if [ ! -x .venv-newest/bin/python ] || ! cmp -s "$NEWEST_LOCK" "$NEWEST_STAMP"; 
   cp "$NEWEST_LOCK" "$NEWEST_STAMP"
 fi
 export ROBOFRAMES_NEWEST_TORCH_PYTHON="$ROOT/.venv-newest/bin/python"
+
+echo "[test] fuzzing, short run: 500 damaged LeRobot datasets and hostile API calls (fuzz/dataset_fuzz.py)"
+.venv/bin/python fuzz/dataset_fuzz.py --cases 500 --seed 0 --out target/fuzz-datasets
 
 echo "[test] pytest"
 export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip

@@ -440,12 +440,15 @@ def test_strict_decoding_refuses_damage_the_default_conceals(copy) -> None:
             continue  # the default noticed too
         if all(_same(a, b) for a, b in zip(want, got, strict=True)):
             continue  # damage in bytes that do not matter
-        with pytest.raises(roboframes.errors.VideoDecodeError, match=video.name) as e:
+        # (a flipped bit in residual data decodes cleanly to other pixels: no decoder can tell,
+        # so not every such damage is caught; most on H.264 is)
+        try:
             _all_items(roboframes.Dataset(root, strict_decode=True))
-        assert "strict" in str(e.value) or "decod" in str(e.value)
-        assert not roboframes.validate(root, decode="all").ok
-        concealed_and_caught += 1
-    assert concealed_and_caught >= 1, "no damage that the default hid and strict decoding caught"
+        except roboframes.errors.VideoDecodeError as e:
+            assert video.name in str(e) and e.path is not None
+            assert not roboframes.validate(root, decode="all").ok
+            concealed_and_caught += 1
+    assert concealed_and_caught >= 3, "strict decoding caught too little of the damage the default hid"
 
 
 def test_a_shifted_video_timeline_is_refused_not_read_shifted(copy) -> None:
@@ -476,9 +479,10 @@ def test_a_shifted_video_timeline_is_refused_not_read_shifted(copy) -> None:
 
 
 def test_rows_must_be_their_episodes_rows(copy) -> None:
-    """A data table whose episode_index or frame_index disagrees with meta/episodes is refused
-    (it would give one episode's items with another's windows and labels)."""
-    for column, row, value in [("episode_index", 2, 1), ("frame_index", 7, 0)]:
+    """A data table whose episode_index disagrees with meta/episodes is refused (it would give
+    one episode's items with another's windows and labels), and so is one whose timestamps do
+    not increase within an episode (two rows would read one frame)."""
+    for column, row, value in [("episode_index", 2, 1), ("timestamp", 3, 0.1)]:
         root = copy()
         data = sorted(root.glob("data/*/*.parquet"))[0]
         values = pq.read_table(data)[column].to_pylist()
@@ -490,14 +494,14 @@ def test_rows_must_be_their_episodes_rows(copy) -> None:
 
 
 def test_a_timestamp_pointing_into_another_episode_is_an_error(copy) -> None:
-    """A row's timestamp negated lands exactly on a frame of the previous episode in the shared
-    video file: that is an error, never the neighbour's frame."""
+    """The first row of episode 1 one frame period early (timestamps still increase) lands
+    exactly on the last frame of episode 0 in the shared video file: that is an error, never the
+    neighbour's frame."""
     root = copy()
     data = sorted(root.glob("data/*/*.parquet"))[0]
     ts = pq.read_table(data)["timestamp"].to_pylist()
-    first_of_ep1 = pq.read_table(data)["episode_index"].to_pylist().index(1)
-    row = first_of_ep1 + 2  # frame 2 of episode 1: -0.2 s reaches episode 0's frame
-    ts[row] = -ts[row]
+    row = pq.read_table(data)["episode_index"].to_pylist().index(1)
+    ts[row] = -1.0 / _info(root)["fps"]
     _set_column(data, "timestamp", ts)
     ds = roboframes.Dataset(root)
     with pytest.raises(MetadataError, match="another episode"):

@@ -85,8 +85,9 @@ pub struct Dataset {
     decode_threads: AtomicUsize,
     /// [`OpenOptions::strict_decode`].
     strict_decode: bool,
-    /// Video files whose timeline matched `meta/episodes` ([`Dataset::check_timelines`]).
-    timelines_checked: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Per video file checked by [`Dataset::check_timelines`], its episodes whose span holds
+    /// too few frames, with the reason.
+    timelines: Mutex<HashMap<PathBuf, Vec<(i64, String)>>>,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
     data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
@@ -237,7 +238,7 @@ impl Dataset {
             tolerance_s: opts.tolerance_s,
             decode_threads: AtomicUsize::new(threads),
             strict_decode: opts.strict_decode,
-            timelines_checked: Mutex::new(Default::default()),
+            timelines: Mutex::new(HashMap::new()),
             outputs,
             video_keys,
             data_files: Mutex::new(HashMap::new()),
@@ -407,77 +408,112 @@ impl Dataset {
     }
 
     /// Checks, once per video file, that each episode's span in the file holds at least its
-    /// number of rows of frames. Every query then finds a frame within tolerance or fails; but
-    /// a file whose timeline moved (a damaged edit list or `ctts` table makes the demuxer drop
-    /// the first frame and shift every later one by a frame) would give each time a frame, the
-    /// wrong one, and only the last episode would miss one. Such a file is refused at its first
-    /// use instead of read shifted. (More frames than rows is allowed: LeRobot reads converted
-    /// datasets whose videos have a spare frame.)
+    /// number of rows of frames, and refuses the file when one does not. Every
+    /// query then finds a frame within tolerance or fails; but a file whose timeline moved (a
+    /// damaged edit list or `ctts` table makes the demuxer drop the first frame and shift every
+    /// later one by a frame) would give each time a frame, the wrong one, and only the last
+    /// episode would miss one. More frames than rows is allowed (LeRobot reads converted
+    /// datasets whose videos have a spare frame), and with `tolerance_s` of half a frame period
+    /// or more the caller accepts the nearest frame, so nothing is checked.
     fn check_timelines(
         &self,
         rt: &Runtime,
         videos: &[VideoRequest],
         targets: &[FrameTarget],
     ) -> Result<()> {
-        let mut todo: Vec<&VideoRequest> = Vec::new();
-        {
-            let checked = self
-                .timelines_checked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            for r in videos {
-                if !checked.contains(r.path.as_path()) && !todo.iter().any(|t| t.path == r.path) {
-                    todo.push(r);
-                }
-            }
-        }
-        if todo.is_empty() {
+        if self.tolerance_s >= 0.5 / self.info.fps {
             return Ok(());
         }
-        rt.pool.install(|| {
-            todo.par_iter().try_for_each(|r| {
-                let key = targets.get(r.target).map_or("", |t| t.key.as_str());
-                let vk = self.video_position(key)?;
-                let place = |e: &Episode| e.videos.get(vk).map(|v| (v.chunk_index, v.file_index));
-                let by_index = self
-                    .pos_of
-                    .get(&r.episode)
-                    .and_then(|&p| self.episodes.get(p));
-                let Some(file) = by_index.and_then(place) else {
-                    return Ok(());
-                };
-                let index = rt
-                    .decoders
-                    .index(&r.path)
-                    .map_err(|e| e.within(Some(r.episode), Some(key)))?;
-                let half = 0.5 / self.info.fps;
-                for e in self.episodes.iter().filter(|e| place(e) == Some(file)) {
-                    let Some(v) = e.videos.get(vk) else { continue };
-                    let n = index.count_in(v.from_timestamp - half, v.to_timestamp - half);
-                    if i64::try_from(n).map_or(true, |n| n < e.length) {
-                        return Err(Error::Video {
-                            at: Location::file(r.path.as_path())
-                                .with_episode(e.episode_index)
-                                .with_key(key),
-                            msg: format!(
-                                "the episode's span {:.6}..{:.6} s in this file holds {n} \
-                                 frame(s), the episode has {} rows: the file's timeline does not \
-                                 match meta/episodes (frames missing or shifted: a damaged or \
-                                 edited file?)",
-                                v.from_timestamp, v.to_timestamp, e.length
-                            ),
-                        });
-                    }
-                }
-                Ok(())
-            })
-        })?;
-        let mut checked = self
-            .timelines_checked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        checked.extend(todo.iter().map(|r| r.path.as_ref().clone()));
+        // one request per file (a batch's requests share each file's path)
+        let mut files: Vec<&VideoRequest> = Vec::new();
+        for r in videos {
+            if !files
+                .iter()
+                .any(|f| Arc::ptr_eq(&f.path, &r.path) || f.path == r.path)
+            {
+                files.push(r);
+            }
+        }
+        let todo: Vec<&VideoRequest> = {
+            let known = self.timelines.lock().unwrap_or_else(|e| e.into_inner());
+            files
+                .iter()
+                .copied()
+                .filter(|r| !known.contains_key(r.path.as_path()))
+                .collect()
+        };
+        if !todo.is_empty() {
+            let found: Vec<(PathBuf, Vec<(i64, String)>)> = rt.pool.install(|| {
+                todo.par_iter()
+                    .map(|r| -> Result<(PathBuf, Vec<(i64, String)>)> {
+                        Ok((r.path.as_ref().clone(), self.short_spans(rt, r, targets)?))
+                    })
+                    .collect::<Result<_>>()
+            })?;
+            let mut known = self.timelines.lock().unwrap_or_else(|e| e.into_inner());
+            known.extend(found);
+        }
+        let known = self.timelines.lock().unwrap_or_else(|e| e.into_inner());
+        for f in &files {
+            let Some(bad) = known.get(f.path.as_path()).filter(|b| !b.is_empty()) else {
+                continue;
+            };
+            // (the whole file: a frame missing in one episode's span shifts the later ones)
+            if let Some((ep, msg)) = bad.first() {
+                return Err(Error::Video {
+                    at: Location::file(f.path.as_path())
+                        .with_episode(*ep)
+                        .with_key(targets.get(f.target).map_or("", |t| t.key.as_str())),
+                    msg: format!(
+                        "{msg}; the file is refused (with tolerance_s of half a frame period or \
+                         more, the nearest frames are read instead)"
+                    ),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The episodes of the file `r` reads whose span holds fewer frames than they have rows,
+    /// with the reason.
+    fn short_spans(
+        &self,
+        rt: &Runtime,
+        r: &VideoRequest,
+        targets: &[FrameTarget],
+    ) -> Result<Vec<(i64, String)>> {
+        let key = targets.get(r.target).map_or("", |t| t.key.as_str());
+        let vk = self.video_position(key)?;
+        let place = |e: &Episode| e.videos.get(vk).map(|v| (v.chunk_index, v.file_index));
+        let by_index = self
+            .pos_of
+            .get(&r.episode)
+            .and_then(|&p| self.episodes.get(p));
+        let Some(file) = by_index.and_then(place) else {
+            return Ok(Vec::new());
+        };
+        let index = rt
+            .decoders
+            .index(&r.path)
+            .map_err(|e| e.within(Some(r.episode), Some(key)))?;
+        let mut short = Vec::new();
+        for e in self.episodes.iter().filter(|e| place(e) == Some(file)) {
+            let Some(v) = e.videos.get(vk) else { continue };
+            let (lo, hi) = self.span_of(e, v);
+            let n = index.count_in(lo, hi);
+            if i64::try_from(n).map_or(true, |n| n < e.length) {
+                short.push((
+                    e.episode_index,
+                    format!(
+                        "the episode's span {:.6}..{:.6} s in this file holds {n} frame(s), the \
+                         episode has {} rows: the file's timeline does not match meta/episodes \
+                         (frames missing or shifted: a damaged or edited file?)",
+                        v.from_timestamp, v.to_timestamp, e.length
+                    ),
+                ));
+            }
+        }
+        Ok(short)
     }
 
     fn runtime(&self) -> Result<Arc<Runtime>> {
@@ -507,7 +543,12 @@ impl Dataset {
             .num_threads(threads)
             .thread_name(|i| format!("roboframes-{i}"))
             .build()
-            .map_err(|e| Error::internal("starting decode threads", e.to_string()))?;
+            .map_err(|e| Error::InvalidArgument {
+                // (the system refused a thread: too many for its limits)
+                msg: format!(
+                    "cannot start {threads} decode threads ({e}); use fewer decode_threads"
+                ),
+            })?;
         let rt = Arc::new(Runtime {
             pid,
             pool,
@@ -554,29 +595,27 @@ impl Dataset {
     }
 
     /// The rows of every episode that `meta/episodes` places in data file `key` say they are
-    /// that episode's: `episode_index` is the episode's and `frame_index` counts 0, 1, ... (as
-    /// LeRobot writes them). A table whose rows moved against the metadata would otherwise give
-    /// items of one episode with another's windows and labels.
+    /// that episode's (`episode_index`), and their timestamps increase: a table whose rows
+    /// moved against the metadata would give items of one episode with another's windows and
+    /// labels, and two rows at one time (a timestamp column cast to integers, say) would read
+    /// one frame twice. (`frame_index` is only reported by `validate`: LeRobot never reads it.)
     fn check_rows(&self, f: &DataFile, key: (i64, i64)) -> Result<()> {
-        // (an integer scalar feature, as LeRobot declares both)
-        let has = |k: &str| {
-            self.info.features.get(k).is_some_and(|f| {
-                f.is_scalar()
-                    && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
-            })
-        };
-        let (check_ep, check_frame) = (has("episode_index"), has("frame_index"));
+        let check_ep = self.info.features.get("episode_index").is_some_and(|f| {
+            f.is_scalar()
+                && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
+        });
         for e in self
             .episodes
             .iter()
-            .filter(|e| (e.data_chunk_index, e.data_file_index) == key && (check_ep || check_frame))
+            .filter(|e| (e.data_chunk_index, e.data_file_index) == key)
         {
             let at = |k: &str| {
                 Location::file(&f.path)
                     .with_episode(e.episode_index)
                     .with_key(k)
             };
-            for (i, g) in (e.dataset_from_index..e.dataset_to_index).enumerate() {
+            let mut prev: Option<f32> = None;
+            for g in e.dataset_from_index..e.dataset_to_index {
                 let row = f
                     .row_of(g)
                     .map_err(|er| er.within(Some(e.episode_index), None))?;
@@ -591,16 +630,21 @@ impl Dataset {
                         ),
                     ));
                 }
-                let want = i64::try_from(i).ok();
-                if check_frame && f.int_scalar("frame_index", row) != want {
-                    return Err(Error::metadata(
-                        at("frame_index"),
-                        format!(
-                            "row {row} (index {g}) holds frame_index {:?}, expected {i} (frame {i} \
-                             of the episode)",
-                            f.int_scalar("frame_index", row)
-                        ),
-                    ));
+                if let Some(t) = f.timestamp(row) {
+                    // (NaN fails too)
+                    let increasing =
+                        prev.is_none_or(|p| p.partial_cmp(&t) == Some(std::cmp::Ordering::Less));
+                    if !increasing || !t.is_finite() {
+                        return Err(Error::metadata(
+                            at("timestamp"),
+                            format!(
+                                "row {row} (index {g}) has timestamp {t} after {:?}: the \
+                                 timestamps of an episode must increase",
+                                prev
+                            ),
+                        ));
+                    }
+                    prev = Some(t);
                 }
             }
         }
@@ -1008,6 +1052,7 @@ impl Dataset {
                     episode: e.episode_index,
                     // (a wrong timestamp must not reach a neighbour's frame in a shared file)
                     span,
+                    caller_time: false,
                 });
             }
         }
@@ -1054,10 +1099,20 @@ impl Dataset {
                 p
             }
         };
-        // (half a frame period before each end: a frame on the boundary is the next episode's)
+        Ok((path, v.from_timestamp, self.span_of(e, v)))
+    }
+
+    /// An episode's frames in its video file: `[from - half, end - half)` seconds, `half` half
+    /// a frame period, and `end` LeRobot's `to_timestamp` (one period past the last frame) or,
+    /// for converters that write the last frame's time there, `from + length / fps`, whichever
+    /// is later. The next episode's first frame stays outside.
+    fn span_of(&self, e: &Episode, v: &meta::EpisodeVideo) -> (f64, f64) {
         let half = 0.5 / self.info.fps;
-        let span = (v.from_timestamp - half, v.to_timestamp - half);
-        Ok((path, v.from_timestamp, span))
+        let by_length = v.from_timestamp + e.length as f64 / self.info.fps;
+        (
+            v.from_timestamp - half,
+            v.to_timestamp.max(by_length) - half,
+        )
     }
 
     /// Decodes the frames of video key `camera` at `timestamps[i]` seconds into episode
@@ -1122,6 +1177,7 @@ impl Dataset {
                 time_s: from_ts + ts,
                 episode: ep,
                 span,
+                caller_time: true,
             });
         }
         if videos.is_empty() {

@@ -84,19 +84,27 @@ fn read_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
     // Row counts come from the footer: a damaged one may claim any number, and a reader of
-    // no columns would produce that many empty rows without reading any data (found by
-    // fuzzing: a 2 KB file that read for minutes, growing without end).
+    // no columns (or of run-length encoded ones) would produce that many rows from a few
+    // bytes (found by fuzzing: a 2 KB file that read for minutes, growing without end). A
+    // LeRobot table has a unique `index` or `episode_index` per row, so it holds at least a
+    // bit per row: more rows than 8 per byte of the file is a damaged footer.
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let limit = i64::try_from(file_bytes.saturating_mul(8))
+        .unwrap_or(i64::MAX)
+        .min(MAX_TABLE_ROWS);
     let mut rows: i64 = 0;
     for rg in builder.metadata().row_groups() {
         rows = rows
             .checked_add(rg.num_rows())
-            .filter(|&n| rg.num_rows() >= 0 && n <= MAX_TABLE_ROWS)
+            .filter(|&n| rg.num_rows() >= 0 && n <= limit)
             .ok_or_else(|| Error::Parquet {
                 at: Location::file(path),
                 msg: format!(
-                    "the footer claims a row group of {} rows; more than {MAX_TABLE_ROWS} rows \
-                     in one file is not a LeRobot table (corrupt file?)",
-                    rg.num_rows()
+                    "the footer claims row groups of {} rows in {file_bytes} bytes (at most \
+                     {limit}): a damaged footer",
+                    rows.saturating_add(rg.num_rows())
                 ),
             })?;
     }

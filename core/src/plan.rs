@@ -84,6 +84,9 @@ pub(crate) struct VideoRequest {
     /// The frame found must lie in `[lo, hi)` seconds (the request's episode in a file shared
     /// with other episodes).
     pub span: (f64, f64),
+    /// The time came from the caller (`decode_frames`), not from a row of the dataset: a time
+    /// outside the episode is the caller's mistake (`InvalidArgument`), checked first.
+    pub caller_time: bool,
 }
 
 /// One embedded image to decode into one slot of one target.
@@ -324,6 +327,19 @@ fn resolve_file(
             at: Location::file(path.as_path()),
             msg: "video has no frames".into(),
         })?;
+        let (lo, hi) = r.span;
+        let in_span = lo <= t && t < hi;
+        if r.caller_time && !in_span {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "{}: the frame nearest to t={:.6}s (at {t:.6}s) is outside episode {} \
+                     (its frames span [{lo:.6}, {hi:.6}) s in this file)",
+                    Location::file(path.as_path()).with_key(key_of(r.target)),
+                    r.time_s,
+                    r.episode
+                ),
+            });
+        }
         let dist = (t - r.time_s).abs();
         if dist.partial_cmp(&tolerance_s) != Some(std::cmp::Ordering::Less) {
             return Err(Error::FrameTimestamp {
@@ -337,21 +353,18 @@ fn resolve_file(
             });
         }
         // within tolerance, and this episode's frame (not a neighbour's in a shared file)
-        {
-            let (lo, hi) = r.span;
-            if !(lo <= t && t < hi) {
-                return Err(Error::metadata(
-                    Location::file(path.as_path())
-                        .with_episode(r.episode)
-                        .with_key(key_of(r.target)),
-                    format!(
-                        "the frame nearest to t={:.6}s (at {t:.6}s) is outside the episode (its \
-                         frames span [{lo:.6}, {hi:.6}) s in this file): the row's timestamp \
-                         points into another episode's frames",
-                        r.time_s
-                    ),
-                ));
-            }
+        if !in_span {
+            return Err(Error::metadata(
+                Location::file(path.as_path())
+                    .with_episode(r.episode)
+                    .with_key(key_of(r.target)),
+                format!(
+                    "the frame nearest to t={:.6}s (at {t:.6}s) is outside the episode (its frames \
+                     span [{lo:.6}, {hi:.6}) s in this file): the row's timestamp points into \
+                     another episode's frames",
+                    r.time_s
+                ),
+            ));
         }
         let u = *seen.entry(pos).or_insert_with(|| {
             frames.push((pos, Vec::new()));

@@ -169,13 +169,16 @@ def _delta_timestamps(delta_timestamps: Any) -> dict[str, list[float]]:
     """``{key: [seconds, ...]}`` as str keys and float lists: ``TypeError`` for anything else (a
     string of offsets is not a list of them)."""
     if not isinstance(delta_timestamps, Mapping):
-        raise TypeError(f"delta_timestamps must be a dict of key -> list of seconds, not {type(delta_timestamps).__name__}")
+        raise TypeError(
+            f"delta_timestamps must be a dict of key -> list of seconds, not {type(delta_timestamps).__name__}"
+        )
     out: dict[str, list[float]] = {}
     for k, v in delta_timestamps.items():
         if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):
             raise TypeError(f"delta_timestamps['{k}'] must be a list of seconds, not {type(v).__name__}")
         offsets = list(v)
-        bad = [d for d in offsets if isinstance(d, bool) or not isinstance(d, int | float | np.integer | np.floating)]
+        # numbers, NumPy scalars, 0-d tensors: anything with __float__ but a bool or a string
+        bad = [d for d in offsets if isinstance(d, bool | str | bytes) or not hasattr(d, "__float__")]
         if bad:
             raise TypeError(f"delta_timestamps['{k}'] must hold numbers of seconds, got {bad[0]!r}")
         out[str(k)] = [float(d) for d in offsets]
@@ -262,7 +265,7 @@ class Dataset(CameraKeys):
             default (as in FFmpeg, torchcodec and LeRobot) the decoder hides errors it finds by
             guessing the damaged blocks from their neighbours, so a frame of a damaged file may
             differ from what was recorded; with ``strict_decode=True`` it checks CRCs,
-            bitstream conformance and buffer bounds and raises :class:`VideoError` (naming the
+            bitstream conformance and buffer bounds and raises :class:`VideoDecodeError` (naming the
             file and frame) instead. ``validate(decode=...)`` always decodes strictly.
         frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
             ``"float32"`` or ``"float16"`` (``value / 255``).
@@ -293,6 +296,8 @@ class Dataset(CameraKeys):
             raise TypeError(f"tolerance_s must be a number of seconds, not {type(tolerance_s).__name__}")
         self.tolerance_s = float(tolerance_s)
         self._decode_threads_arg = decode_threads
+        if not isinstance(strict_decode, bool | np.bool_):
+            raise TypeError(f"strict_decode must be True or False, not {type(strict_decode).__name__}")
         self.strict_decode = bool(strict_decode)
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)

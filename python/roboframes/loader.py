@@ -235,7 +235,7 @@ class Loader:
         if not (isinstance(epoch, int) and isinstance(position, int) and epoch >= 0 and 0 <= position <= len(self)):
             raise InvalidArgumentError(f"loader state has an invalid epoch or position: {epoch!r}, {position!r}")
         seed = state.get("seed")
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InvalidArgumentError(f"loader state has an invalid seed: {seed!r}")
         self.seed = seed  # (the saved seed wins over the constructor's)
         self.epoch, self.position = epoch, 0

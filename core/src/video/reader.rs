@@ -216,14 +216,6 @@ impl VideoReader {
             match self.decoder.receive_frame(&mut self.frame) {
                 Ok(()) => {
                     self.decoded += 1;
-                    let damage = convert::frame_damage(&self.frame);
-                    if self.strict && damage != 0 {
-                        return Err(self.err(format!(
-                            "the frame at pts {} is damaged: the decoder concealed errors in \
-                             the bitstream (error flags {damage:#x}; strict decoding)",
-                            self.frame_pts().map_or("?".into(), |p| p.to_string())
-                        )));
-                    }
                     return Ok(true);
                 }
                 Err(ff::Error::Eof) => return Ok(false),
@@ -256,6 +248,19 @@ impl VideoReader {
                 }
             }
         }
+    }
+
+    /// Strict decoding: the frame just decoded must carry no error flags.
+    fn check_damage(&self, pts: i64) -> Result<()> {
+        let damage = convert::frame_damage(&self.frame);
+        if damage == 0 {
+            return Ok(());
+        }
+        Err(self.err(format!(
+            "the frame at pts {pts} (t={:.6}s) is damaged: the decoder concealed errors in its \
+             bitstream (error flags {damage:#x}; strict decoding)",
+            self.index.seconds(pts)
+        )))
     }
 
     fn frame_pts(&self) -> Option<i64> {
@@ -305,6 +310,13 @@ impl VideoReader {
                 )));
             }
             self.last_out = Some(p);
+            // Strict: every frame decoded from the keyframe on must be clean (damage spreads to
+            // the frames that reference a damaged one, which then carry no flags themselves).
+            // Leading pictures before the keyframe may lack references after a seek.
+            let start_pts = self.index.packets.get(self.fed_from).map(|k| k.pts);
+            if self.strict && start_pts.is_some_and(|k| p >= k) {
+                self.check_damage(p)?;
+            }
             match p.cmp(&target_pts) {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => return Ok(()),
