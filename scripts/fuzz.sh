@@ -61,7 +61,8 @@ for t in "${TARGETS[@]}"; do
     for f in "$OUT/$t/default/$kind"/id:*; do
       [ -e "$f" ] || continue
       # (outside AFL a target binary runs its input once, from stdin)
-      if timeout 60 "fuzz/target/release/$t" < "$f" > /dev/null 2>&1; then
+      # (with AFL's memory limit: a case that needs gigabytes is a finding too)
+      if (ulimit -v $((2048 * 1024)); timeout 60 "fuzz/target/release/$t" < "$f" > /dev/null 2>&1); then
         echo "[fuzz] $t: a $kind case replays fine outside AFL (a loaded machine?): $f" >&2
         continue
       fi

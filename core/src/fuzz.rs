@@ -16,7 +16,8 @@ use crate::video::{FrameIndex, VideoReader};
 /// The targets by name (the names of `fuzz/`'s binaries and of its seed folders).
 pub const TARGETS: &[&str] = &["info_json", "episodes_table", "data_table", "mp4_index"];
 
-/// Runs the target `name` on `data`; `false` when no target has that name.
+/// Runs the target `name` on `data`; `false` when no target has that name. The files a
+/// target writes are removed afterwards.
 pub fn run(name: &str, data: &[u8]) -> bool {
     match name {
         "info_json" => info_json(data),
@@ -25,6 +26,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "mp4_index" => mp4_index(data),
         _ => return false,
     }
+    let _ = fs::remove_dir_all(scratch());
     true
 }
 
