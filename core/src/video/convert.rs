@@ -190,6 +190,12 @@ fn new_graph(
     sar: ffi::AVRational,
 ) -> std::result::Result<ff::filter::Graph, String> {
     let mut graph = ff::filter::Graph::new();
+    // One thread per graph: frames are converted in parallel already, and a graph's own
+    // threads (one per core by default, for every reader) exhausted the system's threads
+    // under a parallel validate (found by fuzzing under a memory limit).
+    // SAFETY: `graph` owns a valid AVFilterGraph; `nb_threads` is a plain int, read when the
+    // filters are initialised (below), and nothing else refers to the graph yet.
+    unsafe { (*graph.as_mut_ptr()).nb_threads = 1 };
     let buffer = ff::filter::find("buffer").ok_or("FFmpeg has no 'buffer' filter")?;
     let sink = ff::filter::find("buffersink").ok_or("FFmpeg has no 'buffersink' filter")?;
     let args = format!(
