@@ -746,8 +746,8 @@ impl Dataset {
         })
     }
 
-    /// Resolves item indices and loads their data files, checking that each row belongs to
-    /// the episode the metadata says.
+    /// Resolves item indices and loads their data files (whose rows were checked against
+    /// `meta/episodes` once, when the file was loaded: [`Dataset::check_rows`]).
     fn locate(&self, indices: &[i64]) -> Result<(Vec<ItemPos>, Vec<Arc<DataFile>>)> {
         let items: Vec<ItemPos> = indices
             .iter()
@@ -757,20 +757,8 @@ impl Dataset {
         for it in &items {
             let e = self.episode_at(it.ep)?;
             let f = self.data_file(e)?;
-            let row = f
-                .row_of(it.abs)
+            f.row_of(it.abs)
                 .map_err(|er| er.within(Some(e.episode_index), None))?;
-            if let Some(got) = f.int_scalar("episode_index", row) {
-                if got != e.episode_index {
-                    return Err(Error::metadata(
-                        Location::file(&f.path).with_episode(e.episode_index),
-                        format!(
-                            "row of global index {} belongs to episode {got}, meta/episodes says {}",
-                            it.abs, e.episode_index
-                        ),
-                    ));
-                }
-            }
             files.push(f);
         }
         Ok((items, files))
@@ -1102,17 +1090,9 @@ impl Dataset {
         Ok((path, v.from_timestamp, self.span_of(e, v)))
     }
 
-    /// An episode's frames in its video file: `[from - half, end - half)` seconds, `half` half
-    /// a frame period, and `end` LeRobot's `to_timestamp` (one period past the last frame) or,
-    /// for converters that write the last frame's time there, `from + length / fps`, whichever
-    /// is later. The next episode's first frame stays outside.
+    /// [`meta::episode_span`] with this dataset's fps.
     fn span_of(&self, e: &Episode, v: &meta::EpisodeVideo) -> (f64, f64) {
-        let half = 0.5 / self.info.fps;
-        let by_length = v.from_timestamp + e.length as f64 / self.info.fps;
-        (
-            v.from_timestamp - half,
-            v.to_timestamp.max(by_length) - half,
-        )
+        meta::episode_span(e, v, self.info.fps)
     }
 
     /// Decodes the frames of video key `camera` at `timestamps[i]` seconds into episode

@@ -725,6 +725,20 @@ pub fn read_stats(root: &Path) -> Result<Option<String>> {
     read_text(&path).map(Some)
 }
 
+/// An episode's frames in its video file: `[from - half, end - half)` seconds, `half` half a
+/// frame period, and `end` LeRobot's `to_timestamp` (one period past the last frame) or, for
+/// converters that write the last frame's time there, `from + length / fps`, whichever is
+/// later. The next episode's first frame stays outside. (The reader and `validate` both use
+/// it.)
+pub fn episode_span(e: &Episode, v: &EpisodeVideo, fps: f64) -> (f64, f64) {
+    let half = 0.5 / fps;
+    let by_length = v.from_timestamp + e.length as f64 / fps;
+    (
+        v.from_timestamp - half,
+        v.to_timestamp.max(by_length) - half,
+    )
+}
+
 /// Path of the data parquet file holding an episode.
 pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result<PathBuf> {
     let rel = format_path(

@@ -711,7 +711,8 @@ fn check_video_file(
         let Some(v) = e.videos.get(vk) else {
             continue;
         };
-        let n = index.count_in(v.from_timestamp - half, v.to_timestamp - half);
+        let (lo, hi) = meta::episode_span(e, v, info.fps);
+        let n = index.count_in(lo, hi);
         if n as i64 != e.length {
             let msg = format!(
                 "the episode's span {:.6}..{:.6} s holds {n} frame(s), the episode has {} rows",
