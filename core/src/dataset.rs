@@ -36,6 +36,9 @@ pub struct OpenOptions {
     /// (see [`crate::video::VideoReader::open_strict`]). Off by default, as in FFmpeg and
     /// LeRobot; `validate(decode="all")` turns it on.
     pub strict_decode: bool,
+    /// How to reach a remote root (`s3://`, `gs://`, `az://`, `http(s)://`, `hf://datasets/`):
+    /// store options and caches. Unused for a local root.
+    pub remote: crate::store::RemoteOptions,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +49,7 @@ impl Default for OpenOptions {
             tolerance_s: 1e-4,
             decode_threads: None,
             strict_decode: false,
+            remote: crate::store::RemoteOptions::default(),
         }
     }
 }
@@ -125,7 +129,14 @@ impl Dataset {
     /// Opens a LeRobot v3.0 dataset root. Reads metadata only; data rows load lazily.
     pub fn open(root: impl AsRef<Path>, opts: OpenOptions) -> Result<Dataset> {
         let root = root.as_ref().to_path_buf();
-        if !root.is_dir() {
+        let text = root.to_string_lossy().into_owned();
+        let remote = crate::store::is_url(&text);
+        let root = if remote {
+            crate::store::open_root(&text, &opts.remote)?
+        } else {
+            root
+        };
+        if !remote && !root.is_dir() {
             return Err(Error::NotFound {
                 at: Location::file(&root),
                 detail: "dataset root directory does not exist".into(),
@@ -574,7 +585,7 @@ impl Dataset {
             return Ok(f);
         }
         let path = meta::data_file_path(&self.root, &self.info, key.0, key.1)?;
-        if !path.exists() {
+        if !crate::store::exists(&path)? {
             return Err(Error::NotFound {
                 at: Location::file(&path).with_episode(ep.episode_index),
                 detail: "data file listed in meta/episodes is missing".into(),

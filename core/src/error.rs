@@ -117,6 +117,12 @@ pub enum Error {
     #[error("cancelled: the batch is no longer wanted")]
     Cancelled,
 
+    /// A remote store that could not serve a file: retries spent on timeouts, dropped
+    /// connections or 429/5xx answers, a server that ignores `Range`, an object changed while
+    /// being read.
+    #[error("{at}: remote read failed: {msg}")]
+    Remote { at: Location, msg: String },
+
     /// A fault inside roboframes, caused neither by the data nor by the arguments (a broken
     /// invariant, a poisoned lock, a caught panic, threads that cannot start). `op` names the
     /// operation that failed.
@@ -136,7 +142,8 @@ macro_rules! located {
             | Error::Video { $at, .. }
             | Error::UnsupportedCodec { $at, .. }
             | Error::Image { $at, .. }
-            | Error::FrameTimestamp { $at, .. } => Some($body),
+            | Error::FrameTimestamp { $at, .. }
+            | Error::Remote { $at, .. } => Some($body),
             _ => None,
         }
     };

@@ -18,6 +18,7 @@ pub mod prefetch;
 pub mod progress;
 pub mod registry;
 pub mod stats;
+pub mod store;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

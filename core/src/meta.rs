@@ -221,8 +221,11 @@ impl Info {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    regular_file(path)?;
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    let bytes = crate::store::read(path)?;
+    String::from_utf8(bytes).map_err(|e| Error::Io {
+        at: Location::file(path),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }
 
 /// `Ok` when `path` is a regular file (after symlinks). A FIFO, socket or device would block
@@ -574,7 +577,7 @@ pub fn check_episode(ep: &Episode, path: &Path, video_keys: &[String]) -> Result
 /// checking the rows (`validate` reports each bad row; the reader refuses the first).
 pub fn read_episode_rows(root: &Path, video_keys: &[String]) -> Result<Vec<(Episode, PathBuf)>> {
     let dir = root.join("meta").join("episodes");
-    let files = list_parquet_files(&dir)?;
+    let files = episode_files(root)?;
     if files.is_empty() {
         return Err(Error::NotFound {
             at: Location::file(&dir),
@@ -646,10 +649,44 @@ pub fn read_episode_rows(root: &Path, video_keys: &[String]) -> Result<Vec<(Epis
     Ok(episodes)
 }
 
+/// The files of `meta/episodes`: listed below a local root, probed below a remote one.
+pub fn episode_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let dir = root.join("meta").join("episodes");
+    if crate::store::is_url(&root.to_string_lossy()) {
+        probe_episode_files(&dir)
+    } else {
+        list_parquet_files(&dir)
+    }
+}
+
+/// The files of `meta/episodes` of a remote root, found without listing (HTTP stores and the
+/// Hub's `resolve` cannot list): LeRobot numbers them `chunk-{c:03}/file-{f:03}.parquet`, files
+/// first, moving to the next chunk when a chunk is full, so the files are probed in that order
+/// until neither the next file nor the next chunk's first exists.
+fn probe_episode_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let at = |c: i64, f: i64| dir.join(format!("chunk-{c:03}/file-{f:03}.parquet"));
+    let mut out = Vec::new();
+    let (mut c, mut f) = (0i64, 0i64);
+    // (bounded: a million files of episodes is far past any dataset)
+    while out.len() < 1_000_000 {
+        if crate::store::exists(&at(c, f))? {
+            out.push(at(c, f));
+            f += 1;
+        } else if f > 0 && crate::store::exists(&at(c + 1, 0))? {
+            out.push(at(c + 1, 0));
+            c += 1;
+            f = 1;
+        } else {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Reads `meta/tasks.parquet`: the task string of each `task_index`.
 pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
     let path = root.join("meta").join("tasks.parquet");
-    if !path.exists() {
+    if !crate::store::exists(&path)? {
         return Err(Error::NotFound {
             at: Location::file(&path),
             detail: String::new(),
@@ -661,7 +698,7 @@ pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
 /// Reads `meta/subtasks.parquet` (`{subtask_index: subtask}`) when the dataset has one.
 pub fn read_subtasks(root: &Path) -> Result<Option<IndexMap<i64, String>>> {
     let path = root.join("meta").join("subtasks.parquet");
-    if !path.exists() {
+    if !crate::store::exists(&path)? {
         return Ok(None);
     }
     read_labels(&path, "subtask_index", "subtask").map(Some)
@@ -719,7 +756,7 @@ fn read_labels(path: &Path, index_col: &str, text_col: &str) -> Result<IndexMap<
 /// `NaN`/`Infinity`, so adapters parse it the way LeRobot does. The core needs no stats.
 pub fn read_stats(root: &Path) -> Result<Option<String>> {
     let path = root.join("meta").join("stats.json");
-    if !path.exists() {
+    if !crate::store::exists(&path)? {
         return Ok(None);
     }
     read_text(&path).map(Some)

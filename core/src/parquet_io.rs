@@ -1,6 +1,5 @@
 //! Small helpers over the `parquet` crate: list a chunked directory, read chosen columns.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Location, Result};
+use crate::store::Source;
 
 /// Every `*.parquet` file below `dir` (one level of `chunk-*` folders or flat), sorted by path.
 pub fn list_parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -45,7 +45,11 @@ pub fn list_parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
+fn parquet_err(path: &Path, src: &Source, e: impl std::fmt::Display) -> Error {
+    // a remote source's own failure (retries spent, a changed object) is not a corrupt file
+    if let Some(failure) = src.failure(path) {
+        return failure;
+    }
     Error::Parquet {
         at: Location::file(path),
         msg: e.to_string(),
@@ -63,9 +67,12 @@ pub const MAX_TABLE_ROWS: i64 = 1 << 31;
 /// for one, found by fuzzing): such a panic is caught here and becomes a `Parquet` error
 /// naming the file, so a damaged table never takes the process down.
 pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
-    crate::meta::regular_file(path)?;
+    crate::store::whole(path, |src| read_parquet_source(path, src, names))
+}
+
+fn read_parquet_source(path: &Path, src: &Source, names: &[String]) -> Result<RecordBatch> {
     // (the closure owns nothing shared: a panic inside leaves no state behind)
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns(path, names)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns(path, src, names)))
         .unwrap_or_else(|panic| {
             let why = panic
                 .downcast_ref::<&str>()
@@ -83,15 +90,18 @@ pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch
 /// of values a dictionary page's header claims, so a damaged header of a 2 KB file once made it
 /// allocate gigabytes (found by fuzzing). A plain-encoded dictionary holds its values back to
 /// back: at least a byte per value for any type (4 for byte arrays, their length prefix).
-fn check_dictionaries(path: &Path) -> Result<()> {
+fn check_dictionaries(path: &Path, src: &Source, columns: &[usize]) -> Result<()> {
     use parquet::basic::Type as Physical;
     use parquet::column::page::Page;
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = SerializedFileReader::new(file).map_err(|e| parquet_err(path, e))?;
+    let reader = SerializedFileReader::new(src.clone_handle(path)?)
+        .map_err(|e| parquet_err(path, src, e))?;
     for g in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(g).map_err(|e| parquet_err(path, e))?;
-        for c in 0..group.num_columns() {
+        let group = reader.get_row_group(g).map_err(|e| parquet_err(path, src, e))?;
+        for &c in columns {
+            if c >= group.num_columns() {
+                continue;
+            }
             let column = group.metadata().column(c);
             if column.dictionary_page_offset().is_none() {
                 continue;
@@ -105,10 +115,10 @@ fn check_dictionaries(path: &Path) -> Result<()> {
             };
             let mut pages = group
                 .get_column_page_reader(c)
-                .map_err(|e| parquet_err(path, e))?;
+                .map_err(|e| parquet_err(path, src, e))?;
             if let Some(Page::DictionaryPage {
                 buf, num_values, ..
-            }) = pages.get_next_page().map_err(|e| parquet_err(path, e))?
+            }) = pages.get_next_page().map_err(|e| parquet_err(path, src, e))?
             {
                 let need = u64::from(num_values).saturating_mul(per_value);
                 if need > buf.len() as u64 {
@@ -128,19 +138,15 @@ fn check_dictionaries(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
-    check_dictionaries(path)?;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+fn read_columns(path: &Path, src: &Source, names: &[String]) -> Result<RecordBatch> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(src.clone_handle(path)?)
+        .map_err(|e| parquet_err(path, src, e))?;
     // Row counts come from the footer: a damaged one may claim any number, and a reader of
     // no columns (or of run-length encoded ones) would produce that many rows from a few
     // bytes (found by fuzzing: a 2 KB file that read for minutes, growing without end). A
     // LeRobot table has a unique `index` or `episode_index` per row, so it holds at least a
     // bit per row: more rows than 8 per byte of the file is a damaged footer.
-    let file_bytes = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
+    let file_bytes = parquet::file::reader::Length::len(src);
     let limit = i64::try_from(file_bytes.saturating_mul(8))
         .unwrap_or(i64::MAX)
         .min(MAX_TABLE_ROWS);
@@ -171,16 +177,24 @@ fn read_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
         // nothing to read: the callers report the columns they miss
         return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
     }
+    // the leaf columns read, for the dictionary check (only their pages are fetched)
+    let leaves: Vec<usize> = {
+        let descr = builder.parquet_schema();
+        (0..descr.num_columns())
+            .filter(|&i| roots.contains(&descr.get_column_root_idx(i)))
+            .collect()
+    };
+    check_dictionaries(path, src, &leaves)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let builder = builder.with_projection(mask);
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()
-        .map_err(|e| parquet_err(path, e))?;
+        .map_err(|e| parquet_err(path, src, e))?;
     let out_schema = reader.schema();
     let mut batches = Vec::new();
     for b in reader {
-        batches.push(b.map_err(|e| parquet_err(path, e))?);
+        batches.push(b.map_err(|e| parquet_err(path, src, e))?);
     }
-    arrow_select::concat::concat_batches(&out_schema, &batches).map_err(|e| parquet_err(path, e))
+    arrow_select::concat::concat_batches(&out_schema, &batches).map_err(|e| parquet_err(path, src, e))
 }

@@ -118,7 +118,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     let sink = Sink::default();
     let mut report = Report::default();
     let info_path = root.join("meta/info.json");
-    if !root.is_dir() {
+    if !crate::store::is_url(&root.to_string_lossy()) && !root.is_dir() {
         sink.error(
             "root",
             Location::file(root),
@@ -477,14 +477,18 @@ fn check_data_file(
         Err(e) => return sink.failed("data_file", &e, Location::file(root)),
     };
     let names: Vec<String> = eps.iter().map(|e| e.episode_index.to_string()).collect();
-    if !path.exists() {
-        return sink.error(
-            "data_file",
-            Location::file(&path),
-            format!("data file of episode(s) {} is missing", names.join(", ")),
-        );
+    match crate::store::exists(&path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return sink.error(
+                "data_file",
+                Location::file(&path),
+                format!("data file of episode(s) {} is missing", names.join(", ")),
+            )
+        }
+        Err(e) => return sink.failed("data_file", &e, Location::file(&path)),
     }
-    if let Err(e) = meta::regular_file(&path) {
+    if let Err(e) = crate::store::source(&path) {
         return sink.failed("data_file", &e, Location::file(&path));
     }
     let feats: Vec<_> = info

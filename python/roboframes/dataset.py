@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import _native, tools
+from . import _native, remote, tools
 from ._native import OutputSpec
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 from .tools import EpisodeList, episode_records
@@ -102,14 +102,14 @@ class CameraKeys:
         return feature_keys(self.features, "video", "image")
 
 
-def parse_stats(text: str | None, root: Path) -> dict[str, Any] | None:
+def parse_stats(text: str | None, root: str | Path) -> dict[str, Any] | None:
     """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
     allowed), every leaf a NumPy array. None when the dataset has no stats. A file that is not
     that shape (invalid JSON, nesting deeper than LeRobot's, ragged lists, non-numbers) is a
     ``MetadataError`` naming the file and the key."""
     if text is None:
         return None
-    path = root / "meta" / "stats.json"
+    path = remote.join(root, "meta", "stats.json")
 
     def bad(msg: str, key: str | None = None) -> MetadataError:
         where = f", key '{key}'" if key else ""
@@ -255,7 +255,11 @@ class Dataset(CameraKeys):
     Negative indices count from the end.
 
     Args:
-        root: The dataset root (the folder holding ``meta/``, ``data/`` and ``videos/``).
+        root: The dataset root (the folder holding ``meta/``, ``data/`` and ``videos/``), or a
+            URL of a remote one (``s3://bucket/prefix``, ``gs://...``, ``az://...``,
+            ``https://host/path``, ``hf://datasets/org/name[@revision]``; see
+            :mod:`roboframes.remote`). A remote root is read in place: metadata once, then only
+            the byte ranges items need.
         episodes: Episode indices to select; ``None`` selects all. Items follow dataset order.
         delta_timestamps: ``{key: [seconds, ...]}`` windows, as in LeRobot.
         tolerance_s: Allowed distance between a requested time and the frame returned, and the
@@ -270,6 +274,12 @@ class Dataset(CameraKeys):
         frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
             ``"float32"`` or ``"float16"`` (``value / 255``).
         channels_last: Frames as ``(H, W, C)`` (default) or, when false, ``(C, H, W)``.
+        storage_options: Settings of a remote root's store (endpoint, credentials, timeouts,
+            ``max_retries``, ``token``; see :mod:`roboframes.remote`). S3 roots also read the
+            standard ``AWS_*`` environment variables.
+        cache_dir: A folder where blocks of remote files are kept on local disk, keyed by each
+            object's ETag (a changed object is fetched again), shared by processes.
+        cache_bytes: Bytes of this process's in-memory cache of remote blocks (default 256 MiB).
     """
 
     def __init__(
@@ -282,6 +292,9 @@ class Dataset(CameraKeys):
         frame_dtype: str = "uint8",
         channels_last: bool = True,
         strict_decode: bool = False,
+        storage_options: remote.StorageOptions | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         if frame_dtype not in NUMPY_FRAME_DTYPES:
             raise InvalidArgumentError(
@@ -289,7 +302,13 @@ class Dataset(CameraKeys):
             )
         if decode_threads is not None:
             _check_threads(decode_threads)
-        self.root = Path(root)
+        if cache_bytes is not None and (isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0):
+            raise InvalidArgumentError(f"cache_bytes must be an int >= 0, got {cache_bytes!r}")
+        #: The root: a ``Path``, or for a remote root its URL (a Hub revision as its commit).
+        self.root: str | Path = remote.root_of(root)
+        self.storage_options = None if storage_options is None else dict(storage_options)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.cache_bytes = cache_bytes
         self._episodes_arg = None if episodes is None else episode_list(episodes)
         self.delta_timestamps = None if delta_timestamps is None else _delta_timestamps(delta_timestamps)
         if isinstance(tolerance_s, bool) or not isinstance(tolerance_s, int | float | np.integer | np.floating):
@@ -308,7 +327,12 @@ class Dataset(CameraKeys):
             self.tolerance_s,
             decode_threads,
             self.strict_decode,
+            remote.storage_pairs(self.storage_options),
+            self.cache_dir,
+            cache_bytes,
         )
+        if isinstance(self.root, str):
+            self.root = self._native.root
         self._specs = self._native.output_specs(frame_dtype, self.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled
@@ -325,6 +349,9 @@ class Dataset(CameraKeys):
             "frame_dtype": self.frame_dtype,
             "channels_last": self.channels_last,
             "strict_decode": self.strict_decode,
+            "storage_options": self.storage_options,
+            "cache_dir": self.cache_dir,
+            "cache_bytes": self.cache_bytes,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -480,6 +507,16 @@ class Dataset(CameraKeys):
     def subtasks(self) -> dict[int, str] | None:
         """``{subtask_index: subtask}``, or ``None`` when the dataset has no subtasks."""
         return self._native.subtasks()
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the dataset is read from a remote root (a URL)."""
+        return isinstance(self.root, str)
+
+    def remote_stats(self) -> dict[str, int] | None:
+        """``requests`` made, ``bytes`` received and ``disk_hits`` (blocks ``cache_dir``
+        served) for this dataset's remote root by this process so far; ``None`` when local."""
+        return remote.stats(self.root)
 
     def read_stats(self) -> dict[str, Any] | None:
         """``meta/stats.json`` as a new ``{feature: {stat: ndarray}}`` dict, or ``None`` when the

@@ -38,6 +38,12 @@ class FileReadError(Error, OSError):
     """A file exists but could not be read."""
 
 
+class RemoteError(FileReadError):
+    """A remote store could not serve a file: retries spent on timeouts, dropped connections or
+    429/5xx answers, a server that ignores ``Range`` requests, or an object that changed while
+    it was being read (open the dataset again to read the new version)."""
+
+
 class MetadataError(Error, ValueError):
     """Metadata is malformed, lacks a column, or disagrees with the data files."""
 
@@ -84,6 +90,7 @@ __all__ = [
     "Error",
     "DatasetNotFoundError",
     "FileReadError",
+    "RemoteError",
     "MetadataError",
     "ParquetError",
     "VideoDecodeError",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
+from .remote import StorageOptions, open_root
 from .errors import InvalidArgumentError, ValidationError
 
 if TYPE_CHECKING:
@@ -151,21 +152,24 @@ def validate(
     tolerance_s: float = 1e-4,
     decode_threads: int | None = None,
     progress: ProgressArg = None,
+    storage_options: StorageOptions | None = None,
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
     stops at the first one, and works on datasets too broken to open).
 
     Args:
-        root: The dataset root.
+        root: The dataset root: a folder or a remote root's URL (see :mod:`roboframes.remote`).
         decode: ``"none"``: metadata, tables and video indexes; ``"ends"``: also decode the
             first and last frame of every episode in every camera; ``"all"``: every frame.
         tolerance_s: Tolerance of timestamps against the ``1/fps`` grid and of frame times.
         decode_threads: Decoding threads (default: the number of cores).
         progress: ``None``: a progress bar when stderr is a terminal; ``True``/``False``;
             or a callable receiving ``(done, total)``.
+        storage_options: Settings of a remote root's store (see :mod:`roboframes.remote`).
     """
     if decode not in ("none", "ends", "all"):
         raise InvalidArgumentError(f"decode must be 'none', 'ends' or 'all', got {decode!r}")
+    root = open_root(root, storage_options)
     cb, bar = _progress(progress, "validate")
     try:
         raw = _native.validate(os.fspath(root), decode, float(tolerance_s), decode_threads, cb)
@@ -183,11 +187,14 @@ def compute_stats(
     tolerance_s: float = 1e-4,
     decode_threads: int | None = None,
     progress: ProgressArg = None,
+    storage_options: StorageOptions | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Statistics of every numeric and camera feature, recomputed from the data the way LeRobot
     0.4.4's writer computes ``meta/stats.json`` (see the README), as ``{feature: {stat:
     ndarray}}`` in LeRobot's shapes: ``(D,)`` per element of a numeric feature's last axis,
-    ``(3, 1, 1)`` per channel for cameras (values / 255), ``count`` of shape ``(1,)``."""
+    ``(3, 1, 1)`` per channel for cameras (values / 255), ``count`` of shape ``(1,)``.
+    ``root`` may be a remote root's URL, reached with ``storage_options``."""
+    root = open_root(root, storage_options)
     cb, bar = _progress(progress, "stats")
     try:
         raw = _native.compute_stats(

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use roboframes_core::normalize::{normalize_batch, NormMode, Normalization};
+use roboframes_core::store::RemoteOptions;
 use roboframes_core::{
     registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
     PixelType,
@@ -239,7 +240,8 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, cache_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         root: PathBuf,
@@ -248,6 +250,9 @@ impl NativeDataset {
         tolerance_s: f64,
         decode_threads: Option<usize>,
         strict_decode: bool,
+        storage_options: Option<Vec<(String, String)>>,
+        cache_dir: Option<PathBuf>,
+        cache_bytes: Option<u64>,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
             episodes,
@@ -255,6 +260,11 @@ impl NativeDataset {
             tolerance_s,
             decode_threads,
             strict_decode,
+            remote: RemoteOptions {
+                storage_options: storage_options.unwrap_or_default(),
+                cache_dir,
+                cache_bytes,
+            },
         };
         let inner =
             py.detach(move || guarded("opening a dataset", || Dataset::open(root, opts)))?;

@@ -17,6 +17,7 @@ import_exception!(roboframes.errors, DeltaTimestampsError);
 import_exception!(roboframes.errors, IndexOutOfRangeError);
 import_exception!(roboframes.errors, InvalidArgumentError);
 import_exception!(roboframes.errors, InternalError);
+import_exception!(roboframes.errors, RemoteError);
 
 /// An error of a native call: from the core, or from Python itself.
 #[derive(Debug)]
@@ -72,6 +73,7 @@ pub enum ErrorClass {
     IndexOutOfRange = 10,
     InvalidArgument = 11,
     Internal = 12,
+    Remote = 13,
 }
 
 impl ErrorClass {
@@ -90,6 +92,7 @@ impl ErrorClass {
             Error::IndexOutOfRange { .. } => ErrorClass::IndexOutOfRange,
             Error::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Error::Internal { .. } | Error::Cancelled => ErrorClass::Internal,
+            Error::Remote { .. } => ErrorClass::Remote,
         }
     }
 
@@ -108,6 +111,7 @@ impl ErrorClass {
             ErrorClass::IndexOutOfRange => c"IndexOutOfRangeError",
             ErrorClass::InvalidArgument => c"InvalidArgumentError",
             ErrorClass::Internal => c"InternalError",
+            ErrorClass::Remote => c"RemoteError",
         }
     }
 
@@ -126,6 +130,7 @@ impl ErrorClass {
             ErrorClass::IndexOutOfRange => IndexOutOfRangeError::new_err(args),
             ErrorClass::InvalidArgument => InvalidArgumentError::new_err(args),
             ErrorClass::Internal => InternalError::new_err(args),
+            ErrorClass::Remote => RemoteError::new_err(args),
         }
     }
 }

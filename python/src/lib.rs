@@ -10,6 +10,7 @@ mod capi;
 mod dataset;
 mod errors;
 mod prefetch;
+mod remote;
 mod tools;
 mod torch_ops;
 
@@ -20,6 +21,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<prefetch::PyPrefetcher>()?;
     m.add_class::<prefetch::PendingBatch>()?;
     m.add_function(wrap_pyfunction!(tools::validate, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::open_root, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::is_url, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::episode_files, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::read_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::file_exists, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::remote_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::clear_remote_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(tools::compute_stats, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::register_torch_ops, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_op_error, m)?)?;

@@ -140,6 +140,7 @@ pub fn compute_stats<'py>(
         tolerance_s,
         decode_threads,
         strict_decode: false,
+        remote: Default::default(),
     };
     let ds = py.detach(|| guarded("opening a dataset", || Dataset::open(&root, opts)))?;
     let state = Progress::default();

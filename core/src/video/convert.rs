@@ -261,3 +261,51 @@ pub(super) fn frame_damage(frame: &ff::frame::Video) -> i32 {
     let flags = unsafe { (*frame.as_ptr()).decode_error_flags };
     flags | i32::from(frame.is_corrupt())
 }
+
+/// True when `input` was opened by the mp4/mov demuxer.
+pub(super) fn is_mp4(input: &ff::format::context::Input) -> bool {
+    input.format().name().split(',').any(|n| n == "mov" || n == "mp4")
+}
+
+/// Checks that every sample of the demuxer's index of `stream` lies inside the file (a
+/// truncated file, or sample offsets pointing past its end, is refused when the index is built,
+/// since packets are then not read).
+pub(super) fn check_sample_extent(
+    input: &mut ff::format::context::Input,
+    stream: usize,
+) -> std::result::Result<(), String> {
+    let Ok(i) = u32::try_from(stream) else {
+        return Err("no such stream".into());
+    };
+    // SAFETY: `input` is an open demuxer owned by the caller; the stream pointer is read only
+    // for `i < nb_streams`; `avformat_index_get_entry` returns null or a pointer valid until
+    // the next call on the context, and only plain fields are read from it before that.
+    unsafe {
+        let ctx = input.as_mut_ptr();
+        if i >= (*ctx).nb_streams {
+            return Err("no such stream".into());
+        }
+        let st = *(*ctx).streams.add(i as usize);
+        let size = ffi::avio_size((*ctx).pb);
+        if size < 0 {
+            return Err(format!("cannot tell the file's size ({size})"));
+        }
+        let n = ffi::avformat_index_get_entries_count(st);
+        for k in 0..n {
+            let e = ffi::avformat_index_get_entry(st, k);
+            if e.is_null() {
+                continue;
+            }
+            let end = (*e).pos.checked_add(i64::from((*e).size()));
+            if (*e).pos < 0 || end.is_none_or(|end| end > size) {
+                return Err(format!(
+                    "sample {k} lies at bytes {}..{} of a {size}-byte file (truncated or corrupt \
+                     file?)",
+                    (*e).pos,
+                    end.unwrap_or(i64::MAX)
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -19,6 +19,9 @@ pub struct PacketInfo {
 #[derive(Debug)]
 pub struct FrameIndex {
     pub path: PathBuf,
+    /// The version (ETag) of a remote file the index was built from: its readers read that
+    /// version or fail.
+    pub version: Option<String>,
     pub codec: String,
     pub width: u32,
     pub height: u32,
@@ -97,13 +100,19 @@ impl FrameIndex {
     pub fn build(path: &Path) -> Result<FrameIndex> {
         init_ffmpeg();
         let at = || Location::file(path);
-        if !path.exists() {
+        if !crate::store::exists(path)? {
             return Err(Error::NotFound {
                 at: at(),
                 detail: "video file missing".into(),
             });
         }
-        let (mut input, stream_index) = open_video(path)?;
+        let super::Opened {
+            mut input,
+            stream: stream_index,
+            version,
+            io_error,
+            zeros,
+        } = open_video(path, None)?;
         let (codec, width, height, time_base) = {
             let stream = input.stream(stream_index).ok_or_else(|| Error::Video {
                 at: at(),
@@ -132,6 +141,21 @@ impl FrameIndex {
                 (tb.numerator(), tb.denominator()),
             )
         };
+        // The index needs timestamps and flags, not picture bytes. The mp4 demuxer has read
+        // every sample's time, size, offset and keyframe flag from the index boxes (`moov`)
+        // when the file was opened; reading packets then only fetches their bytes. For a
+        // remote file those bytes are not fetched: the byte source answers zeros from here on,
+        // so an index costs the `moov` box and the first frames, not the whole file. The
+        // samples must lie inside the file (a truncated file is refused here, as reading it
+        // whole would).
+        if let Some(zeros) = &zeros {
+            if convert::is_mp4(&input) {
+                convert::check_sample_extent(&mut input, stream_index).map_err(|msg| {
+                    Error::Video { at: at(), msg }
+                })?;
+                zeros.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let mut packets = Vec::new();
         let mut packet = ff::Packet::empty();
         loop {
@@ -139,10 +163,12 @@ impl FrameIndex {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(e) => {
-                    return Err(Error::Video {
-                        at: at(),
-                        msg: format!("cannot read packets (truncated or corrupt file?): {e}"),
-                    })
+                    return Err(super::remote_failure(&io_error).unwrap_or_else(|| {
+                        Error::Video {
+                            at: at(),
+                            msg: format!("cannot read packets (truncated or corrupt file?): {e}"),
+                        }
+                    }))
                 }
             }
             if packet.stream() != stream_index {
@@ -171,7 +197,8 @@ impl FrameIndex {
                 msg: "video stream has no frames".into(),
             });
         }
-        let ix = Self::from_packets(path, codec, width, height, time_base, packets);
+        let mut ix = Self::from_packets(path, codec, width, height, time_base, packets);
+        ix.version = version;
         // Two frames at one time: the container's timestamps are damaged (an edited `ctts`
         // table, say), and the frame "at" that time would be either picture.
         for w in ix.by_pts.windows(2) {
@@ -216,6 +243,7 @@ impl FrameIndex {
         }
         FrameIndex {
             path: path.to_owned(),
+            version: None,
             codec,
             width,
             height,

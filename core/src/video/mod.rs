@@ -14,7 +14,8 @@
 //! open file's decoder state machine) and `pool` (readers and indexes shared by threads).
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, Once};
 
 use ffmpeg_next as ff;
 
@@ -40,22 +41,83 @@ pub(crate) fn init_ffmpeg() {
     });
 }
 
-/// Opens a file and finds its best video stream.
-pub(crate) fn open_video(path: &Path) -> Result<(ff::format::context::Input, usize)> {
-    crate::meta::regular_file(path)?;
-    let input = ff::format::input(&path).map_err(|e| Error::Video {
-        at: Location::file(path),
-        msg: format!("cannot open: {e}"),
-    })?;
-    let index = input
+/// An opened video file: its demuxer, the index of its video stream, the version of a remote
+/// object it reads, and where a remote read records the error FFmpeg sees only as an errno.
+pub(crate) struct Opened {
+    pub input: ff::format::context::Input,
+    pub stream: usize,
+    pub version: Option<String>,
+    pub io_error: Option<Arc<Mutex<Option<Error>>>>,
+    /// Set, the remote byte source answers zeros instead of fetching (see `FrameIndex::build`).
+    pub zeros: Option<Arc<AtomicBool>>,
+}
+
+/// The error a remote read recorded under an FFmpeg failure (retries spent, a changed object),
+/// which says more than FFmpeg's errno.
+pub(crate) fn remote_failure(slot: &Option<Arc<Mutex<Option<Error>>>>) -> Option<Error> {
+    let slot = slot.as_ref()?;
+    let guard = slot.lock().ok()?;
+    guard.as_ref().map(|e| match e {
+        Error::NotFound { at, detail } => Error::NotFound {
+            at: at.clone(),
+            detail: detail.clone(),
+        },
+        other => Error::Remote {
+            at: other.location().cloned().unwrap_or_default(),
+            msg: match other {
+                Error::Remote { msg, .. } => msg.clone(),
+                o => o.to_string(),
+            },
+        },
+    })
+}
+
+/// Opens a file and finds its best video stream: a local file through FFmpeg's own I/O, a
+/// remote one through a custom I/O context over the block-cached byte source (pinned at
+/// `version` when given: the version the frame index was built from).
+pub(crate) fn open_video(path: &Path, version: Option<&str>) -> Result<Opened> {
+    let at = || Location::file(path);
+    let (input, version, io_error, zeros) = match crate::store::remote_object(path, version)? {
+        None => {
+            crate::meta::regular_file(path)?;
+            let input = ff::format::input(&path).map_err(|e| Error::Video {
+                at: at(),
+                msg: format!("cannot open: {e}"),
+            })?;
+            (input, None, None, None)
+        }
+        Some(obj) => {
+            let version = obj.version().map(str::to_owned);
+            let cursor = crate::store::RemoteCursor::new(obj);
+            let slot = cursor.error.clone();
+            let zeros = cursor.zeros.clone();
+            let io = ff::format::context::StreamIo::from_read_seek_with_capacity(cursor, 64 * 1024)
+                .map_err(|e| Error::internal("remote video I/O", e.to_string()))?;
+            let hint = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let input = ff::format::input_from_stream(io, hint.as_deref(), None).map_err(|e| {
+                remote_failure(&Some(slot.clone())).unwrap_or_else(|| Error::Video {
+                    at: at(),
+                    msg: format!("cannot open: {e}"),
+                })
+            })?;
+            (input, version, Some(slot), Some(zeros))
+        }
+    };
+    let stream = input
         .streams()
         .best(ff::media::Type::Video)
         .ok_or_else(|| Error::Video {
-            at: Location::file(path),
+            at: at(),
             msg: "no video stream".into(),
         })?
         .index();
-    Ok((input, index))
+    Ok(Opened {
+        input,
+        stream,
+        version,
+        io_error,
+        zeros,
+    })
 }
 
 /// Reads the next packet of `input` into `packet`, releasing the data `packet` held first.

@@ -27,6 +27,8 @@ pub struct VideoReader {
     strict: bool,
     /// Frames the decoder output since the pool last counted them.
     pub(super) decoded: u64,
+    /// Where a remote read records its error (see [`super::remote_failure`]).
+    io_error: Option<Arc<std::sync::Mutex<Option<Error>>>>,
 }
 
 // SAFETY: a reader exclusively owns its demuxer, decoder and converter; none is bound to the
@@ -35,10 +37,11 @@ unsafe impl Send for VideoReader {}
 
 impl VideoReader {
     fn err(&self, msg: impl Into<String>) -> Error {
-        Error::Video {
+        // a failed remote read is the cause of whatever FFmpeg then reports
+        super::remote_failure(&self.io_error).unwrap_or_else(|| Error::Video {
             at: Location::file(&self.index.path),
             msg: msg.into(),
-        }
+        })
     }
 
     /// Opens a file whose index is known. Damage in the bitstream is concealed, as FFmpeg (and
@@ -60,7 +63,8 @@ impl VideoReader {
         init_ffmpeg();
         let path = index.path.clone();
         let at = || Location::file(&path);
-        let (input, stream_index) = open_video(&path)?;
+        let opened = open_video(&path, index.version.as_deref())?;
+        let (input, stream_index, io_error) = (opened.input, opened.stream, opened.io_error);
         let stream = input.stream(stream_index).ok_or_else(|| Error::Video {
             at: at(),
             msg: "no video stream".into(),
@@ -105,6 +109,7 @@ impl VideoReader {
             frame: ff::frame::Video::empty(),
             strict,
             decoded: 0,
+            io_error,
         })
     }
 
@@ -190,9 +195,9 @@ impl VideoReader {
 
     fn rewind(&mut self) -> Result<()> {
         // Reopening is the one repositioning every demuxer supports exactly.
-        let fresh = ff::format::input(&self.index.path)
-            .map_err(|e| self.err(format!("cannot reopen: {e}")))?;
-        self.input = fresh;
+        let fresh = open_video(&self.index.path, self.index.version.as_deref())?;
+        self.input = fresh.input;
+        self.io_error = fresh.io_error;
         self.decoder.flush();
         self.next_feed = Some(0);
         self.fed_from = 0;
