@@ -61,7 +61,19 @@ class Counters:
     requests: int = 0
     gets: int = 0
     bytes: int = 0
+    #: ranged GETs being answered now, and the most at once
+    active: int = 0
+    max_active: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def enter(self) -> None:
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.active -= 1
 
     def add(self, get: bool, n: int) -> None:
         with self.lock:
@@ -71,7 +83,7 @@ class Counters:
 
     def reset(self) -> None:
         with self.lock:
-            self.requests = self.gets = self.bytes = 0
+            self.requests = self.gets = self.bytes = self.max_active = 0
 
 
 def etag_of(path: Path) -> str:
@@ -222,7 +234,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, headers, head)
 
     def do_GET(self) -> None:  # noqa: N802
-        self._serve(head=False)
+        ranged = "Range" in self.headers
+        if ranged:
+            self.server.counters.enter()
+        try:
+            self._serve(head=False)
+        finally:
+            if ranged:
+                self.server.counters.leave()
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(head=True)

@@ -27,7 +27,7 @@ def _load_native() -> None:
 
 _load_native()
 
-from . import errors  # noqa: E402
+from . import errors, remote  # noqa: E402
 from ._native import __version__  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .errors import Error, FrameTimestampError  # noqa: E402
@@ -44,6 +44,7 @@ __all__ = [
     "ValidationReport",
     "compute_stats",
     "errors",
+    "remote",
     "validate",
     "__version__",
 ]

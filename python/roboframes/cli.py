@@ -48,9 +48,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .dataset import Dataset
-
-    ds = Dataset(args.root)
+    ds = _open(args)
     feats = ds.features
     summary: dict[str, Any] = {
         "root": str(ds.root),
@@ -59,7 +57,7 @@ def _info(args: argparse.Namespace) -> int:
         "frames": ds.num_frames,
         "fps": ds.fps,
         "duration_s": ds.num_frames / float(ds.fps),
-        "size_bytes": _size(ds.root),
+        "size_bytes": _size(ds.root) if isinstance(ds.root, Path) else None,
         "cameras": {},
         "features": {},
         "tasks": list(ds.tasks.values()),
@@ -86,7 +84,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
     print(
         f"  {summary['episodes']} episodes, {summary['frames']:,} frames at {summary['fps']} fps "
-        f"({summary['duration_s'] / 60:.1f} min), {_human(summary['size_bytes'])} on disk"
+        f"({summary['duration_s'] / 60:.1f} min), "
+        + (f"{_human(summary['size_bytes'])} on disk" if summary["size_bytes"] is not None else "remote")
     )
     if summary["cameras"]:
         print("\ncameras")
@@ -114,7 +113,13 @@ def _info(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from .tools import validate
 
-    report = validate(args.root, args.decode, tolerance_s=args.tolerance_s, progress=None if not args.json else False)
+    report = validate(
+        args.root,
+        args.decode,
+        tolerance_s=args.tolerance_s,
+        progress=None if not args.json else False,
+        storage_options=_options(args),
+    )
     if args.json:
         print(_dumps(report.to_dict()))
     else:
@@ -142,9 +147,7 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from .dataset import Dataset
-
-    ds = Dataset(args.root)
+    ds = _open(args)
     stats = ds.stats(recompute=True, progress=None if not args.json else False) if args.recompute else dict(ds.stats)
     if args.json:
         print(_dumps(_jsonable(stats)))
@@ -175,9 +178,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _quality(args: argparse.Namespace) -> int:
-    from .dataset import Dataset
-
-    ds = Dataset(args.root)
+    ds = _open(args)
     report = ds.quality(cameras=not args.no_cameras)
     if args.json:
         print(_dumps(report.to_dict()))
@@ -227,9 +228,7 @@ def _frames(args: argparse.Namespace) -> int:
     except ImportError:
         print("roboframes frames: needs Pillow (pip install pillow)", file=sys.stderr)
         return 2
-    from .dataset import Dataset
-
-    ds = Dataset(args.root)
+    ds = _open(args)
     rec = next((r for r in ds.episodes() if r.index == args.episode), None)
     if rec is None:
         print(
@@ -272,6 +271,35 @@ def _positive(text: str) -> int:
     return n
 
 
+def _root_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", help="dataset folder, or a remote root: s3://..., https://..., hf://datasets/org/name[@rev]")
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of a remote root's store (repeatable; e.g. aws_endpoint=http://127.0.0.1:9000)",
+    )
+    p.add_argument("--cache-dir", default=None, help="keep blocks of remote files in this folder")
+
+
+def _open(args: argparse.Namespace) -> Any:
+    """The dataset the command names, remote roots with their options."""
+    from .dataset import Dataset
+
+    return Dataset(args.root, storage_options=_options(args), cache_dir=args.cache_dir)
+
+
+def _options(args: argparse.Namespace) -> dict[str, str] | None:
+    out = {}
+    for kv in args.storage_option:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise SystemExit(f"roboframes {args.command}: --storage-option takes KEY=VALUE, got {kv!r}")
+        out[k] = v
+    return out or None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roboframes`` console script."""
     ap = argparse.ArgumentParser(
@@ -279,11 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="summary of a dataset")
-    p.add_argument("root", type=Path)
+    _root_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_info)
     p = sub.add_parser("validate", help="check a dataset; exit status 1 on errors")
-    p.add_argument("root", type=Path)
+    _root_args(p)
     p.add_argument(
         "--decode", choices=["none", "ends", "all"], default="ends", help="how much video to decode (default: ends)"
     )
@@ -291,18 +319,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_validate)
     p = sub.add_parser("stats", help="feature statistics")
-    p.add_argument("root", type=Path)
+    _root_args(p)
     p.add_argument("--recompute", action="store_true", help="compute them from the data (as LeRobot's writer does)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_stats)
     p = sub.add_parser("quality", help="per-episode quality scores and suggested exclusions")
-    p.add_argument("root", type=Path)
+    _root_args(p)
     p.add_argument("--plot", type=Path, default=None, help="write a chart of the scores (PNG; needs matplotlib)")
     p.add_argument("--no-cameras", action="store_true", help="skip the decoded-frame scores")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_quality)
     p = sub.add_parser("frames", help="a contact sheet of an episode's frames, every camera")
-    p.add_argument("root", type=Path)
+    _root_args(p)
     p.add_argument("--episode", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--frames", type=_positive, default=8, help="frames per camera (evenly spaced)")

@@ -279,7 +279,8 @@ class Dataset(CameraKeys):
             standard ``AWS_*`` environment variables.
         cache_dir: A folder where blocks of remote files are kept on local disk, keyed by each
             object's ETag (a changed object is fetched again), shared by processes.
-        cache_bytes: Bytes of this process's in-memory cache of remote blocks (default 256 MiB).
+        block_cache_bytes: Bytes of this process's in-memory cache of blocks of remote files
+            (default 256 MiB; the largest asked for in the process is kept).
     """
 
     def __init__(
@@ -294,7 +295,7 @@ class Dataset(CameraKeys):
         strict_decode: bool = False,
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        cache_bytes: int | None = None,
+        block_cache_bytes: int | None = None,
     ) -> None:
         if frame_dtype not in NUMPY_FRAME_DTYPES:
             raise InvalidArgumentError(
@@ -302,13 +303,16 @@ class Dataset(CameraKeys):
             )
         if decode_threads is not None:
             _check_threads(decode_threads)
-        if cache_bytes is not None and (isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0):
-            raise InvalidArgumentError(f"cache_bytes must be an int >= 0, got {cache_bytes!r}")
+        if block_cache_bytes is not None and (
+            isinstance(block_cache_bytes, bool) or not isinstance(block_cache_bytes, int) or block_cache_bytes < 0
+        ):
+            raise InvalidArgumentError(f"block_cache_bytes must be an int >= 0, got {block_cache_bytes!r}")
         #: The root: a ``Path``, or for a remote root its URL (a Hub revision as its commit).
         self.root: str | Path = remote.root_of(root)
-        self.storage_options = None if storage_options is None else dict(storage_options)
+        pairs = remote.storage_pairs(storage_options)  # (checks the type)
+        self.storage_options = None if pairs is None else dict(pairs)
         self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self.cache_bytes = cache_bytes
+        self.block_cache_bytes = block_cache_bytes
         self._episodes_arg = None if episodes is None else episode_list(episodes)
         self.delta_timestamps = None if delta_timestamps is None else _delta_timestamps(delta_timestamps)
         if isinstance(tolerance_s, bool) or not isinstance(tolerance_s, int | float | np.integer | np.floating):
@@ -327,9 +331,9 @@ class Dataset(CameraKeys):
             self.tolerance_s,
             decode_threads,
             self.strict_decode,
-            remote.storage_pairs(self.storage_options),
+            pairs,
             self.cache_dir,
-            cache_bytes,
+            block_cache_bytes,
         )
         if isinstance(self.root, str):
             self.root = self._native.root
@@ -351,7 +355,7 @@ class Dataset(CameraKeys):
             "strict_decode": self.strict_decode,
             "storage_options": self.storage_options,
             "cache_dir": self.cache_dir,
-            "cache_bytes": self.cache_bytes,
+            "block_cache_bytes": self.block_cache_bytes,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

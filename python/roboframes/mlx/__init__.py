@@ -219,7 +219,9 @@ class Dataset:
     Takes ``roboframes.Dataset``'s arguments and gives its keys, dtypes and shapes (uint8
     ``(H, W, 3)`` frames by default; ``frame_dtype`` may also be ``"bfloat16"`` here); string
     entries stay ``str``. Arrays are lazy: a batch is one primitive, evaluated (decoded) when MLX
-    evaluates it. Iterate with :meth:`to_stream` (mlx.data's vocabulary).
+    evaluates it. Iterate with :meth:`to_stream` (mlx.data's vocabulary). ``root`` may be a
+    remote root's URL, reached with ``storage_options`` and cached in ``cache_dir`` (see
+    :mod:`roboframes.remote`).
     """
 
     def __init__(
@@ -232,6 +234,8 @@ class Dataset:
         frame_dtype: str = "uint8",
         channels_last: bool = True,
         strict_decode: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if frame_dtype not in _native.FRAME_DTYPES:
             raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
@@ -243,6 +247,8 @@ class Dataset:
             tolerance_s=tolerance_s,
             decode_threads=decode_threads,
             strict_decode=strict_decode,
+            storage_options=storage_options,
+            cache_dir=cache_dir,
         )
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)

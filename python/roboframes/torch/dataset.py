@@ -6,12 +6,13 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .. import tools
+from .. import remote, tools
 from ..dataset import Dataset
 from ..errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
 from . import _ops
@@ -113,7 +114,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
 
     Works in ``DataLoader`` workers (forked or spawned), also after use in the main process,
     and pickles by reopening. Nothing is downloaded: ``root`` (or
-    ``$HF_LEROBOT_HOME/<repo_id>``) must hold the dataset.
+    ``$HF_LEROBOT_HOME/<repo_id>``) holds the dataset, or ``root`` is a remote root's URL
+    (``s3://...``, ``https://...``, ``hf://datasets/org/name[@rev]``), or ``streaming=True``
+    reads the Hub dataset ``repo_id`` at ``revision`` in place, with random access and every
+    option below (unlike LeRobot's iterable-only ``StreamingLeRobotDataset``).
 
     Options LeRobot lacks (keyword-only, off by default):
         frame_dtype: ``torch.float32`` (LeRobot's), ``torch.uint8`` (the decoded bytes),
@@ -128,6 +132,9 @@ class LeRobotDataset(torch.utils.data.Dataset):
             ``NormalizerProcessorStep`` makes of them (float tolerance), so a training loop can
             skip that step for them. Statistics: ``stats`` (a ``{key: {stat: array}}`` dict, or
             ``"recompute"``), default ``meta/stats.json``.
+        streaming: with no ``root``, read ``hf://datasets/{repo_id}@{revision}`` in place.
+        storage_options: settings of a remote root's store (see ``roboframes.remote``).
+        cache_dir: a folder for blocks of remote files on local disk (keyed by ETag).
 
     Arguments LeRobot uses for downloading and recording (``revision``, ``force_cache_sync``,
     ``download_videos``, ``batch_encoding_size``, ``vcodec``, ``streaming_encoding``,
@@ -159,10 +166,18 @@ class LeRobotDataset(torch.utils.data.Dataset):
         strict_decode: bool = False,
         normalize: dict[str, Any] | None = None,
         stats: dict[str, dict[str, Any]] | str | None = None,
+        streaming: bool = False,
+        storage_options: remote.StorageOptions | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         self.repo_id = repo_id
-        self.root = resolve_root(repo_id, root)
+        self.streaming = bool(streaming)
+        self.storage_options = None if storage_options is None else dict(storage_options)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.root: str | Path = resolve_root(
+            repo_id, root, self.streaming, revision if revision else CODEBASE_VERSION
+        )
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
@@ -182,7 +197,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
             tolerance_s=tolerance_s,
             decode_threads=decode_threads,
             strict_decode=strict_decode,
+            storage_options=self.storage_options,
+            cache_dir=self.cache_dir,
         )
+        self.root = self.reader.root  # a remote root's location (a Hub revision as its commit)
         self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self.reader)
         self.delta_indices: dict[str, list[int]] | None = self.reader.delta_indices
         self.normalize = normalize
@@ -327,7 +345,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         try:
             return table[value]
         except KeyError:
-            path = self.root / "meta" / f"{kind}s.parquet"
+            path = remote.join(self.root, "meta", f"{kind}s.parquet")
             raise MetadataError(
                 f"file '{path}': invalid metadata: {kind}_index {value} (items {idx.tolist()}) has no entry",
                 path=str(path),
@@ -364,6 +382,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
             "strict_decode": self.reader.strict_decode,
             "normalize": self.normalize,
             "stats": self._norm_stats,
+            "storage_options": self.storage_options,
+            "cache_dir": self.cache_dir,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
+from .. import _native, remote
 from ..dataset import CameraKeys, Dataset
 from ..errors import DatasetNotFoundError, MetadataError, ParquetError
 
@@ -25,18 +26,42 @@ def lerobot_home() -> Path:
     return Path(hf_home).expanduser() / "lerobot"
 
 
-def resolve_root(repo_id: str, root: str | os.PathLike[str] | None) -> Path:
-    """The local dataset folder: ``root``, or ``lerobot_home() / repo_id``. roboframes reads
-    local datasets only; a missing one is a :class:`DatasetNotFoundError`."""
+def resolve_root(
+    repo_id: str,
+    root: str | os.PathLike[str] | None,
+    streaming: bool = False,
+    revision: str | None = None,
+) -> str | Path:
+    """The dataset root: ``root`` (a folder or a remote root's URL); with ``streaming`` and no
+    ``root``, the Hub dataset ``hf://datasets/{repo_id}@{revision}`` read in place; otherwise
+    ``lerobot_home() / repo_id``. A missing local one is a :class:`DatasetNotFoundError`."""
+    if root is not None and remote.is_url(root):
+        return remote.root_of(root)
+    if streaming and not root:
+        return f"hf://datasets/{repo_id}@{revision or CODEBASE_VERSION}"
     path = Path(root) if root else lerobot_home() / repo_id
     if not (path / "meta" / "info.json").exists():
         raise DatasetNotFoundError(
-            f"no LeRobot dataset at '{path}' (for repo_id '{repo_id}'): roboframes reads local "
-            "datasets only and downloads nothing; fetch it first, e.g. with LeRobot's "
-            "LeRobotDataset(repo_id) or `huggingface-cli download --repo-type dataset`",
+            f"no LeRobot dataset at '{path}' (for repo_id '{repo_id}'): roboframes downloads "
+            "nothing; pass streaming=True (or a root URL such as hf://datasets/org/name) to read "
+            "the dataset in place, or fetch it first, e.g. with LeRobot's LeRobotDataset(repo_id) "
+            "or `huggingface-cli download --repo-type dataset`",
             path=str(path / "meta" / "info.json"),
         )
     return path
+
+
+def read_table(location: str | Path) -> Any:
+    """A whole parquet table (a ``pyarrow.Table``) of a local or remote root, its bytes read
+    through the core's byte source; a damaged file is a :class:`ParquetError` naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = remote.read_bytes(location)
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (OSError, pa.ArrowException) as e:
+        raise ParquetError(f"file '{location}': cannot read parquet: {e}", path=str(location)) from None
 
 
 class EpisodeTable:
@@ -45,28 +70,22 @@ class EpisodeTable:
     ``episodes[i]`` (a dict), ``episodes["dataset_from_index"]`` (a list), ``len``, iteration,
     ``column_names`` and ``to_pandas()``. Read once, on first use."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str | Path) -> None:
         self._root = root
 
     @cached_property
     def _columns(self) -> dict[str, list[Any]]:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        paths = sorted((self._root / "meta" / "episodes").glob("*/*.parquet"))
+        folder = remote.join(self._root, "meta", "episodes")
+        paths = _native.episode_files(str(self._root))
         if not paths:
-            folder = self._root / "meta" / "episodes"
             raise DatasetNotFoundError(f"no episode metadata under '{folder}'", path=str(folder))
-        tables = []
-        for p in paths:
-            try:
-                tables.append(pq.read_table(p))
-            except (OSError, pa.ArrowException) as e:
-                raise ParquetError(f"file '{p}': cannot read parquet: {e}", path=str(p)) from None
+        tables = [read_table(p) for p in paths]
         try:
             table = pa.concat_tables(tables, promote_options="default")
         except pa.ArrowException as e:
-            raise ParquetError(f"files under '{paths[0].parent.parent}': episode tables disagree: {e}") from None
+            raise ParquetError(f"files under '{folder}': episode tables disagree: {e}") from None
         keep = [c for c in table.column_names if not c.startswith("stats/")]
         return cast("dict[str, list[Any]]", table.select(keep).to_pydict())
 
@@ -110,7 +129,7 @@ class EpisodeTable:
 
 
 class LeRobotDatasetMetadata(CameraKeys):
-    """Metadata of a local LeRobot v3.0 dataset, usable wherever LeRobot 0.4.4's
+    """Metadata of a LeRobot v3.0 dataset (local, or a remote root), usable wherever LeRobot 0.4.4's
     ``LeRobotDatasetMetadata`` is (policy factories, processors, samplers).
 
     Args:
@@ -119,6 +138,9 @@ class LeRobotDatasetMetadata(CameraKeys):
         revision: Kept for LeRobot compatibility (defaults to ``"v3.0"``); nothing is fetched.
         force_cache_sync: Accepted for compatibility; ignored (nothing is downloaded).
         metadata_buffer_size: Accepted for compatibility (LeRobot's writer setting).
+        streaming: With no ``root``, read the Hub dataset ``repo_id`` at ``revision`` in place
+            (``hf://datasets/{repo_id}@{revision}``, through ``HF_ENDPOINT``/``HF_TOKEN``).
+        storage_options: Settings of a remote root's store (see :mod:`roboframes.remote`).
     """
 
     def __init__(
@@ -129,11 +151,14 @@ class LeRobotDatasetMetadata(CameraKeys):
         force_cache_sync: bool = False,
         metadata_buffer_size: int = 10,
         *,
+        streaming: bool = False,
+        storage_options: remote.StorageOptions | None = None,
         _opened: Dataset | None = None,
     ) -> None:
         self.repo_id = repo_id
         self.revision = revision if revision else CODEBASE_VERSION
-        self.root = resolve_root(repo_id, root)
+        self.storage_options = storage_options
+        self.root = resolve_root(repo_id, root, streaming, self.revision)
         self.metadata_buffer_size = metadata_buffer_size
         self._load(_opened)
 
@@ -144,7 +169,8 @@ class LeRobotDatasetMetadata(CameraKeys):
     def _load(self, opened: Dataset | None) -> None:
         # `opened`: the reader of this root that the caller has just opened (the drop-in's),
         # so that the metadata is not read from disk twice
-        reader = opened if opened is not None else Dataset(self.root)
+        reader = opened if opened is not None else Dataset(self.root, storage_options=self.storage_options)
+        self.root = reader.root  # a remote root's location (a Hub revision as its commit)
         info = copy.deepcopy(reader.info)
         for ft in info["features"].values():
             ft["shape"] = tuple(ft["shape"])
@@ -164,17 +190,13 @@ class LeRobotDatasetMetadata(CameraKeys):
     @cached_property
     def tasks(self) -> Any:
         """``meta/tasks.parquet`` as LeRobot reads it: a DataFrame indexed by task string."""
-        import pandas as pd
-
-        return pd.read_parquet(self.root / "meta" / "tasks.parquet")
+        return read_table(remote.join(self.root, "meta", "tasks.parquet")).to_pandas()
 
     @cached_property
     def subtasks(self) -> Any:
         """``meta/subtasks.parquet`` as a DataFrame, or None when the dataset has none."""
-        import pandas as pd
-
-        path = self.root / "meta" / "subtasks.parquet"
-        return pd.read_parquet(path) if path.exists() else None
+        path = remote.join(self.root, "meta", "subtasks.parquet")
+        return read_table(path).to_pandas() if remote.file_exists(path) else None
 
     @property
     def url_root(self) -> str:
@@ -195,7 +217,7 @@ class LeRobotDatasetMetadata(CameraKeys):
         """Video file of an episode's camera, relative to ``root``."""
         ep = self._episode_row(ep_index)
         if self.video_path is None:
-            info = self.root / "meta" / "info.json"
+            info = remote.join(self.root, "meta", "info.json")
             raise MetadataError(f"file '{info}': the dataset has no videos (video_path is null)", path=str(info))
         return Path(
             self.video_path.format(
