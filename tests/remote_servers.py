@@ -86,10 +86,23 @@ class Counters:
             self.requests = self.gets = self.bytes = self.max_active = 0
 
 
+_ETAGS: dict[tuple[str, int, int], str] = {}
+
+
 def etag_of(path: Path) -> str:
-    """A strong ETag from the file's content (a replaced file gets a new one)."""
-    h = hashlib.sha1(path.read_bytes()).hexdigest()
-    return f'"{h}"'
+    """A strong ETag from the file's content (a replaced file gets a new one); computed once
+    per (path, modification time, size)."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _ETAGS:
+        _ETAGS[key] = '"' + hashlib.sha1(path.read_bytes()).hexdigest() + '"'
+    return _ETAGS[key]
+
+
+def read_range(path: Path, start: int, end: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(start)
+        return f.read(end - start)
 
 
 class FileServer(ThreadingHTTPServer):
@@ -146,31 +159,93 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str], head: bool = False) -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str], head: bool = False, length: int | None = None
+    ) -> None:
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         if not head:
             self.wfile.write(body)
         self.server.counters.add(not head, 0 if head else len(body))
 
     def _api(self) -> bool:
-        parts = [p for p in urlsplit(self.path).path.split("/") if p]
-        # /api/datasets/{org}/{name}/revision/{rev}
-        if len(parts) >= 6 and parts[:2] == ["api", "datasets"] and parts[4] == "revision":
-            repo = f"{parts[2]}/{parts[3]}"
-            rev = unquote("/".join(parts[5:]))
-            if repo not in self.server.hub or rev not in (self.server.hub[repo][1], "main", "v3.0"):
-                self._send(404, b'{"error": "Revision Not Found"}', {"Content-Type": "application/json"})
-                return True
-            folder, commit = self.server.hub[repo]
-            files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-            doc = {"id": repo, "sha": commit, "siblings": [{"rfilename": f} for f in files]}
-            self._send(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        """The Hub's API endpoints that ``huggingface_hub`` (LeRobot's downloads, ``datasets``'
+        streaming) and roboframes call: revision, refs, tree and paths-info."""
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if len(parts) < 4 or parts[:2] != ["api", "datasets"]:
+            return False
+        repo = f"{parts[2]}/{parts[3]}"
+        # /api/datasets/{repo} is the dataset's info at main
+        verb, rest = (parts[4], parts[5:]) if len(parts) > 4 else ("revision", ["main"])
+        js = {"Content-Type": "application/json"}
+        if repo not in self.server.hub:
+            self._send(404, b'{"error": "Repository Not Found"}', {**js, "X-Error-Code": "RepoNotFound"})
             return True
-        return False
+        folder, commit = self.server.hub[repo]
+        revs = (commit, "main", "v3.0")
+
+        def entries(below: str, recursive: bool) -> list[dict[str, Any]]:
+            base = folder / below if below else folder
+            items = base.rglob("*") if recursive else base.glob("*")
+            out = []
+            for p in sorted(items):
+                rel = p.relative_to(folder).as_posix()
+                if p.is_dir():
+                    out.append({"type": "directory", "path": rel, "oid": commit})
+                else:
+                    out.append({"type": "file", "path": rel, "size": p.stat().st_size, "oid": etag_of(p).strip('"')})
+            return out
+
+        if verb == "revision" and rest:
+            rev = "/".join(rest)
+            if rev not in revs:
+                self._send(404, b'{"error": "Revision Not Found"}', {**js, "X-Error-Code": "RevisionNotFound"})
+                return True
+            files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            doc = {
+                "id": repo,
+                "sha": commit,
+                "private": False,
+                "lastModified": "2026-01-01T00:00:00.000Z",
+                "siblings": [{"rfilename": f} for f in files],
+            }
+            self._send(200, json.dumps(doc).encode(), js)
+        elif verb == "refs":
+            doc = {
+                "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": commit}],
+                "converts": [],
+                "tags": [{"name": "v3.0", "ref": "refs/tags/v3.0", "targetCommit": commit}],
+            }
+            self._send(200, json.dumps(doc).encode(), js)
+        elif verb == "tree" and rest and rest[0] in revs:
+            below = "/".join(rest[1:])
+            if below and not (folder / below).exists():
+                self._send(404, b'{"error": "Entry Not Found"}', {**js, "X-Error-Code": "EntryNotFound"})
+                return True
+            recursive = "recursive=true" in (url.query or "").lower() or "recursive=1" in (url.query or "")
+            self._send(200, json.dumps(entries(below, recursive)).encode(), js)
+        elif verb == "paths-info" and rest and rest[0] in revs:
+            from urllib.parse import parse_qs
+
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n).decode() if n else ""
+            ctype = self.headers.get("Content-Type", "")
+            paths = json.loads(body).get("paths", []) if "json" in ctype else parse_qs(body).get("paths", [])
+            out = []
+            for rel in paths:
+                p = folder / rel
+                if p.is_dir():
+                    out.append({"type": "directory", "path": rel, "oid": commit})
+                elif p.is_file():
+                    out.append({"type": "file", "path": rel, "size": p.stat().st_size, "oid": etag_of(p).strip('"')})
+            self._send(200, json.dumps(out).encode(), js)
+        else:
+            self._send(404, b'{"error": "Not Found"}', js)
+        return True
 
     def _authorised(self) -> bool:
         if self.server.token is None:
@@ -202,12 +277,13 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(srv.faults.stall_s)
         path = srv.resolve(self.path)
         if path is None or not path.is_file():
-            self._send(404, b"not found", {}, head)
+            self._send(404, b"not found", {"X-Error-Code": "EntryNotFound"}, head)
             return
-        data = path.read_bytes()
+        size = path.stat().st_size
         etag = etag_of(path)
         headers = {
             "ETag": etag,
+            "X-Repo-Commit": self._commit() or "",
             "Last-Modified": formatdate(path.stat().st_mtime, usegmt=True),
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
@@ -219,7 +295,6 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and fault != "norange" and rng.startswith("bytes=") and "," not in rng:
             a, _, b = rng[len("bytes=") :].partition("-")
-            size = len(data)
             if a == "":
                 start, end = max(0, size - int(b)), size
             else:
@@ -229,9 +304,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(416, b"", {"Content-Range": f"bytes */{size}"}, head)
                 return
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-            self._send(206, data[start:end], headers, head)
+            self._send(206, read_range(path, start, end) if not head else b"", headers, head, length=end - start)
             return
-        self._send(200, data, headers, head)
+        self._send(200, path.read_bytes() if not head else b"", headers, head, length=size)
 
     def do_GET(self) -> None:  # noqa: N802
         ranged = "Range" in self.headers
@@ -245,6 +320,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(head=True)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve(head=False)
+
+    def _commit(self) -> str | None:
+        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "datasets":
+            hub = self.server.hub.get(f"{parts[1]}/{parts[2]}")
+            return hub[1] if hub else None
+        return None
 
 
 @contextmanager

@@ -107,7 +107,9 @@ def test_http_root_reads_the_same_items(roots, http, name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_s3_root_reads_the_same_items(roots, s3, name: str) -> None:
     opts = {"aws_endpoint": s3, **S3_CREDENTIALS}
-    rem = roboframes.Dataset(f"s3://robots/lerobot/{name}", storage_options=opts, delta_timestamps=window_for(roots[name]))
+    rem = roboframes.Dataset(
+        f"s3://robots/lerobot/{name}", storage_options=opts, delta_timestamps=window_for(roots[name])
+    )
     assert rem.is_remote and rem.root == f"s3://robots/lerobot/{name}"
     assert_same_dataset(roboframes.Dataset(roots[name], delta_timestamps=window_for(roots[name])), rem, name)
 

@@ -72,18 +72,20 @@ pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch
 
 fn read_parquet_source(path: &Path, src: &Source, names: &[String]) -> Result<RecordBatch> {
     // (the closure owns nothing shared: a panic inside leaves no state behind)
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns(path, src, names)))
-        .unwrap_or_else(|panic| {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(Error::Parquet {
-                at: Location::file(path),
-                msg: format!("corrupt parquet file (the parquet reader failed: {why})"),
-            })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_columns(path, src, names)
+    }))
+    .unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Err(Error::Parquet {
+            at: Location::file(path),
+            msg: format!("corrupt parquet file (the parquet reader failed: {why})"),
         })
+    })
 }
 
 /// Checks every dictionary page against its own size: the decoder allocates room for the number
@@ -97,7 +99,9 @@ fn check_dictionaries(path: &Path, src: &Source, columns: &[usize]) -> Result<()
     let reader = SerializedFileReader::new(src.clone_handle(path)?)
         .map_err(|e| parquet_err(path, src, e))?;
     for g in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(g).map_err(|e| parquet_err(path, src, e))?;
+        let group = reader
+            .get_row_group(g)
+            .map_err(|e| parquet_err(path, src, e))?;
         for &c in columns {
             if c >= group.num_columns() {
                 continue;
@@ -118,7 +122,9 @@ fn check_dictionaries(path: &Path, src: &Source, columns: &[usize]) -> Result<()
                 .map_err(|e| parquet_err(path, src, e))?;
             if let Some(Page::DictionaryPage {
                 buf, num_values, ..
-            }) = pages.get_next_page().map_err(|e| parquet_err(path, src, e))?
+            }) = pages
+                .get_next_page()
+                .map_err(|e| parquet_err(path, src, e))?
             {
                 let need = u64::from(num_values).saturating_mul(per_value);
                 if need > buf.len() as u64 {
@@ -196,5 +202,6 @@ fn read_columns(path: &Path, src: &Source, names: &[String]) -> Result<RecordBat
     for b in reader {
         batches.push(b.map_err(|e| parquet_err(path, src, e))?);
     }
-    arrow_select::concat::concat_batches(&out_schema, &batches).map_err(|e| parquet_err(path, src, e))
+    arrow_select::concat::concat_batches(&out_schema, &batches)
+        .map_err(|e| parquet_err(path, src, e))
 }

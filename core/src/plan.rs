@@ -116,6 +116,29 @@ struct Part {
     cost: usize,
 }
 
+/// For remote files: fetches the bytes every part will read, all parts at once (ranged
+/// requests in parallel, bounded per process), so that decoding threads find them in the
+/// block cache instead of waiting for one round trip after another.
+fn prefetch_remote(files: &[FileFrames], parts: &[Part]) -> Result<()> {
+    for (fi, f) in files.iter().enumerate() {
+        if !crate::store::is_url(&f.path.to_string_lossy()) {
+            continue;
+        }
+        let ranges: Vec<(u64, u64)> = parts
+            .iter()
+            .filter(|p| p.file == fi)
+            .filter_map(|p| {
+                let positions = f.frames.get(p.frames.clone())?.iter().map(|(pos, _)| *pos);
+                let lo = positions.clone().min()?;
+                let hi = positions.max()?;
+                f.index.byte_span(f.index.start_of(lo).min(lo), hi)
+            })
+            .collect();
+        crate::store::prefetch(&f.path, f.index.version.as_deref(), &ranges)?;
+    }
+    Ok(())
+}
+
 /// Groups requests by file (in first-seen order).
 fn group_by_file(requests: Vec<VideoRequest>) -> Vec<(Arc<PathBuf>, Vec<VideoRequest>)> {
     let mut by_file: IndexMap<Arc<PathBuf>, Vec<VideoRequest>> = IndexMap::new();
@@ -182,6 +205,7 @@ pub(crate) fn run(
             .flat_map(|(i, f)| split_file(i, f, pool.current_num_threads()))
             .collect();
         parts.sort_by_key(|p| std::cmp::Reverse(p.cost));
+        prefetch_remote(&files, &parts)?;
         // Readers are decided per file before anything runs (DecoderPool::assign): a part
         // continuing where a reader stopped gets that reader, so interleaved sequential reads
         // keep one reader each.
@@ -610,6 +634,7 @@ mod tests {
                 pts: i,
                 dts: i,
                 key: i % 2 == 0,
+                pos: -1,
             })
             .collect();
         let path = Arc::new(PathBuf::from("x.mp4"));

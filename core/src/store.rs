@@ -136,6 +136,9 @@ static CONFIGS: Mutex<Vec<RootConfig>> = Mutex::new(Vec::new());
 static STATE: Mutex<Option<ProcessState>> = Mutex::new(None);
 static CACHE_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_CACHE_BYTES);
 
+/// How the message of a [`Error::Remote`] for a changed object starts.
+const CHANGED: &str = "the object changed";
+
 fn internal(msg: impl Into<String>) -> Error {
     Error::internal("remote storage", msg)
 }
@@ -167,8 +170,10 @@ fn store_error(path: &Path, e: object_store::Error) -> Error {
         },
         object_store::Error::Precondition { .. } => remote_error(
             path,
-            "the object changed while it was being read (its ETag is no longer the one first \
-             read); open the dataset again to read the new version",
+            format!(
+                "{CHANGED} while it was being read (its ETag is no longer the one first read); \
+                 open the dataset again to read the new version"
+            ),
         ),
         object_store::Error::NotSupported { source } => remote_error(
             path,
@@ -217,9 +222,7 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
         if let Some(cfg) = known {
             let store = build_store(&cfg)?;
             let mut state = state()?;
-            let st = state
-                .as_mut()
-                .ok_or_else(|| internal("no process state"))?;
+            let st = state.as_mut().ok_or_else(|| internal("no process state"))?;
             st.remotes
                 .insert(cfg.location.clone(), Arc::new(Remote::new(cfg, store)));
             return Ok(PathBuf::from(url));
@@ -243,11 +246,12 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
     for (k, v) in &opts.storage_options {
         match k.as_str() {
             "max_retries" => {
-                retry.max_retries = v.trim().parse().ok().filter(|n| *n <= 100).ok_or_else(|| {
-                    bad(format!(
-                        "storage option 'max_retries' must be an integer 0..=100, got '{v}'"
-                    ))
-                })?
+                retry.max_retries =
+                    v.trim().parse().ok().filter(|n| *n <= 100).ok_or_else(|| {
+                        bad(format!(
+                            "storage option 'max_retries' must be an integer 0..=100, got '{v}'"
+                        ))
+                    })?
             }
             "retry_timeout" => retry.retry_timeout = parse_seconds(k, v)?,
             "token" | "hf_token" | "bearer_token" => token = Some(v.clone()),
@@ -314,11 +318,10 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
         configs.push(cfg.clone());
     }
     let mut state = state()?;
-    let st = state
-        .as_mut()
-        .ok_or_else(|| internal("no process state"))?;
+    let st = state.as_mut().ok_or_else(|| internal("no process state"))?;
     // a new dataset reads every object at its current version
-    st.remotes.insert(location.clone(), Arc::new(Remote::new(cfg, store)));
+    st.remotes
+        .insert(location.clone(), Arc::new(Remote::new(cfg, store)));
     Ok(PathBuf::from(location))
 }
 
@@ -343,6 +346,7 @@ fn resolve_hub(
     let (name, rev) = name_rev.split_once('@').unwrap_or((name_rev, "main"));
     let ok = |s: &str| {
         !s.is_empty()
+            && !s.starts_with('.')
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
@@ -390,7 +394,10 @@ fn resolve_hub(
                 other => other,
             })?;
         let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            remote_error(&shown, format!("the Hub's revision answer is not JSON: {e}"))
+            remote_error(
+                &shown,
+                format!("the Hub's revision answer is not JSON: {e}"),
+            )
         })?;
         let sha = doc
             .get("sha")
@@ -422,86 +429,87 @@ fn build_store(cfg: &RootConfig) -> Result<Arc<dyn ObjectStore>> {
         .with_connect_timeout(Duration::from_secs(10))
         .with_pool_max_idle_per_host(MAX_IN_FLIGHT);
     let http_endpoint = |v: &str| v.trim().starts_with("http://");
-    let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match cfg.kind {
-        Kind::S3 => {
-            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-            let mut b = AmazonS3Builder::from_env();
-            let mut plain = std::env::var("AWS_ENDPOINT_URL")
-                .or_else(|_| std::env::var("AWS_ENDPOINT"))
-                .is_ok_and(|v| http_endpoint(&v));
-            for (k, v) in &cfg.options {
-                let key: AmazonS3ConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                if matches!(key, AmazonS3ConfigKey::Endpoint) {
-                    plain = http_endpoint(v);
-                }
-                b = b.with_config(key, v);
-            }
-            if plain {
-                // an http:// endpoint (a local MinIO or moto) is what the user asked for
-                client = client.with_allow_http(true);
-            }
-            // user options after the defaults (client keys apply to the options set here)
-            let mut b = b
-                .with_client_options(client)
-                .with_retry(cfg.retry.clone())
-                .with_url(&cfg.store_url);
-            for (k, v) in &cfg.options {
-                let key: AmazonS3ConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                if matches!(key, AmazonS3ConfigKey::Client(_)) {
+    let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
+        match cfg.kind {
+            Kind::S3 => {
+                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+                let mut b = AmazonS3Builder::from_env();
+                let mut plain = std::env::var("AWS_ENDPOINT_URL")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT"))
+                    .is_ok_and(|v| http_endpoint(&v));
+                for (k, v) in &cfg.options {
+                    let key: AmazonS3ConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
+                    if matches!(key, AmazonS3ConfigKey::Endpoint) {
+                        plain = http_endpoint(v);
+                    }
                     b = b.with_config(key, v);
                 }
+                if plain {
+                    // an http:// endpoint (a local MinIO or moto) is what the user asked for
+                    client = client.with_allow_http(true);
+                }
+                // user options after the defaults (client keys apply to the options set here)
+                let mut b = b
+                    .with_client_options(client)
+                    .with_retry(cfg.retry.clone())
+                    .with_url(&cfg.store_url);
+                for (k, v) in &cfg.options {
+                    let key: AmazonS3ConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
+                    if matches!(key, AmazonS3ConfigKey::Client(_)) {
+                        b = b.with_config(key, v);
+                    }
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
-            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        }
-        Kind::Gcs => {
-            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-            let mut b = GoogleCloudStorageBuilder::from_env()
-                .with_client_options(client)
-                .with_retry(cfg.retry.clone())
-                .with_url(&cfg.store_url);
-            for (k, v) in &cfg.options {
-                let key: GoogleConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                b = b.with_config(key, v);
+            Kind::Gcs => {
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_client_options(client)
+                    .with_retry(cfg.retry.clone())
+                    .with_url(&cfg.store_url);
+                for (k, v) in &cfg.options {
+                    let key: GoogleConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
-            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        }
-        Kind::Azure => {
-            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-            let mut b = MicrosoftAzureBuilder::from_env()
-                .with_client_options(client)
-                .with_retry(cfg.retry.clone())
-                .with_url(&cfg.store_url);
-            for (k, v) in &cfg.options {
-                let key: AzureConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                b = b.with_config(key, v);
+            Kind::Azure => {
+                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_client_options(client)
+                    .with_retry(cfg.retry.clone())
+                    .with_url(&cfg.store_url);
+                for (k, v) in &cfg.options {
+                    let key: AzureConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
-            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        }
-        Kind::Http => {
-            use object_store::http::HttpBuilder;
-            if cfg.store_url.starts_with("http://") {
-                client = client.with_allow_http(true);
+            Kind::Http => {
+                use object_store::http::HttpBuilder;
+                if cfg.store_url.starts_with("http://") {
+                    client = client.with_allow_http(true);
+                }
+                if let Some(t) = &cfg.token {
+                    let mut headers = http::header::HeaderMap::new();
+                    let value = http::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                        .map_err(|_| Error::InvalidArgument {
+                            msg: "the token holds characters an HTTP header cannot".into(),
+                        })?;
+                    headers.insert(http::header::AUTHORIZATION, value);
+                    client = client.with_default_headers(headers);
+                }
+                let mut b = HttpBuilder::new()
+                    .with_client_options(client)
+                    .with_retry(cfg.retry.clone())
+                    .with_url(&cfg.store_url);
+                for (k, v) in &cfg.options {
+                    let key: ClientConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
-            if let Some(t) = &cfg.token {
-                let mut headers = http::header::HeaderMap::new();
-                let value = http::header::HeaderValue::from_str(&format!("Bearer {t}"))
-                    .map_err(|_| Error::InvalidArgument {
-                        msg: "the token holds characters an HTTP header cannot".into(),
-                    })?;
-                headers.insert(http::header::AUTHORIZATION, value);
-                client = client.with_default_headers(headers);
-            }
-            let mut b = HttpBuilder::new()
-                .with_client_options(client)
-                .with_retry(cfg.retry.clone())
-                .with_url(&cfg.store_url);
-            for (k, v) in &cfg.options {
-                let key: ClientConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                b = b.with_config(key, v);
-            }
-            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        }
-    };
+        };
     built.map_err(|e| Error::InvalidArgument {
         msg: format!("cannot reach '{}': {e}", cfg.location),
     })
@@ -546,7 +554,10 @@ fn state() -> Result<std::sync::MutexGuard<'static, Option<ProcessState>>> {
             .enable_all()
             .build()
             .map_err(|e| internal(format!("cannot start the I/O runtime: {e}")))?;
-        let configs = CONFIGS.lock().map_err(|_| internal("poisoned lock"))?.clone();
+        let configs = CONFIGS
+            .lock()
+            .map_err(|_| internal("poisoned lock"))?
+            .clone();
         let mut remotes = HashMap::new();
         for cfg in configs {
             if let Ok(store) = build_store(&cfg) {
@@ -641,7 +652,11 @@ impl RemoteObject {
     /// The object at `path`, at the version this dataset first saw (a HEAD request the first
     /// time).
     fn open(remote: Arc<Remote>, rel: &str, handles: Handles, path: &Path) -> Result<Self> {
-        if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
             return Err(Error::InvalidArgument {
                 msg: format!("'{}' is not a file below the root", path.display()),
             });
@@ -854,6 +869,48 @@ impl RemoteObject {
         )))
     }
 
+    /// Fetches the blocks covering `ranges` that no cache holds and no other thread is
+    /// fetching, all in one parallel round (coalesced runs, bounded per process).
+    fn prefetch(&self, ranges: &[(u64, u64)]) -> Result<()> {
+        let cache = &self.handles.blocks;
+        let mut want = std::collections::BTreeSet::new();
+        for &(a, b) in ranges {
+            let b = b.min(self.head.size);
+            if a < b {
+                want.extend(a / BLOCK_BYTES..=(b - 1) / BLOCK_BYTES);
+            }
+        }
+        let claimed: Vec<u64> = {
+            let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
+            want.into_iter()
+                .filter(|&b| {
+                    let key = (self.id.clone(), b);
+                    let free = !inner.lru.contains(&key) && !inner.inflight.contains(&key);
+                    if free {
+                        inner.inflight.insert(key);
+                    }
+                    free
+                })
+                .collect()
+        };
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let fetched = self.fetch(&claimed);
+        let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
+        for b in &claimed {
+            inner.inflight.remove(&(self.id.clone(), *b));
+        }
+        let result = fetched.map(|blocks| {
+            for (b, bytes) in blocks {
+                inner.put((self.id.clone(), b), bytes);
+            }
+        });
+        drop(inner);
+        cache.done.notify_all();
+        result
+    }
+
     /// Fetches blocks (sorted, distinct) from the disk cache or the store: one ranged request
     /// per run of consecutive blocks, the runs in parallel.
     fn fetch(&self, blocks: &[u64]) -> Result<Vec<(u64, Bytes)>> {
@@ -861,7 +918,9 @@ impl RemoteObject {
         let mut missing = Vec::new();
         for &b in blocks {
             match self.disk_file(b).and_then(|f| std::fs::read(f).ok()) {
-                Some(data) if data.len() as u64 == self.block_range(b).end - self.block_range(b).start => {
+                Some(data)
+                    if data.len() as u64 == self.block_range(b).end - self.block_range(b).start =>
+                {
                     self.remote.disk_hits.fetch_add(1, Ordering::Relaxed);
                     out.push((b, Bytes::from(data)));
                 }
@@ -953,7 +1012,9 @@ fn write_atomically(path: &Path, data: &[u8]) {
     }
     let tmp = dir.join(format!(
         ".{}.{}.{:?}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id(),
         std::thread::current().id()
     ));
@@ -1038,7 +1099,10 @@ impl Source {
     /// Another handle on the same bytes (the parquet readers take theirs by value).
     pub fn clone_handle(&self, path: &Path) -> Result<Source> {
         match self {
-            Source::Local(f) => f.try_clone().map(Source::Local).map_err(|e| Error::io(path, e)),
+            Source::Local(f) => f
+                .try_clone()
+                .map(Source::Local)
+                .map_err(|e| Error::io(path, e)),
             Source::Remote(o) => Ok(Source::Remote(o.clone())),
         }
     }
@@ -1052,7 +1116,6 @@ impl parquet::file::reader::Length for Source {
         }
     }
 }
-
 
 impl parquet::file::reader::ChunkReader for Source {
     type T = Box<dyn Read + Send>;
@@ -1122,7 +1185,9 @@ impl Read for RemoteCursor {
             return Ok(0);
         }
         if self.zeros.load(Ordering::Relaxed) {
-            let n = buf.len().min(usize::try_from(self.obj.len() - self.pos).unwrap_or(usize::MAX));
+            let n = buf
+                .len()
+                .min(usize::try_from(self.obj.len() - self.pos).unwrap_or(usize::MAX));
             buf.iter_mut().take(n).for_each(|b| *b = 0);
             self.pos += n as u64;
             return Ok(n);
@@ -1225,12 +1290,26 @@ pub fn remote_object(path: &Path, version: Option<&str>) -> Result<Option<Remote
         if want != have {
             return Err(remote_error(
                 path,
-                "the object changed since its frame index was built (a new ETag); open the \
-                 dataset again to read the new version",
+                format!(
+                    "{CHANGED} since its frame index was built (a new ETag); open the dataset \
+                     again to read the new version"
+                ),
             ));
         }
     }
     Ok(Some(obj))
+}
+
+/// Fetches the byte ranges of the remote file at `path` (pinned at `version`) into the block
+/// cache, in parallel; nothing for a local path.
+pub fn prefetch(path: &Path, version: Option<&str>, ranges: &[(u64, u64)]) -> Result<()> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    match remote_object(path, version)? {
+        Some(obj) => obj.prefetch(ranges),
+        None => Ok(()),
+    }
 }
 
 /// Runs a whole-file read of `path`; when the object changed under it (a remote read answered
@@ -1238,7 +1317,7 @@ pub fn remote_object(path: &Path, version: Option<&str>) -> Result<Option<Remote
 pub fn whole<T>(path: &Path, mut read: impl FnMut(&Source) -> Result<T>) -> Result<T> {
     let src = source(path)?;
     match read(&src) {
-        Err(Error::Remote { ref msg, .. }) if msg.contains("changed") => {
+        Err(Error::Remote { ref msg, .. }) if msg.starts_with(CHANGED) => {
             if let Source::Remote(o) = &src {
                 o.forget();
             }
@@ -1309,6 +1388,8 @@ mod tests {
             "hf://models/a/b",
             "hf://datasets/a",
             "hf://datasets/a/b@../x",
+            "hf://datasets/../b",
+            "hf://datasets/a/..@main",
         ] {
             let e = open_root(bad, &o).expect_err(bad);
             assert!(matches!(e, Error::InvalidArgument { .. }), "{bad}: {e}");

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
-from .remote import StorageOptions, open_root
 from .errors import InvalidArgumentError, ValidationError
+from .remote import StorageOptions, open_root
 
 if TYPE_CHECKING:
     from .dataset import Dataset

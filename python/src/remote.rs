@@ -66,7 +66,10 @@ pub fn remote_stats<'py>(
 /// Empties this process's in-memory block cache of remote files.
 #[pyfunction]
 pub fn clear_remote_memory_cache() -> NativeResult<()> {
-    Ok(guarded("clearing the block cache", store::clear_memory_cache)?)
+    Ok(guarded(
+        "clearing the block cache",
+        store::clear_memory_cache,
+    )?)
 }
 
 /// True when `root` is a URL (a remote root or a location below one).

@@ -264,7 +264,11 @@ pub(super) fn frame_damage(frame: &ff::frame::Video) -> i32 {
 
 /// True when `input` was opened by the mp4/mov demuxer.
 pub(super) fn is_mp4(input: &ff::format::context::Input) -> bool {
-    input.format().name().split(',').any(|n| n == "mov" || n == "mp4")
+    input
+        .format()
+        .name()
+        .split(',')
+        .any(|n| n == "mov" || n == "mp4")
 }
 
 /// Checks that every sample of the demuxer's index of `stream` lies inside the file (a

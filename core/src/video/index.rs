@@ -13,6 +13,8 @@ pub struct PacketInfo {
     pub pts: i64,
     pub dts: i64,
     pub key: bool,
+    /// Byte offset of the packet in the file (-1 when the demuxer does not say).
+    pub pos: i64,
 }
 
 /// Every packet of a file's video stream, with the lookups the planner needs.
@@ -91,6 +93,30 @@ impl FrameIndex {
         before(hi).saturating_sub(before(lo))
     }
 
+    /// The bytes a reader reads to decode packets `from..=to` (decode positions): from the
+    /// first one's offset to the start of the packet a few past the last (a decoder with
+    /// reordering delay reads on before it outputs the last frame). None when the demuxer gave
+    /// no offsets.
+    pub fn byte_span(&self, from: usize, to: usize) -> Option<(u64, u64)> {
+        const SLACK: usize = 8;
+        let run = self.packets.get(from..=to)?;
+        if run.iter().any(|p| p.pos < 0) {
+            return None;
+        }
+        let start = run.iter().map(|p| p.pos).min()?;
+        let last = run.iter().map(|p| p.pos).max()?;
+        let end = self
+            .packets
+            .get(
+                to.saturating_add(SLACK)
+                    .min(self.packets.len().saturating_sub(1)),
+            )
+            .map(|p| p.pos)
+            .filter(|&p| p > last)
+            .unwrap_or(last.saturating_add(64 * 1024));
+        Some((u64::try_from(start).ok()?, u64::try_from(end).ok()?))
+    }
+
     /// Decode position of the keyframe to start at for the frame at decode position `pos`.
     pub fn start_of(&self, pos: usize) -> usize {
         self.start_of.get(pos).copied().unwrap_or(0)
@@ -150,9 +176,8 @@ impl FrameIndex {
         // whole would).
         if let Some(zeros) = &zeros {
             if convert::is_mp4(&input) {
-                convert::check_sample_extent(&mut input, stream_index).map_err(|msg| {
-                    Error::Video { at: at(), msg }
-                })?;
+                convert::check_sample_extent(&mut input, stream_index)
+                    .map_err(|msg| Error::Video { at: at(), msg })?;
                 zeros.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -163,12 +188,12 @@ impl FrameIndex {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(e) => {
-                    return Err(super::remote_failure(&io_error).unwrap_or_else(|| {
-                        Error::Video {
+                    return Err(
+                        super::remote_failure(&io_error).unwrap_or_else(|| Error::Video {
                             at: at(),
                             msg: format!("cannot read packets (truncated or corrupt file?): {e}"),
-                        }
-                    }))
+                        }),
+                    )
                 }
             }
             if packet.stream() != stream_index {
@@ -189,6 +214,7 @@ impl FrameIndex {
                 pts,
                 dts,
                 key: packet.is_key(),
+                pos: i64::try_from(packet.position()).unwrap_or(-1),
             });
         }
         if packets.is_empty() {
@@ -260,7 +286,12 @@ mod tests {
     use super::*;
 
     fn pk(pts: i64, dts: i64, key: bool) -> PacketInfo {
-        PacketInfo { pts, dts, key }
+        PacketInfo {
+            pts,
+            dts,
+            key,
+            pos: -1,
+        }
     }
 
     #[test]

@@ -175,9 +175,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self.streaming = bool(streaming)
         self.storage_options = None if storage_options is None else dict(storage_options)
         self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self.root: str | Path = resolve_root(
-            repo_id, root, self.streaming, revision if revision else CODEBASE_VERSION
-        )
+        self.root: str | Path = resolve_root(repo_id, root, self.streaming, revision if revision else CODEBASE_VERSION)
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
