@@ -273,11 +273,11 @@ pub(super) fn is_mp4(input: &ff::format::context::Input) -> bool {
 
 /// Checks that every sample of the demuxer's index of `stream` lies inside the file (a
 /// truncated file, or sample offsets pointing past its end, is refused when the index is built,
-/// since packets are then not read).
+/// since packets are then not read); returns the number of samples.
 pub(super) fn check_sample_extent(
     input: &mut ff::format::context::Input,
     stream: usize,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<usize, String> {
     let Ok(i) = u32::try_from(stream) else {
         return Err("no such stream".into());
     };
@@ -310,6 +310,6 @@ pub(super) fn check_sample_extent(
                 ));
             }
         }
+        Ok(usize::try_from(n).unwrap_or(0))
     }
-    Ok(())
 }

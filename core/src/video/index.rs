@@ -174,11 +174,16 @@ impl FrameIndex {
         // so an index costs the `moov` box and the first frames, not the whole file. The
         // samples must lie inside the file (a truncated file is refused here, as reading it
         // whole would).
+        // (a fragmented file has no sample table up front: it is read whole)
+        let mut from_table = None;
         if let Some(zeros) = &zeros {
             if convert::is_mp4(&input) {
-                convert::check_sample_extent(&mut input, stream_index)
+                let n = convert::check_sample_extent(&mut input, stream_index)
                     .map_err(|msg| Error::Video { at: at(), msg })?;
-                zeros.store(true, std::sync::atomic::Ordering::Relaxed);
+                if n > 0 {
+                    zeros.store(true, std::sync::atomic::Ordering::Relaxed);
+                    from_table = Some(n);
+                }
             }
         }
         let mut packets = Vec::new();
@@ -221,6 +226,16 @@ impl FrameIndex {
             return Err(Error::Video {
                 at: at(),
                 msg: "video stream has no frames".into(),
+            });
+        }
+        if from_table.is_some_and(|n| n != packets.len()) {
+            return Err(Error::Video {
+                at: at(),
+                msg: format!(
+                    "the sample table lists {} samples but {} packets were read (corrupt file?)",
+                    from_table.unwrap_or_default(),
+                    packets.len()
+                ),
             });
         }
         let mut ix = Self::from_packets(path, codec, width, height, time_base, packets);
