@@ -94,7 +94,9 @@ pub struct Dataset {
     timelines: Mutex<HashMap<PathBuf, Vec<(i64, String)>>>,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
-    data_files: Mutex<HashMap<(i64, i64), Arc<DataFile>>>,
+    /// Loaded data tables by (chunk, file, episode): a local file whole (episode
+    /// [`WHOLE_FILE`]), a remote one an episode at a time (its row groups only).
+    data_files: Mutex<HashMap<(i64, i64, i64), Arc<DataFile>>>,
     runtime: Mutex<Option<Arc<Runtime>>>,
     /// The decoded-frame cache with the pid of the process that made it (None: no cache).
     cache: Mutex<Option<(u32, Arc<FrameCache>)>>,
@@ -114,6 +116,9 @@ pub fn check_decode_threads(n: usize) -> Result<usize> {
         })
     }
 }
+
+/// The episode part of a `data_files` key for a table loaded whole.
+const WHOLE_FILE: i64 = i64::MIN;
 
 /// A flag never set: the work of callers that do not cancel.
 static NEVER: AtomicBool = AtomicBool::new(false);
@@ -577,14 +582,23 @@ impl Dataset {
     }
 
     fn data_file(&self, ep: &Episode) -> Result<Arc<DataFile>> {
-        let key = (ep.data_chunk_index, ep.data_file_index);
+        // A remote table is read an episode at a time (LeRobot writes a row group per
+        // episode): an item costs its episode's rows, not the whole file. Windows never leave
+        // their episode, so an episode's rows are all an item needs.
+        let remote = crate::store::is_url(&self.root.to_string_lossy());
+        let file = (ep.data_chunk_index, ep.data_file_index);
+        let key = (
+            file.0,
+            file.1,
+            if remote { ep.episode_index } else { WHOLE_FILE },
+        );
         // A panic elsewhere cannot leave the map half-updated (inserts are single calls), so a
         // poisoned lock is used as is rather than silently disabling the cache.
         let files = || self.data_files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = files().get(&key).cloned() {
             return Ok(f);
         }
-        let path = meta::data_file_path(&self.root, &self.info, key.0, key.1)?;
+        let path = meta::data_file_path(&self.root, &self.info, file.0, file.1)?;
         if !crate::store::exists(&path)? {
             return Err(Error::NotFound {
                 at: Location::file(&path).with_episode(ep.episode_index),
@@ -597,8 +611,24 @@ impl Dataset {
             .values()
             .filter(|f| f.kind != FeatureKind::Video)
             .collect();
+        let rows = if remote {
+            // the file's rows start at the first index of its first episode
+            let first = self
+                .episodes
+                .iter()
+                .filter(|e| (e.data_chunk_index, e.data_file_index) == file)
+                .map(|e| e.dataset_from_index)
+                .min()
+                .unwrap_or(ep.dataset_from_index);
+            let start = u64::try_from(ep.dataset_from_index.saturating_sub(first)).unwrap_or(0);
+            let len = u64::try_from(ep.length).unwrap_or(0);
+            Some(start..start.saturating_add(len))
+        } else {
+            None
+        };
         let f = Arc::new(
-            DataFile::load(&path, &feats).map_err(|e| e.within(Some(ep.episode_index), None))?,
+            DataFile::load_rows(&path, &feats, rows)
+                .map_err(|e| e.within(Some(ep.episode_index), None))?,
         );
         self.check_rows(&f, key)?;
         files().entry(key).or_insert_with(|| f.clone());
@@ -610,16 +640,15 @@ impl Dataset {
     /// moved against the metadata would give items of one episode with another's windows and
     /// labels, and two rows at one time (a timestamp column cast to integers, say) would read
     /// one frame twice. (`frame_index` is only reported by `validate`: LeRobot never reads it.)
-    fn check_rows(&self, f: &DataFile, key: (i64, i64)) -> Result<()> {
+    fn check_rows(&self, f: &DataFile, key: (i64, i64, i64)) -> Result<()> {
         let check_ep = self.info.features.get("episode_index").is_some_and(|f| {
             f.is_scalar()
                 && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
         });
-        for e in self
-            .episodes
-            .iter()
-            .filter(|e| (e.data_chunk_index, e.data_file_index) == key)
-        {
+        for e in self.episodes.iter().filter(|e| {
+            (e.data_chunk_index, e.data_file_index) == (key.0, key.1)
+                && (key.2 == WHOLE_FILE || e.episode_index == key.2)
+        }) {
             let at = |k: &str| {
                 Location::file(&f.path)
                     .with_episode(e.episode_index)

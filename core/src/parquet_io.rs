@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::Schema;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Location, Result};
@@ -67,13 +67,31 @@ pub const MAX_TABLE_ROWS: i64 = 1 << 31;
 /// for one, found by fuzzing): such a panic is caught here and becomes a `Parquet` error
 /// naming the file, so a damaged table never takes the process down.
 pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
-    crate::store::whole(path, |src| read_parquet_source(path, src, names))
+    read_parquet_rows(path, names, None)
 }
 
-fn read_parquet_source(path: &Path, src: &Source, names: &[String]) -> Result<RecordBatch> {
+/// [`read_parquet_columns`] of only the rows `rows` (row numbers in the file): only the row
+/// groups holding them are read (fetched, for a remote file), and the batch holds exactly those
+/// rows (fewer when the file ends first).
+pub fn read_parquet_rows(
+    path: &Path,
+    names: &[String],
+    rows: Option<std::ops::Range<u64>>,
+) -> Result<RecordBatch> {
+    crate::store::whole(path, |src| {
+        read_parquet_source(path, src, names, rows.clone())
+    })
+}
+
+fn read_parquet_source(
+    path: &Path,
+    src: &Source,
+    names: &[String],
+    rows: Option<std::ops::Range<u64>>,
+) -> Result<RecordBatch> {
     // (the closure owns nothing shared: a panic inside leaves no state behind)
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_columns(path, src, names)
+        read_columns(path, src, names, rows)
     }))
     .unwrap_or_else(|panic| {
         let why = panic
@@ -92,13 +110,21 @@ fn read_parquet_source(path: &Path, src: &Source, names: &[String]) -> Result<Re
 /// of values a dictionary page's header claims, so a damaged header of a 2 KB file once made it
 /// allocate gigabytes (found by fuzzing). A plain-encoded dictionary holds its values back to
 /// back: at least a byte per value for any type (4 for byte arrays, their length prefix).
-fn check_dictionaries(path: &Path, src: &Source, columns: &[usize]) -> Result<()> {
+fn check_dictionaries(
+    path: &Path,
+    src: &Source,
+    columns: &[usize],
+    groups: Option<&[usize]>,
+) -> Result<()> {
     use parquet::basic::Type as Physical;
     use parquet::column::page::Page;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(src.clone_handle(path)?)
         .map_err(|e| parquet_err(path, src, e))?;
     for g in 0..reader.num_row_groups() {
+        if groups.is_some_and(|gs| !gs.contains(&g)) {
+            continue;
+        }
         let group = reader
             .get_row_group(g)
             .map_err(|e| parquet_err(path, src, e))?;
@@ -144,7 +170,12 @@ fn check_dictionaries(path: &Path, src: &Source, columns: &[usize]) -> Result<()
     Ok(())
 }
 
-fn read_columns(path: &Path, src: &Source, names: &[String]) -> Result<RecordBatch> {
+fn read_columns(
+    path: &Path,
+    src: &Source,
+    names: &[String],
+    wanted: Option<std::ops::Range<u64>>,
+) -> Result<RecordBatch> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(src.clone_handle(path)?)
         .map_err(|e| parquet_err(path, src, e))?;
     // Row counts come from the footer: a damaged one may claim any number, and a reader of
@@ -190,9 +221,40 @@ fn read_columns(path: &Path, src: &Source, names: &[String]) -> Result<RecordBat
             .filter(|&i| roots.contains(&descr.get_column_root_idx(i)))
             .collect()
     };
-    check_dictionaries(path, src, &leaves)?;
+    // the row groups holding `rows`, and the selection of those rows inside them
+    let mut groups = None;
+    let mut selection = None;
+    if let Some(want) = wanted {
+        let mut chosen = Vec::new();
+        let (mut first_row, mut last_row, mut at) = (None, 0u64, 0u64);
+        for (g, rg) in builder.metadata().row_groups().iter().enumerate() {
+            let n = u64::try_from(rg.num_rows()).unwrap_or(0);
+            let (lo, hi) = (at, at.saturating_add(n));
+            if hi > want.start && lo < want.end {
+                chosen.push(g);
+                first_row.get_or_insert(lo);
+                last_row = hi;
+            }
+            at = hi;
+        }
+        let base = first_row.unwrap_or(0);
+        let skip = want.start.saturating_sub(base);
+        // (the file may end first: the caller reports the rows it misses)
+        let take = want.end.min(last_row).saturating_sub(want.start);
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let take = usize::try_from(take).unwrap_or(0);
+        selection = Some(RowSelection::from(vec![
+            RowSelector::skip(skip),
+            RowSelector::select(take),
+        ]));
+        groups = Some(chosen);
+    }
+    check_dictionaries(path, src, &leaves, groups.as_deref())?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let builder = builder.with_projection(mask);
+    let mut builder = builder.with_projection(mask);
+    if let (Some(g), Some(sel)) = (groups, selection) {
+        builder = builder.with_row_groups(g).with_row_selection(sel);
+    }
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()

@@ -10,7 +10,7 @@ use arrow_schema::DataType;
 
 use crate::error::{Error, Location, Result};
 use crate::meta::{DType, Feature, FeatureKind};
-use crate::parquet_io::read_parquet_columns;
+use crate::parquet_io::read_parquet_rows;
 
 /// One feature's values for every row of a data file.
 #[derive(Debug)]
@@ -41,8 +41,18 @@ pub struct DataFile {
 impl DataFile {
     /// Reads the listed (non-video) features of a data file.
     pub fn load(path: &Path, features: &[&Feature]) -> Result<DataFile> {
+        Self::load_rows(path, features, None)
+    }
+
+    /// Reads the listed (non-video) features of rows `rows` of a data file (all rows when
+    /// None): only the row groups holding them are read.
+    pub fn load_rows(
+        path: &Path,
+        features: &[&Feature],
+        rows: Option<std::ops::Range<u64>>,
+    ) -> Result<DataFile> {
         let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
-        let batch = read_parquet_columns(path, &names)?;
+        let batch = read_parquet_rows(path, &names, rows)?;
         let rows = batch.num_rows();
         let mut columns = HashMap::new();
         for f in features {
