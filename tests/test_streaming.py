@@ -21,7 +21,7 @@ from remote_servers import S3_CREDENTIALS, FileServer, commit_of, file_server, s
 from roboframes import remote  # noqa: E402
 from roboframes.errors import DatasetNotFoundError, InvalidArgumentError, RemoteError  # noqa: E402
 
-NAMES = ["av1_multifile", "hevc", "av1"]
+NAMES = ["av1_multifile", "hevc", "av1", "h264"]
 WINDOW = {"observation.images.top": [-0.1, 0.0], "action": [0.0, 0.1]}
 # faults end a test quickly: few retries, short timeouts
 FAST = {"max_retries": "2", "retry_timeout": "20", "timeout": "2s", "connect_timeout": "2s"}
@@ -382,3 +382,16 @@ def test_a_remote_dataset_pickles_to_the_same_location(http) -> None:
     back = pickle.loads(pickle.dumps(ds))
     assert back.root == ds.root and back.storage_options == {"timeout": "5s"}
     assert_items_equal(ds[1], back[1], "pickled")
+    # opened again without options: the options it was opened with travel with it
+    again = roboframes.Dataset(ds.root)
+    assert again.storage_options == {"timeout": "5s"}
+
+
+def test_remote_keyframes_match_the_local_index(roots, http) -> None:
+    # the frame index of a remote mp4 comes from its sample table: its keyframes (where
+    # decoding may start) must be the local index's, for every codec
+    for name in NAMES:
+        local = roboframes.Dataset(roots[name])
+        rem = roboframes.Dataset(f"{http.url}/data/{name}")
+        assert rem.keyframe_items() == local.keyframe_items(), name
+        assert any(local.keyframe_items()), name

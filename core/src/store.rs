@@ -90,6 +90,8 @@ struct RootConfig {
     token: Option<String>,
     retry: RetryConfig,
     cache_dir: Option<PathBuf>,
+    /// The storage options as given (what another process needs to open the root again).
+    given: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +210,9 @@ fn parse_seconds(key: &str, v: &str) -> Result<Duration> {
 /// Registers a remote root (a URL) and returns its location, the prefix of every location
 /// below it. `hf://datasets/org/name[@revision]` is resolved to a commit here, once.
 pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
+    if let Some(b) = opts.cache_bytes {
+        raise_cache_capacity(b)?;
+    }
     let url = url.trim_end_matches('/');
     let at = || Location::file(url);
     if opts.storage_options.is_empty() && opts.cache_dir.is_none() {
@@ -300,6 +305,7 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
         token,
         retry,
         cache_dir: opts.cache_dir.clone(),
+        given: opts.storage_options.clone(),
     };
     // building the client checks the options now, not at the first read
     let store = build_store(&cfg).map_err(|e| match e {
@@ -309,9 +315,6 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
             msg: other.to_string(),
         },
     })?;
-    if let Some(b) = opts.cache_bytes {
-        CACHE_BYTES.fetch_max(b, Ordering::Relaxed);
-    }
     {
         let mut configs = CONFIGS.lock().map_err(|_| internal("poisoned lock"))?;
         configs.retain(|c| c.location != location);
@@ -323,6 +326,21 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
     st.remotes
         .insert(location.clone(), Arc::new(Remote::new(cfg, store)));
     Ok(PathBuf::from(location))
+}
+
+/// Raises the process's in-memory block cache to `bytes` (the largest asked for is kept).
+fn raise_cache_capacity(bytes: u64) -> Result<()> {
+    CACHE_BYTES.fetch_max(bytes, Ordering::Relaxed);
+    let guard = STATE.lock().map_err(|_| internal("poisoned lock"))?;
+    if let Some(st) = guard.as_ref().filter(|s| s.pid == std::process::id()) {
+        let mut inner = st
+            .blocks
+            .inner
+            .lock()
+            .map_err(|_| internal("poisoned lock"))?;
+        inner.capacity = inner.capacity.max(bytes);
+    }
+    Ok(())
 }
 
 /// `org/name[@rev][/sub/path]` of an `hf://datasets/...` URL: the root's location (with the
@@ -373,6 +391,7 @@ fn resolve_hub(
             token: token.map(str::to_owned),
             retry: retry.clone(),
             cache_dir: None,
+            given: Vec::new(),
         };
         let store = build_store(&api)?;
         let rel = format!("api/datasets/{org}/{name}/revision/{rev}");
@@ -822,19 +841,13 @@ impl RemoteObject {
                 }
             }
             if !claimed.is_empty() {
-                let fetched = self.fetch(&claimed);
-                let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
-                for b in &claimed {
-                    inner.inflight.remove(&(self.id.clone(), *b));
-                }
-                let fetched = match fetched {
-                    Ok(f) => f,
-                    Err(e) => {
-                        drop(inner);
-                        cache.done.notify_all();
-                        return Err(e);
-                    }
+                let claim = Claim {
+                    cache,
+                    id: self.id.clone(),
+                    blocks: claimed,
                 };
+                let fetched = self.fetch(&claim.blocks)?;
+                let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
                 for (b, bytes) in fetched {
                     inner.put((self.id.clone(), b), bytes.clone());
                     if (first..=last).contains(&b) {
@@ -842,7 +855,7 @@ impl RemoteObject {
                     }
                 }
                 drop(inner);
-                cache.done.notify_all();
+                drop(claim);
             }
             if !waiting.is_empty() {
                 let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
@@ -896,19 +909,17 @@ impl RemoteObject {
         if claimed.is_empty() {
             return Ok(());
         }
-        let fetched = self.fetch(&claimed);
+        let claim = Claim {
+            cache,
+            id: self.id.clone(),
+            blocks: claimed,
+        };
+        let fetched = self.fetch(&claim.blocks)?;
         let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
-        for b in &claimed {
-            inner.inflight.remove(&(self.id.clone(), *b));
+        for (b, bytes) in fetched {
+            inner.put((self.id.clone(), b), bytes);
         }
-        let result = fetched.map(|blocks| {
-            for (b, bytes) in blocks {
-                inner.put((self.id.clone(), b), bytes);
-            }
-        });
-        drop(inner);
-        cache.done.notify_all();
-        result
+        Ok(())
     }
 
     /// Fetches blocks (sorted, distinct) from the disk cache or the store: one ranged request
@@ -1020,6 +1031,26 @@ fn write_atomically(path: &Path, data: &[u8]) {
     ));
     if std::fs::write(&tmp, data).is_ok() && std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Blocks this thread claimed for fetching: released (and waiting threads woken) when dropped,
+/// on every path out of the fetch, a panic included, so no other thread waits for them forever.
+struct Claim<'a> {
+    cache: &'a BlockCache,
+    id: Arc<str>,
+    blocks: Vec<u64>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // (a poisoned lock still guards a consistent set: inserts and removals are single calls)
+        let mut inner = self.cache.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for b in &self.blocks {
+            inner.inflight.remove(&(self.id.clone(), *b));
+        }
+        drop(inner);
+        self.cache.done.notify_all();
     }
 }
 
@@ -1204,9 +1235,19 @@ impl Read for RemoteCursor {
                 Err(e) => {
                     let msg = e.to_string();
                     if let Ok(mut slot) = self.obj.failure.lock() {
-                        slot.get_or_insert(Error::Remote {
-                            at: Location::file(&self.obj.path),
-                            msg: msg.clone(),
+                        slot.get_or_insert(match &e {
+                            Error::Remote { at, msg } => Error::Remote {
+                                at: at.clone(),
+                                msg: msg.clone(),
+                            },
+                            Error::NotFound { at, detail } => Error::NotFound {
+                                at: at.clone(),
+                                detail: detail.clone(),
+                            },
+                            other => Error::Remote {
+                                at: Location::file(&self.obj.path),
+                                msg: other.to_string(),
+                            },
                         });
                     }
                     if let Ok(mut slot) = self.error.lock() {
@@ -1328,12 +1369,38 @@ pub fn whole<T>(path: &Path, mut read: impl FnMut(&Source) -> Result<T>) -> Resu
     }
 }
 
+/// The most bytes [`read`] takes from a remote object whole (metadata files and tables; a
+/// server may claim any size).
+pub const MAX_WHOLE_READ: u64 = 1 << 30;
+
 /// The whole file at `path`.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     whole(path, |src| match src {
         Source::Local(_) => std::fs::read(path).map_err(|e| Error::io(path, e)),
+        Source::Remote(o) if o.len() > MAX_WHOLE_READ => Err(remote_error(
+            path,
+            format!(
+                "the server says the file holds {} bytes, more than the {MAX_WHOLE_READ} a \
+                 metadata file may",
+                o.len()
+            ),
+        )),
         Source::Remote(o) => o.read_range(0, o.len(), 0).map(|b| b.to_vec()),
     })
+}
+
+/// Storage options as given and the disk cache folder of a remote root.
+pub type RootOptions = (Vec<(String, String)>, Option<PathBuf>);
+
+/// The storage options and disk cache a remote root at `location` was opened with in this
+/// process (what a worker process needs to open it the same way); None for other locations.
+pub fn root_options(location: &Path) -> Result<Option<RootOptions>> {
+    let s = location.to_string_lossy();
+    let configs = CONFIGS.lock().map_err(|_| internal("poisoned lock"))?;
+    Ok(configs
+        .iter()
+        .find(|c| c.location == s.trim_end_matches('/'))
+        .map(|c| (c.given.clone(), c.cache_dir.clone())))
 }
 
 /// Requests made and bytes received so far from the remote root at `location`.

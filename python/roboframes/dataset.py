@@ -337,6 +337,15 @@ class Dataset(CameraKeys):
         )
         if isinstance(self.root, str):
             self.root = self._native.root
+            # what this root was opened with in this process (here or by an earlier open), so
+            # that a pickled copy (a spawned worker) opens it the same way
+            known = _native.root_options(self.root)
+            if known is not None:
+                given, known_dir = known
+                if self.storage_options is None and given:
+                    self.storage_options = dict(given)
+                if self.cache_dir is None:
+                    self.cache_dir = known_dir
         self._specs = self._native.output_specs(frame_dtype, self.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled

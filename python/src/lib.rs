@@ -23,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tools::validate, m)?)?;
     m.add_function(wrap_pyfunction!(remote::open_root, m)?)?;
     m.add_function(wrap_pyfunction!(remote::is_url, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::root_options, m)?)?;
     m.add_function(wrap_pyfunction!(remote::episode_files, m)?)?;
     m.add_function(wrap_pyfunction!(remote::read_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(remote::file_exists, m)?)?;

@@ -271,13 +271,22 @@ pub(super) fn is_mp4(input: &ff::format::context::Input) -> bool {
         .any(|n| n == "mov" || n == "mp4")
 }
 
-/// Checks that every sample of the demuxer's index of `stream` lies inside the file (a
+/// The demuxer's sample table of a stream, as read from the file's index boxes at open.
+pub(super) struct SampleTable {
+    /// The keyframe flag of each sample (the `stss` box), in decode order.
+    pub keys: Vec<bool>,
+    /// True when the table covers the stream's whole duration; false for a fragmented file,
+    /// whose later fragments are only found while packets are read.
+    pub complete: bool,
+}
+
+/// Reads the sample table of `stream` and checks that every sample lies inside the file (a
 /// truncated file, or sample offsets pointing past its end, is refused when the index is built,
-/// since packets are then not read); returns the number of samples.
-pub(super) fn check_sample_extent(
+/// since packets are then not read).
+pub(super) fn sample_table(
     input: &mut ff::format::context::Input,
     stream: usize,
-) -> std::result::Result<usize, String> {
+) -> std::result::Result<SampleTable, String> {
     let Ok(i) = u32::try_from(stream) else {
         return Err("no such stream".into());
     };
@@ -295,10 +304,12 @@ pub(super) fn check_sample_extent(
             return Err(format!("cannot tell the file's size ({size})"));
         }
         let n = ffi::avformat_index_get_entries_count(st);
+        let mut keys = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
         for k in 0..n {
             let e = ffi::avformat_index_get_entry(st, k);
             if e.is_null() {
-                continue;
+                return Err(format!("sample {k} of the sample table cannot be read"));
             }
             let end = (*e).pos.checked_add(i64::from((*e).size()));
             if (*e).pos < 0 || end.is_none_or(|end| end > size) {
@@ -309,7 +320,21 @@ pub(super) fn check_sample_extent(
                     end.unwrap_or(i64::MAX)
                 ));
             }
+            keys.push((*e).flags() & ffi::AVINDEX_KEYFRAME != 0);
+            first = first.min((*e).timestamp);
+            last = last.max((*e).timestamp);
         }
-        Ok(usize::try_from(n).unwrap_or(0))
+        // the table's time span (one average step past its last sample) against the stream's
+        // duration: well short of it, the file has fragments the table does not list yet
+        let duration = (*st).duration;
+        let complete = match keys.len() {
+            0 => false,
+            1 => true,
+            len => {
+                let step = (last.saturating_sub(first)) as f64 / (len - 1) as f64;
+                duration <= 0 || (last.saturating_sub(first)) as f64 + step >= 0.9 * duration as f64
+            }
+        };
+        Ok(SampleTable { keys, complete })
     }
 }

@@ -95,8 +95,8 @@ impl FrameIndex {
 
     /// The bytes a reader reads to decode packets `from..=to` (decode positions): from the
     /// first one's offset to the start of the packet a few past the last (a decoder with
-    /// reordering delay reads on before it outputs the last frame). None when the demuxer gave
-    /// no offsets.
+    /// reordering delay reads on before it outputs the last frame), or to the end of the file
+    /// (`u64::MAX`). None when the demuxer gave no offsets.
     pub fn byte_span(&self, from: usize, to: usize) -> Option<(u64, u64)> {
         const SLACK: usize = 8;
         let run = self.packets.get(from..=to)?;
@@ -174,15 +174,15 @@ impl FrameIndex {
         // so an index costs the `moov` box and the first frames, not the whole file. The
         // samples must lie inside the file (a truncated file is refused here, as reading it
         // whole would).
-        // (a fragmented file has no sample table up front: it is read whole)
-        let mut from_table = None;
+        // (a fragmented file has no complete sample table up front: it is read whole)
+        let mut table = None;
         if let Some(zeros) = &zeros {
             if convert::is_mp4(&input) {
-                let n = convert::check_sample_extent(&mut input, stream_index)
+                let t = convert::sample_table(&mut input, stream_index)
                     .map_err(|msg| Error::Video { at: at(), msg })?;
-                if n > 0 {
+                if t.complete {
                     zeros.store(true, std::sync::atomic::Ordering::Relaxed);
-                    from_table = Some(n);
+                    table = Some(t);
                 }
             }
         }
@@ -228,15 +228,23 @@ impl FrameIndex {
                 msg: "video stream has no frames".into(),
             });
         }
-        if from_table.is_some_and(|n| n != packets.len()) {
-            return Err(Error::Video {
-                at: at(),
-                msg: format!(
-                    "the sample table lists {} samples but {} packets were read (corrupt file?)",
-                    from_table.unwrap_or_default(),
-                    packets.len()
-                ),
-            });
+        if let Some(t) = &table {
+            if t.keys.len() != packets.len() {
+                return Err(Error::Video {
+                    at: at(),
+                    msg: format!(
+                        "the sample table lists {} samples but {} packets were read (corrupt \
+                         file?)",
+                        t.keys.len(),
+                        packets.len()
+                    ),
+                });
+            }
+            // Keyframes as the sample table (`stss`) marks them: the demuxer takes some
+            // codecs' flags from a parser of the packet bytes, which were not fetched.
+            for (p, k) in packets.iter_mut().zip(&t.keys) {
+                p.key = *k;
+            }
         }
         let mut ix = Self::from_packets(path, codec, width, height, time_base, packets);
         ix.version = version;

@@ -199,6 +199,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             cache_dir=self.cache_dir,
         )
         self.root = self.reader.root  # a remote root's location (a Hub revision as its commit)
+        self.storage_options, self.cache_dir = self.reader.storage_options, self.reader.cache_dir
         self.meta = LeRobotDatasetMetadata(repo_id, self.root, self.revision, _opened=self.reader)
         self.delta_indices: dict[str, list[int]] | None = self.reader.delta_indices
         self.normalize = normalize
