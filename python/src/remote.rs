@@ -92,12 +92,13 @@ pub fn episode_files(py: Python<'_>, location: PathBuf) -> NativeResult<Vec<Stri
         .collect())
 }
 
+/// Storage options as given and the disk cache folder, for Python.
+type PyRootOptions = (Vec<(String, String)>, Option<String>);
+
 /// `(storage_options, cache_dir)` the remote root at `location` was opened with in this
 /// process, or None.
 #[pyfunction]
-pub fn root_options(
-    location: PathBuf,
-) -> NativeResult<Option<(Vec<(String, String)>, Option<String>)>> {
+pub fn root_options(location: PathBuf) -> NativeResult<Option<PyRootOptions>> {
     let found = guarded("remote root options", || store::root_options(&location))?;
     Ok(found.map(|(o, d)| (o, d.map(|p| p.to_string_lossy().into_owned()))))
 }
