@@ -120,9 +120,10 @@ struct Part {
 /// requests in parallel, bounded per process), so that decoding threads find them in the
 /// block cache instead of waiting for one round trip after another.
 fn prefetch_remote(files: &[FileFrames], parts: &[Part]) -> Result<()> {
-    for (fi, f) in files.iter().enumerate() {
+    // (files in parallel too: each camera's file is a separate object)
+    files.par_iter().enumerate().try_for_each(|(fi, f)| {
         if !crate::store::is_url(&f.path.to_string_lossy()) {
-            continue;
+            return Ok(());
         }
         let ranges: Vec<(u64, u64)> = parts
             .iter()
@@ -134,9 +135,8 @@ fn prefetch_remote(files: &[FileFrames], parts: &[Part]) -> Result<()> {
                 f.index.byte_span(f.index.start_of(lo).min(lo), hi)
             })
             .collect();
-        crate::store::prefetch(&f.path, f.index.version.as_deref(), &ranges)?;
-    }
-    Ok(())
+        crate::store::prefetch(&f.path, f.index.version.as_deref(), &ranges)
+    })
 }
 
 /// Groups requests by file (in first-seen order).

@@ -559,38 +559,47 @@ impl Remote {
 
 /// The process state, made (again, after `fork`) on first use.
 fn state() -> Result<std::sync::MutexGuard<'static, Option<ProcessState>>> {
-    let mut guard = STATE.lock().map_err(|_| internal("poisoned lock"))?;
     let pid = std::process::id();
+    {
+        let guard = STATE.lock().map_err(|_| internal("poisoned lock"))?;
+        if guard.as_ref().is_some_and(|s| s.pid == pid) {
+            return Ok(guard);
+        }
+    }
+    // Built without holding the lock, which stays held only for lookups: a process that
+    // forks while another of its threads holds it leaves the child waiting for it forever.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("roboframes-io")
+        .enable_all()
+        .build()
+        .map_err(|e| internal(format!("cannot start the I/O runtime: {e}")))?;
+    let configs = CONFIGS
+        .lock()
+        .map_err(|_| internal("poisoned lock"))?
+        .clone();
+    let mut remotes = HashMap::new();
+    for cfg in configs {
+        if let Ok(store) = build_store(&cfg) {
+            remotes.insert(cfg.location.clone(), Arc::new(Remote::new(cfg, store)));
+        }
+    }
+    let fresh = ProcessState {
+        pid,
+        runtime: Arc::new(runtime),
+        remotes,
+        blocks: Arc::new(BlockCache::new(CACHE_BYTES.load(Ordering::Relaxed))),
+        permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+    };
+    let mut guard = STATE.lock().map_err(|_| internal("poisoned lock"))?;
     if guard.as_ref().is_none_or(|s| s.pid != pid) {
-        if let Some(old) = guard.take() {
+        if let Some(old) = guard.replace(fresh) {
             // The parent's runtime threads and connections do not exist in a forked child:
             // dropping them would wait for threads that never answer.
             std::mem::forget(old);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("roboframes-io")
-            .enable_all()
-            .build()
-            .map_err(|e| internal(format!("cannot start the I/O runtime: {e}")))?;
-        let configs = CONFIGS
-            .lock()
-            .map_err(|_| internal("poisoned lock"))?
-            .clone();
-        let mut remotes = HashMap::new();
-        for cfg in configs {
-            if let Ok(store) = build_store(&cfg) {
-                remotes.insert(cfg.location.clone(), Arc::new(Remote::new(cfg, store)));
-            }
-        }
-        *guard = Some(ProcessState {
-            pid,
-            runtime: Arc::new(runtime),
-            remotes,
-            blocks: Arc::new(BlockCache::new(CACHE_BYTES.load(Ordering::Relaxed))),
-            permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
-        });
     }
+    // (another thread of this process was first: `fresh`, unused, is dropped)
     Ok(guard)
 }
 
