@@ -73,6 +73,8 @@ struct Runtime {
 /// An opened dataset. Shareable between threads; every method takes `&self`.
 pub struct Dataset {
     root: PathBuf,
+    /// The root is a remote one (a URL): data tables load an episode at a time.
+    remote: bool,
     info: Info,
     episodes: Vec<Episode>,
     /// Position in `episodes` of each episode index.
@@ -242,6 +244,7 @@ impl Dataset {
         let outputs = build_outputs(&info, &delta, subtasks.is_some());
         Ok(Dataset {
             root,
+            remote,
             info,
             episodes,
             pos_of,
@@ -585,7 +588,7 @@ impl Dataset {
         // A remote table is read an episode at a time (LeRobot writes a row group per
         // episode): an item costs its episode's rows, not the whole file. Windows never leave
         // their episode, so an episode's rows are all an item needs.
-        let remote = crate::store::is_url(&self.root.to_string_lossy());
+        let remote = self.remote;
         let file = (ep.data_chunk_index, ep.data_file_index);
         let key = (
             file.0,

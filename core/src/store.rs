@@ -666,8 +666,8 @@ pub struct RemoteObject {
     head: Head,
     /// `store url / key # version`: names the object's blocks in the caches.
     id: Arc<str>,
-    /// The first error of a read through this handle (the parquet reader keeps only its text).
-    failure: Arc<Mutex<Option<Error>>>,
+    /// The first error of a read through this handle.
+    failure: FailureSlot,
 }
 
 impl std::fmt::Debug for RemoteObject {
@@ -1109,6 +1109,24 @@ impl BlockInner {
     }
 }
 
+/// Where reads through a remote object record their first error: FFmpeg and the parquet
+/// reader pass on only an errno or a text, and the reader reports this one instead.
+pub(crate) type FailureSlot = Arc<Mutex<Option<Error>>>;
+
+/// The error recorded in `slot`, made again for `path` (errors are not `Clone`): a missing
+/// object stays `NotFound`, anything else is a [`Error::Remote`].
+pub(crate) fn recorded_failure(slot: &FailureSlot, path: &Path) -> Option<Error> {
+    let guard = slot.lock().ok()?;
+    guard.as_ref().map(|e| match e {
+        Error::NotFound { detail, .. } => Error::NotFound {
+            at: Location::file(path),
+            detail: detail.clone(),
+        },
+        Error::Remote { msg, .. } => remote_error(path, msg.clone()),
+        other => remote_error(path, other.to_string()),
+    })
+}
+
 /// A location's bytes, local or remote, for the parquet reader.
 pub enum Source {
     Local(std::fs::File),
@@ -1119,21 +1137,7 @@ impl Source {
     /// The error a remote read met under a parquet failure, naming `path`.
     pub fn failure(&self, path: &Path) -> Option<Error> {
         let Source::Remote(o) = self else { return None };
-        let slot = o.failure.lock().ok()?;
-        slot.as_ref().map(|e| match e {
-            Error::NotFound { detail, .. } => Error::NotFound {
-                at: Location::file(path),
-                detail: detail.clone(),
-            },
-            Error::Remote { msg, .. } => Error::Remote {
-                at: Location::file(path),
-                msg: msg.clone(),
-            },
-            other => Error::Remote {
-                at: Location::file(path),
-                msg: other.to_string(),
-            },
-        })
+        recorded_failure(&o.failure, path)
     }
 
     /// Another handle on the same bytes (the parquet readers take theirs by value).
@@ -1200,20 +1204,22 @@ pub struct RemoteCursor {
     obj: RemoteObject,
     pos: u64,
     block: Option<(u64, Bytes)>,
-    /// First error met (FFmpeg sees only an errno; the reader reports this one).
-    pub error: Arc<Mutex<Option<Error>>>,
     /// Set, reads answer zeros without fetching: a frame index needs the demuxer's sample
     /// table, read when the file was opened, not the samples' bytes.
     pub zeros: Arc<AtomicBool>,
 }
 
 impl RemoteCursor {
+    /// Where reads through this cursor record their first error.
+    pub(crate) fn failure(&self) -> FailureSlot {
+        self.obj.failure.clone()
+    }
+
     pub fn new(obj: RemoteObject) -> RemoteCursor {
         RemoteCursor {
             obj,
             pos: 0,
             block: None,
-            error: Arc::new(Mutex::new(None)),
             zeros: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -1244,22 +1250,6 @@ impl Read for RemoteCursor {
                 Err(e) => {
                     let msg = e.to_string();
                     if let Ok(mut slot) = self.obj.failure.lock() {
-                        slot.get_or_insert(match &e {
-                            Error::Remote { at, msg } => Error::Remote {
-                                at: at.clone(),
-                                msg: msg.clone(),
-                            },
-                            Error::NotFound { at, detail } => Error::NotFound {
-                                at: at.clone(),
-                                detail: detail.clone(),
-                            },
-                            other => Error::Remote {
-                                at: Location::file(&self.obj.path),
-                                msg: other.to_string(),
-                            },
-                        });
-                    }
-                    if let Ok(mut slot) = self.error.lock() {
                         slot.get_or_insert(e);
                     }
                     return Err(std::io::Error::other(msg));

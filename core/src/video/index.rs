@@ -193,12 +193,12 @@ impl FrameIndex {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(e) => {
-                    return Err(
-                        super::remote_failure(&io_error).unwrap_or_else(|| Error::Video {
+                    return Err(super::remote_failure(&io_error, path).unwrap_or_else(|| {
+                        Error::Video {
                             at: at(),
                             msg: format!("cannot read packets (truncated or corrupt file?): {e}"),
-                        }),
-                    )
+                        }
+                    }))
                 }
             }
             if packet.stream() != stream_index {

@@ -15,11 +15,12 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Once};
 
 use ffmpeg_next as ff;
 
 use crate::error::{Error, Location, Result};
+use crate::store::FailureSlot;
 
 mod convert;
 mod index;
@@ -47,29 +48,15 @@ pub(crate) struct Opened {
     pub input: ff::format::context::Input,
     pub stream: usize,
     pub version: Option<String>,
-    pub io_error: Option<Arc<Mutex<Option<Error>>>>,
+    pub io_error: Option<FailureSlot>,
     /// Set, the remote byte source answers zeros instead of fetching (see `FrameIndex::build`).
     pub zeros: Option<Arc<AtomicBool>>,
 }
 
-/// The error a remote read recorded under an FFmpeg failure (retries spent, a changed object),
-/// which says more than FFmpeg's errno.
-pub(crate) fn remote_failure(slot: &Option<Arc<Mutex<Option<Error>>>>) -> Option<Error> {
-    let slot = slot.as_ref()?;
-    let guard = slot.lock().ok()?;
-    guard.as_ref().map(|e| match e {
-        Error::NotFound { at, detail } => Error::NotFound {
-            at: at.clone(),
-            detail: detail.clone(),
-        },
-        other => Error::Remote {
-            at: other.location().cloned().unwrap_or_default(),
-            msg: match other {
-                Error::Remote { msg, .. } => msg.clone(),
-                o => o.to_string(),
-            },
-        },
-    })
+/// The error a remote read of `path` recorded under an FFmpeg failure (retries spent, a
+/// changed object), which says more than FFmpeg's errno.
+pub(crate) fn remote_failure(slot: &Option<FailureSlot>, path: &Path) -> Option<Error> {
+    crate::store::recorded_failure(slot.as_ref()?, path)
 }
 
 /// Opens a file and finds its best video stream: a local file through FFmpeg's own I/O, a
@@ -89,13 +76,13 @@ pub(crate) fn open_video(path: &Path, version: Option<&str>) -> Result<Opened> {
         Some(obj) => {
             let version = obj.version().map(str::to_owned);
             let cursor = crate::store::RemoteCursor::new(obj);
-            let slot = cursor.error.clone();
+            let slot = cursor.failure();
             let zeros = cursor.zeros.clone();
             let io = ff::format::context::StreamIo::from_read_seek_with_capacity(cursor, 64 * 1024)
                 .map_err(|e| Error::internal("remote video I/O", e.to_string()))?;
             let hint = path.file_name().map(|n| n.to_string_lossy().into_owned());
             let input = ff::format::input_from_stream(io, hint.as_deref(), None).map_err(|e| {
-                remote_failure(&Some(slot.clone())).unwrap_or_else(|| Error::Video {
+                remote_failure(&Some(slot.clone()), path).unwrap_or_else(|| Error::Video {
                     at: at(),
                     msg: format!("cannot open: {e}"),
                 })

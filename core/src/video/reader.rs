@@ -28,7 +28,7 @@ pub struct VideoReader {
     /// Frames the decoder output since the pool last counted them.
     pub(super) decoded: u64,
     /// Where a remote read records its error (see [`super::remote_failure`]).
-    io_error: Option<Arc<std::sync::Mutex<Option<Error>>>>,
+    io_error: Option<crate::store::FailureSlot>,
 }
 
 // SAFETY: a reader exclusively owns its demuxer, decoder and converter; none is bound to the
@@ -38,7 +38,7 @@ unsafe impl Send for VideoReader {}
 impl VideoReader {
     fn err(&self, msg: impl Into<String>) -> Error {
         // a failed remote read is the cause of whatever FFmpeg then reports
-        super::remote_failure(&self.io_error).unwrap_or_else(|| Error::Video {
+        super::remote_failure(&self.io_error, &self.index.path).unwrap_or_else(|| Error::Video {
             at: Location::file(&self.index.path),
             msg: msg.into(),
         })
