@@ -311,7 +311,7 @@ def test_native_fill_checks_its_buffers(dataset_dir) -> None:
     """The native layer refuses buffers of the wrong element type or that overlap."""
     ds = roboframes.Dataset(dataset_dir("av1"))
     outs = ds.output_specs()
-    good = [None if o.is_string else np.empty((1, *o.shape), o.dtype) for o in outs]
+    good = [None if not o.is_array else np.empty((1, *o.shape), o.dtype) for o in outs]
     ds._native.fill([0], good)
     i = next(n for n, o in enumerate(outs) if o.key == "index")
     wrong = list(good)

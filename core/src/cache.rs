@@ -1,8 +1,9 @@
 //! The decoded-frame cache: frames kept across batches and epochs, bounded in bytes, shared by
 //! the threads of a process.
 //!
-//! Entries are the decoder's own bytes (uint8, `(H, W, 3)`), keyed by video file and frame
-//! position, so one entry serves every output format (a cached frame is converted into the
+//! Entries are the decoder's own bytes (uint8 `(H, W, 3)`, or a depth map's 16-bit codes),
+//! keyed by video file, representation and frame position, so one entry serves every output
+//! format (a cached frame is converted into the
 //! caller's format exactly as a decoded one is) and costs what the decoded frame costs.
 //!
 //! **Policy: fill, then keep.** Frames are admitted while they fit; once the budget is spent,
@@ -25,7 +26,9 @@ use std::sync::{Arc, Mutex};
 /// Shards of the map: lookups from several decoding threads rarely wait on each other.
 const SHARDS: usize = 32;
 
-type Key = (Arc<PathBuf>, usize);
+use crate::frame::Decoded;
+
+type Key = (Arc<PathBuf>, Decoded, usize);
 type Shard = Mutex<HashMap<Key, Arc<[u8]>>>;
 
 /// Counters of a [`FrameCache`].
@@ -68,21 +71,22 @@ impl FrameCache {
         }
     }
 
-    fn shard(&self, path: &Arc<PathBuf>, pos: usize) -> Option<&Shard> {
+    fn shard(&self, path: &Arc<PathBuf>, kind: Decoded, pos: usize) -> Option<&Shard> {
         let mut h = self.hasher.build_hasher();
         path.hash(&mut h);
+        kind.hash(&mut h);
         pos.hash(&mut h);
         // (`SHARDS` is non-zero; the remainder indexes `shards`)
         self.shards.get((h.finish() % SHARDS as u64) as usize)
     }
 
-    /// The cached bytes of frame `pos` of `path`, counting a hit or a miss.
-    pub fn get(&self, path: &Arc<PathBuf>, pos: usize) -> Option<Arc<[u8]>> {
-        let found = self.shard(path, pos).and_then(|s| {
+    /// The cached bytes of frame `pos` of `path` decoded as `kind`, counting a hit or a miss.
+    pub fn get(&self, path: &Arc<PathBuf>, kind: Decoded, pos: usize) -> Option<Arc<[u8]>> {
+        let found = self.shard(path, kind, pos).and_then(|s| {
             // A panic cannot leave a map half-updated (every change is one call): a poisoned
             // shard is used as is.
             let map = s.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(&(path.clone(), pos)).cloned()
+            map.get(&(path.clone(), kind, pos)).cloned()
         });
         let counter = if found.is_some() {
             &self.hits
@@ -102,8 +106,9 @@ impl FrameCache {
             .is_some_and(|n| n <= self.capacity)
     }
 
-    /// Keeps `bytes` as frame `pos` of `path` if it fits in the remaining budget.
-    pub fn insert(&self, path: &Arc<PathBuf>, pos: usize, bytes: &[u8]) {
+    /// Keeps `bytes` as frame `pos` of `path` decoded as `kind` if it fits in the remaining
+    /// budget.
+    pub fn insert(&self, path: &Arc<PathBuf>, kind: Decoded, pos: usize, bytes: &[u8]) {
         let len = bytes.len();
         // reserve the bytes first, so that concurrent inserts never exceed the capacity
         let reserved = self
@@ -115,12 +120,12 @@ impl FrameCache {
         if !reserved {
             return;
         }
-        let Some(shard) = self.shard(path, pos) else {
+        let Some(shard) = self.shard(path, kind, pos) else {
             self.bytes.fetch_sub(len, Ordering::AcqRel);
             return;
         };
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-        match map.entry((path.clone(), pos)) {
+        match map.entry((path.clone(), kind, pos)) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 // another thread cached it meanwhile
                 drop(map);
@@ -157,14 +162,20 @@ mod tests {
     fn bounded_in_bytes_and_returns_what_was_stored() {
         let c = FrameCache::new(100);
         let a = path("a.mp4");
-        c.insert(&a, 0, &[1u8; 40]);
-        c.insert(&a, 1, &[2u8; 40]);
-        c.insert(&a, 2, &[3u8; 40]); // does not fit
-        c.insert(&a, 0, &[9u8; 10]); // already there: kept as is, budget untouched
-        assert_eq!(c.get(&a, 0).as_deref(), Some(&[1u8; 40][..]));
-        assert_eq!(c.get(&a, 1).as_deref(), Some(&[2u8; 40][..]));
-        assert!(c.get(&a, 2).is_none());
-        assert!(c.get(&path("b.mp4"), 0).is_none());
+        c.insert(&a, Decoded::Rgb24, 0, &[1u8; 40]);
+        c.insert(&a, Decoded::Rgb24, 1, &[2u8; 40]);
+        c.insert(&a, Decoded::Rgb24, 2, &[3u8; 40]); // does not fit
+        c.insert(&a, Decoded::Rgb24, 0, &[9u8; 10]); // already there: kept as is, budget untouched
+        assert_eq!(
+            c.get(&a, Decoded::Rgb24, 0).as_deref(),
+            Some(&[1u8; 40][..])
+        );
+        assert_eq!(
+            c.get(&a, Decoded::Rgb24, 1).as_deref(),
+            Some(&[2u8; 40][..])
+        );
+        assert!(c.get(&a, Decoded::Rgb24, 2).is_none());
+        assert!(c.get(&path("b.mp4"), Decoded::Rgb24, 0).is_none());
         let s = c.stats();
         assert_eq!((s.bytes, s.frames, s.hits, s.misses), (80, 2, 2, 2));
         assert!(c.admits(20) && !c.admits(21));
@@ -179,7 +190,7 @@ mod tests {
                 let (c, a) = (&c, &a);
                 s.spawn(move || {
                     for i in 0..200 {
-                        c.insert(a, t * 1000 + i, &[0u8; 7]);
+                        c.insert(a, Decoded::Rgb24, t * 1000 + i, &[0u8; 7]);
                     }
                 });
             }
@@ -218,8 +229,8 @@ mod tests {
         let (mut lru_hits, mut total) = (0usize, 0usize);
         for (e, order) in epochs.iter().enumerate() {
             for &f in order {
-                if c.get(&a, f).is_none() {
-                    c.insert(&a, f, &[0u8]);
+                if c.get(&a, Decoded::Rgb24, f).is_none() {
+                    c.insert(&a, Decoded::Rgb24, f, &[0u8]);
                 }
                 let hit = lru.iter().position(|&x| x == f);
                 if let Some(i) = hit {

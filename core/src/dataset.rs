@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 
 use crate::cache::{CacheStats, FrameCache};
+use crate::depth::{DepthOutput, DepthWriter};
 use crate::error::{Error, Location, Result};
-use crate::frame::FrameFormat;
+use crate::frame::{FrameFormat, FrameOut};
 use crate::meta::{self, DType, Episode, FeatureKind, Info};
 use crate::outputs::{build_outputs, OutputKind, OutputSpec};
 use crate::plan::{self, FrameTarget, ImageRequest, VideoRequest};
 use crate::table::{ColumnData, DataFile};
+use crate::value::Value;
 use crate::video::DecoderPool;
 use crate::window::{check_delta_timestamps, delta_indices, window};
 use rayon::prelude::*;
@@ -39,6 +41,9 @@ pub struct OpenOptions {
     /// How to reach a remote root (`s3://`, `gs://`, `az://`, `http(s)://`, `hf://datasets/`):
     /// store options and caches. Unused for a local root.
     pub remote: crate::store::RemoteOptions,
+    /// What depth maps (LeRobot 0.6's `is_depth_map` videos) are read as: millimetres (the
+    /// default, LeRobot's), metres, or the stored codes.
+    pub depth_output: DepthOutput,
 }
 
 impl Default for OpenOptions {
@@ -50,6 +55,7 @@ impl Default for OpenOptions {
             decode_threads: None,
             strict_decode: false,
             remote: crate::store::RemoteOptions::default(),
+            depth_output: DepthOutput::default(),
         }
     }
 }
@@ -60,6 +66,8 @@ pub enum OutBuf<'a> {
     Bytes(&'a mut [u8]),
     /// Cleared and filled with `batch * T` (or `batch`) strings.
     Strings(&'a mut Vec<String>),
+    /// Cleared and filled with `batch` values (language columns).
+    Values(&'a mut Vec<Value>),
     /// Not wanted: neither decoded nor filled.
     Skip,
 }
@@ -96,6 +104,10 @@ pub struct Dataset {
     timelines: Mutex<HashMap<PathBuf, Vec<(i64, String)>>>,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
+    /// [`OpenOptions::depth_output`].
+    depth_output: DepthOutput,
+    /// Per depth video key, its dequantisation table in each unit asked for so far.
+    depth_tables: Mutex<DepthTables>,
     /// Loaded data tables by (chunk, file, episode): a local file whole (episode
     /// [`WHOLE_FILE`]), a remote one an episode at a time (its row groups only).
     data_files: Mutex<HashMap<(i64, i64, i64), Arc<DataFile>>>,
@@ -103,6 +115,9 @@ pub struct Dataset {
     /// The decoded-frame cache with the pid of the process that made it (None: no cache).
     cache: Mutex<Option<(u32, Arc<FrameCache>)>>,
 }
+
+/// Dequantisation tables by (depth key, output).
+type DepthTables = HashMap<(String, DepthOutput), Arc<[f32]>>;
 
 /// The most decoding threads a dataset may use (far above any machine's useful count; a bound
 /// so that a mistyped argument cannot spawn threads without end).
@@ -158,6 +173,17 @@ impl Dataset {
             });
         }
         let info = meta::read_info(&root)?;
+        if let Some(f) = info
+            .features
+            .values()
+            .find(|f| f.kind == FeatureKind::Image && f.depth.is_some())
+        {
+            return Err(Error::metadata(
+                Location::file(root.join("meta/info.json")).with_key(f.name.clone()),
+                "a depth map stored as images (TIFF in the data table) is not read by \
+                 roboframes yet; depth maps stored as videos are",
+            ));
+        }
         let video_keys = info.video_keys();
         let episodes = meta::read_episodes(&root, &video_keys)?;
         let tasks = meta::read_tasks(&root)?;
@@ -223,13 +249,24 @@ impl Dataset {
             Some(d) => {
                 check_delta_timestamps(d, info.fps, opts.tolerance_s)?;
                 for k in d.keys() {
-                    if !info.features.contains_key(k) {
-                        return Err(Error::DeltaTimestamps {
-                            msg: format!(
-                                "key '{k}' is not a feature of the dataset (features: {})",
-                                info.features.keys().cloned().collect::<Vec<_>>().join(", ")
-                            ),
-                        });
+                    match info.features.get(k) {
+                        None => {
+                            return Err(Error::DeltaTimestamps {
+                                msg: format!(
+                                    "key '{k}' is not a feature of the dataset (features: {})",
+                                    info.features.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ),
+                            })
+                        }
+                        Some(f) if f.kind == FeatureKind::Language => {
+                            return Err(Error::DeltaTimestamps {
+                                msg: format!(
+                                    "key '{k}' is a language column: its values are read per \
+                                     item, not in windows"
+                                ),
+                            })
+                        }
+                        Some(_) => {}
                     }
                 }
                 delta_indices(d, info.fps)
@@ -241,7 +278,7 @@ impl Dataset {
                 .map_or(1, |n| n.get())
                 .clamp(1, MAX_DECODE_THREADS),
         };
-        let outputs = build_outputs(&info, &delta, subtasks.is_some());
+        let outputs = build_outputs(&info, &delta, subtasks.is_some(), opts.depth_output);
         Ok(Dataset {
             root,
             remote,
@@ -260,6 +297,8 @@ impl Dataset {
             timelines: Mutex::new(HashMap::new()),
             outputs,
             video_keys,
+            depth_output: opts.depth_output,
+            depth_tables: Mutex::new(HashMap::new()),
             data_files: Mutex::new(HashMap::new()),
             runtime: Mutex::new(None),
             cache: Mutex::new(None),
@@ -322,6 +361,47 @@ impl Dataset {
         self.outputs.iter().map(|o| o.with_format(fmt)).collect()
     }
 
+    /// What depth maps are read as ([`OpenOptions::depth_output`]).
+    pub fn depth_output(&self) -> DepthOutput {
+        self.depth_output
+    }
+
+    /// The writer of depth key `key`'s frames as `output`: the codes, or through the key's
+    /// dequantisation table (made once per key and unit).
+    fn depth_writer(&self, key: &str, output: DepthOutput) -> Result<DepthWriter> {
+        let Some(unit) = output.unit() else {
+            return Ok(DepthWriter {
+                output,
+                table: None,
+            });
+        };
+        let quant = self
+            .info
+            .features
+            .get(key)
+            .and_then(|f| f.depth)
+            .ok_or_else(|| Error::internal("depth output", format!("'{key}' is not a depth map")))?
+            .quant;
+        let mut tables = self.depth_tables.lock().unwrap_or_else(|e| e.into_inner());
+        let table = tables
+            .entry((key.to_owned(), output))
+            .or_insert_with(|| quant.table(unit))
+            .clone();
+        Ok(DepthWriter {
+            output,
+            table: Some(table),
+        })
+    }
+
+    /// How the frames of output `spec` are written: depth maps by their writer, other frames in
+    /// `fmt`.
+    fn frame_out(&self, spec: &OutputSpec, fmt: FrameFormat) -> Result<FrameOut> {
+        match spec.depth {
+            Some(d) => Ok(FrameOut::Depth(self.depth_writer(&spec.key, d)?)),
+            None => Ok(FrameOut::Rgb(fmt)),
+        }
+    }
+
     /// `(H, W, C)` of the decoded frames of a video key.
     pub fn frame_dims(&self, camera: &str) -> Result<(usize, usize, usize)> {
         self.outputs
@@ -335,6 +415,20 @@ impl Dataset {
                     self.video_keys.join(", ")
                 ),
             })
+    }
+
+    /// The shape and element type of one frame of video key `camera` with frames in `fmt` (a
+    /// depth map's as [`OpenOptions::depth_output`] says, whatever `fmt.pixel`).
+    pub fn frame_layout(&self, camera: &str, fmt: FrameFormat) -> Result<(Vec<usize>, DType)> {
+        let (h, w, c) = self.frame_dims(camera)?;
+        let spec = self
+            .outputs
+            .iter()
+            .find(|o| o.kind == OutputKind::Video && o.key == camera);
+        let dtype = spec
+            .and_then(|s| s.depth)
+            .map_or(fmt.pixel.dtype(), DepthOutput::dtype);
+        Ok((fmt.shape(h, w, c), dtype))
     }
 
     /// Video frames this process has decoded for the dataset since its thread pool was
@@ -701,11 +795,16 @@ impl Dataset {
         self.cum.get(s).copied()
     }
 
-    /// Only the output `key` (a camera) of the items at `indices`, uint8 `(H, W, C)` frames back
+    /// Only the output `key` (a camera) of the items at `indices`, as decoded (uint8 `(H, W, C)`
+    /// frames, or a depth map's 12-bit codes as native-endian uint16 `(H, W, 1)`), frames back
     /// to back, and the frame's `(H, W, C)`.
     pub fn fill_one(&self, key: &str, indices: &[i64]) -> Result<(Vec<u8>, (usize, usize, usize))> {
         let fmt = FrameFormat::default();
-        let specs = self.outputs_for(fmt);
+        let specs: Vec<OutputSpec> = self
+            .outputs_for(fmt)
+            .iter()
+            .map(|s| s.with_depth(DepthOutput::Codes))
+            .collect();
         let spec = specs
             .iter()
             .find(|s| s.key == key && s.is_frame())
@@ -723,7 +822,7 @@ impl Dataset {
                 outs.push(OutBuf::Skip);
             }
         }
-        self.fill_batch(indices, fmt, &mut outs)?;
+        self.fill_specs(indices, fmt, &specs, &mut outs, &NEVER)?;
         drop(outs);
         Ok((buf, dims))
     }
@@ -863,7 +962,7 @@ impl Dataset {
         arrays: Vec<&mut [u8]>,
     ) -> Result<()> {
         let specs = self.outputs_for(fmt);
-        let wanted = specs.iter().filter(|s| !s.is_string()).count();
+        let wanted = specs.iter().filter(|s| s.is_array()).count();
         if arrays.len() != wanted {
             return Err(Error::InvalidArgument {
                 msg: format!("expected {wanted} output arrays, got {}", arrays.len()),
@@ -872,8 +971,8 @@ impl Dataset {
         let mut arrays = arrays.into_iter();
         let mut outs: Vec<OutBuf<'_>> = Vec::with_capacity(specs.len());
         for s in &specs {
-            // (as many arrays as non-string entries: checked above)
-            let next = if s.is_string() { None } else { arrays.next() };
+            // (as many arrays as array entries: checked above)
+            let next = if s.is_array() { arrays.next() } else { None };
             outs.push(next.map_or(OutBuf::Skip, OutBuf::Bytes));
         }
         self.fill_batch(indices, fmt, &mut outs)
@@ -898,7 +997,19 @@ impl Dataset {
         outs: &mut [OutBuf<'_>],
         cancel: &AtomicBool,
     ) -> Result<()> {
-        let specs = self.outputs_for(fmt);
+        self.fill_specs(indices, fmt, &self.outputs_for(fmt), outs, cancel)
+    }
+
+    /// Fills the outputs `specs` (this dataset's, frames in `fmt`, depth maps as each spec
+    /// says) of the items at `indices`.
+    fn fill_specs(
+        &self,
+        indices: &[i64],
+        fmt: FrameFormat,
+        specs: &[OutputSpec],
+        outs: &mut [OutBuf<'_>],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
         if outs.len() != specs.len() {
             return Err(Error::InvalidArgument {
                 msg: format!(
@@ -911,8 +1022,9 @@ impl Dataset {
         let b = indices.len();
         for (spec, out) in specs.iter().zip(outs.iter()) {
             match out {
-                OutBuf::Bytes(buf) if !spec.is_string() && buf.len() == b * spec.item_bytes() => {}
+                OutBuf::Bytes(buf) if spec.is_array() && buf.len() == b * spec.item_bytes() => {}
                 OutBuf::Strings(_) if spec.is_string() => {}
+                OutBuf::Values(_) if spec.kind == OutputKind::Language => {}
                 OutBuf::Skip => {}
                 _ => {
                     return Err(Error::InvalidArgument {
@@ -1007,6 +1119,29 @@ impl Dataset {
                         }
                     }
                 }
+                (OutputKind::Language, OutBuf::Values(v)) => {
+                    v.clear();
+                    for (it, f) in items.iter().zip(&files) {
+                        let row = f.row_of(it.abs)?;
+                        match f.columns.get(&spec.key) {
+                            Some(ColumnData::Values(a)) => {
+                                let value = a.get(row).cloned().ok_or_else(|| {
+                                    Error::internal(
+                                        "language values",
+                                        format!("row {row} past the column of '{}'", spec.key),
+                                    )
+                                })?;
+                                v.push(value);
+                            }
+                            _ => {
+                                return Err(Error::MissingColumn {
+                                    at: Location::file(&f.path),
+                                    column: spec.key.clone(),
+                                })
+                            }
+                        }
+                    }
+                }
                 (kind @ (OutputKind::Task | OutputKind::Subtask), OutBuf::Strings(v)) => {
                     let (column, table, file) = match kind {
                         OutputKind::Task => ("task_index", Some(&self.tasks), "tasks"),
@@ -1045,7 +1180,8 @@ impl Dataset {
         let mut targets: Vec<FrameTarget> = Vec::with_capacity(n_targets);
         for ((spec, out), t) in specs.iter().zip(outs.iter_mut()).zip(&target_of) {
             if let (Some(_), OutBuf::Bytes(buf), Some(dims)) = (t, out, spec.frame) {
-                targets.push(FrameTarget::new(buf, &spec.key, fmt, dims));
+                let frame_out = self.frame_out(spec, fmt)?;
+                targets.push(FrameTarget::new(buf, &spec.key, frame_out, dims));
             }
         }
         self.run_plan(videos, images, &targets, cancel)
@@ -1152,6 +1288,12 @@ impl Dataset {
     ) -> Result<()> {
         let dims = self.frame_dims(camera)?;
         let vk = self.video_position(camera)?;
+        let spec = self
+            .outputs_for(fmt)
+            .into_iter()
+            .find(|o| o.kind == OutputKind::Video && o.key == camera)
+            .ok_or_else(|| Error::internal("decode_frames", format!("no output '{camera}'")))?;
+        let frame_out = self.frame_out(&spec, fmt)?;
         if episodes.len() != timestamps.len() {
             return Err(Error::InvalidArgument {
                 msg: format!(
@@ -1161,7 +1303,7 @@ impl Dataset {
                 ),
             });
         }
-        let frame = fmt.frame_bytes(dims.0, dims.1, dims.2);
+        let frame = frame_out.frame_bytes(dims.0, dims.1, dims.2);
         if out.len() != episodes.len() * frame {
             return Err(Error::InvalidArgument {
                 msg: format!(
@@ -1206,7 +1348,7 @@ impl Dataset {
         if videos.is_empty() {
             return Ok(());
         }
-        let targets = [FrameTarget::new(out, camera, fmt, dims)];
+        let targets = [FrameTarget::new(out, camera, frame_out, dims)];
         self.run_plan(videos, Vec::new(), &targets, &NEVER)
     }
 

@@ -9,7 +9,84 @@ use std::sync::OnceLock;
 
 use half::{bf16, f16};
 
+use crate::depth::DepthWriter;
 use crate::meta::DType;
+
+/// What the decoder produces for a camera, kept by the frame cache and read by the writers:
+/// interleaved 8-bit RGB (colour cameras, embedded images), or 12-bit grey codes as native-endian
+/// 16-bit samples (depth maps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decoded {
+    Rgb24,
+    Gray12,
+}
+
+impl Decoded {
+    /// Bytes of one decoded frame of `h x w` pixels with `c` channels (`c` is 1 for grey).
+    pub fn frame_bytes(self, h: usize, w: usize, c: usize) -> usize {
+        match self {
+            Decoded::Rgb24 => h * w * c,
+            Decoded::Gray12 => h * w * 2,
+        }
+    }
+}
+
+/// How the frames of one camera are written into their output: colour frames in a
+/// [`FrameFormat`], depth maps as codes or depth ([`DepthWriter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameOut {
+    Rgb(FrameFormat),
+    Depth(DepthWriter),
+}
+
+impl FrameOut {
+    /// What the decoder must produce for this output.
+    pub fn decoded(&self) -> Decoded {
+        match self {
+            FrameOut::Rgb(_) => Decoded::Rgb24,
+            FrameOut::Depth(_) => Decoded::Gray12,
+        }
+    }
+
+    /// Bytes of one output frame of `h x w` pixels with `c` channels.
+    pub fn frame_bytes(&self, h: usize, w: usize, c: usize) -> usize {
+        match self {
+            FrameOut::Rgb(f) => f.frame_bytes(h, w, c),
+            FrameOut::Depth(d) => h * w * d.output.dtype().size(),
+        }
+    }
+
+    /// True when the decoded bytes are the output as they are.
+    pub fn is_identity(&self) -> bool {
+        match self {
+            FrameOut::Rgb(f) => f.is_identity(),
+            FrameOut::Depth(d) => d.output == crate::depth::DepthOutput::Codes,
+        }
+    }
+
+    /// Writes one decoded frame (`src`, as [`FrameOut::decoded`] says) into `dst`.
+    pub fn write(
+        &self,
+        src: &[u8],
+        h: usize,
+        w: usize,
+        c: usize,
+        dst: &mut [u8],
+    ) -> Result<(), String> {
+        match self {
+            FrameOut::Rgb(f) => f.write(src, h, w, c, dst),
+            FrameOut::Depth(d) => {
+                if src.len() != h * w * 2 {
+                    return Err(format!(
+                        "depth frame of {h}x{w}: {} bytes of codes",
+                        src.len()
+                    ));
+                }
+                d.write(src, dst)
+            }
+        }
+    }
+}
 
 /// Element type of output frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -240,7 +240,7 @@ pub fn mp4_index(data: &[u8]) {
     orders.push(vec![n - 1, 0, n / 2]);
     for wanted in orders {
         let _ = reader.decode(&wanted, |_, conv, frame| {
-            conv.convert(frame, &mut out)
+            conv.convert(frame, crate::frame::Decoded::Rgb24, &mut out)
                 .map_err(|m| crate::Error::InvalidArgument { msg: m })
         });
     }

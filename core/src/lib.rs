@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod dataset;
+pub mod depth;
 pub mod error;
 pub mod frame;
 #[cfg(feature = "testing")]
@@ -23,6 +24,7 @@ pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;
+pub mod value;
 pub mod video;
 pub mod window;
 

@@ -128,8 +128,12 @@ pub enum FeatureKind {
     String,
     /// PNG/JPEG bytes stored in the data parquet, decoded to `(H, W, C)` uint8.
     Image,
-    /// Frames in mp4 files under `videos/`, decoded to `(H, W, 3)` uint8 RGB.
+    /// Frames in mp4 files under `videos/`, decoded to `(H, W, 3)` uint8 RGB, or for a depth
+    /// map ([`Feature::depth`]) to its 12-bit codes.
     Video,
+    /// LeRobot 0.6's language annotations (`dtype: "language"`: the `language_persistent` and
+    /// `language_events` columns): nested values, read as they are stored.
+    Language,
 }
 
 /// One entry of `info.json`'s `features`.
@@ -143,6 +147,8 @@ pub struct Feature {
     /// `names` when it is a list of strings (LeRobot names image axes `height`, `width`,
     /// `channels`).
     pub names: Option<Vec<String>>,
+    /// Set for a depth map (`info.is_depth_map`, LeRobot 0.6): its quantiser and unit.
+    pub depth: Option<crate::depth::DepthInfo>,
 }
 
 impl Feature {
@@ -206,6 +212,15 @@ impl Info {
     }
     pub fn image_keys(&self) -> Vec<String> {
         self.keys_of(|k| *k == FeatureKind::Image)
+    }
+    /// Depth-map keys (video or image features flagged `is_depth_map`), in feature order
+    /// (LeRobot 0.6's `depth_keys`).
+    pub fn depth_keys(&self) -> Vec<String> {
+        self.features
+            .values()
+            .filter(|f| f.depth.is_some())
+            .map(|f| f.name.clone())
+            .collect()
     }
     /// Video and image keys, in feature order (LeRobot's `camera_keys`).
     pub fn camera_keys(&self) -> Vec<String> {
@@ -273,6 +288,12 @@ struct FeatureDoc {
     /// A list of strings, a dict of lists (LeRobot's motor names), or null.
     #[serde(default)]
     names: Option<Value>,
+    /// The feature's `info` block (video settings, depth flags and quantiser), or null.
+    #[serde(default)]
+    info: Option<Value>,
+    /// LeRobot's legacy place of `video.is_depth_map`.
+    #[serde(default)]
+    video_info: Option<Value>,
 }
 
 /// Parses the text of an `info.json` (path is only used in errors).
@@ -320,6 +341,7 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
             "video" => FeatureKind::Video,
             "image" => FeatureKind::Image,
             "string" => FeatureKind::String,
+            "language" => FeatureKind::Language,
             other => FeatureKind::Numeric(
                 DType::parse(other).ok_or_else(|| bad(&format!("unsupported dtype '{other}'")))?,
             ),
@@ -348,6 +370,18 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 .collect::<Option<Vec<String>>>(),
             _ => None,
         };
+        let depth = crate::depth::DepthInfo::parse(
+            spec.info.as_ref(),
+            spec.video_info.as_ref(),
+            kind == FeatureKind::Video,
+        )
+        .map_err(|m| bad(&m))?;
+        if depth.is_some() && !matches!(kind, FeatureKind::Video | FeatureKind::Image) {
+            return Err(bad(&format!(
+                "is flagged as a depth map but its dtype is '{}' (depth maps are video or image features)",
+                spec.dtype
+            )));
+        }
         features.insert(
             name.clone(),
             Feature {
@@ -356,6 +390,7 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
                 dtype_str: spec.dtype,
                 shape: spec.shape,
                 names,
+                depth,
             },
         );
     }

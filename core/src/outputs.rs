@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use crate::depth::DepthOutput;
 use crate::frame::FrameFormat;
 use crate::meta::{DType, Feature, FeatureKind, Info};
 
@@ -23,6 +24,9 @@ pub enum OutputKind {
     Task,
     /// The subtask string of the item's `subtask_index` (datasets with `meta/subtasks.parquet`).
     Subtask,
+    /// A language column's value (LeRobot 0.6's `language_persistent` / `language_events`):
+    /// nested values, one per item.
+    Language,
 }
 
 /// One entry of an item: its key, kind, element type and per-item shape.
@@ -36,8 +40,11 @@ pub struct OutputSpec {
     pub shape: Vec<usize>,
     /// Number of time steps when the key has `delta_timestamps`.
     pub window: Option<usize>,
-    /// `(H, W, C)` of one frame, for video and image outputs.
+    /// `(H, W, C)` of one frame, for video and image outputs (`C` is 1 for a depth map).
     pub frame: Option<(usize, usize, usize)>,
+    /// For a depth map's frames, what they hold (their element type is its, whatever the
+    /// frame format).
+    pub depth: Option<DepthOutput>,
 }
 
 impl OutputSpec {
@@ -45,11 +52,12 @@ impl OutputSpec {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
-    /// Bytes of one item's value (0 for string outputs).
+    /// Bytes of one item's value (0 for outputs that are not arrays).
     pub fn item_bytes(&self) -> usize {
-        match self.kind {
-            OutputKind::String | OutputKind::Task | OutputKind::Subtask => 0,
-            _ => self.numel() * self.dtype.size(),
+        if self.is_array() {
+            self.numel() * self.dtype.size()
+        } else {
+            0
         }
     }
     /// Bytes of one time step of one item (one frame, one row).
@@ -63,9 +71,26 @@ impl OutputSpec {
             OutputKind::String | OutputKind::Task | OutputKind::Subtask
         )
     }
+    /// True for outputs filled into arrays (every kind but strings and language values, which
+    /// are returned as values).
+    pub fn is_array(&self) -> bool {
+        !self.is_string() && self.kind != OutputKind::Language
+    }
     /// True for outputs of camera frames (video or image).
     pub fn is_frame(&self) -> bool {
         matches!(self.kind, OutputKind::Video | OutputKind::Image)
+    }
+
+    /// This spec with a depth map's frames holding `d` (other outputs are returned unchanged).
+    pub fn with_depth(&self, d: DepthOutput) -> OutputSpec {
+        match self.depth {
+            Some(_) => OutputSpec {
+                dtype: d.dtype(),
+                depth: Some(d),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
     }
 
     /// This spec with its frames in `fmt` (other kinds are returned unchanged).
@@ -77,7 +102,7 @@ impl OutputSpec {
         shape.extend(fmt.shape(h, w, c));
         OutputSpec {
             shape,
-            dtype: fmt.pixel.dtype(),
+            dtype: self.depth.map_or(fmt.pixel.dtype(), DepthOutput::dtype),
             ..self.clone()
         }
     }
@@ -107,16 +132,22 @@ pub fn frame_dims(f: &Feature) -> (usize, usize, usize) {
         [h, w, c] => (*h, *w, *c),
         _ => (0, 0, 0),
     });
-    // videos are always decoded to RGB
-    (h, w, if video { 3 } else { c })
+    // videos are decoded to RGB, depth maps to one channel of codes
+    let channels = match (video, f.depth.is_some()) {
+        (true, true) => 1,
+        (true, false) => 3,
+        (false, _) => c,
+    };
+    (h, w, channels)
 }
 
-/// The item entries for `info` and the frame offsets `delta`, frames as uint8 `(H, W, C)`;
-/// `task`, then `subtask` when the dataset has subtasks, come last.
+/// The item entries for `info` and the frame offsets `delta`, frames as uint8 `(H, W, C)` and
+/// depth maps as `depth` says; `task`, then `subtask` when the dataset has subtasks, come last.
 pub fn build_outputs(
     info: &Info,
     delta: &IndexMap<String, Vec<i64>>,
     has_subtasks: bool,
+    depth: DepthOutput,
 ) -> Vec<OutputSpec> {
     let mut outs = Vec::new();
     let win = |k: &str| delta.get(k).map(Vec::len);
@@ -124,20 +155,25 @@ pub fn build_outputs(
         Some(t) => std::iter::once(t).chain(shape).collect(),
         None => shape,
     };
-    let frame_spec = |name: &str, kind: OutputKind, dims: (usize, usize, usize)| OutputSpec {
-        key: name.to_owned(),
-        kind,
-        dtype: DType::U8,
-        shape: with_t(name, vec![dims.0, dims.1, dims.2]),
-        window: win(name),
-        frame: Some(dims),
+    let frame_spec = |f: &Feature, kind: OutputKind| {
+        let dims = frame_dims(f);
+        let depth = (kind == OutputKind::Video && f.depth.is_some()).then_some(depth);
+        OutputSpec {
+            key: f.name.clone(),
+            kind,
+            dtype: depth.map_or(DType::U8, DepthOutput::dtype),
+            shape: with_t(&f.name, vec![dims.0, dims.1, dims.2]),
+            window: win(&f.name),
+            frame: Some(dims),
+            depth,
+        }
     };
     for f in info
         .features
         .values()
         .filter(|f| f.kind == FeatureKind::Video)
     {
-        outs.push(frame_spec(&f.name, OutputKind::Video, frame_dims(f)));
+        outs.push(frame_spec(f, OutputKind::Video));
     }
     for f in info
         .features
@@ -147,8 +183,9 @@ pub fn build_outputs(
         let (kind, dtype, shape) = match &f.kind {
             FeatureKind::Numeric(dt) => (OutputKind::Numeric, dt.item_dtype(), f.item_shape()),
             FeatureKind::String => (OutputKind::String, DType::U8, vec![]),
+            FeatureKind::Language => (OutputKind::Language, DType::U8, vec![]),
             FeatureKind::Image => {
-                outs.push(frame_spec(&f.name, OutputKind::Image, frame_dims(f)));
+                outs.push(frame_spec(f, OutputKind::Image));
                 continue;
             }
             FeatureKind::Video => continue,
@@ -160,6 +197,7 @@ pub fn build_outputs(
             shape: with_t(&f.name, shape),
             window: win(&f.name),
             frame: None,
+            depth: None,
         });
     }
     for (k, d) in delta {
@@ -170,6 +208,7 @@ pub fn build_outputs(
             shape: vec![d.len()],
             window: Some(d.len()),
             frame: None,
+            depth: None,
         });
     }
     let labels = [("task", OutputKind::Task), ("subtask", OutputKind::Subtask)];
@@ -181,6 +220,7 @@ pub fn build_outputs(
             shape: vec![],
             window: None,
             frame: None,
+            depth: None,
         });
     }
     outs
@@ -200,6 +240,7 @@ mod tests {
             shape: vec![2, 4, 6, 3],
             window: Some(2),
             frame: Some((4, 6, 3)),
+            depth: None,
         };
         let f = spec.with_format(FrameFormat::LEROBOT);
         assert_eq!(f.shape, vec![2, 3, 4, 6]);
@@ -221,6 +262,7 @@ mod tests {
             dtype_str: String::new(),
             shape: shape.to_vec(),
             names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            depth: None,
         };
         let hwc = Some(&["height", "width", "channels"][..]);
         let chw = Some(&["channels", "height", "width"][..]);

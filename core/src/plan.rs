@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::cache::FrameCache;
 use crate::error::{Error, Location, Result};
-use crate::frame::FrameFormat;
+use crate::frame::FrameOut;
 use crate::image::decode_image;
 use crate::table::DataFile;
 use crate::video::{Assigned, DecoderPool, FrameIndex};
@@ -22,17 +22,18 @@ use crate::video::{Assigned, DecoderPool, FrameIndex};
 pub(crate) struct FrameTarget<'a> {
     pub writer: SlotWriter<'a>,
     pub key: String,
-    pub format: FrameFormat,
+    /// How decoded frames are written into the slots.
+    pub format: FrameOut,
     /// `(H, W, C)` of one frame.
     pub dims: (usize, usize, usize),
 }
 
 impl<'a> FrameTarget<'a> {
-    /// A target over `buf`, whose slots hold one frame each in `format`.
+    /// A target over `buf`, whose slots hold one frame each as `format` writes it.
     pub fn new(
         buf: &'a mut [u8],
         key: &str,
-        format: FrameFormat,
+        format: FrameOut,
         dims: (usize, usize, usize),
     ) -> FrameTarget<'a> {
         let slot = format.frame_bytes(dims.0, dims.1, dims.2);
@@ -60,7 +61,8 @@ impl<'a> FrameTarget<'a> {
         })
     }
 
-    /// Writes an interleaved uint8 frame into slot `i` in this target's format.
+    /// Writes a decoded frame (as [`FrameOut::decoded`] says) into slot `i` in this target's
+    /// format.
     ///
     /// # Safety
     /// As [`FrameTarget::slot`].
@@ -260,8 +262,11 @@ fn from_cache(cache: &FrameCache, files: &mut [FileFrames], targets: &[FrameTarg
     let mut hits: Vec<(usize, Arc<[u8]>, Vec<usize>)> = Vec::new();
     for (fi, f) in files.iter_mut().enumerate() {
         let path = f.path.clone();
+        let Some(decoded) = file_decoded(f, targets) else {
+            continue;
+        };
         f.frames
-            .retain_mut(|(pos, reqs)| match cache.get(&path, *pos) {
+            .retain_mut(|(pos, reqs)| match cache.get(&path, decoded, *pos) {
                 Some(bytes) => {
                     hits.push((fi, bytes, std::mem::take(reqs)));
                     false
@@ -294,6 +299,17 @@ fn from_cache(cache: &FrameCache, files: &mut [FileFrames], targets: &[FrameTarg
         })
         .collect::<Result<Vec<()>>>()
         .map(|_| ())
+}
+
+/// What the decoder produces for a file's requests: the one representation all its targets
+/// read (None when they disagree: two kinds of camera in one file; then nothing is cached).
+fn file_decoded(f: &FileFrames, targets: &[FrameTarget]) -> Option<crate::frame::Decoded> {
+    let mut kinds = f
+        .requests
+        .iter()
+        .filter_map(|r| targets.get(r.target).map(|t| t.format.decoded()));
+    let first = kinds.next()?;
+    kinds.all(|k| k == first).then_some(first)
 }
 
 /// The soundness condition of the parallel writes: no slot is the destination of two requests.
@@ -490,6 +506,7 @@ fn decode_part(
         Assigned::Shared => decoders.checkout(&f.path, first_pos),
     }
     .map_err(|e| e.within(ctx_ep, ctx_key))?;
+    let cache_kind = file_decoded(f, targets);
     let mut scratch: Vec<u8> = Vec::new();
     let result = reader.decode(&positions, |u, conv, frame| {
         exec.check_cancel()?;
@@ -497,7 +514,9 @@ fn decode_part(
             .get(u)
             .map(|(p, r)| (*p, r.as_slice()))
             .unwrap_or((0, &[]));
-        let mut first_slot: Option<(usize, usize)> = None;
+        // slots already written with this frame, by their target's output and dims: a frame
+        // wanted again in the same output is copied, not converted again
+        let mut written: Vec<(usize, usize)> = Vec::new();
         for &ri in reqs {
             let Some(r) = f.requests.get(ri) else {
                 continue;
@@ -509,7 +528,7 @@ fn decode_part(
                     .with_key(t.key.clone())
             };
             let video_err = |m: String| Error::Video { at: at(), msg: m };
-            let (h, w, _) = t.dims;
+            let (h, w, c) = t.dims;
             if (frame.width() as usize, frame.height() as usize) != (w, h) {
                 return Err(Error::Metadata {
                     at: at(),
@@ -523,34 +542,40 @@ fn decode_part(
             // SAFETY: each (target, slot) pair appears in exactly one request (checked in
             // `run`) and a part runs on one thread: no other reference to this slot exists.
             let dst = unsafe { t.slot(r.slot) }?;
-            match first_slot {
-                None => {
-                    let (h, w, c) = t.dims;
-                    if t.format.is_identity() {
-                        conv.convert(frame, dst).map_err(video_err)?;
-                        if let Some(cache) = exec.cache.filter(|c| c.admits(dst.len())) {
-                            cache.insert(&f.path, pos, dst);
-                        }
-                    } else {
-                        scratch.resize(h * w * c, 0);
-                        conv.convert(frame, &mut scratch).map_err(video_err)?;
-                        t.format.write(&scratch, h, w, c, dst).map_err(video_err)?;
-                        if let Some(cache) = exec.cache.filter(|c| c.admits(scratch.len())) {
-                            cache.insert(&f.path, pos, &scratch);
-                        }
-                    }
-                    first_slot = Some((r.target, r.slot));
+            let same = written.iter().find(|&&(o, _)| {
+                targets
+                    .get(o)
+                    .is_some_and(|t0| t0.format == t.format && t0.dims == t.dims)
+            });
+            if let Some(&(o, s)) = same {
+                // SAFETY: as above; the earlier slot of this frame is a different slot.
+                let src = targets.get(o).and_then(|t0| unsafe { t0.writer.slot(s) });
+                match src {
+                    Some(src) if src.len() == dst.len() => dst.copy_from_slice(src),
+                    _ => return Err(video_err("duplicate frame slots differ in size".into())),
                 }
-                Some((o, s)) => {
-                    // A frame wanted by several requests is converted once and copied.
-                    // SAFETY: as above; the first slot of this frame is a different slot.
-                    let src = targets.get(o).and_then(|t0| unsafe { t0.writer.slot(s) });
-                    match src {
-                        Some(src) if src.len() == dst.len() => dst.copy_from_slice(src),
-                        _ => return Err(video_err("duplicate frame slots differ in size".into())),
-                    }
+                continue;
+            }
+            let decoded = t.format.decoded();
+            let bytes = decoded.frame_bytes(h, w, c);
+            let cache = exec
+                .cache
+                .filter(|cache| cache_kind == Some(decoded) && cache.admits(bytes));
+            if t.format.is_identity() {
+                conv.convert(frame, decoded, dst).map_err(video_err)?;
+                if let Some(cache) = cache {
+                    cache.insert(&f.path, decoded, pos, dst);
+                }
+            } else {
+                scratch.resize(bytes, 0);
+                conv.convert(frame, decoded, &mut scratch)
+                    .map_err(video_err)?;
+                t.format.write(&scratch, h, w, c, dst).map_err(video_err)?;
+                if let Some(cache) = cache {
+                    cache.insert(&f.path, decoded, pos, &scratch);
                 }
             }
+            written.push((r.target, r.slot));
         }
         Ok(())
     });

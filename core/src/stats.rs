@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::dataset::Dataset;
+use crate::depth::DepthUnit;
 use crate::error::{Error, Location, Result};
 use crate::meta::FeatureKind;
 use crate::progress::Progress;
@@ -31,7 +32,7 @@ pub const QUANTILES: [(f64, &str); 5] = [
 const BINS: usize = 5000;
 
 /// The statistics of one feature (each vector has one entry per element of the last axis, or
-/// per channel for cameras).
+/// per channel for cameras: 3 for colour, 1 for a depth map).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureStats {
     pub key: String,
@@ -234,7 +235,7 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
     let keys: Vec<(String, FeatureKind)> = info
         .features
         .values()
-        .filter(|f| f.kind != FeatureKind::String)
+        .filter(|f| !matches!(f.kind, FeatureKind::String | FeatureKind::Language))
         .map(|f| (f.name.clone(), f.kind.clone()))
         .collect();
     // per episode, by its position: the aggregation runs in dataset order whatever order the
@@ -270,7 +271,7 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
                     episode_stats(&vals, dims, n as u64)
                 }
                 FeatureKind::Video | FeatureKind::Image => camera_stats(ds, key, ep, n)?,
-                FeatureKind::String => None,
+                FeatureKind::String | FeatureKind::Language => None,
             };
             stats.push(s);
         }
@@ -309,13 +310,7 @@ fn pixel_stats(
     frames: usize,
     (h, w, c): (usize, usize, usize),
 ) -> Option<FeatureStats> {
-    let step = if h.max(w) < 300 {
-        1
-    } else if w > h {
-        (w / 150).max(1)
-    } else {
-        (h / 150).max(1)
-    };
+    let step = downsample_step(h, w);
     if c == 0 || h == 0 || w == 0 {
         return None;
     }
@@ -388,7 +383,71 @@ fn camera_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<F
     };
     let items: Vec<i64> = idx.iter().map(|&i| (start + i) as i64).collect();
     let (bytes, dims) = ds.fill_one(key, &items)?;
-    Ok(pixel_stats(&bytes, idx.len(), dims))
+    match ds.info().features.get(key).and_then(|f| f.depth) {
+        Some(depth) => {
+            let unit = depth.unit.unwrap_or(DepthUnit::Millimetres);
+            Ok(depth_stats(
+                &bytes,
+                idx.len(),
+                dims,
+                &depth.quant.table(unit),
+            ))
+        }
+        None => Ok(pixel_stats(&bytes, idx.len(), dims)),
+    }
+}
+
+/// Statistics of a depth map's frames (`frames` frames of 16-bit codes, `(h, w, 1)`) after
+/// LeRobot's downsampling: the depth each code stands for (`table`), not divided by 255, with
+/// one channel (LeRobot's shape `(1, 1, 1)`), in the unit the depth was recorded in (LeRobot's
+/// statistics come from the recorded frames; these from the stored codes, so they carry the
+/// quantiser's rounding). Counted per code, as pixels are per value.
+fn depth_stats(
+    bytes: &[u8],
+    frames: usize,
+    (h, w, _): (usize, usize, usize),
+    table: &[f32],
+) -> Option<FeatureStats> {
+    if h == 0 || w == 0 {
+        return None;
+    }
+    let step = downsample_step(h, w);
+    let frame = h.checked_mul(w)?.checked_mul(2)?;
+    let mut counts = vec![0u64; 1 << 16];
+    for f in 0..frames {
+        for y in (0..h).step_by(step) {
+            let row = f.checked_mul(frame)?.checked_add(y * w * 2)?;
+            let line = bytes.get(row..row.checked_add(w * 2)?)?;
+            for px in line.chunks_exact(2).step_by(step) {
+                let q = u16::from_ne_bytes([*px.first()?, *px.get(1)?]);
+                if let Some(n) = counts.get_mut(usize::from(q)) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    let dim = dim_stats(|| {
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| k > 0)
+            .map(|(q, &k)| (f64::from(table.get(q).copied().unwrap_or(f32::NAN)), k))
+    })?;
+    let mut s = FeatureStats::from_dims(vec![dim], frames as u64);
+    s.camera = true;
+    Some(s)
+}
+
+/// LeRobot's `auto_downsample_height_width`: every `int(side / 150)`-th pixel of frames with a
+/// side of 300 pixels or more.
+fn downsample_step(h: usize, w: usize) -> usize {
+    if h.max(w) < 300 {
+        1
+    } else if w > h {
+        (w / 150).max(1)
+    } else {
+        (h / 150).max(1)
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub enum ColumnData {
     Str(StringArray),
     /// Encoded image bytes (PNG/JPEG) per row.
     Image(BinaryArray),
+    /// Nested values per row (language columns).
+    Values(Vec<crate::value::Value>),
 }
 
 /// The rows of one data parquet file.
@@ -76,6 +78,14 @@ impl DataFile {
                 FeatureKind::Image => {
                     image_column(arr).map_err(|m| Error::Parquet { at: at(), msg: m })?
                 }
+                FeatureKind::Language => ColumnData::Values(
+                    crate::value::column_values(arr)
+                        .and_then(|v| crate::value::canonical_language(&f.name, v))
+                        .map_err(|m| Error::Parquet {
+                            at: at(),
+                            msg: format!("language column: {m}"),
+                        })?,
+                ),
                 FeatureKind::Video => continue,
             };
             columns.insert(f.name.clone(), col);

@@ -413,6 +413,7 @@ fn check_stats(root: &Path, info: &Info, sink: &Sink) {
         // LeRobot's shapes: per channel for cameras; per element of the last axis otherwise
         // (its statistics of a feature of shape (2, 3) have shape (3,))
         let expected: Vec<usize> = match f.kind {
+            FeatureKind::Video | FeatureKind::Image if f.depth.is_some() => vec![1, 1, 1],
             FeatureKind::Video | FeatureKind::Image => vec![3, 1, 1],
             _ => vec![f.shape.last().copied().unwrap_or(1)],
         };

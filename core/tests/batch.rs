@@ -69,7 +69,7 @@ fn sequential(path: &std::path::Path) -> Vec<Vec<u8>> {
     let mut r = VideoReader::open(ix.clone(), 1).expect("reader");
     let mut out = vec![vec![0u8; WIDTH * HEIGHT * 3]; positions.len()];
     r.decode(&positions, |i, conv, f| {
-        conv.convert(f, &mut out[i])
+        conv.convert(f, roboframes_core::frame::Decoded::Rgb24, &mut out[i])
             .map_err(|m| Error::InvalidArgument { msg: m })
     })
     .expect("sequential decode");

@@ -25,7 +25,7 @@ fn sequential(ix: &Arc<FrameIndex>) -> Vec<Vec<u8>> {
     let n = (ix.width * ix.height * 3) as usize;
     let mut out = vec![vec![0u8; n]; positions.len()];
     r.decode(&positions, |i, conv, f| {
-        conv.convert(f, &mut out[i])
+        conv.convert(f, roboframes_core::frame::Decoded::Rgb24, &mut out[i])
             .map_err(|m| roboframes_core::Error::InvalidArgument { msg: m })
     })
     .expect("sequential decode");
@@ -69,7 +69,7 @@ fn check_random_access(w: usize, h: usize) {
         let mut got = vec![vec![0u8; n]; wanted.len()];
         reader
             .decode(&wanted, |i, conv, f| {
-                conv.convert(f, &mut got[i])
+                conv.convert(f, roboframes_core::frame::Decoded::Rgb24, &mut got[i])
                     .map_err(|m| roboframes_core::Error::InvalidArgument { msg: m })
             })
             .expect("decode");

@@ -21,7 +21,7 @@ fn index_seek_and_decode_release_everything() {
         // forward, then back (a seek), then forward again past a keyframe (skipping packets)
         for positions in [vec![0, 1, 2], vec![13], vec![1], vec![20, 23]] {
             r.decode(&positions, |_, conv, f| {
-                conv.convert(f, &mut out)
+                conv.convert(f, roboframes_core::frame::Decoded::Rgb24, &mut out)
                     .map_err(|m| roboframes_core::Error::InvalidArgument { msg: m })
             })
             .expect("decode");

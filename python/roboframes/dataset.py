@@ -72,6 +72,49 @@ class _Spares:
             del self.arrays[: max(0, len(self.arrays) - self.limit)]
 
 
+def is_depth_feature(feature: Mapping[str, Any]) -> bool:
+    """Whether an ``info.json`` feature is a depth map: its ``info.is_depth_map`` (or the legacy
+    ``info["video.is_depth_map"]`` / ``video_info["video.is_depth_map"]``) is true, LeRobot
+    0.6's rule."""
+    info = feature.get("info") or {}
+    video_info = feature.get("video_info") or {}
+    return bool(
+        info.get("is_depth_map", False)
+        or info.get("video.is_depth_map", False)
+        or video_info.get("video.is_depth_map", False)
+    )
+
+
+#: What depth maps can be read as: LeRobot's units (float32 depth), or the stored codes.
+DEPTH_OUTPUT_UNITS: tuple[str, ...] = ("mm", "m", "raw")
+
+
+def check_depth_output_unit(unit: Any) -> str:
+    """``unit`` as a depth output unit of :data:`DEPTH_OUTPUT_UNITS`, else
+    ``InvalidArgumentError``."""
+    if unit not in DEPTH_OUTPUT_UNITS:
+        raise InvalidArgumentError(
+            f"depth_output_unit must be 'mm' or 'm' (float32 depth, as LeRobot) or 'raw' (the stored "
+            f"uint16 codes), got {unit!r}"
+        )
+    return str(unit)
+
+
+def depth_stats_in(stats: dict[str, Any], features: Mapping[str, Mapping[str, Any]], unit: str) -> dict[str, Any]:
+    """``stats`` with each depth map's statistics turned from the unit they were recorded in
+    (the feature's ``info.depth_unit``) into ``unit`` (``"mm"`` or ``"m"``), as LeRobot 0.6's
+    ``rescale_depth_stats`` does (every statistic but ``count`` scaled; features without a
+    recorded unit, and ``"raw"``, left as they are). A new dict; ``stats`` is not changed."""
+    out = dict(stats)
+    for key, feature in features.items():
+        recorded = (feature.get("info") or {}).get("depth_unit")
+        if not is_depth_feature(feature) or key not in out or unit == "raw" or recorded in (None, unit):
+            continue
+        factor = 1000.0 if recorded == "m" else 1.0 / 1000.0
+        out[key] = {name: v if name == "count" else v * factor for name, v in out[key].items()}
+    return out
+
+
 def feature_keys(features: Mapping[str, Mapping[str, Any]], *dtypes: str) -> list[str]:
     """Keys of ``info.json`` features whose dtype is one of ``dtypes``, in feature order."""
     return [k for k, f in features.items() if f["dtype"] in dtypes]
@@ -100,6 +143,18 @@ class CameraKeys:
     def camera_keys(self) -> list[str]:
         """Video and image keys, in feature order (LeRobot's ``camera_keys``)."""
         return feature_keys(self.features, "video", "image")
+
+    @property
+    def depth_keys(self) -> list[str]:
+        """Keys of depth maps (LeRobot 0.6's ``depth_keys``: video or image features whose
+        ``info`` flags ``is_depth_map``), in feature order."""
+        return [k for k, f in self.features.items() if is_depth_feature(f)]
+
+    @property
+    def language_keys(self) -> list[str]:
+        """Keys of language columns (``dtype: "language"``: LeRobot 0.6's
+        ``language_persistent`` / ``language_events``), in feature order."""
+        return feature_keys(self.features, "language")
 
 
 def parse_stats(text: str | None, root: str | Path) -> dict[str, Any] | None:
@@ -233,9 +288,10 @@ class Stats(dict[str, Any]):
         return (dict, (dict(self),))
 
 
-def _per_item(spec: OutputSpec, strings: list[str], b: int) -> list[Any]:
+def _per_item(spec: OutputSpec, strings: list[Any], b: int) -> list[Any]:
     """The ``b * T`` strings the core returns for a string feature windowed over ``T`` steps
-    as ``b`` lists of ``T``; other string entries as they are (one string per item)."""
+    as ``b`` lists of ``T``; other entries that are not arrays (strings, language values) as
+    they are (one per item)."""
     t = spec.window
     if spec.kind != "string" or t is None:
         return strings
@@ -249,8 +305,10 @@ class Dataset(CameraKeys):
     features (image features included), then ``{key}_is_pad`` for every key with deltas, then
     ``task`` (and ``subtask`` when the dataset has subtasks). Camera frames are ``uint8``
     ``(H, W, 3)`` RGB by default, or ``(T, H, W, 3)`` for a key with
-    ``delta_timestamps``; numeric features of shape ``(1,)`` are 0-d arrays, others keep their
-    shape (``(T, ...)`` with deltas); strings are ``str``. Windows follow LeRobot: offsets are
+    ``delta_timestamps``; depth maps (LeRobot 0.6) float32 depth ``(H, W, 1)`` in
+    ``depth_output_unit``; numeric features of shape ``(1,)`` are 0-d arrays, others keep their
+    shape (``(T, ...)`` with deltas); strings are ``str``; language columns (LeRobot 0.6) their
+    stored lists of annotations (dicts), as LeRobot's items hold them. Windows follow LeRobot: offsets are
     ``round(delta * fps)``, clamped to the episode, with ``{key}_is_pad`` marking clamped steps.
     Negative indices count from the end.
 
@@ -272,7 +330,8 @@ class Dataset(CameraKeys):
             bitstream conformance and buffer bounds and raises :class:`VideoDecodeError` (naming the
             file and frame) instead. ``validate(decode=...)`` always decodes strictly.
         frame_dtype: Element type of camera frames: ``"uint8"`` (the decoded bytes, default),
-            ``"float32"`` or ``"float16"`` (``value / 255``).
+            ``"float32"`` or ``"float16"`` (``value / 255``). Depth maps are not camera frames
+            of this kind: see ``depth_output_unit``.
         channels_last: Frames as ``(H, W, C)`` (default) or, when false, ``(C, H, W)``.
         storage_options: Settings of a remote root's store (endpoint, credentials, timeouts,
             ``max_retries``, ``token``; see :mod:`roboframes.remote`). S3 roots also read the
@@ -281,6 +340,10 @@ class Dataset(CameraKeys):
             object's ETag (a changed object is fetched again), shared by processes.
         block_cache_bytes: Bytes of this process's in-memory cache of blocks of remote files
             (default 256 MiB; the largest asked for in the process is kept).
+        depth_output_unit: What depth maps (LeRobot 0.6's ``is_depth_map`` videos, stored as
+            12-bit codes of a quantiser) are read as: ``"mm"`` (default, LeRobot's) or ``"m"``:
+            float32 depth, dequantised as LeRobot does; ``"raw"``: the stored codes, uint16.
+            One channel: ``(H, W, 1)``, or ``(1, H, W)`` with ``channels_last=False``.
     """
 
     def __init__(
@@ -296,7 +359,9 @@ class Dataset(CameraKeys):
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         block_cache_bytes: int | None = None,
+        depth_output_unit: str = "mm",
     ) -> None:
+        self.depth_output_unit = check_depth_output_unit(depth_output_unit)
         if frame_dtype not in NUMPY_FRAME_DTYPES:
             raise InvalidArgumentError(
                 f"frame_dtype must be one of {list(NUMPY_FRAME_DTYPES)} for NumPy output, got {frame_dtype!r}"
@@ -334,6 +399,7 @@ class Dataset(CameraKeys):
             pairs,
             self.cache_dir,
             block_cache_bytes,
+            self.depth_output_unit,
         )
         if isinstance(self.root, str):
             self.root = self._native.root
@@ -349,7 +415,7 @@ class Dataset(CameraKeys):
         self._specs = self._native.output_specs(frame_dtype, self.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled
-        self._spares = _Spares(limit=2 * sum(1 for o in self._specs if not o.is_string))
+        self._spares = _Spares(limit=2 * sum(1 for o in self._specs if o.is_array))
 
     # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
     def __getstate__(self) -> dict[str, Any]:
@@ -365,6 +431,7 @@ class Dataset(CameraKeys):
             "storage_options": self.storage_options,
             "cache_dir": self.cache_dir,
             "block_cache_bytes": self.block_cache_bytes,
+            "depth_output_unit": self.depth_output_unit,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -533,12 +600,15 @@ class Dataset(CameraKeys):
 
     def read_stats(self) -> dict[str, Any] | None:
         """``meta/stats.json`` as a new ``{feature: {stat: ndarray}}`` dict, or ``None`` when the
-        dataset has none."""
-        return parse_stats(self._native.stats_json(), self.root)
+        dataset has none; depth maps' statistics in this dataset's ``depth_output_unit`` (as its
+        items; LeRobot 0.6's ``rescale_depth_stats``)."""
+        stats = parse_stats(self._native.stats_json(), self.root)
+        return None if stats is None else depth_stats_in(stats, self.features, self.depth_output_unit)
 
     @functools.cached_property
     def stats(self) -> Stats:
-        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent).
+        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent), depth maps'
+        in ``depth_output_unit``.
 
         Parsed once; a plain mutable dict, so normalisation code may edit it in place. Calling
         it, ``ds.stats(recompute=True)``, recomputes the statistics from the data instead
@@ -548,15 +618,17 @@ class Dataset(CameraKeys):
 
     def compute_stats(self, *, progress: bool | Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """The statistics of every numeric and camera feature of the selected episodes,
-        recomputed from the data in one parallel pass the way LeRobot 0.4.4's writer computes
-        ``stats.json`` (:func:`roboframes.tools.compute_stats`)."""
-        return tools.compute_stats(
+        recomputed from the data in one parallel pass the way LeRobot's writer computes
+        ``stats.json`` (:func:`roboframes.tools.compute_stats`), depth maps' in
+        ``depth_output_unit``."""
+        stats = tools.compute_stats(
             self.root,
             self._episodes_arg,
             tolerance_s=self.tolerance_s,
             decode_threads=self._decode_threads_arg,
             progress=progress,
         )
+        return depth_stats_in(stats, self.features, self.depth_output_unit)
 
     def validate(
         self, decode: str = "ends", *, progress: bool | Callable[[int, int], None] | None = None
@@ -610,8 +682,14 @@ class Dataset(CameraKeys):
         )
 
     def frame_dims(self, camera: str) -> tuple[int, int, int]:
-        """``(H, W, C)`` of the decoded frames of video key ``camera``."""
+        """``(H, W, C)`` of the decoded frames of video key ``camera`` (``C`` is 1 for a depth
+        map)."""
         return _native.handle_frame_dims(self.handle, camera)
+
+    def frame_layout(self, camera: str, frame_dtype: str, channels_last: bool) -> tuple[list[int], str]:
+        """``(shape, dtype)`` of one frame of video key ``camera`` with frames in the given format;
+        a depth map's hold what ``depth_output_unit`` says, whatever ``frame_dtype``."""
+        return self._native.frame_layout(camera, frame_dtype, bool(channels_last))
 
     def numeric_row(self, key: str) -> tuple[list[int], str]:
         """``(shape, dtype)`` of one row of numeric feature ``key`` as items carry it (``[]``
@@ -634,11 +712,12 @@ class Dataset(CameraKeys):
         # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
         return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}
 
-    def get_strings(self, indices: Sequence[int] | np.ndarray) -> dict[str, list[Any]]:
-        """The string entries (string features, ``task``, ``subtask``) of the items at
-        ``indices``, nothing else read or decoded, as :meth:`get_batch` returns them: per key a
-        list of ``len(indices)`` strings, or of ``len(indices)`` lists of ``T`` strings for a
-        string feature windowed over ``T`` steps."""
+    def get_values(self, indices: Sequence[int] | np.ndarray) -> dict[str, list[Any]]:
+        """The entries of the items at ``indices`` that are not arrays (string features,
+        ``task``, ``subtask``, language columns), nothing else read or decoded, as
+        :meth:`get_batch` returns them: per key a list of ``len(indices)`` values, or of
+        ``len(indices)`` lists of ``T`` strings for a string feature windowed over ``T``
+        steps."""
         idx = item_indices(indices)
         strings = self._native.fill(idx, [None] * len(self._specs), self.frame_dtype, self.channels_last)
         return {
@@ -651,7 +730,8 @@ class Dataset(CameraKeys):
         """Returns the items at ``indices`` stacked along a leading batch dimension.
 
         Arrays get shape ``(B, *item_shape)``; string entries are lists of ``B`` strings (or of
-        ``B`` lists of ``T`` strings for a windowed string feature). All native work runs with
+        ``B`` lists of ``T`` strings for a windowed string feature); language columns lists of
+        ``B`` values (lists of dicts, as LeRobot 0.6's items hold them). All native work runs with
         the GIL released. ``normalize`` (``{key: mode}``, LeRobot's modes, from ``stats.json``)
         normalises those float32 entries in the core as LeRobot's ``NormalizerProcessorStep``
         does (see :meth:`loader`).
@@ -685,7 +765,7 @@ class Dataset(CameraKeys):
             else (self._native.output_specs(frame_dtype, channels_last))
         )
         buffers: list[np.ndarray | None] = [
-            None if spec.is_string or spec.key in skip else self._spares.take((b, *spec.shape), np.dtype(spec.dtype))
+            None if not spec.is_array or spec.key in skip else self._spares.take((b, *spec.shape), np.dtype(spec.dtype))
             for spec in specs
         ]
         try:

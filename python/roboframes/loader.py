@@ -320,7 +320,7 @@ class Loader:
 
     def _buffers(self, b: int) -> list[np.ndarray | None]:
         return [
-            self._spares.take((b, *s.shape), np.dtype(s.dtype)) if w and not s.is_string else None
+            self._spares.take((b, *s.shape), np.dtype(s.dtype)) if w and s.is_array else None
             for s, w in zip(self._specs, self._wanted, strict=True)
         ]
 
@@ -343,7 +343,7 @@ class Loader:
         generation = self._start()
         batches, start = self._epoch_remaining()
         layout = rmx._BatchLayout(self.dataset, self.frame_dtype, self.channels_last)  # noqa: SLF001
-        has_strings = any(s.is_string for s in self._specs)
+        has_strings = any(not s.is_array for s in self._specs)
         pending: deque[tuple[int, dict[str, Any]]] = deque()
         nxt = start
         for _ in range(start, len(batches)):
@@ -357,7 +357,7 @@ class Loader:
             j, by_key = pending.popleft()
             rmx.eval(*by_key.values())  # typed errors
             if has_strings:
-                by_key.update(self.dataset.get_strings(batches[j]))
+                by_key.update(self.dataset.get_values(batches[j]))
             out = {s.key: by_key[s.key] for s in self._specs}
             self._check_generation(generation)
             self._advance(len(batches))

@@ -258,7 +258,7 @@ def episode_records(ds: Dataset) -> Iterator[EpisodeRecord]:
     for ep in list(ds.episodes):
         row = rows[ep]
         length = int(row["length"])
-        strings = ds.get_strings(np.arange(item, item + length)) if length else {}
+        strings = ds.get_values(np.arange(item, item + length)) if length else {}
         tasks = list(dict.fromkeys(strings.get("task", [])))
         videos = {
             k: (

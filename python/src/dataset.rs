@@ -7,10 +7,13 @@ use std::sync::{Arc, OnceLock};
 use indexmap::IndexMap;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::IntoPyObjectExt;
 
+use roboframes_core::depth::DepthOutput;
 use roboframes_core::normalize::{normalize_batch, NormMode, Normalization};
 use roboframes_core::store::RemoteOptions;
+use roboframes_core::value::Value;
 use roboframes_core::{
     registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
     PixelType,
@@ -24,7 +27,7 @@ use crate::errors::{guarded, NativeResult};
 pub struct PyOutputSpec {
     /// The item key (`observation.state`, a camera key, `action_is_pad`, `task`, ...).
     key: String,
-    /// `video`, `image`, `numeric`, `string`, `pad`, `task` or `subtask`.
+    /// `video`, `image`, `numeric`, `string`, `language`, `pad`, `task` or `subtask`.
     kind: &'static str,
     /// NumPy name of the element type (`float32`, `uint8`, `bool`, ...).
     dtype: &'static str,
@@ -32,16 +35,19 @@ pub struct PyOutputSpec {
     shape: Vec<usize>,
     /// Number of window steps for keys with `delta_timestamps`, else None.
     window: Option<usize>,
-    /// True for entries returned as Python strings (no array).
-    is_string: bool,
+    /// True for entries filled into arrays; the others (strings, language values) are
+    /// returned as Python objects.
+    is_array: bool,
+    /// For a depth map's frames, what they hold: `"mm"`, `"m"` or `"raw"` (codes); else None.
+    depth: Option<&'static str>,
 }
 
 #[pymethods]
 impl PyOutputSpec {
     fn __repr__(&self) -> String {
         format!(
-            "OutputSpec(key={:?}, kind={:?}, dtype={:?}, shape={:?}, window={:?})",
-            self.key, self.kind, self.dtype, self.shape, self.window
+            "OutputSpec(key={:?}, kind={:?}, dtype={:?}, shape={:?}, window={:?}, depth={:?})",
+            self.key, self.kind, self.dtype, self.shape, self.window, self.depth
         )
     }
 }
@@ -55,7 +61,19 @@ fn kind_name(k: OutputKind) -> &'static str {
         OutputKind::Pad => "pad",
         OutputKind::Task => "task",
         OutputKind::Subtask => "subtask",
+        OutputKind::Language => "language",
     }
+}
+
+/// The depth output named `name` (`"mm"`, `"m"` or `"raw"`).
+pub fn depth_output(name: &str) -> NativeResult<DepthOutput> {
+    Ok(
+        DepthOutput::parse(name).ok_or_else(|| Error::InvalidArgument {
+            msg: format!(
+            "depth_output_unit must be 'mm', 'm' or 'raw' (the stored 12-bit codes), got '{name}'"
+        ),
+        })?,
+    )
 }
 
 /// The frame format named by `frame_dtype` and `channels_last`.
@@ -82,7 +100,8 @@ pub fn output_specs(dataset: &Dataset, fmt: FrameFormat) -> Vec<PyOutputSpec> {
             dtype: o.dtype.name(),
             shape: o.shape.clone(),
             window: o.window,
-            is_string: o.is_string(),
+            is_array: o.is_array(),
+            depth: o.depth.map(DepthOutput::name),
         })
         .collect()
 }
@@ -155,9 +174,9 @@ pub fn raw_buffers(
     }
     let mut raws: Vec<Option<RawBuf>> = Vec::with_capacity(specs.len());
     for (spec, b) in specs.iter().zip(buffers) {
-        match (spec.is_string(), b) {
-            (true, _) | (false, None) => raws.push(None),
-            (false, Some(arr)) => raws.push(Some(raw_buffer(&spec.key, spec.dtype, arr)?)),
+        match (spec.is_array(), b) {
+            (false, _) | (true, None) => raws.push(None),
+            (true, Some(arr)) => raws.push(Some(raw_buffer(&spec.key, spec.dtype, arr)?)),
         }
     }
     let mut ranges: Vec<(usize, usize)> = raws
@@ -173,7 +192,20 @@ pub fn raw_buffers(
     Ok(raws)
 }
 
-/// The core's destinations for `raws`: bytes, strings into `texts` (when `strings`), or skip.
+/// What a fill hands back besides arrays, per output: strings, or language values.
+#[derive(Default, Clone)]
+pub struct Returned {
+    strings: Vec<String>,
+    values: Vec<Value>,
+}
+
+/// One empty [`Returned`] per output.
+pub fn returned(specs: &[OutputSpec]) -> Vec<Returned> {
+    vec![Returned::default(); specs.len()]
+}
+
+/// The core's destinations for `raws`: bytes, strings or values into `back` (when `objects`),
+/// or skip.
 ///
 /// # Safety
 /// Every `RawBuf` must point to memory that stays valid, and that nothing else reads or
@@ -181,21 +213,80 @@ pub fn raw_buffers(
 pub unsafe fn out_bufs<'a>(
     specs: &[OutputSpec],
     raws: &[Option<RawBuf>],
-    texts: &'a mut [Vec<String>],
-    strings: bool,
+    back: &'a mut [Returned],
+    objects: bool,
 ) -> Vec<OutBuf<'a>> {
     let mut outs: Vec<OutBuf<'a>> = Vec::with_capacity(raws.len());
-    for ((raw, s), spec) in raws.iter().zip(texts.iter_mut()).zip(specs) {
+    for ((raw, r), spec) in raws.iter().zip(back.iter_mut()).zip(specs) {
         match raw {
             // SAFETY: the caller's contract: the memory is valid and ours alone meanwhile.
             Some(r) => outs.push(OutBuf::Bytes(unsafe {
                 std::slice::from_raw_parts_mut(r.ptr, r.len)
             })),
-            None if spec.is_string() && strings => outs.push(OutBuf::Strings(s)),
+            None if objects && spec.is_string() => outs.push(OutBuf::Strings(&mut r.strings)),
+            None if objects && spec.kind == OutputKind::Language => {
+                outs.push(OutBuf::Values(&mut r.values))
+            }
             None => outs.push(OutBuf::Skip),
         }
     }
     outs
+}
+
+/// A core value as a Python object: lists, dicts (fields in order), str, bytes, int, float,
+/// bool, None, as pyarrow's `to_pylist` gives them.
+fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_bound_py_any(py)?,
+        Value::Int(i) => i.into_bound_py_any(py)?,
+        Value::UInt(u) => u.into_bound_py_any(py)?,
+        Value::Float(f) => f.into_bound_py_any(py)?,
+        Value::Str(s) => s.into_bound_py_any(py)?,
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::List(items) => {
+            let l = PyList::empty(py);
+            for x in items {
+                l.append(value_to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        Value::Struct(fields) => {
+            let d = PyDict::new(py);
+            for (k, x) in fields {
+                d.set_item(k, value_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// Per output, the Python list of what the fill handed back (strings, or language values), or
+/// None for arrays and left-out outputs.
+pub fn returned_to_py<'py>(
+    py: Python<'py>,
+    specs: &[OutputSpec],
+    back: Vec<Returned>,
+    objects: bool,
+) -> PyResult<Vec<Option<Bound<'py, PyList>>>> {
+    specs
+        .iter()
+        .zip(back)
+        .map(|(spec, r)| -> PyResult<Option<Bound<'py, PyList>>> {
+            if !objects || spec.is_array() {
+                return Ok(None);
+            }
+            if spec.kind == OutputKind::Language {
+                let l = PyList::empty(py);
+                for v in &r.values {
+                    l.append(value_to_py(py, v)?)?;
+                }
+                Ok(Some(l))
+            } else {
+                Ok(Some(PyList::new(py, r.strings)?))
+            }
+        })
+        .collect()
 }
 
 /// `(key, mode, a, b, eps)` tuples from Python as the core's normalisations.
@@ -240,7 +331,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, cache_bytes=None))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, cache_bytes=None, depth_output_unit="mm"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -253,8 +344,10 @@ impl NativeDataset {
         storage_options: Option<Vec<(String, String)>>,
         cache_dir: Option<PathBuf>,
         cache_bytes: Option<u64>,
+        depth_output_unit: &str,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
+            depth_output: depth_output(depth_output_unit)?,
             episodes,
             delta_timestamps,
             tolerance_s,
@@ -300,11 +393,12 @@ impl NativeDataset {
     }
 
     /// Fills a batch. `buffers[i]` is a writable C-contiguous array of `len(indices) *
-    /// item_bytes` bytes for a byte output, or None to leave it out; string outputs take None
-    /// and are returned when `strings` is true. Returns, per output, the list of strings for
-    /// returned string outputs and None otherwise. Negative indices count from the end.
+    /// item_bytes` bytes for an array output, or None to leave it out; outputs that are not
+    /// arrays (strings, language values) take None and are returned when `objects` is true.
+    /// Returns, per output, the list of strings or values for returned outputs and None
+    /// otherwise. Negative indices count from the end.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, strings=true, normalize=None))]
+    #[pyo3(signature = (indices, buffers, frame_dtype="uint8", channels_last=true, objects=true, normalize=None))]
     fn fill<'py>(
         &self,
         py: Python<'py>,
@@ -312,18 +406,18 @@ impl NativeDataset {
         buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
         frame_dtype: &str,
         channels_last: bool,
-        strings: bool,
+        objects: bool,
         normalize: Option<Vec<NormTuple>>,
-    ) -> NativeResult<Vec<Option<Vec<String>>>> {
+    ) -> NativeResult<Vec<Option<Bound<'py, PyList>>>> {
         let fmt = frame_format(frame_dtype, channels_last)?;
         let norms = normalizations(normalize)?;
         let specs = self.inner.outputs_for(fmt);
         let raws = raw_buffers(&specs, &buffers)?;
-        let mut texts: Vec<Vec<String>> = specs.iter().map(|_| Vec::new()).collect();
+        let mut back = returned(&specs);
         let inner = &self.inner;
         let result = py.detach(|| {
             // SAFETY: see RawBuf: the arrays outlive this call and nothing else touches them.
-            let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, strings) };
+            let mut outs = unsafe { out_bufs(&specs, &raws, &mut back, objects) };
             guarded("filling a batch", || {
                 inner.fill_batch(&indices, fmt, &mut outs)?;
                 normalize_batch(&specs, fmt, &mut outs, &norms)
@@ -331,11 +425,27 @@ impl NativeDataset {
         });
         drop(buffers);
         result?;
-        Ok(specs
-            .iter()
-            .zip(texts)
-            .map(|(spec, s)| (spec.is_string() && strings).then_some(s))
-            .collect())
+        Ok(returned_to_py(py, &specs, back, objects)?)
+    }
+
+    /// What depth maps are read as: `"mm"`, `"m"` or `"raw"`.
+    #[getter]
+    fn depth_output_unit(&self) -> &'static str {
+        self.inner.depth_output().name()
+    }
+
+    /// `(shape, dtype)` of one frame of video key `camera` with frames in the given format (a
+    /// depth map's as the dataset reads depth, whatever `frame_dtype`).
+    fn frame_layout(
+        &self,
+        camera: &str,
+        frame_dtype: &str,
+        channels_last: bool,
+    ) -> NativeResult<(Vec<usize>, &'static str)> {
+        let (shape, dtype) = self
+            .inner
+            .frame_layout(camera, frame_format(frame_dtype, channels_last)?)?;
+        Ok((shape, dtype.name()))
     }
 
     /// Decoding threads of this process for the dataset.

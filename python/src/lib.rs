@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(torch_ops::take_op_error, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::take_capi_error, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_frame_dims, m)?)?;
+    m.add_function(wrap_pyfunction!(torch_ops::handle_frame_layout, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_numeric_row, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_output_specs, m)?)?;
     // the core's names of the element types camera frames can be made of

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use numpy::PyUntypedArray;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
 use roboframes_core::prefetch::{Prefetcher, Ticket};
-use roboframes_core::Error;
+use roboframes_core::{Error, OutputSpec};
 
 use crate::dataset::{
-    frame_format, normalizations, out_bufs, raw_buffers, NativeDataset, NormTuple, RawBuf,
+    frame_format, normalizations, out_bufs, raw_buffers, returned, returned_to_py, NativeDataset,
+    NormTuple, RawBuf, Returned,
 };
 use crate::errors::NativeResult;
 use roboframes_core::normalize::normalize_batch;
@@ -30,8 +32,9 @@ pub struct PendingBatch {
     ticket: Ticket,
     /// The arrays being filled (kept alive for the fill).
     _buffers: Vec<Py<PyUntypedArray>>,
-    texts: Arc<Mutex<Vec<Vec<String>>>>,
-    returns: Vec<bool>,
+    back: Arc<Mutex<Vec<Returned>>>,
+    /// The batch's outputs (what `wait` hands back besides arrays).
+    specs: Vec<OutputSpec>,
     pid: u32,
 }
 
@@ -73,14 +76,15 @@ impl PyPrefetcher {
         let inner = dataset.inner.clone();
         let specs = inner.outputs_for(fmt);
         let raws: Vec<Option<RawBuf>> = raw_buffers(&specs, &buffers)?;
-        let returns: Vec<bool> = specs.iter().map(|s| s.is_string()).collect();
-        let texts = Arc::new(Mutex::new(vec![Vec::<String>::new(); specs.len()]));
-        let out_texts = texts.clone();
+        let back = Arc::new(Mutex::new(returned(&specs)));
+        let out_back = back.clone();
+        let job_specs = specs.clone();
         let job = Box::new(move |cancel: &std::sync::atomic::AtomicBool| {
-            let mut texts = out_texts.lock().unwrap_or_else(|e| e.into_inner());
+            let specs = job_specs;
+            let mut back = out_back.lock().unwrap_or_else(|e| e.into_inner());
             // SAFETY: the arrays behind `raws` are held by the PendingBatch, which outlives
             // this job (its drop waits for the job to finish) and hands them to no one before.
-            let mut outs = unsafe { out_bufs(&specs, &raws, &mut texts, true) };
+            let mut outs = unsafe { out_bufs(&specs, &raws, &mut back, true) };
             inner.fill_batch_cancellable(&indices, fmt, &mut outs, cancel)?;
             normalize_batch(&specs, fmt, &mut outs, &norms)
         });
@@ -92,8 +96,8 @@ impl PyPrefetcher {
         Ok(PendingBatch {
             ticket,
             _buffers: buffers.into_iter().flatten().map(|b| b.unbind()).collect(),
-            texts,
-            returns,
+            back,
+            specs,
             pid: std::process::id(),
         })
     }
@@ -102,8 +106,8 @@ impl PyPrefetcher {
 #[pymethods]
 impl PendingBatch {
     /// Waits for the fill (interruptible by Ctrl-C) and returns, per output, its strings or
-    /// None; raises the fill's error.
-    fn wait(&self, py: Python<'_>) -> NativeResult<Vec<Option<Vec<String>>>> {
+    /// language values, or None; raises the fill's error.
+    fn wait<'py>(&self, py: Python<'py>) -> NativeResult<Vec<Option<Bound<'py, PyList>>>> {
         if self.pid != std::process::id() {
             return Err(Error::InvalidArgument {
                 msg: "a batch prefetched before fork() cannot be waited for in the child".into(),
@@ -126,13 +130,8 @@ impl PendingBatch {
                 }
             }
         }
-        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(self
-            .returns
-            .iter()
-            .zip(texts.iter_mut())
-            .map(|(&r, t)| r.then(|| std::mem::take(t)))
-            .collect())
+        let back = std::mem::take(&mut *self.back.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(returned_to_py(py, &self.specs, back, true)?)
     }
 
     /// Asks the fill to stop (or not to start).

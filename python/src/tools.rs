@@ -141,6 +141,8 @@ pub fn compute_stats<'py>(
         decode_threads,
         strict_decode: false,
         remote: Default::default(),
+        // (statistics read a depth map's codes and dequantise them to its recorded unit)
+        depth_output: Default::default(),
     };
     let ds = py.detach(|| guarded("opening a dataset", || Dataset::open(&root, opts)))?;
     let state = Progress::default();

@@ -37,6 +37,20 @@ pub fn handle_frame_dims(handle: i64, camera: &str) -> NativeResult<(usize, usiz
     Ok(registry::get(handle)?.frame_dims(camera)?)
 }
 
+/// `(frame_shape, dtype)` of one frame of a video key of the dataset behind `handle`, with
+/// frames in the given format (a depth map's as the dataset reads depth).
+#[pyfunction]
+pub fn handle_frame_layout(
+    handle: i64,
+    camera: &str,
+    frame_dtype: &str,
+    channels_last: bool,
+) -> NativeResult<(Vec<usize>, &'static str)> {
+    let fmt = frame_format(frame_dtype, channels_last)?;
+    let (shape, dtype) = registry::get(handle)?.frame_layout(camera, fmt)?;
+    Ok((shape, dtype.name()))
+}
+
 /// `(row_shape, dtype)` of a numeric feature of the dataset behind `handle`.
 #[pyfunction]
 pub fn handle_numeric_row(handle: i64, key: &str) -> NativeResult<(Vec<usize>, &'static str)> {

@@ -77,6 +77,7 @@ pub struct TorchApi {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DTypes {
     pub uint8: i32,
+    pub uint16: i32,
     pub bool_: i32,
     pub int32: i32,
     pub int64: i32,
@@ -119,6 +120,7 @@ pub fn load(path: &Path) -> Result<TorchApi, String> {
     };
     let dtypes = DTypes {
         uint8: code(sym!("aoti_torch_dtype_uint8")),
+        uint16: code(sym!("aoti_torch_dtype_uint16")),
         bool_: code(sym!("aoti_torch_dtype_bool")),
         int32: code(sym!("aoti_torch_dtype_int32")),
         int64: code(sym!("aoti_torch_dtype_int64")),

@@ -82,6 +82,7 @@ fn torch_dtype(d: &DTypes, t: DType) -> KResult<i32> {
     Ok(match t {
         DType::Bool => d.bool_,
         DType::U8 => d.uint8,
+        DType::U16 => d.uint16,
         DType::I32 => d.int32,
         DType::I64 => d.int64,
         DType::F16 => d.float16,
@@ -120,10 +121,11 @@ fn decode_frames(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     let camera = camera.text()?;
     let eps = episodes.to_i64s("episode_index")?;
     let ts = timestamps.to_f64s("timestamp")?;
-    let (h, w, c) = ds.frame_dims(&camera)?;
-    let shape = shape_with(&[eps.len()], &fmt.shape(h, w, c));
-    let mut out = Tensor::empty(api, &shape, torch_dtype(&api.dtypes, fmt.pixel.dtype())?)?;
-    let len = eps.len() * fmt.frame_bytes(h, w, c);
+    // (a depth map's frames hold what the dataset reads depth as, whatever `frame_dtype` says)
+    let (frame_shape, dtype) = ds.frame_layout(&camera, fmt)?;
+    let shape = shape_with(&[eps.len()], &frame_shape);
+    let mut out = Tensor::empty(api, &shape, torch_dtype(&api.dtypes, dtype)?)?;
+    let len = eps.len() * frame_shape.iter().product::<usize>() * dtype.size();
     // SAFETY: `out` is a fresh contiguous tensor of exactly `len` bytes, used only here.
     let bytes = unsafe { out.bytes_mut(len) }?;
     ds.decode_frames(&camera, &eps, &ts, fmt, bytes)?;
@@ -162,7 +164,8 @@ fn gather(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
 }
 
 /// `get_batch(int dataset, Tensor index, ScalarType frame_dtype, bool channels_last)
-/// -> Tensor[]`: every tensor entry of the items (string entries are left out), stacked.
+/// -> Tensor[]`: every array entry of the items (strings and language values are left out),
+/// stacked.
 fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     // SAFETY: slot 1 holds this schema's owned Tensor argument.
     let index = unsafe { Tensor::take(api, slot(stack, 1)?) };
@@ -175,7 +178,7 @@ fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     let b = idx.len();
     let specs = ds.outputs_for(fmt);
     let mut tensors = Vec::new();
-    for s in specs.iter().filter(|s| !s.is_string()) {
+    for s in specs.iter().filter(|s| s.is_array()) {
         let t = Tensor::empty(
             api,
             &shape_with(&[b], &s.shape),

@@ -16,6 +16,7 @@ use roboframes_torch::{boxed_kernel, install_api, take_last_error};
 // libtorch's codes are private to it; the stand-in picks its own.
 const DT: DTypes = DTypes {
     uint8: 0,
+    uint16: 27,
     bool_: 11,
     int32: 3,
     int64: 4,

@@ -1,9 +1,12 @@
-//! RGB24 conversion, bit-exact with torchcodec's CPU path on the same FFmpeg, and the other
+//! Frame conversion: RGB24 bit-exact with torchcodec's CPU path on the same FFmpeg, and a
+//! depth map's 12-bit grey codes as LeRobot 0.6 reads them (PyAV's `gray12le`); and the other
 //! raw FFmpeg calls of the crate (the two demuxer calls `ffmpeg-next` does not wrap). Every
 //! `unsafe` FFmpeg call lives in this file.
 
 use ff::ffi;
 use ffmpeg_next as ff;
+
+use crate::frame::Decoded;
 
 /// An owned `SwsContext` configured like torchcodec's.
 struct Sws {
@@ -24,21 +27,152 @@ struct FilterGraph {
     key: (i32, i32, i32, i32, i32),
 }
 
-/// RGB24 conversion, bit-exact with torchcodec's CPU path on the same FFmpeg. Keeps the
-/// context of each path for the last frame geometry it converted.
+/// Converts decoded frames to what a camera's outputs read ([`Decoded`]): RGB24, bit-exact
+/// with torchcodec's CPU path on the same FFmpeg, or 12-bit grey codes. Keeps the context of
+/// each path for the last frame geometry it converted.
 #[derive(Default)]
-pub struct RgbConverter {
+pub struct FrameConverter {
     sws: Option<Sws>,
     graph: Option<FilterGraph>,
+    /// The scaler of grey streams of another bit depth to 12 bits.
+    gray_sws: Option<Sws>,
 }
 
 // SAFETY: the converter exclusively owns its SwsContext / filter graph; FFmpeg objects are not
 // bound to a thread, and the pool hands a converter to one thread at a time.
-unsafe impl Send for RgbConverter {}
+unsafe impl Send for FrameConverter {}
 
-impl RgbConverter {
-    /// Converts `frame` into `dst`, which must hold exactly `height * width * 3` bytes.
+/// The grey pixel formats a depth map may be stored in, with their bit depth (FFmpeg's decoders
+/// give native-endian samples; both byte orders are named for completeness).
+fn gray_depth(fmt: i32) -> Option<u32> {
+    use ffi::AVPixelFormat::*;
+    let table = [
+        (AV_PIX_FMT_GRAY8, 8),
+        (AV_PIX_FMT_GRAY9LE, 9),
+        (AV_PIX_FMT_GRAY9BE, 9),
+        (AV_PIX_FMT_GRAY10LE, 10),
+        (AV_PIX_FMT_GRAY10BE, 10),
+        (AV_PIX_FMT_GRAY12LE, 12),
+        (AV_PIX_FMT_GRAY12BE, 12),
+        (AV_PIX_FMT_GRAY14LE, 14),
+        (AV_PIX_FMT_GRAY14BE, 14),
+        (AV_PIX_FMT_GRAY16LE, 16),
+        (AV_PIX_FMT_GRAY16BE, 16),
+    ];
+    table
+        .into_iter()
+        .find(|(f, _)| *f as i32 == fmt)
+        .map(|(_, d)| d)
+}
+
+/// The 12-bit grey format in this machine's byte order (the codes are handed out native-endian).
+const GRAY12_NATIVE: ffi::AVPixelFormat = if cfg!(target_endian = "big") {
+    ffi::AVPixelFormat::AV_PIX_FMT_GRAY12BE
+} else {
+    ffi::AVPixelFormat::AV_PIX_FMT_GRAY12LE
+};
+
+/// FFmpeg's name of pixel format `fmt`.
+fn pixel_name(fmt: i32) -> String {
+    // SAFETY: av_get_pix_fmt_name returns null or a static C string for any integer.
+    unsafe {
+        let p = ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ffi::AVPixelFormat>(fmt));
+        if p.is_null() {
+            format!("#{fmt}")
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+impl FrameConverter {
+    /// Converts `frame` into `dst` as `decoded`: `height * width * 3` bytes of RGB24, or
+    /// `height * width` native-endian 16-bit samples of 12-bit grey.
     pub fn convert(
+        &mut self,
+        frame: &ff::frame::Video,
+        decoded: Decoded,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), String> {
+        match decoded {
+            Decoded::Rgb24 => self.rgb24(frame, dst),
+            Decoded::Gray12 => self.gray12(frame, dst),
+        }
+    }
+
+    /// A depth map's codes: the samples of a 12-bit grey frame as they are; a grey frame of
+    /// another bit depth through `sws_scale` to 12 bits, as PyAV's
+    /// `to_ndarray(format="gray12le")` (LeRobot 0.6's depth path) converts it. Any other pixel
+    /// format (colour, or YUV whose luma would be range-converted) is refused.
+    fn gray12(
+        &mut self,
+        frame: &ff::frame::Video,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), String> {
+        let (w, h) = (frame.width() as i32, frame.height() as i32);
+        let need = (w as usize) * (h as usize) * 2;
+        if w <= 0 || h <= 0 || dst.len() != need {
+            return Err(format!(
+                "decoded frame is {w}x{h}, output slot holds {} bytes",
+                dst.len()
+            ));
+        }
+        // SAFETY: frame is a valid decoded frame; reading a plain field.
+        let fmt = unsafe { (*frame.as_ptr()).format };
+        if gray_depth(fmt).is_none() {
+            return Err(format!(
+                "the stream's pixel format is {}: a depth map must be stored in a grey format \
+                 (gray, gray10le, gray12le, gray14le, gray16le; LeRobot 0.6 writes gray12le); \
+                 roboframes does not convert it",
+                pixel_name(fmt)
+            ));
+        }
+        let row = (w as usize) * 2;
+        if fmt == GRAY12_NATIVE as i32 {
+            let stride = frame.stride(0);
+            let data = frame.data(0);
+            for (y, d) in dst.chunks_exact_mut(row).enumerate() {
+                let s = data
+                    .get(y * stride..y * stride + row)
+                    .ok_or("decoded frame is shorter than its size")?;
+                d.copy_from_slice(s);
+            }
+            return Ok(());
+        }
+        let key = (w, h, fmt, 0);
+        let s = match self.gray_sws.take() {
+            Some(s) if s.key == key => self.gray_sws.insert(s),
+            _ => self.gray_sws.insert(new_gray_sws(w, h, fmt)?),
+        };
+        let dst_ptrs: [*mut u8; 4] = [
+            dst.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ];
+        let dst_lines: [i32; 4] = [w * 2, 0, 0, 0];
+        // SAFETY: the context was made for exactly this w/h/format; `dst` holds h rows of w*2
+        // bytes (checked above); the source planes belong to `frame`, alive for the call.
+        let rows = unsafe {
+            let f = frame.as_ptr();
+            ffi::sws_scale(
+                s.ptr,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                h,
+                dst_ptrs.as_ptr(),
+                dst_lines.as_ptr(),
+            )
+        };
+        if rows != h {
+            return Err(format!("sws_scale converted {rows} of {h} rows"));
+        }
+        Ok(())
+    }
+
+    /// RGB24 into `dst`, which must hold exactly `height * width * 3` bytes.
+    fn rgb24(
         &mut self,
         frame: &ff::frame::Video,
         dst: &mut [u8],
@@ -180,6 +314,42 @@ fn new_sws(w: i32, h: i32, fmt: i32, colorspace: i32) -> std::result::Result<Sws
             return Err("sws_setColorspaceDetails failed".into());
         }
         Ok(sws)
+    }
+}
+
+/// swscale's `SWS_BILINEAR` flag (2 in every FFmpeg; FFmpeg 8 turned the flags into an enum,
+/// which the bindings type differently).
+const SWS_BILINEAR: i32 = 2;
+
+/// A scaler of grey frames of format `fmt` to 12-bit grey of the same size, made as PyAV's
+/// reformatter makes it (`sws_getCachedContext` with bilinear interpolation and no colour
+/// details: grey formats are full range, so only the bit depth changes).
+fn new_gray_sws(w: i32, h: i32, fmt: i32) -> std::result::Result<Sws, String> {
+    // SAFETY: plain FFmpeg calls with valid sizes; the returned pointer is checked.
+    unsafe {
+        let src_fmt: ffi::AVPixelFormat = std::mem::transmute::<i32, ffi::AVPixelFormat>(fmt);
+        let ptr = ffi::sws_getContext(
+            w,
+            h,
+            src_fmt,
+            w,
+            h,
+            GRAY12_NATIVE,
+            SWS_BILINEAR,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null(),
+        );
+        if ptr.is_null() {
+            return Err(format!(
+                "sws_getContext failed for pixel format {}",
+                pixel_name(fmt)
+            ));
+        }
+        Ok(Sws {
+            ptr,
+            key: (w, h, fmt, 0),
+        })
     }
 }
 

@@ -27,7 +27,7 @@ mod index;
 mod pool;
 mod reader;
 
-pub use convert::RgbConverter;
+pub use convert::FrameConverter;
 pub use index::{FrameIndex, PacketInfo};
 pub use pool::{Assigned, DecoderPool};
 pub use reader::VideoReader;

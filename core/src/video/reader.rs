@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ffmpeg_next as ff;
 
-use super::{convert, init_ffmpeg, open_video, FrameIndex, RgbConverter};
+use super::{convert, init_ffmpeg, open_video, FrameConverter, FrameIndex};
 use crate::error::{Error, Location, Result};
 
 /// An open file with its decoder, positioned somewhere in the stream.
@@ -21,7 +21,7 @@ pub struct VideoReader {
     /// Pts of the last frame the decoder output since the last seek.
     last_out: Option<i64>,
     eof_sent: bool,
-    converter: RgbConverter,
+    converter: FrameConverter,
     frame: ff::frame::Video,
     /// Strict decoding: see [`VideoReader::open_strict`].
     strict: bool,
@@ -105,7 +105,7 @@ impl VideoReader {
             fed_from: 0,
             last_out: None,
             eof_sent: false,
-            converter: RgbConverter::default(),
+            converter: FrameConverter::default(),
             frame: ff::frame::Video::empty(),
             strict,
             decoded: 0,
@@ -338,7 +338,7 @@ impl VideoReader {
     /// hands each decoded frame to `sink(i, converter, frame)` for every `i` requesting it.
     pub fn decode<F>(&mut self, wanted: &[usize], mut sink: F) -> Result<()>
     where
-        F: FnMut(usize, &mut RgbConverter, &ff::frame::Video) -> Result<()>,
+        F: FnMut(usize, &mut FrameConverter, &ff::frame::Video) -> Result<()>,
     {
         let index = self.index.clone();
         let pts_of = |pos: usize| index.packets.get(pos).map(|p| p.pts);

@@ -88,12 +88,12 @@ def decode_frames(
     """Frames of ``camera`` at ``timestamp[i]`` seconds into episode ``episode_index[i]`` (lazy).
 
     Same rules as ``roboframes.torch.decode_frames``: ``(N, H, W, 3)`` (or ``(N, 3, H, W)``) of
-    ``frame_dtype`` (``uint8``, ``float32``, ``float16``, ``bfloat16``: ``value / 255``).
-    ``episode_index`` and ``timestamp`` may be lazy MLX arrays.
+    ``frame_dtype`` (``uint8``, ``float32``, ``float16``, ``bfloat16``: ``value / 255``); a depth
+    map's ``(N, H, W, 1)`` (or ``(N, 1, H, W)``) of what its dataset reads depth as
+    (``depth_output_unit``). ``episode_index`` and ``timestamp`` may be lazy MLX arrays.
     """
     reader = _reader_of(dataset)
-    h, w, c = reader.frame_dims(camera)
-    shape = [h, w, c] if channels_last else [c, h, w]
+    shape, dtype = reader.frame_layout(camera, frame_dtype, bool(channels_last))
     (frames,) = _decode_op(
         _FRAMES,
         reader.handle,
@@ -103,7 +103,7 @@ def decode_frames(
         [],
         [_as_1d(episode_index, mx.int64), _as_1d(timestamp, mx.float64)],
         [shape],
-        [mlx_dtype(frame_dtype)],
+        [mlx_dtype(dtype)],
     )
     return frames
 
@@ -137,8 +137,9 @@ def get_batch(
     frame_dtype: str | None = None,
     channels_last: bool | None = None,
 ) -> list[mx.array]:
-    """Every array entry of the items at ``index`` (lazy), stacked, in item key order (string
-    entries left out): one primitive, one native call that plans and decodes every camera.
+    """Every array entry of the items at ``index`` (lazy), stacked, in item key order (strings
+    and language values left out): one primitive, one native call that plans and decodes every
+    camera.
     Frames in the dataset's format unless ``frame_dtype`` / ``channels_last`` say otherwise.
     Usable inside ``mx.compile``."""
     reader = _reader_of(dataset)
@@ -160,7 +161,7 @@ class _BatchLayout:
         self.reader = reader
         self.frame_dtype = frame_dtype
         self.channels_last = channels_last
-        self.specs = [s for s in reader.output_specs(frame_dtype, channels_last) if not s.is_string]
+        self.specs = [s for s in reader.output_specs(frame_dtype, channels_last) if s.is_array]
         self.shapes = [list(s.shape) for s in self.specs]
         self.dtypes = [mlx_dtype(s.dtype) for s in self.specs]
 
@@ -217,8 +218,9 @@ class Dataset:
     """A LeRobot v3.0 dataset whose items and batches are ``mx.array``\\ s.
 
     Takes ``roboframes.Dataset``'s arguments and gives its keys, dtypes and shapes (uint8
-    ``(H, W, 3)`` frames by default; ``frame_dtype`` may also be ``"bfloat16"`` here); string
-    entries stay ``str``. Arrays are lazy: a batch is one primitive, evaluated (decoded) when MLX
+    ``(H, W, 3)`` frames by default; ``frame_dtype`` may also be ``"bfloat16"`` here; depth maps
+    as ``depth_output_unit`` says); string entries stay ``str`` and language values Python
+    objects. Arrays are lazy: a batch is one primitive, evaluated (decoded) when MLX
     evaluates it. Iterate with :meth:`to_stream` (mlx.data's vocabulary). ``root`` may be a
     remote root's URL, reached with ``storage_options`` and cached in ``cache_dir`` (see
     :mod:`roboframes.remote`).
@@ -236,6 +238,7 @@ class Dataset:
         strict_decode: bool = False,
         storage_options: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        depth_output_unit: str = "mm",
     ) -> None:
         if frame_dtype not in _native.FRAME_DTYPES:
             raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
@@ -249,12 +252,13 @@ class Dataset:
             strict_decode=strict_decode,
             storage_options=storage_options,
             cache_dir=cache_dir,
+            depth_output_unit=depth_output_unit,
         )
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self._specs = self.reader.output_specs(frame_dtype, self.channels_last)
         self._layout = _BatchLayout(self.reader, frame_dtype, self.channels_last)
-        self._has_strings = any(s.is_string for s in self._specs)
+        self._has_strings = any(not s.is_array for s in self._specs)
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -273,7 +277,7 @@ class Dataset:
         arrays = self._layout.arrays(index)
         by_key: dict[str, Any] = {s.key: a for s, a in zip(self._layout.specs, arrays, strict=True)}
         if self._has_strings:
-            by_key.update(self.reader.get_strings(np.asarray(index)))
+            by_key.update(self.reader.get_values(np.asarray(index)))
         return {s.key: by_key[s.key] for s in self._specs}
 
     def to_stream(self) -> Stream:
@@ -292,8 +296,11 @@ class Dataset:
         without a copy (``np.asarray`` of an evaluated ``mx.array``); ``bool`` entries become
         ``uint8`` (mlx.data has no bool) and strings UTF-8 bytes in ``uint8`` arrays, zero-padded to
         the longest (mlx.data's way of carrying text; ``bytes(a).rstrip(b"\\0").decode()``
-        reads one back). ``reset()`` on the returned stream starts a new epoch."""
+        reads one back); language values travel the same way as their JSON text
+        (``json.loads`` reads one back). ``reset()`` on the returned stream starts a new
+        epoch."""
         import importlib
+        import json
 
         dx = importlib.import_module("mlx.data")  # optional; untyped
         stream = self.to_stream()
@@ -302,11 +309,17 @@ class Dataset:
         if batch_size is not None:
             stream = stream.batch(batch_size)
         epochs = iter(range(1 << 62))
+        language = set(self.reader.language_keys)
+
+        def text(key: str, v: Any) -> np.ndarray:
+            if key in language:
+                v = [json.dumps(x) for x in v] if batch_size is not None else json.dumps(v)
+            return _text(v)
 
         def samples() -> Iterator[dict[str, np.ndarray]]:
             for sample in stream.epoch(next(epochs)):
                 eval(*[v for v in sample.values() if isinstance(v, mx.array)])
-                yield {k: (_numpy(v) if isinstance(v, mx.array) else _text(v)) for k, v in sample.items()}
+                yield {k: (_numpy(v) if isinstance(v, mx.array) else text(k, v)) for k, v in sample.items()}
 
         return dx.stream_python_iterable(samples)
 

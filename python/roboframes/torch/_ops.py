@@ -66,12 +66,11 @@ def _decode_frames_fake(
 ) -> torch.Tensor:
     _check_index(episode_index, "episode_index")
     _check_index(timestamp, "timestamp")
-    frame_dtype_name(frame_dtype)
-    h, w, c = _native.handle_frame_dims(dataset, camera)
+    # (a depth map's frames hold what its dataset reads depth as, whatever frame_dtype says)
+    shape, dtype = _native.handle_frame_layout(dataset, camera, frame_dtype_name(frame_dtype), channels_last)
     n = episode_index.shape[0]
-    shape = (n, h, w, c) if channels_last else (n, c, h, w)
     # on the input's device: run as the Meta kernel, a fake must not allocate real memory
-    return torch.empty(shape, dtype=frame_dtype, device=episode_index.device)
+    return torch.empty((n, *shape), dtype=torch_dtype(dtype), device=episode_index.device)
 
 
 @torch.library.register_fake("roboframes::gather")
@@ -95,7 +94,7 @@ def _get_batch_fake(
     return [
         torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device=index.device)
         for spec in specs
-        if not spec.is_string
+        if spec.is_array
     ]
 
 
@@ -144,7 +143,9 @@ def decode_frames(
 
     ``timestamp`` is LeRobot's per-frame ``timestamp`` (time within the episode). Returns
     ``(N, H, W, 3)`` (``channels_last``) or ``(N, 3, H, W)`` of ``frame_dtype``: ``uint8`` as decoded,
-    or ``float32``/``float16``/``bfloat16`` holding ``value / 255``. Eager wrapper of
+    or ``float32``/``float16``/``bfloat16`` holding ``value / 255``. A depth map's frames are
+    ``(N, H, W, 1)`` / ``(N, 1, H, W)`` of what its dataset reads depth as (float32 millimetres
+    or metres, or uint16 codes: ``depth_output_unit``), whatever ``frame_dtype``. Eager wrapper of
     ``torch.ops.roboframes.decode_frames`` with typed errors; call the operator itself inside
     ``torch.compile``.
     """
@@ -189,7 +190,8 @@ def get_batch(
     channels_last: bool = False,
 ) -> list[torch.Tensor]:
     """Every tensor entry of the items at ``index``, stacked, in the dataset's key order
-    (string entries such as ``task`` are left out); one native call for the whole batch."""
+    (entries that are not arrays, such as ``task`` or language columns, are left out); one
+    native call for the whole batch."""
     tensors: list[torch.Tensor] = _typed_errors(
         torch.ops.roboframes.get_batch,
         handle_of(dataset),

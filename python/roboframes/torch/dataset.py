@@ -228,7 +228,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """Precomputes how the operator's tensors become items."""
         specs = self.reader.output_specs(_ops.frame_dtype_name(self.frame_dtype), self.channels_last)
         self._keys = [spec.key for spec in specs]
-        self._tensor_keys = [spec.key for spec in specs if not spec.is_string]
+        self._tensor_keys = [spec.key for spec in specs if spec.is_array]
         # LeRobot squeezes the time dimension of a video key with a single delta
         self._squeeze = {spec.key for spec in specs if spec.kind == "video" and spec.window == 1}
         self._string_features = [spec.key for spec in specs if spec.kind == "string"]
@@ -304,7 +304,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         for key in self._squeeze:
             batch[key] = batch[key].squeeze(1)
         if self._string_features:
-            strings = self.reader.get_strings(idx.tolist())
+            strings = self.reader.get_values(idx.tolist())
             for key in self._string_features:
                 batch[key] = strings[key]
         # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
