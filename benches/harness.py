@@ -1,4 +1,6 @@
-"""Side-by-side throughput of roboframes and LeRobot 0.4.4 on the same machine, in one run.
+"""Side-by-side throughput of roboframes and the installed LeRobot (0.4.4; or 0.6.x in the
+LeRobot 0.6 environment, ``bash scripts/lerobot06.sh python benches/harness.py --uint8 ...``) on
+the same machine, in one run.
 
 For each configuration ((a) PushT-like, (b) ALOHA-like; see configs.py) and window kind
 (plain, ACT-like), every loader runs in a process of its own (run_loader.py): LeRobot's
@@ -13,7 +15,10 @@ Prints a table (ratio to LeRobot's best, fraction of the ceilings), writes ``res
 and ``throughput.png`` to ``--out``.
 
 Usage: python benches/harness.py [--configs a b] [--windows plain act] [--seconds 8] [--repeats 3]
-       [--out bench-out] [--data data/bench]
+       [--out bench-out] [--data data/bench] [--loaders lerobot roboframes native] [--uint8]
+
+``--uint8``: LeRobot and the drop-in give uint8 video frames (LeRobot 0.6's ``return_uint8=True``,
+its training's setting, so its best; the 0.4 drop-in's ``frame_dtype=torch.uint8``).
 """
 
 from __future__ import annotations
@@ -239,7 +244,7 @@ def mlx_cell(mlx: dict[str, Any] | None, native: dict[str, Any] | None) -> str:
 def summary_markdown(results: dict[str, Any]) -> str:
     """A compact markdown table: LeRobot's best against roboframes' best per kind of loader."""
     rows = [
-        "| configuration | LeRobot 0.4.4 best | roboframes drop-in (DataLoader) | roboframes native batch | MLX primitive (% of native) | GOP order: drop-in / native | ceilings: random / keyframe-aware / sequential | peak RSS (PSS), MB: LeRobot best / drop-in best / native |",
+        f"| configuration | LeRobot {results.get('lerobot') or ''} best | roboframes drop-in (DataLoader) | roboframes native batch | MLX primitive (% of native) | GOP order: drop-in / native | ceilings: random / keyframe-aware / sequential | peak RSS (PSS), MB: LeRobot best / drop-in best / native |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for block in results["runs"].values():
@@ -311,6 +316,8 @@ def main() -> None:
     ap.add_argument(
         "--no-loader-epochs", action="store_true", help="skip the Dataset.loader cache and prefetch runs (config a)"
     )
+    ap.add_argument("--uint8", action="store_true", help="uint8 video frames from LeRobot and the drop-in")
+    ap.add_argument("--no-open-10k", action="store_true", help="skip timing the opening of a 10,000-episode dataset")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -319,6 +326,9 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": args.seconds,
         "repeats": args.repeats,
+        "uint8": bool(args.uint8),
+        "lerobot": __import__("roboframes.torch.lines", fromlist=["installed_lerobot"]).installed_lerobot(),
+        "python": platform.python_version(),
         "runs": {},
     }
     for c in args.configs:
@@ -344,6 +354,7 @@ def main() -> None:
                 print(f"[bench]   {loader} workers={workers}", flush=True)
                 cmd = [sys.executable, str(HERE / "run_loader.py"), "--config", c, "--windows", w, "--loader", loader]
                 cmd += ["--workers", str(workers), "--seconds", str(args.seconds), "--data", str(args.data)]
+                cmd += ["--uint8"] if args.uint8 else []
                 tries = [run_json([*cmd, "--seed", str(k)]) for k in range(args.repeats)]
                 ok = sorted((t for t in tries if "samples_per_s" in t), key=lambda t: t["samples_per_s"])
                 r = ok[len(ok) // 2] if ok else tries[0]
@@ -354,7 +365,7 @@ def main() -> None:
             if c == "a" and not args.no_loader_epochs:
                 block["loader_epochs"] = loader_epochs(c, w, args.data)
             (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    if "a" in args.configs:
+    if "a" in args.configs and not args.no_open_10k:
         results["open_10k"] = open_times(CONFIGS["a"].root(args.data))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     text = report(results)

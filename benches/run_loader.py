@@ -1,7 +1,8 @@
 """One loader, in a process of its own: open the dataset, iterate shuffled batches, measure.
 
 Loaders:
-  lerobot     LeRobot 0.4.4's LeRobotDataset (torchcodec) in a torch DataLoader
+  lerobot     LeRobot's LeRobotDataset (the installed one: 0.4.4, or 0.6.x; torchcodec) in a
+              torch DataLoader
   roboframes  roboframes.torch.LeRobotDataset (the drop-in) in a torch DataLoader
   native      roboframes' native batch path: roboframes.Dataset.get_batch (uint8 frames)
   mlx         roboframes.mlx.Dataset.get_batch, evaluated: the MLX primitive (uint8 frames), in
@@ -15,7 +16,11 @@ workers sampled every 0.5 s: the peak RSS summed over the processes (each proces
 high-water mark, VmHWM: pages shared between processes count in each), and the peak of their
 summed PSS (psutil's ``memory_full_info().pss``: shared pages divided).
 
-Usage: python benches/run_loader.py --config b --windows act --loader roboframes --workers 2
+With ``--uint8`` the drop-in and LeRobot give uint8 video frames (LeRobot 0.6's
+``return_uint8=True``, which its training sets; the 0.4 drop-in's ``frame_dtype=torch.uint8``;
+LeRobot 0.4.4 has no such option and is measured as it is).
+
+Usage: python benches/run_loader.py --config b --windows act --loader roboframes --workers 2 [--uint8]
 """
 
 from __future__ import annotations
@@ -101,14 +106,21 @@ def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> 
     import torch
 
     t = time.perf_counter()
+    from roboframes.torch.lines import lerobot_line
+
+    uint8: dict[str, Any] = {}
+    if args.uint8:
+        uint8 = {"return_uint8": True} if lerobot_line() == "0.6" else {}
     if args.loader == "lerobot":
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-        ds = LeRobotDataset(cfg.repo_id, root=root, delta_timestamps=dt)
+        ds = LeRobotDataset(cfg.repo_id, root=root, delta_timestamps=dt, **uint8)
     elif args.loader in ("roboframes", "gop"):
         import roboframes.torch as rt
 
-        ds = rt.LeRobotDataset(cfg.repo_id, root=root, delta_timestamps=dt)
+        if args.uint8 and not uint8:
+            uint8 = {"frame_dtype": torch.uint8}
+        ds = rt.LeRobotDataset(cfg.repo_id, root=root, delta_timestamps=dt, **uint8)
     elif args.loader == "mlx":
         import roboframes.mlx as rm
 
@@ -180,6 +192,12 @@ def batches(args: argparse.Namespace, cfg: Any, root: Path, dt: dict | None) -> 
     return ds, loop(), open_s
 
 
+def _lerobot_version() -> str | None:
+    from roboframes.torch.lines import installed_lerobot
+
+    return installed_lerobot()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
@@ -190,6 +208,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3, help="batches after the first one, not measured")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=Path("data/bench"))
+    ap.add_argument("--uint8", action="store_true", help="uint8 video frames from LeRobot and the drop-in")
     args = ap.parse_args()
     cfg = CONFIGS[args.config]
     root = cfg.root(args.data)
@@ -225,6 +244,8 @@ def main() -> None:
                 "peak_rss_bytes": rss,
                 "peak_pss_bytes": peak_pss,
                 "pid": os.getpid(),
+                "uint8": bool(args.uint8),
+                "lerobot": _lerobot_version(),
             }
         ),
         flush=True,

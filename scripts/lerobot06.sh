@@ -125,6 +125,7 @@ ensure_venv() {
   if [ -f "$stamp" ] && cmp -s "$LOCK" "$stamp"; then return; fi
   log "installing the Python packages of $LOCK into /opt/venv (first time: several minutes)"
   in_root "$ROOT" bash -c '
+    set -euo pipefail
     [ -x /opt/venv/bin/python ] || python3.13 -m venv /opt/venv
     [ -x /opt/venv/bin/uv ] || /opt/venv/bin/python -m pip install -q uv
     UV_HTTP_TIMEOUT=300 /opt/venv/bin/uv pip install -q -r "$1"
@@ -137,10 +138,13 @@ ensure_venv() {
 # and reinstalled only when the wheel changed; then the MLX extension against that install.
 ensure_build() {
   if [ "${ROBOFRAMES_LEROBOT06_NO_BUILD:-0}" = "1" ]; then return; fi
+  # (no FFmpeg copied into the wheel: roboframes links the system FFmpeg, see the README)
   in_root "$ROOT" bash -c '
+    set -euo pipefail
     wheels=target/lerobot06/wheels
     rm -rf "$wheels"
-    maturin build --release -q -m python/Cargo.toml -i /opt/venv/bin/python -o "$wheels" >/dev/null
+    maturin build --release -q -m python/Cargo.toml -i /opt/venv/bin/python -o "$wheels" \
+      --auditwheel skip >/dev/null
     wheel="$(ls "$wheels"/roboframes-*.whl)"
     sum="$(sha256sum "$wheel" | cut -d" " -f1)"
     stamp=/opt/venv/.roboframes-wheel

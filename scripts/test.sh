@@ -2,7 +2,8 @@
 # All tests: set up (idempotent), Rust format/lint/unit tests (and valgrind over the FFI code),
 # a short coverage-guided fuzzing run of the core's parsers, Python format/lint/type checks (ruff,
 # mypy, stubtest), a short run of the whole-dataset fuzzer, then the pytest suites (among them a
-# clean-venv install of ./python), with a second environment holding the newest torch.
+# clean-venv install of ./python), with a second environment holding the newest torch, and the
+# LeRobot 0.6 suite in its own environment (scripts/lerobot06.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -57,3 +58,8 @@ echo "[test] fuzzing, short run: 500 damaged LeRobot datasets and hostile API ca
 echo "[test] pytest"
 export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 .venv/bin/python -m pytest -q tests "$@"
+
+# LeRobot 0.6.x on Python 3.13 with FFmpeg 7.1: a Debian 13 root made by debootstrap under
+# .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
+echo "[test] the LeRobot 0.6 suite (scripts/lerobot06.sh: Python 3.13, FFmpeg 7.1, lerobot 0.6)"
+bash scripts/lerobot06.sh python -m pytest -q tests/lerobot06 "$@"

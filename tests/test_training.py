@@ -26,7 +26,7 @@ def test_lerobot_trains_act_through_roboframes(dataset_dir) -> None:
     example = load_example()
     r = example.train(dataset_dir("av1"), steps=40, batch_size=4, num_workers=2, repo_id="roboframes/av1")
     # LeRobot's make_dataset built our dataset, with ACT's action window
-    assert r["dataset_class"] == "roboframes.torch.dataset.LeRobotDataset"
+    assert r["dataset_class"] == "roboframes.torch.dataset.LeRobotDataset04"
     assert list(r["delta_timestamps"]) == ["action"] and len(r["delta_timestamps"]["action"]) == 16
     losses = r["losses"]
     assert len(losses) == 40 and all(x == x for x in losses)  # every step ran, no NaN
@@ -62,5 +62,5 @@ def test_lerobot_train_cli_through_roboframes(dataset_dir, tmp_path: Path) -> No
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
-    assert "make_dataset builds roboframes.torch.dataset.LeRobotDataset" in out
+    assert "make_dataset builds roboframes.torch.dataset.LeRobotDataset04" in out
     assert "step:3 " in out and "End of training" in out

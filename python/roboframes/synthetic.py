@@ -2,8 +2,10 @@
 
 Every dataset goes through ``LeRobotDataset.create`` / ``add_frame`` / ``save_episode`` /
 ``finalize``, so the files are exactly what LeRobot writes (the compatibility tests, the
-benchmarks and the examples read files that another project wrote). Writing needs ``lerobot``
-(0.4.4 is the reference); importing this module does not.
+benchmarks and the examples read files that another project wrote). Writing needs ``lerobot``:
+0.4.4 or 0.6.x, each through its own API. Depth cameras and language annotations need 0.6.x
+(depth maps through its ``DepthEncoderConfig`` writer, language columns through its annotation
+pipeline's ``LanguageColumnsWriter``). Importing this module needs neither.
 
 Example::
 
@@ -21,7 +23,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DatasetSpec", "features_of", "write_dataset"]
+__all__ = ["DatasetSpec", "DepthSpec", "features_of", "write_dataset"]
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """LeRobot 0.6's depth quantiser (``DepthEncoderConfig``) and how depth frames are recorded:
+    ``"mm"`` as uint16 millimetres, ``"m"`` as float32 metres (LeRobot infers the unit from the
+    dtype). ``vcodec``/``pix_fmt``: LeRobot's defaults (HEVC Main 12, ``gray12le``)."""
+
+    depth_min: float = 0.01
+    depth_max: float = 10.0
+    shift: float = 3.5
+    use_log: bool = True
+    unit: str = "mm"
+    vcodec: str = "hevc"
+    pix_fmt: str = "gray12le"
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,11 @@ class DatasetSpec:
     # camera-like content (a textured scene panning, a moving object, sensor noise) instead of
     # smooth gradients: realistic bitrates, so decode costs what real footage costs
     textured: bool = False
+    # LeRobot 0.6 only: depth cameras (name, height, width), written with `depth`'s quantiser
+    depth_cameras: tuple[tuple[str, int, int], ...] = ()
+    depth: DepthSpec = DepthSpec()
+    # LeRobot 0.6 only: language columns written by its annotation pipeline's writer
+    language: bool = False
 
 
 def features_of(spec: DatasetSpec) -> dict[str, dict[str, Any]]:
@@ -64,6 +86,13 @@ def features_of(spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     feats.update(spec.extra)
     for name, h, w in spec.cameras:
         feats[name] = {"dtype": "video", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
+    for name, h, w in spec.depth_cameras:
+        feats[name] = {
+            "dtype": "video",
+            "shape": (h, w, 1),
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": True},
+        }
     if spec.image_key:
         h, w = spec.image_hw
         feats[spec.image_key] = {"dtype": "image", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
@@ -82,6 +111,19 @@ def _frame(h: int, w: int, t: int, seed: int) -> np.ndarray:
     ox = (5 * t + 2 * seed) % max(w - s, 1)
     img[oy : oy + s, ox : ox + s] = (255 - 20 * seed) % 256
     return img
+
+
+def _depth_frame(h: int, w: int, t: int, seed: int, spec: DepthSpec) -> np.ndarray:
+    """A depth map ``(h, w, 1)``: a tilted plane from 0.3 m to about 4 m with a box moving in
+    front of it, as uint16 millimetres or float32 metres (``spec.unit``)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    metres = 0.3 + 3.5 * (x / max(w - 1, 1)) * (0.6 + 0.4 * y / max(h - 1, 1))
+    s = max(3, min(h, w) // 4)
+    oy = (2 * t + seed) % max(h - s, 1)
+    ox = (3 * t + 2 * seed) % max(w - s, 1)
+    metres[oy : oy + s, ox : ox + s] = 0.25 + 0.01 * t
+    out: np.ndarray = metres.astype(np.float32) if spec.unit == "m" else np.round(metres * 1000.0).astype(np.uint16)
+    return out[..., None]
 
 
 class _Scene:
@@ -129,20 +171,100 @@ def write_dataset(root: Path, spec: DatasetSpec | None = None, repo_id: str = "r
         root_logger.setLevel(level)
 
 
-def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
+def _create(root: Path, spec: DatasetSpec, repo_id: str, feats: dict[str, dict[str, Any]]) -> Any:
+    """``LeRobotDataset.create`` through the installed LeRobot's API (0.4: ``vcodec=``; 0.6:
+    ``rgb_encoder`` / ``depth_encoder`` configs)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    feats = features_of(spec)
-    ds = LeRobotDataset.create(
-        repo_id=repo_id,
-        fps=spec.fps,
-        features=feats,
-        root=root,
-        robot_type="fixture_bot",
-        use_videos=bool(spec.cameras),
-        vcodec=spec.vcodec,
-        image_writer_threads=0,
+    from .torch.lines import installed_lerobot
+
+    version = installed_lerobot() or "0"
+    line06 = tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) >= (0, 5)
+    common: dict[str, Any] = {
+        "repo_id": repo_id,
+        "fps": spec.fps,
+        "features": feats,
+        "root": root,
+        "robot_type": "fixture_bot",
+        "use_videos": bool(spec.cameras or spec.depth_cameras),
+        "image_writer_threads": 0,
+    }
+    if not line06:
+        if spec.depth_cameras or spec.language:
+            raise ValueError(
+                f"depth cameras and language columns are written by LeRobot 0.6; lerobot {version} is installed"
+            )
+        return LeRobotDataset.create(vcodec=spec.vcodec, **common)
+    from lerobot.configs import DepthEncoderConfig, RGBEncoderConfig
+
+    d = spec.depth
+    return LeRobotDataset.create(
+        rgb_encoder=RGBEncoderConfig(vcodec=spec.vcodec),
+        depth_encoder=DepthEncoderConfig(
+            vcodec=d.vcodec,
+            pix_fmt=d.pix_fmt,
+            depth_min=d.depth_min,
+            depth_max=d.depth_max,
+            shift=d.shift,
+            use_log=d.use_log,
+        ),
+        **common,
     )
+
+
+def _annotate(root: Path) -> None:
+    """Adds LeRobot 0.6's language columns with its annotation pipeline's writer: per episode a
+    plan and a subtask (``language_persistent``) and a user interjection with the assistant's
+    spoken answer on its third frame (``language_events``), then ``info.json``'s language
+    features and tools, as the pipeline's executor writes them."""
+    import shutil
+    import tempfile
+
+    from lerobot.annotations.steerable_pipeline.executor import Executor
+    from lerobot.annotations.steerable_pipeline.reader import iter_episodes
+    from lerobot.annotations.steerable_pipeline.staging import EpisodeStaging
+    from lerobot.annotations.steerable_pipeline.writer import LanguageColumnsWriter, speech_atom
+
+    records = list(iter_episodes(root))
+    staging = Path(tempfile.mkdtemp(prefix="roboframes-annotate-"))
+    try:
+        for r in records:
+            ts = r.frame_timestamps
+            at = ts[min(2, len(ts) - 1)]
+            s = EpisodeStaging(staging, r.episode_index)
+            s.write(
+                "plan",
+                [
+                    {
+                        "role": "assistant",
+                        "content": f"plan of episode {r.episode_index}",
+                        "style": "plan",
+                        "timestamp": ts[0],
+                    },
+                    {"role": "assistant", "content": "reach the cube", "style": "subtask", "timestamp": ts[-1]},
+                ],
+            )
+            s.write(
+                "interjections",
+                [
+                    {
+                        "role": "user",
+                        "content": f"slower, {r.episode_index}!",
+                        "style": "interjection",
+                        "timestamp": at,
+                    },
+                    speech_atom(at, "slowing down"),
+                ],
+            )
+        LanguageColumnsWriter().write_all(records, staging, root)
+        Executor._ensure_annotation_metadata_in_info(root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
+    feats = features_of(spec)
+    ds = _create(root, spec, repo_id, feats)
     if spec.data_files_size_in_mb or spec.video_files_size_in_mb or spec.chunks_size:
         ds.meta.update_chunk_settings(
             chunks_size=spec.chunks_size,
@@ -175,6 +297,8 @@ def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
                     frame[name] = rng.standard_normal(shape).astype(ft["dtype"])
             for ci, (name, h, w) in enumerate(spec.cameras):
                 frame[name] = scenes[name].frame(g) if spec.textured else _frame(h, w, g, ci + 1)
+            for ci, (name, h, w) in enumerate(spec.depth_cameras):
+                frame[name] = _depth_frame(h, w, g, ci + 1, spec.depth)
             if spec.image_key:
                 h, w = spec.image_hw
                 frame[spec.image_key] = _frame(h, w, g, 9)
@@ -182,4 +306,6 @@ def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
             g += 1
         ds.save_episode()
     ds.finalize()
+    if spec.language:
+        _annotate(root)
     return root

@@ -121,7 +121,7 @@ impl VideoReader {
             .packets
             .get(k)
             .ok_or_else(|| self.err(format!("seek to packet {k} outside the stream")))?;
-        self.decoder.flush();
+        self.flush_decoder();
         self.last_out = None;
         self.eof_sent = false;
         self.next_feed = None;
@@ -198,12 +198,27 @@ impl VideoReader {
         let fresh = open_video(&self.index.path, self.index.version.as_deref())?;
         self.input = fresh.input;
         self.io_error = fresh.io_error;
-        self.decoder.flush();
+        self.flush_decoder();
         self.next_feed = Some(0);
         self.fed_from = 0;
         self.last_out = None;
         self.eof_sent = false;
         Ok(())
+    }
+
+    /// Empties the decoder for a new position: `avcodec_flush_buffers`, then every frame it
+    /// still hands out is discarded. (FFmpeg 7.1's HEVC decoder keeps a frame it had decoded
+    /// but not yet returned across the flush and returns it after the next packet, a picture
+    /// of the old position: found by the LeRobot 0.6 suite on Debian 13's FFmpeg 7.1.5, where a
+    /// window read after a backward seek got a later frame.)
+    fn flush_decoder(&mut self) {
+        self.decoder.flush();
+        // (bounded: a decoder holds a few frames, never more than its reorder depth)
+        for _ in 0..64 {
+            if self.decoder.receive_frame(&mut self.frame).is_err() {
+                break;
+            }
+        }
     }
 
     fn send(&mut self, packet: &ff::Packet) -> Result<()> {

@@ -6,19 +6,39 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from .dataset import LeRobotDataset
-from .metadata import LeRobotDatasetMetadata
-from .sampler import EpisodeAwareSampler
+from .dataset import LeRobotDataset04, LeRobotDataset06
+from .lines import lerobot_line
+from .metadata import LeRobotDatasetMetadata04, LeRobotDatasetMetadata06
+from .sampler import EpisodeAwareSampler04, EpisodeAwareSampler06
 
-# (module, attribute, replacement) pairs installed by patch_lerobot
-_TARGETS: list[tuple[str, str, Any]] = [
-    ("lerobot.datasets.factory", "LeRobotDataset", LeRobotDataset),
-    ("lerobot.datasets.factory", "LeRobotDatasetMetadata", LeRobotDatasetMetadata),
-]
-_SAMPLER_TARGETS: list[tuple[str, str, Any]] = [
-    ("lerobot.datasets.sampler", "EpisodeAwareSampler", EpisodeAwareSampler),
-    ("lerobot.scripts.lerobot_train", "EpisodeAwareSampler", EpisodeAwareSampler),
-]
+
+def _targets(line: str, sampler: bool) -> list[tuple[str, str, Any]]:
+    """The (module, attribute, replacement) triples ``patch_lerobot`` installs for a LeRobot
+    line: the factory's dataset and metadata classes, and the sampler where the training script
+    finds it."""
+    if line == "0.6":
+        out: list[tuple[str, str, Any]] = [
+            ("lerobot.datasets.factory", "LeRobotDataset", LeRobotDataset06),
+            ("lerobot.datasets.factory", "LeRobotDatasetMetadata", LeRobotDatasetMetadata06),
+        ]
+        if sampler:
+            # lerobot-train imports it from the package (`from lerobot.datasets import ...`)
+            out += [
+                ("lerobot.datasets.sampler", "EpisodeAwareSampler", EpisodeAwareSampler06),
+                ("lerobot.datasets", "EpisodeAwareSampler", EpisodeAwareSampler06),
+                ("lerobot.scripts.lerobot_train", "EpisodeAwareSampler", EpisodeAwareSampler06),
+            ]
+        return out
+    out = [
+        ("lerobot.datasets.factory", "LeRobotDataset", LeRobotDataset04),
+        ("lerobot.datasets.factory", "LeRobotDatasetMetadata", LeRobotDatasetMetadata04),
+    ]
+    if sampler:
+        out += [
+            ("lerobot.datasets.sampler", "EpisodeAwareSampler", EpisodeAwareSampler04),
+            ("lerobot.scripts.lerobot_train", "EpisodeAwareSampler", EpisodeAwareSampler04),
+        ]
+    return out
 
 
 class LeRobotPatch:
@@ -52,21 +72,22 @@ class LeRobotPatch:
 
 
 def patch_lerobot(sampler: bool = True) -> LeRobotPatch:
-    """Makes LeRobot 0.4.4's training code (``lerobot-train``, ``make_dataset``) read datasets
-    through roboframes: ``lerobot.datasets.factory`` builds :class:`LeRobotDataset` and
-    :class:`LeRobotDatasetMetadata` from ``roboframes.torch``.
+    """Makes LeRobot's training code (``lerobot-train``, ``make_dataset`` /
+    ``make_train_eval_datasets``) read datasets through roboframes: ``lerobot.datasets.factory``
+    builds ``roboframes.torch``'s ``LeRobotDataset`` and ``LeRobotDatasetMetadata`` of the
+    installed LeRobot's line (0.4.4: :class:`LeRobotDataset04`; 0.6.x: :class:`LeRobotDataset06`).
 
-    With ``sampler=True`` LeRobot's ``EpisodeAwareSampler`` (used for policies that drop the
-    last frames of episodes, e.g. diffusion) is replaced by :class:`EpisodeAwareSampler`, which
-    also gives valid indices for ``--dataset.episodes`` subsets. LeRobot's recording
+    With ``sampler=True`` LeRobot's ``EpisodeAwareSampler`` is replaced by the line's
+    (0.4: :class:`EpisodeAwareSampler04`, which also gives valid indices for
+    ``--dataset.episodes`` subsets; 0.6: :class:`EpisodeAwareSampler06`, LeRobot's order and
+    state, resumable mid-epoch). LeRobot's recording
     (``lerobot.datasets.lerobot_dataset.LeRobotDataset``) is left alone. Call it before
     ``train()``; modules imported later see the replacements too.
     """
     import importlib
 
     saved: list[tuple[Any, str, Any]] = []
-    targets = _TARGETS + (_SAMPLER_TARGETS if sampler else [])
-    for module_name, name, replacement in targets:
+    for module_name, name, replacement in _targets(lerobot_line(), sampler):
         if module_name == "lerobot.scripts.lerobot_train" and module_name not in sys.modules:
             continue  # it imports the (patched) sampler module's attribute when loaded
         module = importlib.import_module(module_name)

@@ -1,7 +1,10 @@
-"""``EpisodeAwareSampler`` with LeRobot 0.4.4's signature, right for episode subsets."""
+"""``EpisodeAwareSampler`` with LeRobot 0.4.4's signature, right for episode subsets
+(:class:`EpisodeAwareSampler04`), and with LeRobot 0.6.x's signature, state and order
+(:class:`EpisodeAwareSampler06`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -10,8 +13,10 @@ import torch
 
 from ..sampler import check_state, sampler_rank, shard_order, shard_size
 
+logger = logging.getLogger(__name__)
 
-class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
+
+class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
     """Samples the frames of the chosen episodes, optionally dropping each episode's first and
     last frames, in order or shuffled.
 
@@ -127,3 +132,153 @@ class EpisodeAwareSampler(torch.utils.data.Sampler[int]):
         self.seed = int(state["seed"])
         self.epoch, self._skip = int(state["epoch"]), int(state["items"])
         self._current = (self.epoch, self._skip)
+
+
+class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
+    """LeRobot 0.6.x's ``EpisodeAwareSampler``: the frames of the chosen episodes (each without
+    its first ``drop_n_first_frames`` and last ``drop_n_last_frames``), in order or shuffled,
+    in the same order as LeRobot's for the same arguments and seed.
+
+    Epoch ``e`` is ``torch.randperm`` over the frames with a generator seeded from
+    ``numpy.random.SeedSequence([seed, e])``, as LeRobot's; positions map to global frame
+    indices through the episodes' boundaries, and through ``absolute_to_relative_idx`` (the
+    dataset's, for a dataset opened with ``episodes=[...]``) to item indices. Each iteration
+    advances the epoch; ``set_epoch`` and ``load_state_dict`` position the next one.
+
+    State: LeRobot's ``{"epoch", "start_index"}``. LeRobot's ``state_dict`` gives the next
+    epoch once an iteration has started; this one gives the running iteration's epoch and the
+    items it has yielded, so a ``torchdata`` ``StatefulDataLoader`` resumes mid-epoch exactly;
+    states LeRobot makes (``compute_sampler_state``) load as they are.
+
+    Beyond LeRobot's, keyword-only: ``num_replicas`` / ``rank`` split each epoch between ranks
+    with ``DistributedSampler``'s rule (``drop_last``); default: no sharding (under
+    ``accelerate``, LeRobot's training script, leave them unset: it shards batches itself).
+    """
+
+    def __init__(
+        self,
+        dataset_from_indices: Sequence[int],
+        dataset_to_indices: Sequence[int],
+        episode_indices_to_use: Sequence[int] | None = None,
+        drop_n_first_frames: int = 0,
+        drop_n_last_frames: int = 0,
+        shuffle: bool = False,
+        seed: int = 0,
+        absolute_to_relative_idx: dict[int, int] | None = None,
+        *,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        if drop_n_first_frames < 0:
+            raise ValueError(f"drop_n_first_frames must be >= 0, got {drop_n_first_frames}")
+        if drop_n_last_frames < 0:
+            raise ValueError(f"drop_n_last_frames must be >= 0, got {drop_n_last_frames}")
+        from_indices = np.asarray(dataset_from_indices, dtype=np.int64)
+        to_indices = np.asarray(dataset_to_indices, dtype=np.int64)
+        if from_indices.shape != to_indices.shape:
+            raise ValueError(
+                f"dataset_from_indices and dataset_to_indices must have the same length, "
+                f"got {len(from_indices)} and {len(to_indices)}"
+            )
+        used = np.ones(len(from_indices), dtype=bool)
+        if episode_indices_to_use is not None:
+            used = np.zeros(len(from_indices), dtype=bool)
+            used[np.asarray(list(episode_indices_to_use), dtype=np.int64)] = True
+        starts = from_indices + drop_n_first_frames
+        lengths = to_indices - drop_n_last_frames - starts
+        for episode_idx in np.flatnonzero(used & (lengths <= 0)):
+            logger.warning(
+                "Episode %d has %d frames but drop_n_first_frames=%d and drop_n_last_frames=%d removes "
+                "all frames. Skipping.",
+                episode_idx,
+                to_indices[episode_idx] - from_indices[episode_idx],
+                drop_n_first_frames,
+                drop_n_last_frames,
+            )
+        used &= lengths > 0
+        if not used.any():
+            raise ValueError(
+                "No valid frames remain after applying drop_n_first_frames and drop_n_last_frames. "
+                "All episodes were either filtered out or had too few frames."
+            )
+        self._starts = starts[used]
+        self._cum_lengths = np.cumsum(lengths[used])
+        self._num_frames = int(self._cum_lengths[-1])
+        self.shuffle = shuffle
+        self.seed = seed
+        self._absolute_to_relative = absolute_to_relative_idx
+        self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
+        self.drop_last = drop_last
+        self._epoch = 0
+        self._start_index = 0
+        self._running: tuple[int, int] | None = None  # (epoch, items yielded) of a running iteration
+
+    @property
+    def indices(self) -> list[int]:
+        """Every frame index in unshuffled order (introspection)."""
+        return [self._frame_index(k) for k in range(self._num_frames)]
+
+    def _frame_index(self, position: int) -> int:
+        episode = int(np.searchsorted(self._cum_lengths, position, side="right"))
+        position_in_episode = position - (int(self._cum_lengths[episode - 1]) if episode > 0 else 0)
+        absolute_idx = int(self._starts[episode]) + position_in_episode
+        if self._absolute_to_relative is not None:
+            return self._absolute_to_relative[absolute_idx]
+        return absolute_idx
+
+    def _epoch_generator(self, epoch: int) -> torch.Generator:
+        epoch_seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+        return torch.Generator().manual_seed(epoch_seed)
+
+    def epoch_positions(self, epoch: int) -> np.ndarray:
+        """This rank's frame positions of epoch ``epoch`` (no state changes)."""
+        if self.shuffle:
+            order = torch.randperm(self._num_frames, generator=self._epoch_generator(epoch)).numpy()
+        else:
+            order = np.arange(self._num_frames, dtype=np.int64)
+        return shard_order(order, self.rank, self.num_replicas, self.drop_last)
+
+    def epoch_indices(self, epoch: int) -> list[int]:
+        """This rank's item indices of epoch ``epoch`` (no state changes)."""
+        return [self._frame_index(int(p)) for p in self.epoch_positions(epoch)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch", "start_index"}``: the running iteration's epoch and items yielded, else
+        the next iteration's epoch and start."""
+        if self._running is not None:
+            epoch, produced = self._running
+            return {"epoch": epoch, "start_index": produced}
+        return {"epoch": self._epoch, "start_index": self._start_index}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Makes the next iteration epoch ``state["epoch"]`` from ``state["start_index"]``."""
+        self._epoch = int(state["epoch"])
+        self._start_index = int(state["start_index"])
+        self._running = None
+
+    def __iter__(self) -> Iterator[int]:
+        # the epoch advances when the iteration is made, as LeRobot's
+        epoch, start = self._epoch, self._start_index
+        self._epoch += 1
+        self._start_index = 0
+        return self._iter_epoch(epoch, start)
+
+    def _iter_epoch(self, epoch: int, start: int) -> Iterator[int]:
+        positions = self.epoch_positions(epoch)
+        self._running = (epoch, start)
+        try:
+            for k in range(start, len(positions)):
+                self._running = (epoch, k + 1)
+                yield self._frame_index(int(positions[k]))
+        finally:
+            if self._running is not None and self._running[0] == epoch:
+                self._running = None
+
+    def __len__(self) -> int:
+        if self.num_replicas == 1:
+            return self._num_frames
+        return shard_size(self._num_frames, self.num_replicas, self.drop_last)
