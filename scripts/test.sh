@@ -16,12 +16,12 @@ echo "[test] cargo test"
 # (the pyo3 crate is a Python extension: it is exercised by pytest, not linked into a test binary)
 CARGO_TEST=(cargo test -p roboframes-core -p roboframes-torch --features roboframes-core/testing)
 "${CARGO_TEST[@]}"
-echo "[test] valgrind (memcheck): decoder FFI, parallel writes into caller buffers, torch kernels"
+echo "[test] valgrind (memcheck): decoder FFI, parallel writes into caller buffers, depth maps, torch kernels"
 # cargo runs the test binaries through the runner of the host's target triple
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
 RUNNER_VAR="CARGO_TARGET_$(printf '%s' "$HOST" | tr 'a-z.-' 'A-Z__')_RUNNER"
 env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=no" \
-  "${CARGO_TEST[@]}" --test decode --test batch --test kernels -- --test-threads=1
+  "${CARGO_TEST[@]}" --test decode --test batch --test depth --test kernels -- --test-threads=1
 echo "[test] valgrind (leaks): indexing, seeking and decoding lose no memory"
 env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
   "${CARGO_TEST[@]}" --test leaks -- --test-threads=1
@@ -61,5 +61,7 @@ export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 
 # LeRobot 0.6.x on Python 3.13 with FFmpeg 7.1: a Debian 13 root made by debootstrap under
 # .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
+echo "[test] the core's Rust tests against FFmpeg 7.1 (scripts/lerobot06.sh)"
+bash scripts/lerobot06.sh cargo test -q -p roboframes-core --features testing
 echo "[test] the LeRobot 0.6 suite (scripts/lerobot06.sh: Python 3.13, FFmpeg 7.1, lerobot 0.6)"
 bash scripts/lerobot06.sh python -m pytest -q tests/lerobot06 "$@"

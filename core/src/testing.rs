@@ -65,6 +65,40 @@ pub fn write_video(
     }
 }
 
+/// Writes `frames` frames of `testsrc2` in grey to `path` as lossless HEVC in pixel format
+/// `pix_fmt` (`gray12le` as LeRobot 0.6 writes depth maps, `gray10le`, ...), a keyframe every
+/// 2 frames (x265's open GOPs: leading pictures). Needs the `ffmpeg` command-line tool with
+/// libx265.
+pub fn write_grey_video(
+    path: &Path,
+    width: usize,
+    height: usize,
+    fps: usize,
+    frames: usize,
+    pix_fmt: &str,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate={fps}"))
+        .args(["-frames:v", &frames.to_string()])
+        .args(["-vf", &format!("format={pix_fmt}")])
+        .args(["-c:v", "libx265", "-pix_fmt", pix_fmt, "-g", "2"])
+        .args(["-x265-params", "lossless=1:log-level=error"])
+        .arg(path)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "ffmpeg failed to write {}",
+            path.display()
+        )))
+    }
+}
+
 /// Writes a dataset with episodes of the given lengths under `root`. `observation.state` of
 /// global frame `g` is `[g, g + 0.5, -g]`. Needs the `ffmpeg` command-line tool.
 pub fn write_dataset(root: &Path, lengths: &[usize]) -> std::io::Result<()> {
@@ -78,6 +112,39 @@ pub fn write_dataset(root: &Path, lengths: &[usize]) -> std::io::Result<()> {
         2,
         0,
     )?;
+    write_tables(
+        root,
+        lengths,
+        serde_json::json!({"dtype": "video", "shape": [HEIGHT, WIDTH, 3], "names": ["height", "width", "channels"]}),
+    )
+}
+
+/// [`write_dataset`] whose camera is a depth map (LeRobot 0.6: `is_depth_map`, LeRobot's
+/// default quantiser) in a lossless HEVC video of pixel format `pix_fmt`. Needs the `ffmpeg`
+/// command-line tool with libx265.
+pub fn write_depth_dataset(root: &Path, lengths: &[usize], pix_fmt: &str) -> std::io::Result<()> {
+    let total: usize = lengths.iter().sum();
+    write_grey_video(
+        &root.join(format!("videos/{CAMERA}/chunk-000/file-000.mp4")),
+        WIDTH,
+        HEIGHT,
+        FPS,
+        total,
+        pix_fmt,
+    )?;
+    write_tables(
+        root,
+        lengths,
+        serde_json::json!({
+            "dtype": "video", "shape": [HEIGHT, WIDTH, 1], "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": true, "depth_unit": "mm", "video.pix_fmt": pix_fmt, "video.codec": "hevc"}
+        }),
+    )
+}
+
+/// The tables and metadata of a dataset whose camera [`CAMERA`] has `camera` as its feature.
+fn write_tables(root: &Path, lengths: &[usize], camera: serde_json::Value) -> std::io::Result<()> {
+    let total: usize = lengths.iter().sum();
 
     let (mut ts, mut fi, mut ei, mut ix, mut ti) = (vec![], vec![], vec![], vec![], vec![]);
     let mut state = FixedSizeListBuilder::new(Float32Builder::new(), 3);
@@ -188,7 +255,7 @@ pub fn write_dataset(root: &Path, lengths: &[usize]) -> std::io::Result<()> {
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
         "features": {
-            CAMERA: {"dtype": "video", "shape": [HEIGHT, WIDTH, 3], "names": ["height", "width", "channels"]},
+            CAMERA: camera,
             "observation.state": {"dtype": "float32", "shape": [3], "names": null},
             "timestamp": {"dtype": "float32", "shape": [1], "names": null},
             "frame_index": {"dtype": "int64", "shape": [1], "names": null},

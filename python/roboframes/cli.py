@@ -63,6 +63,7 @@ def _info(args: argparse.Namespace) -> int:
         "tasks": list(ds.tasks.values()),
     }
     shapes = {s.key: s.shape for s in ds.output_specs()}
+    depth = set(ds.depth_keys)
     for k in ds.camera_keys:
         f = feats[k]
         vi = f.get("info") or {}
@@ -74,6 +75,9 @@ def _info(args: argparse.Namespace) -> int:
             "height": h,
             "pix_fmt": vi.get("video.pix_fmt"),
             "shape": f.get("shape"),
+            # a depth map: the unit it was recorded in (its frames are read in the dataset's
+            # depth_output_unit)
+            "depth": (vi.get("depth_unit") or "unit not recorded") if k in depth else None,
         }
     for k, f in feats.items():
         if f["dtype"] not in ("video", "image"):
@@ -90,7 +94,13 @@ def _info(args: argparse.Namespace) -> int:
     if summary["cameras"]:
         print("\ncameras")
         rows = [
-            [k, v["kind"], v["codec"] or "-", f"{v['width']}x{v['height']}", v["pix_fmt"] or "-"]
+            [
+                k,
+                v["kind"] + (" (depth)" if v["depth"] else ""),
+                v["codec"] or "-",
+                f"{v['width']}x{v['height']}",
+                v["pix_fmt"] or "-",
+            ]
             for k, v in summary["cameras"].items()
         ]
         print(_table(rows, ["key", "kind", "codec", "size", "pix_fmt"]))
@@ -255,6 +265,9 @@ def _frames(args: argparse.Namespace) -> int:
         y = row * (h + label_h)
         draw.text((2, y), c, fill="black")
         for col, (f, i) in enumerate(zip(tiles[c], picks, strict=True)):
+            if f.dtype != np.uint8:  # a depth map: its range stretched to grey levels
+                lo, hi = float(f.min()), float(f.max())
+                f = ((f - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)).astype(np.uint8)
             img = Image.fromarray(np.ascontiguousarray(f[..., :3]) if f.shape[-1] >= 3 else f[..., 0])
             sheet.paste(img, (col * w, y + label_h))
             if row == len(cams) - 1:

@@ -112,7 +112,9 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
     feats = ds.features
     action_key = "action" if "action" in feats else None
     state_key = "observation.state" if "observation.state" in feats else None
-    cams = list(ds.video_keys) + list(ds.image_keys) if cameras else []
+    # (depth maps are not scored: the thresholds are in 8-bit colour levels)
+    depth = set(ds.depth_keys)
+    cams = [k for k in list(ds.video_keys) + list(ds.image_keys) if k not in depth] if cameras else []
     records: list[dict[str, Any]] = []
     everything = {}
     numeric = [k for k in (action_key, state_key) if k is not None]

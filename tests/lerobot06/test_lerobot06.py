@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import json
-from fractions import Fraction
 import os
 import pickle
 import shutil
