@@ -62,6 +62,6 @@ export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 # LeRobot 0.6.x on Python 3.13 with FFmpeg 7.1: a Debian 13 root made by debootstrap under
 # .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
 echo "[test] the core's Rust tests against FFmpeg 7.1 (scripts/lerobot06.sh)"
-bash scripts/lerobot06.sh cargo test -q -p roboframes-core --features testing
+bash scripts/lerobot06.sh cargo test -q --release -p roboframes-core --features testing
 echo "[test] the LeRobot 0.6 suite (scripts/lerobot06.sh: Python 3.13, FFmpeg 7.1, lerobot 0.6)"
 bash scripts/lerobot06.sh python -m pytest -q tests/lerobot06 "$@"
