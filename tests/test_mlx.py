@@ -343,3 +343,71 @@ def test_mlx_training_example_learns(dataset_dir) -> None:
     result = module.train(dataset_dir("av1"), steps=60, batch_size=8, seed=0)
     assert result["steps"] == 60
     assert result["loss_last"] < 0.7 * result["loss_first"], result
+
+
+def _with_language(src: Path, dst: Path) -> list[list[dict[str, Any]]]:
+    """A copy of ``src`` with LeRobot 0.6's two language columns added to its data tables (one
+    plan per episode in ``language_persistent``, an interjection on every third frame in
+    ``language_events``; the struct types pyarrow infers, as LeRobot's annotation writer lets it)
+    and declared in ``info.json``; returns each row's events as LeRobot reads them."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(src, dst)
+    events_of_rows: list[list[dict[str, Any]]] = []
+    for path in sorted((dst / "data").rglob("*.parquet")):
+        t = pq.read_table(path)
+        eps = t.column("episode_index").to_pylist()
+        ts = t.column("timestamp").to_pylist()
+        persistent = [
+            [
+                {
+                    "role": "assistant",
+                    "content": f"plan {e}",
+                    "style": "plan",
+                    "timestamp": 0.1,
+                    "camera": None,
+                    "tool_calls": None,
+                }
+            ]
+            for e in eps
+        ]
+        events = [
+            [{"role": "user", "content": f"stop {i}", "style": "interjection", "camera": None, "tool_calls": None}]
+            if i % 3 == 0
+            else []
+            for i in range(len(eps))
+        ]
+        events_of_rows += events
+        t = t.append_column("language_persistent", pa.array(persistent))
+        t = t.append_column("language_events", pa.array(events))
+        pq.write_table(t, path)
+        assert len(ts) == len(eps)
+    info = json.loads((dst / "meta" / "info.json").read_text())
+    for k in ("language_persistent", "language_events"):
+        info["features"][k] = {"dtype": "language", "shape": [1], "names": None}
+    (dst / "meta" / "info.json").write_text(json.dumps(info))
+    return events_of_rows
+
+
+def test_language_values_on_numpy_mlx_and_mlx_data(dataset_dir, tmp_path: Path) -> None:
+    import json
+
+    events = _with_language(dataset_dir("h264"), tmp_path / "lang")
+    ds = roboframes.Dataset(tmp_path / "lang")
+    assert ds.language_keys == ["language_persistent", "language_events"]
+    # LeRobot's canonical struct: its field order, the float32 timestamp
+    plan = ds[0]["language_persistent"][0]
+    assert list(plan) == ["role", "content", "style", "timestamp", "camera", "tool_calls"]
+    assert plan["timestamp"] == float(np.float32(0.1)) and plan["camera"] is None
+    batch = ds.get_batch([0, 1, 3])
+    assert batch["language_events"] == [events[0], events[1], events[3]]
+    mds = rm.Dataset(tmp_path / "lang")
+    assert mds.get_batch([3, 0])["language_events"] == [events[3], events[0]]
+    dx = pytest.importorskip("mlx.data")
+    assert dx is not None
+    got = next(iter(mds.to_mlx_data(batch_size=2)))
+    rows = [json.loads(bytes(row).rstrip(b"\0").decode()) for row in got["language_events"]]
+    assert rows == [events[0], events[1]]
