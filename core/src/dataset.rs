@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 
 use crate::cache::{CacheStats, FrameCache};
-use crate::depth::{DepthOutput, DepthWriter};
+use crate::depth::{DepthImageWriter, DepthOutput, DepthWriter};
 use crate::error::{Error, Location, Result};
 use crate::frame::{FrameFormat, FrameOut};
 use crate::meta::{self, DType, Episode, FeatureKind, Info};
@@ -173,17 +173,6 @@ impl Dataset {
             });
         }
         let info = meta::read_info(&root)?;
-        if let Some(f) = info
-            .features
-            .values()
-            .find(|f| f.kind == FeatureKind::Image && f.depth.is_some())
-        {
-            return Err(Error::metadata(
-                Location::file(root.join("meta/info.json")).with_key(f.name.clone()),
-                "a depth map stored as images (TIFF in the data table) is not read by \
-                 roboframes yet; depth maps stored as videos are",
-            ));
-        }
         let video_keys = info.video_keys();
         let episodes = meta::read_episodes(&root, &video_keys)?;
         let tasks = meta::read_tasks(&root)?;
@@ -396,9 +385,18 @@ impl Dataset {
     /// How the frames of output `spec` are written: depth maps by their writer, other frames in
     /// `fmt`.
     fn frame_out(&self, spec: &OutputSpec, fmt: FrameFormat) -> Result<FrameOut> {
-        match spec.depth {
-            Some(d) => Ok(FrameOut::Depth(self.depth_writer(&spec.key, d)?)),
-            None => Ok(FrameOut::Rgb(fmt)),
+        match (spec.depth, spec.kind) {
+            (Some(d), OutputKind::Image) => {
+                let recorded = self
+                    .info
+                    .features
+                    .get(&spec.key)
+                    .and_then(|f| f.depth)
+                    .and_then(|d| d.unit);
+                Ok(FrameOut::DepthImage(DepthImageWriter::new(recorded, d)))
+            }
+            (Some(d), _) => Ok(FrameOut::Depth(self.depth_writer(&spec.key, d)?)),
+            (None, _) => Ok(FrameOut::Rgb(fmt)),
         }
     }
 

@@ -323,6 +323,53 @@ impl DepthWriter {
     }
 }
 
+/// Writes depth maps stored as images (LeRobot 0.6 with `use_videos=False`: TIFF bytes of the
+/// recorded depth): the recorded values as float32, turned into the output unit as LeRobot does
+/// (`values * 1000` from metres to millimetres, `values / 1000` the other way, in float32),
+/// or kept as recorded when the unit is not recorded or the output is `raw`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DepthImageWriter {
+    /// The recorded unit and the output unit, when they differ.
+    pub convert: Option<(DepthUnit, DepthUnit)>,
+}
+
+impl DepthImageWriter {
+    /// The writer of a depth image recorded in `recorded` read as `output`.
+    pub fn new(recorded: Option<DepthUnit>, output: DepthOutput) -> DepthImageWriter {
+        let convert = match (recorded, output.unit()) {
+            (Some(r), Some(o)) if r != o => Some((r, o)),
+            _ => None,
+        };
+        DepthImageWriter { convert }
+    }
+
+    /// Writes `src` (the recorded values, float32, native-endian) into `dst`.
+    pub fn write(&self, src: &[u8], dst: &mut [u8]) -> Result<(), String> {
+        if src.len() != dst.len() || !src.len().is_multiple_of(4) {
+            return Err(format!(
+                "{} bytes of depth values for a {}-byte slot",
+                src.len(),
+                dst.len()
+            ));
+        }
+        match self.convert {
+            None => dst.copy_from_slice(src),
+            Some((from, _)) => {
+                for (s, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
+                    let v = f32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+                    // LeRobot's `item * MM_PER_METRE` / `item / MM_PER_METRE` on float32
+                    let out = match from {
+                        DepthUnit::Metres => v * 1000.0f32,
+                        DepthUnit::Millimetres => v / 1000.0f32,
+                    };
+                    d.copy_from_slice(&out.to_ne_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

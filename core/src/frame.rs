@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use half::{bf16, f16};
 
-use crate::depth::DepthWriter;
+use crate::depth::{DepthImageWriter, DepthWriter};
 use crate::meta::DType;
 
 /// What the decoder produces for a camera, kept by the frame cache and read by the writers:
@@ -31,19 +31,22 @@ impl Decoded {
     }
 }
 
-/// How the frames of one camera are written into their output: colour frames in a
-/// [`FrameFormat`], depth maps as codes or depth ([`DepthWriter`]).
+/// How the frames of one camera are written into their output: colour frames (and images) in a
+/// [`FrameFormat`], depth videos as codes or depth ([`DepthWriter`]), depth images as their
+/// recorded values in the output unit ([`DepthImageWriter`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FrameOut {
     Rgb(FrameFormat),
     Depth(DepthWriter),
+    DepthImage(DepthImageWriter),
 }
 
 impl FrameOut {
-    /// What the decoder must produce for this output.
+    /// What a video decoder must produce for this output (depth images are not decoded from
+    /// video: their values come from the image bytes).
     pub fn decoded(&self) -> Decoded {
         match self {
-            FrameOut::Rgb(_) => Decoded::Rgb24,
+            FrameOut::Rgb(_) | FrameOut::DepthImage(_) => Decoded::Rgb24,
             FrameOut::Depth(_) => Decoded::Gray12,
         }
     }
@@ -53,6 +56,7 @@ impl FrameOut {
         match self {
             FrameOut::Rgb(f) => f.frame_bytes(h, w, c),
             FrameOut::Depth(d) => h * w * d.output.dtype().size(),
+            FrameOut::DepthImage(_) => h * w * 4,
         }
     }
 
@@ -61,6 +65,7 @@ impl FrameOut {
         match self {
             FrameOut::Rgb(f) => f.is_identity(),
             FrameOut::Depth(d) => d.output == crate::depth::DepthOutput::Codes,
+            FrameOut::DepthImage(d) => d.convert.is_none(),
         }
     }
 
@@ -84,6 +89,7 @@ impl FrameOut {
                 }
                 d.write(src, dst)
             }
+            FrameOut::DepthImage(d) => d.write(src, dst),
         }
     }
 }

@@ -85,7 +85,7 @@ impl OutputSpec {
     pub fn with_depth(&self, d: DepthOutput) -> OutputSpec {
         match self.depth {
             Some(_) => OutputSpec {
-                dtype: d.dtype(),
+                dtype: depth_dtype(self.kind, d),
                 depth: Some(d),
                 ..self.clone()
             },
@@ -102,9 +102,21 @@ impl OutputSpec {
         shape.extend(fmt.shape(h, w, c));
         OutputSpec {
             shape,
-            dtype: self.depth.map_or(fmt.pixel.dtype(), DepthOutput::dtype),
+            dtype: self
+                .depth
+                .map_or(fmt.pixel.dtype(), |d| depth_dtype(self.kind, d)),
             ..self.clone()
         }
+    }
+}
+
+/// The element type of a depth map's frames read as `d`: a depth video's codes are uint16 (its
+/// depth float32); a depth image's recorded values (or depth) are float32.
+fn depth_dtype(kind: OutputKind, d: DepthOutput) -> DType {
+    if kind == OutputKind::Image {
+        DType::F32
+    } else {
+        d.dtype()
     }
 }
 
@@ -157,11 +169,11 @@ pub fn build_outputs(
     };
     let frame_spec = |f: &Feature, kind: OutputKind| {
         let dims = frame_dims(f);
-        let depth = (kind == OutputKind::Video && f.depth.is_some()).then_some(depth);
+        let depth = f.depth.is_some().then_some(depth);
         OutputSpec {
             key: f.name.clone(),
             kind,
-            dtype: depth.map_or(DType::U8, DepthOutput::dtype),
+            dtype: depth.map_or(DType::U8, |d| depth_dtype(kind, d)),
             shape: with_t(&f.name, vec![dims.0, dims.1, dims.2]),
             window: win(&f.name),
             frame: Some(dims),

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::cache::FrameCache;
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameOut;
-use crate::image::decode_image;
+use crate::image::{decode_depth_image, decode_image};
 use crate::table::DataFile;
 use crate::video::{Assigned, DecoderPool, FrameIndex};
 
@@ -334,8 +334,11 @@ fn target<'t, 'a>(targets: &'t [FrameTarget<'a>], i: usize) -> Result<&'t FrameT
 
 fn run_image(j: &ImageRequest, targets: &[FrameTarget]) -> Result<()> {
     let t = target(targets, j.target)?;
-    let raw = decode_image(&j.file, &t.key, j.row, t.dims)
-        .map_err(|e| e.within(Some(j.episode), Some(&t.key)))?;
+    let raw = match t.format {
+        FrameOut::DepthImage(_) => decode_depth_image(&j.file, &t.key, j.row, t.dims),
+        _ => decode_image(&j.file, &t.key, j.row, t.dims),
+    }
+    .map_err(|e| e.within(Some(j.episode), Some(&t.key)))?;
     // SAFETY: every (target, slot) pair occurs in exactly one request (checked in `run`), and
     // one request is handled by one thread.
     unsafe { t.write(j.slot, &raw) }.map_err(|m| Error::Image {

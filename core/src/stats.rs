@@ -383,8 +383,10 @@ fn camera_stats(ds: &Dataset, key: &str, ep: i64, len: usize) -> Result<Option<F
     };
     let items: Vec<i64> = idx.iter().map(|&i| (start + i) as i64).collect();
     let (bytes, dims) = ds.fill_one(key, &items)?;
-    match ds.info().features.get(key).and_then(|f| f.depth) {
-        Some(depth) => {
+    let feature = ds.info().features.get(key);
+    match feature.and_then(|f| f.depth.map(|d| (f.kind.clone(), d))) {
+        Some((FeatureKind::Image, _)) => Ok(depth_image_stats(&bytes, idx.len(), dims)),
+        Some((_, depth)) => {
             let unit = depth.unit.unwrap_or(DepthUnit::Millimetres);
             Ok(depth_stats(
                 &bytes,
@@ -434,6 +436,38 @@ fn depth_stats(
             .map(|(q, &k)| (f64::from(table.get(q).copied().unwrap_or(f32::NAN)), k))
     })?;
     let mut s = FeatureStats::from_dims(vec![dim], frames as u64);
+    s.camera = true;
+    Some(s)
+}
+
+/// Statistics of depth maps stored as images (`frames` frames of float32 recorded values,
+/// `(h, w)`), after LeRobot's downsampling: one channel, in the recorded unit.
+fn depth_image_stats(
+    bytes: &[u8],
+    frames: usize,
+    (h, w, _): (usize, usize, usize),
+) -> Option<FeatureStats> {
+    if h == 0 || w == 0 {
+        return None;
+    }
+    let step = downsample_step(h, w);
+    let frame = h.checked_mul(w)?.checked_mul(4)?;
+    let mut values = Vec::new();
+    for f in 0..frames {
+        for y in (0..h).step_by(step) {
+            let row = f.checked_mul(frame)?.checked_add(y * w * 4)?;
+            let line = bytes.get(row..row.checked_add(w * 4)?)?;
+            for px in line.chunks_exact(4).step_by(step) {
+                values.push(f64::from(f32::from_ne_bytes([
+                    *px.first()?,
+                    *px.get(1)?,
+                    *px.get(2)?,
+                    *px.get(3)?,
+                ])));
+            }
+        }
+    }
+    let mut s = episode_stats(&values, 1, frames as u64)?;
     s.camera = true;
     Some(s)
 }

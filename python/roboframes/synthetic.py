@@ -68,6 +68,8 @@ class DatasetSpec:
     # LeRobot 0.6 only: depth cameras (name, height, width), written with `depth`'s quantiser
     depth_cameras: tuple[tuple[str, int, int], ...] = ()
     depth: DepthSpec = DepthSpec()
+    # LeRobot 0.6 only: depth maps stored as images (name, height, width): TIFF in the table
+    depth_images: tuple[tuple[str, int, int], ...] = ()
     # LeRobot 0.6 only: language columns written by its annotation pipeline's writer
     language: bool = False
 
@@ -89,6 +91,13 @@ def features_of(spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     for name, h, w in spec.depth_cameras:
         feats[name] = {
             "dtype": "video",
+            "shape": (h, w, 1),
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": True},
+        }
+    for name, h, w in spec.depth_images:
+        feats[name] = {
+            "dtype": "image",
             "shape": (h, w, 1),
             "names": ["height", "width", "channels"],
             "info": {"is_depth_map": True},
@@ -190,7 +199,7 @@ def _create(root: Path, spec: DatasetSpec, repo_id: str, feats: dict[str, dict[s
         "image_writer_threads": 0,
     }
     if not line06:
-        if spec.depth_cameras or spec.language:
+        if spec.depth_cameras or spec.depth_images or spec.language:
             raise ValueError(
                 f"depth cameras and language columns are written by LeRobot 0.6; lerobot {version} is installed"
             )
@@ -297,7 +306,7 @@ def _write(root: Path, spec: DatasetSpec, repo_id: str) -> Path:
                     frame[name] = rng.standard_normal(shape).astype(ft["dtype"])
             for ci, (name, h, w) in enumerate(spec.cameras):
                 frame[name] = scenes[name].frame(g) if spec.textured else _frame(h, w, g, ci + 1)
-            for ci, (name, h, w) in enumerate(spec.depth_cameras):
+            for ci, (name, h, w) in enumerate(spec.depth_cameras + spec.depth_images):
                 frame[name] = _depth_frame(h, w, g, ci + 1, spec.depth)
             if spec.image_key:
                 h, w = spec.image_hw

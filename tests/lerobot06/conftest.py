@@ -45,6 +45,20 @@ SPECS: dict[str, DatasetSpec] = {
         depth=DepthSpec(pix_fmt="gray10le"),
         image_key=None,
     ),
+    # depth maps stored as images (TIFF in the table; no videos), in mm (uint16) and m (float32)
+    "depth_images": DatasetSpec(
+        episode_lengths=(4, 3),
+        cameras=(),
+        depth_images=((DEPTH, 24, 32),),
+        image_key="observation.images.still",
+    ),
+    "depth_images_m": DatasetSpec(
+        episode_lengths=(4, 3),
+        cameras=(),
+        depth_images=((DEPTH, 24, 32),),
+        depth=DepthSpec(unit="m"),
+        image_key=None,
+    ),
     # HEVC colour cameras (open GOPs: leading pictures) written by LeRobot 0.6
     "hevc": DatasetSpec(vcodec="hevc", episode_lengths=(7, 6, 9), image_key=None),
     # language annotations (the annotation pipeline's writer) on an h264 dataset

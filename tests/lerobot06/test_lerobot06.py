@@ -247,6 +247,33 @@ def test_other_grey_depths_read_as_pyav_converts_them(dataset06) -> None:
         assert_items_equal(ours[i], lr[i])
 
 
+@pytest.mark.parametrize("name", ["depth_images", "depth_images_m"])
+def test_depth_images_equal_lerobot(dataset06, name: str) -> None:
+    """Depth maps stored as images (TIFF of the recorded uint16 mm or float32 m): LeRobot's
+    items in either output unit, with and without uint8 colour frames; their recorded values
+    through ``"raw"``; statistics and validation."""
+    root = dataset06(name)
+    dt = {DEPTH: [-0.1, 0.0]}
+    for unit in ("mm", "m"):
+        for return_uint8 in (False, True):
+            ref = LeRobotDS(
+                f"roboframes/{name}", root=root, depth_output_unit=unit, return_uint8=return_uint8, delta_timestamps=dt
+            )
+            ours = rt.LeRobotDataset(
+                f"roboframes/{name}", root=root, depth_output_unit=unit, return_uint8=return_uint8, delta_timestamps=dt
+            )
+            for i in range(len(ref)):
+                assert_items_equal(ours[i], ref[i])
+    raw = roboframes.Dataset(root, depth_output_unit="raw")
+    recorded = raw.get_batch(list(range(len(raw))))[DEPTH]
+    assert recorded.dtype == np.float32 and recorded.shape == (len(raw), 24, 32, 1)
+    written = json.loads((root / "meta" / "stats.json").read_text())[DEPTH]
+    recomputed = raw.compute_stats(progress=False)[DEPTH]
+    for stat in ("min", "max", "mean"):
+        np.testing.assert_allclose(recomputed[stat], np.asarray(written[stat]), rtol=1e-6)
+    assert raw.validate(decode="all", progress=False).ok
+
+
 def test_depth_on_every_surface(dataset06) -> None:
     root = dataset06("depth")
     dt = {DEPTH: [-0.1, 0.0]}

@@ -155,7 +155,9 @@ class _DropIn(torch.utils.data.Dataset):
         # image features as float32 [0, 1] when video frames come as uint8 (LeRobot 0.6's
         # return_uint8 leaves images float32)
         self._float_images = (
-            [spec.key for spec in specs if spec.kind == "image"] if self._image_dtype != self.frame_dtype else []
+            [spec.key for spec in specs if spec.kind == "image" and spec.depth is None]
+            if self._image_dtype != self.frame_dtype
+            else []
         )
         # Tasks by their task_index value, as the format means it and as the NumPy reader does.
         # (LeRobot 0.4.4 looks a task up by row position in meta/tasks.parquet, which gives
