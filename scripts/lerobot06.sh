@@ -17,7 +17,9 @@
 # Needs root (or sudo): debootstrap, chroot and bind mounts. The mounts are made in a private
 # mount namespace of each run (unshare -m) and vanish with it, so the tree under .lerobot06 never
 # holds a mount outside a run: `rm -rf .lerobot06` cannot reach the repository, /tmp or the
-# toolchain through a bind. Set ROBOFRAMES_LEROBOT06_NO_BUILD=1 to skip the roboframes build.
+# toolchain through a bind. CMD and the builds run as the calling user (HOME inside: /root for
+# root, else /tmp/roboframes-lerobot06-home-UID); installing into the root runs as root. Set
+# ROBOFRAMES_LEROBOT06_NO_BUILD=1 to skip the roboframes build.
 set -euo pipefail
 CWD="$(pwd -P)"
 cd "$(dirname "$0")/.."
@@ -28,19 +30,35 @@ LOCK="$ROOT/requirements-lerobot06.lock"
 MIRROR="${ROBOFRAMES_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 RUSTUP_HOME_DIR="${RUSTUP_HOME:-$HOME/.rustup}"
-UV_CACHE="${UV_CACHE_DIR:-$HOME/.cache/uv}"
+# Who runs: the builds (cargo, CMake) and CMD run as the calling user, so that what they write
+# in the repository and in the toolchain's folders stays theirs; installing into the root (apt,
+# /opt/venv) runs as root. Root's package downloads share the caller's uv cache only when the
+# caller is root (else a cache of the root's own under .lerobot06).
+RUN_UID="$(id -u)"
+RUN_GID="$(id -g)"
+if [ "$RUN_UID" = "0" ]; then
+  UV_CACHE="${UV_CACHE_DIR:-$HOME/.cache/uv}"
+else
+  UV_CACHE="$ENV_DIR/uv-cache"
+fi
 
 SUDO=""
-if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+if [ "$RUN_UID" != "0" ]; then SUDO="sudo"; fi
 
 log() { echo "[lerobot06] $*" >&2; }
 
-# Runs a command (given as arguments) inside the root, as root, with the binds of a run.
-# The binds are made in a private mount namespace: they end with the command.
+# in_root AS CWD CMD...: runs CMD inside the root in folder CWD, AS `root` or `user` (the
+# caller), with the binds of a run. The binds are made in a private mount namespace: they end
+# with the command.
 in_root() {
-  local cwd="$1"
-  shift
-  mkdir -p "$UV_CACHE"
+  local as="$1" cwd="$2"
+  shift 2
+  local spec="0:0" home=/root
+  if [ "$as" = "user" ] && [ "$RUN_UID" != "0" ]; then
+    spec="$RUN_UID:$RUN_GID"
+    home="/tmp/roboframes-lerobot06-home-$RUN_UID"
+  fi
+  $SUDO mkdir -p "$UV_CACHE"
   # the host's settings for reaching the package registries (CA bundles, proxies, indexes), when
   # set: the root holds a copy of the host's CA bundle at the same path
   local pass=()
@@ -52,8 +70,8 @@ in_root() {
   done
   $SUDO unshare --mount --propagation private -- bash -euo pipefail -c '
     chroot_dir="$1"; repo="$2"; cargo_home="$3"; rustup_home="$4"; uv_cache="$5"; cwd="$6"
-    npass="$7"
-    shift 7
+    spec="$7"; home="$8"; npass="$9"
+    shift 9
     pass=("${@:1:$npass}")
     shift "$npass"
     bind() { mkdir -p "$chroot_dir$2"; mount --rbind "$1" "$chroot_dir$2"; }
@@ -65,16 +83,16 @@ in_root() {
     bind "$cargo_home" "$cargo_home"
     bind "$rustup_home" "$rustup_home"
     bind "$uv_cache" "$uv_cache"
-    cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf" 2>/dev/null || true
-    exec chroot "$chroot_dir" /usr/bin/env -i \
-      HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
+    cp --remove-destination /etc/resolv.conf "$chroot_dir/etc/resolv.conf" 2>/dev/null || true
+    exec chroot --userspec="$spec" "$chroot_dir" /usr/bin/env -i \
+      HOME="$home" LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
       PATH="/opt/venv/bin:$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
       VIRTUAL_ENV=/opt/venv CARGO_HOME="$cargo_home" RUSTUP_HOME="$rustup_home" \
       UV_CACHE_DIR="$uv_cache" CARGO_TARGET_DIR="$repo/target/lerobot06" \
       ROBOFRAMES_ENV=lerobot06 "${pass[@]}" \
-      bash -c '"'"'cd "$1" && shift && exec "$@"'"'"' _ "$cwd" "$@"
-  ' _ "$CHROOT" "$ROOT" "$CARGO_HOME_DIR" "$RUSTUP_HOME_DIR" "$UV_CACHE" "$cwd" "${#pass[@]}" \
-    "${pass[@]}" "$@"
+      bash -c '"'"'mkdir -p "$HOME" && cd "$1" && shift && exec "$@"'"'"' _ "$cwd" "$@"
+  ' _ "$CHROOT" "$ROOT" "$CARGO_HOME_DIR" "$RUSTUP_HOME_DIR" "$UV_CACHE" "$cwd" "$spec" "$home" \
+    "${#pass[@]}" "${pass[@]}" "$@"
 }
 
 ensure_root_fs() {
@@ -112,7 +130,7 @@ ensure_packages() {
   [ -f /etc/ssl/certs/ca-certificates.crt ] &&
     $SUDO cp /etc/ssl/certs/ca-certificates.crt "$CHROOT/etc/ssl/certs/ca-certificates.crt"
   [ -f /etc/pip.conf ] && $SUDO cp /etc/pip.conf "$CHROOT/etc/pip.conf"
-  in_root / bash -c "DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+  in_root root / bash -c "DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PKGS >/dev/null"
   # (apt's ca-certificates rewrites the bundle: keep the host's, which may trust a local proxy)
   [ -f /etc/ssl/certs/ca-certificates.crt ] &&
@@ -124,7 +142,7 @@ ensure_venv() {
   local stamp="$CHROOT/opt/venv/.roboframes-deps"
   if [ -f "$stamp" ] && cmp -s "$LOCK" "$stamp"; then return; fi
   log "installing the Python packages of $LOCK into /opt/venv (first time: several minutes)"
-  in_root "$ROOT" bash -c '
+  in_root root "$ROOT" bash -c '
     set -euo pipefail
     [ -x /opt/venv/bin/python ] || python3.13 -m venv /opt/venv
     [ -x /opt/venv/bin/uv ] || /opt/venv/bin/python -m pip install -q uv
@@ -136,29 +154,36 @@ ensure_venv() {
 # roboframes is installed into /opt/venv as a wheel (not the editable install of .venv, whose
 # extension module lives in python/roboframes/ and is linked against the host's FFmpeg), rebuilt
 # and reinstalled only when the wheel changed; then the MLX extension against that install.
+# (Builds as the caller, installs as root; no FFmpeg copied into the wheel: roboframes links the
+# system FFmpeg, see the README.)
 ensure_build() {
   if [ "${ROBOFRAMES_LEROBOT06_NO_BUILD:-0}" = "1" ]; then return; fi
-  # (no FFmpeg copied into the wheel: roboframes links the system FFmpeg, see the README)
-  in_root "$ROOT" bash -c '
+  local wheels=target/lerobot06/wheels
+  in_root user "$ROOT" bash -c '
     set -euo pipefail
-    wheels=target/lerobot06/wheels
-    rm -rf "$wheels"
-    maturin build --release -q -m python/Cargo.toml -i /opt/venv/bin/python -o "$wheels" \
+    rm -rf "$1"
+    maturin build --release -q -m python/Cargo.toml -i /opt/venv/bin/python -o "$1" \
       --auditwheel skip >/dev/null
-    wheel="$(ls "$wheels"/roboframes-*.whl)"
+  ' _ "$wheels"
+  in_root root "$ROOT" bash -c '
+    set -euo pipefail
+    wheel="$(ls "$1"/roboframes-*.whl)"
     sum="$(sha256sum "$wheel" | cut -d" " -f1)"
     stamp=/opt/venv/.roboframes-wheel
     if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
       uv pip install -q --reinstall --no-deps "$wheel"
       echo "$sum" > "$stamp"
     fi
+  ' _ "$wheels"
+  in_root user "$ROOT" bash -c '
+    set -euo pipefail
     py=/opt/venv/bin/python
     pkg="$("$py" -c "import roboframes, os; print(os.path.dirname(roboframes.__file__))")"
     cmake -S mlx_ext -B target/lerobot06-mlx -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$py" \
       -DROBOFRAMES_MLX_INSTALL_DIR="$pkg/mlx" >/dev/null
     cmake --build target/lerobot06-mlx -j "$(nproc)" >/dev/null
-    cmake --install target/lerobot06-mlx >/dev/null
   '
+  in_root root "$ROOT" cmake --install target/lerobot06-mlx >/dev/null
 }
 
 if [ "$#" -eq 0 ]; then
@@ -169,4 +194,4 @@ ensure_root_fs
 ensure_packages
 ensure_venv
 ensure_build
-in_root "$CWD" "$@"
+in_root user "$CWD" "$@"

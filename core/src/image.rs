@@ -104,23 +104,7 @@ pub fn decode_image(
     (h, w, c): (usize, usize, usize),
 ) -> Result<Vec<u8>> {
     let at = || Location::file(&file.path).with_key(key);
-    let bytes = match file.columns.get(key) {
-        Some(ColumnData::Image(a)) if row < arrow_array::Array::len(a) => {
-            if arrow_array::Array::is_null(a, row) {
-                return Err(Error::Image {
-                    at: at(),
-                    msg: format!("row {row} has no image bytes"),
-                });
-            }
-            a.value(row)
-        }
-        _ => {
-            return Err(Error::MissingColumn {
-                at: Location::file(&file.path),
-                column: key.to_owned(),
-            })
-        }
-    };
+    let bytes = image_bytes(file, key, row)?;
     let img = image::load_from_memory(bytes).map_err(|e| Error::Image {
         at: at(),
         msg: format!("row {row}: {e}"),

@@ -144,11 +144,12 @@ pub fn frame_dims(f: &Feature) -> (usize, usize, usize) {
         [h, w, c] => (*h, *w, *c),
         _ => (0, 0, 0),
     });
-    // videos are decoded to RGB, depth maps to one channel of codes
+    // videos are decoded to RGB; a depth map (video or image) has one channel, whatever its
+    // declared shape says (a depth image with more is refused when decoded)
     let channels = match (video, f.depth.is_some()) {
-        (true, true) => 1,
+        (_, true) => 1,
         (true, false) => 3,
-        (false, _) => c,
+        (false, false) => c,
     };
     (h, w, channels)
 }

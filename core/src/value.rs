@@ -194,7 +194,12 @@ fn canonical_row(fields: &[&str], row: Value) -> Result<Value, String> {
             (_, Value::Null) => Value::Null,
             ("timestamp", Value::Float(t)) => Value::Float(f64::from(t as f32)),
             ("timestamp", Value::Int(t)) => Value::Float(f64::from(t as f32)),
-            ("tool_calls", v @ Value::List(_)) => v,
+            ("tool_calls", Value::List(calls)) => Value::List(
+                calls
+                    .into_iter()
+                    .map(tool_call)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             ("timestamp" | "tool_calls", other) => {
                 return Err(format!("annotation field '{name}' holds {}", kind(&other)))
             }
@@ -209,6 +214,36 @@ fn canonical_row(fields: &[&str], row: Value) -> Result<Value, String> {
         out.push(((*name).to_owned(), v));
     }
     Ok(Value::Struct(out))
+}
+
+/// One element of `tool_calls` as LeRobot's `datasets.Json()` feature decodes it: JSON text (the
+/// column's declared type, `pa.json_()`) parsed into values, other values (the structs
+/// pyarrow infers when the annotation writer leaves the type to it) as they are.
+fn tool_call(v: Value) -> Result<Value, String> {
+    match v {
+        Value::Str(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .map(from_json)
+            .map_err(|e| format!("a tool call is not valid JSON ({e}): {text}")),
+        other => Ok(other),
+    }
+}
+
+/// A parsed JSON value as a [`Value`] (integers as integers, other numbers as floats, objects
+/// with their keys in order), as Python's `json.loads` gives it.
+fn from_json(v: serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(b),
+        J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::Int(i),
+            (None, Some(u), _) => Value::UInt(u),
+            (_, _, f) => Value::Float(f.unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::Str(s),
+        J::Array(a) => Value::List(a.into_iter().map(from_json).collect()),
+        J::Object(o) => Value::Struct(o.into_iter().map(|(k, v)| (k, from_json(v))).collect()),
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -263,6 +298,36 @@ mod tests {
         assert!(canonical_language("language_events", vec![Value::List(vec![extra])]).is_err());
         let bad = Value::Struct(vec![("role".into(), Value::Int(3))]);
         assert!(canonical_language("language_events", vec![Value::List(vec![bad])]).is_err());
+        // tool calls stored as JSON text (LeRobot's declared type) are parsed, as its Json()
+        // feature does; text that is no JSON is an error
+        let call = |t: &str| {
+            Value::List(vec![Value::Struct(vec![
+                ("role".into(), Value::Str("assistant".into())),
+                ("tool_calls".into(), Value::List(vec![Value::Str(t.into())])),
+            ])])
+        };
+        let out = canonical_language(
+            "language_events",
+            vec![call(
+                r#"{"type": "function", "function": {"name": "say", "n": 2, "x": 0.5}}"#,
+            )],
+        )
+        .unwrap();
+        let Value::List(rows) = &out[0] else { panic!() };
+        let Value::Struct(f) = &rows[0] else { panic!() };
+        let Value::List(calls) = &f[4].1 else {
+            panic!()
+        };
+        let Value::Struct(c) = &calls[0] else {
+            panic!()
+        };
+        assert_eq!(c[0], ("type".into(), Value::Str("function".into())));
+        let Value::Struct(func) = &c[1].1 else {
+            panic!()
+        };
+        assert_eq!(func[1].1, Value::Int(2));
+        assert_eq!(func[2].1, Value::Float(0.5));
+        assert!(canonical_language("language_events", vec![call("{not json")]).is_err());
     }
     use arrow_array::builder::{Float32Builder, ListBuilder, StringBuilder, StructBuilder};
     use arrow_schema::Field;

@@ -100,14 +100,21 @@ def check_depth_output_unit(unit: Any) -> str:
     return str(unit)
 
 
-def depth_stats_in(stats: dict[str, Any], features: Mapping[str, Mapping[str, Any]], unit: str) -> dict[str, Any]:
+def depth_stats_in(
+    stats: dict[str, Any], features: Mapping[str, Mapping[str, Any]], unit: str, *, recomputed: bool = False
+) -> dict[str, Any]:
     """``stats`` with each depth map's statistics turned from the unit they were recorded in
     (the feature's ``info.depth_unit``) into ``unit`` (``"mm"`` or ``"m"``), as LeRobot 0.6's
     ``rescale_depth_stats`` does (every statistic but ``count`` scaled; features without a
-    recorded unit, and ``"raw"``, left as they are). A new dict; ``stats`` is not changed."""
+    recorded unit, and ``"raw"``, left as they are). ``recomputed``: the statistics come from
+    :func:`roboframes.tools.compute_stats`, which gives a depth video without a recorded unit in
+    millimetres (its codes dequantised so, as its items are). A new dict; ``stats`` is not
+    changed."""
     out = dict(stats)
     for key, feature in features.items():
         recorded = (feature.get("info") or {}).get("depth_unit")
+        if recorded is None and recomputed and feature.get("dtype") == "video":
+            recorded = "mm"
         if not is_depth_feature(feature) or key not in out or unit == "raw" or recorded in (None, unit):
             continue
         factor = 1000.0 if recorded == "m" else 1.0 / 1000.0
@@ -628,7 +635,7 @@ class Dataset(CameraKeys):
             decode_threads=self._decode_threads_arg,
             progress=progress,
         )
-        return depth_stats_in(stats, self.features, self.depth_output_unit)
+        return depth_stats_in(stats, self.features, self.depth_output_unit, recomputed=True)
 
     def validate(
         self, decode: str = "ends", *, progress: bool | Callable[[int, int], None] | None = None
@@ -671,9 +678,10 @@ class Dataset(CameraKeys):
 
     def output_specs(self, frame_dtype: str | None = None, channels_last: bool | None = None) -> list[OutputSpec]:
         """Every entry of an item, in item order: ``key``, ``kind`` (``video``, ``image``,
-        ``numeric``, ``string``, ``pad``, ``task``, ``subtask``), ``dtype``, ``shape`` and
-        ``window``. Frames in this dataset's format unless ``frame_dtype`` / ``channels_last``
-        (which may name any frame type of the core, ``bfloat16`` included) say otherwise."""
+        ``numeric``, ``string``, ``language``, ``pad``, ``task``, ``subtask``), ``dtype``,
+        ``shape``, ``window``, ``is_array`` and ``depth``. Frames in this dataset's format
+        unless ``frame_dtype`` / ``channels_last`` (which may name any frame type of the core,
+        ``bfloat16`` included) say otherwise."""
         if frame_dtype is None and channels_last is None:
             return list(self._specs)
         return self._native.output_specs(

@@ -121,6 +121,11 @@ def test_episode_subsets_filters_and_indices(dataset06) -> None:
     # pickles without the filter (its result), as DataLoader workers need
     again = pickle.loads(pickle.dumps(f_ours))
     assert again.episodes == [0, 3]
+    # the reader side copies plainly (no recursion through its forwarding)
+    import copy
+
+    assert copy.copy(f_ours.reader).delta_indices == f_ours.reader.delta_indices
+    assert f_ours.reader.decode_threads == f_ours.decode_threads
     # hf_dataset is LeRobot's own, of the selected rows
     assert len(f_ours.hf_dataset) == len(f_ref.hf_dataset)
     assert f_ours.get_raw_item(0)["index"] == f_ref.get_raw_item(0)["index"]
@@ -389,6 +394,44 @@ def test_language_items_equal_lerobot(dataset06) -> None:
         roboframes.Dataset(root, delta_timestamps={"language_events": [0.0, 0.1]})
 
 
+def test_tool_calls_stored_as_json_text(dataset06, tmp_path: Path) -> None:
+    """``tool_calls`` stored as JSON text (LeRobot's declared ``pa.json_()`` type, as a table
+    rewritten with its features holds them): LeRobot's ``datasets.Json()`` parses them, and so
+    does roboframes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "json_calls"
+    shutil.copytree(dataset06("language"), root)
+    for path in sorted((root / "data").rglob("*.parquet")):
+        t = pq.read_table(path)
+        rows = t.column("language_events").to_pylist()
+        for row in rows:
+            for ev in row:
+                if ev["tool_calls"] is not None:
+                    ev["tool_calls"] = [json.dumps(c) for c in ev["tool_calls"]]
+        typ = pa.list_(
+            pa.struct(
+                [
+                    ("role", pa.string()),
+                    ("content", pa.string()),
+                    ("style", pa.string()),
+                    ("camera", pa.string()),
+                    ("tool_calls", pa.list_(pa.string())),
+                ]
+            )
+        )
+        i = t.column_names.index("language_events")
+        pq.write_table(t.set_column(i, "language_events", pa.array(rows, type=typ)), path)
+    ref = LeRobotDS("roboframes/language", root=root)
+    ours = rt.LeRobotDataset("roboframes/language", root=root)
+    calls = 0
+    for i in range(len(ref)):
+        assert_items_equal(ours[i], ref[i])
+        calls += sum(1 for ev in ref[i]["language_events"] if ev["tool_calls"])
+    assert calls > 0  # (the speech atoms' calls came back as dicts on both sides)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -416,6 +459,11 @@ def test_sampler_order_equals_lerobot(dataset06, kwargs: dict[str, Any]) -> None
     ours.load_state_dict(state)
     ref.load_state_dict(state)
     assert list(ours) == list(ref)
+    # a checkpoint between making the iteration and its first item resumes at its start
+    it = iter(ours)
+    assert ours.state_dict() == {"epoch": 6, "start_index": 0}
+    del it
+    ours.load_state_dict({"epoch": 6, "start_index": 0})
     # mid-epoch, ours tells where the iteration is
     it = iter(ours)
     next(it), next(it)
@@ -513,6 +561,8 @@ def test_datasets_in_lerobots_hub_cache(dataset06, tmp_path: Path, monkeypatch) 
     direct = rt.LeRobotDataset("someone/demo", root=src)
     assert_items_equal(ds[4], direct[4])
     assert rt.LeRobotDataset("someone/demo", revision=commit).root == snap
+    # a newer version asked for falls back to the cached v3.0, as LeRobot's get_safe_version
+    assert rt.LeRobotDataset("someone/demo", revision="v3.2").root == snap
     with pytest.raises(FileNotFoundError, match="hub"):
         rt.LeRobotDataset("someone/missing")
 

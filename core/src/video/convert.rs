@@ -129,11 +129,20 @@ impl FrameConverter {
         }
         let row = (w as usize) * 2;
         if fmt == GRAY12_NATIVE as i32 {
-            let stride = frame.stride(0);
+            // SAFETY: frame is a valid decoded frame; reading a plain field.
+            let linesize = unsafe { (*frame.as_ptr()).linesize[0] };
+            // (ffmpeg-next's plane accessors trust the linesize and panic without a plane)
+            if linesize <= 0 || frame.planes() == 0 {
+                return Err(format!(
+                    "decoded grey frame has no plane of positive stride ({linesize})"
+                ));
+            }
+            let stride = linesize as usize;
             let data = frame.data(0);
             for (y, d) in dst.chunks_exact_mut(row).enumerate() {
-                let s = data
-                    .get(y * stride..y * stride + row)
+                let s = y
+                    .checked_mul(stride)
+                    .and_then(|a| data.get(a..a.checked_add(row)?))
                     .ok_or("decoded frame is shorter than its size")?;
                 d.copy_from_slice(s);
             }

@@ -112,8 +112,9 @@ class _DropIn(torch.utils.data.Dataset):
             stats = self._numpy.compute_stats(progress=False)  # once: workers get the numbers
         self._norm_stats = stats
         self._norm = tools.normalization(self._numpy, normalize, stats)
-        videos = set(self._numpy.video_keys) - set(self._numpy.depth_keys)
-        images = set(self._numpy.image_keys)
+        depth = set(self._numpy.depth_keys)
+        videos = set(self._numpy.video_keys) - depth
+        images = set(self._numpy.image_keys) - depth
         normalized_cameras = [n[0] for n in self._norm or [] if n[0] in videos | images]
         not_float = [k for k in normalized_cameras if (frame_dtype if k in videos else image_dtype) != torch.float32]
         if not_float:
@@ -607,9 +608,12 @@ class LeRobotDataset06(_DropIn):
     @property
     def absolute_to_relative_idx(self) -> dict[int, int] | None:
         """Mapping from absolute frame indices (``index``) to item positions; None when every
-        episode is selected (then they are the same)."""
+        episode is selected (then they are the same). Made on first use, then kept."""
         if self.episodes is None:
             return None
+        cached: dict[int, int] | None = self.__dict__.get("_abs_to_rel")
+        if cached is not None:
+            return cached
         out: dict[int, int] = {}
         pos = 0
         table = {e["episode_index"]: e for e in self._numpy.episode_table()}
@@ -619,6 +623,7 @@ class LeRobotDataset06(_DropIn):
             for i, g in enumerate(range(start, end)):
                 out[g] = pos + i
             pos += end - start
+        self._abs_to_rel = out  # (made once: LeRobot's scripts read it per frame)
         return out
 
     @property
@@ -649,7 +654,12 @@ class DatasetReader06:
         self._hf: Any = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._owner.numpy_reader, name)
+        # (only for names this class lacks; never for its own state or Python's protocols, so
+        # that copying or unpickling an instance without `_owner` fails plainly)
+        owner = self.__dict__.get("_owner")
+        if owner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(owner.numpy_reader, name)
 
     @property
     def root(self) -> str | Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .. import _native, remote
-from ..dataset import CameraKeys, Dataset, depth_stats_in
+from ..dataset import CameraKeys, Dataset
 from ..errors import DatasetNotFoundError, InvalidArgumentError, MetadataError, ParquetError
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,32 @@ def lerobot_home() -> Path:
     return Path(hf_home).expanduser() / "lerobot"
 
 
+def _version_ref(refs: Path, revision: str) -> str | None:
+    """The name of the ref under ``refs`` that LeRobot's ``get_safe_version`` would have picked
+    for a version ``revision`` (``v3.0``): that version itself, else the newest ``v{major}.{minor}``
+    tag of the same major version and a minor version no higher. None when none is there (or
+    ``revision`` is no version)."""
+    import re
+
+    version = re.fullmatch(r"v?(\d+)\.(\d+)", revision)
+    if version is None or not refs.is_dir():
+        return None
+    want = (int(version.group(1)), int(version.group(2)))
+    tags: list[tuple[tuple[int, int], str]] = []
+    for ref in refs.iterdir():
+        m = re.fullmatch(r"v?(\d+)\.(\d+)", ref.name)
+        if m and ref.is_file():
+            tags.append(((int(m.group(1)), int(m.group(2))), ref.name))
+    compatible = [t for t in tags if t[0][0] == want[0] and t[0][1] <= want[1]]
+    return max(compatible)[1] if compatible else None
+
+
 def hub_snapshot(repo_id: str, revision: str | None, repo_type: str = "dataset") -> Path | None:
     """Where LeRobot 0.6 keeps a dataset it downloaded without a ``root``: its revision-safe Hub
     cache, ``$HF_LEROBOT_HOME/hub/datasets--{org}--{name}/snapshots/{commit}`` (the commit that
-    ``refs/{revision}`` names, ``revision`` defaulting to ``v3.0``, or a snapshot named by a
-    commit given as ``revision``), or for a storage bucket ``$HF_LEROBOT_HOME/hub/buckets--{org}--{name}``.
+    ``refs/{revision}`` names, ``revision`` defaulting to ``v3.0``; for a version, the tag
+    LeRobot's ``get_safe_version`` picks among the cached refs; or a snapshot named by a commit
+    given as ``revision``), or for a storage bucket ``$HF_LEROBOT_HOME/hub/buckets--{org}--{name}``.
     None when it holds no such dataset."""
     hub = lerobot_home() / "hub"
     if repo_type == "bucket":
@@ -45,9 +66,10 @@ def hub_snapshot(repo_id: str, revision: str | None, repo_type: str = "dataset")
     repo = hub / ("datasets--" + repo_id.replace("/", "--"))
     rev = revision or CODEBASE_VERSION
     candidates: list[str] = []
-    ref = repo / "refs" / rev
-    if ref.is_file():
-        candidates.append(ref.read_text().strip())
+    for name in (rev, _version_ref(repo / "refs", rev)):
+        ref = repo / "refs" / name if name else None
+        if ref is not None and ref.is_file():
+            candidates.append(ref.read_text().strip())
     candidates.append(rev)  # a commit hash given as the revision
     for commit in candidates:
         snap = repo / "snapshots" / commit
@@ -508,6 +530,15 @@ class LeRobotDatasetMetadata06(_Metadata):
         self.info = dataset_info(self._raw)
 
     @cached_property
+    def stats(self) -> dict[str, dict[str, Any]] | None:
+        """``meta/stats.json`` (``{feature: {stat: ndarray}}``), or None without one; parsed on
+        first use (a ``MetadataError`` names a broken file then), a plain mutable dict; depth
+        maps' statistics in the unit :meth:`rescale_depth_stats` asked for (else as recorded)."""
+        stats = parse_recorded_stats(self._stats_reader)
+        unit = self.__dict__.get("_depth_unit")
+        return stats if stats is None or unit is None else _rescaled(stats, self.features, None, unit)
+
+    @cached_property
     def tasks(self) -> Any:
         """``meta/tasks.parquet`` as LeRobot 0.6 reads it: a DataFrame indexed by task string
         (an index named ``task``)."""
@@ -564,8 +595,31 @@ class LeRobotDatasetMetadata06(_Metadata):
                 missing,
                 output_unit,
             )
-        if self.stats is not None:
-            self.__dict__["stats"] = depth_stats_in(self.stats, self.features, output_unit)
+        # (stats.json stays unparsed until used, so that a broken one does not stop opening;
+        # statistics already handed out are rescaled, as LeRobot's)
+        parsed = self.__dict__.get("stats")
+        if parsed is not None:
+            self.__dict__["stats"] = _rescaled(parsed, self.features, self.__dict__.get("_depth_unit"), output_unit)
+        self._depth_unit = output_unit
+
+
+def _rescaled(
+    stats: dict[str, dict[str, Any]], features: dict[str, dict], current: str | None, target: str
+) -> dict[str, dict[str, Any]]:
+    """``stats`` with each depth map's statistics (in ``current``, or in its recorded unit when
+    ``current`` is None) turned into ``target``; depth maps without a recorded unit are left as
+    they are. A new dict."""
+    from ..dataset import is_depth_feature
+
+    out = dict(stats)
+    for key, ft in features.items():
+        recorded = (ft.get("info") or {}).get("depth_unit")
+        unit = current if current is not None else recorded
+        if key not in out or not is_depth_feature(ft) or recorded is None or unit == target:
+            continue
+        factor = 1000.0 if unit == "m" else 1.0 / 1000.0
+        out[key] = {n: v if n == "count" else v * factor for n, v in out[key].items()}
+    return out
 
 
 def with_token(storage_options: remote.StorageOptions | None, token: str | bool | None) -> remote.StorageOptions | None:

@@ -153,6 +153,8 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
     Beyond LeRobot's, keyword-only: ``num_replicas`` / ``rank`` split each epoch between ranks
     with ``DistributedSampler``'s rule (``drop_last``); default: no sharding (under
     ``accelerate``, LeRobot's training script, leave them unset: it shards batches itself).
+    Sharded, ``start_index`` counts the items of this rank's shard (LeRobot's
+    ``compute_sampler_state`` counts positions of the whole epoch, for accelerate's sharding).
     """
 
     def __init__(
@@ -261,15 +263,16 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
         self._running = None
 
     def __iter__(self) -> Iterator[int]:
-        # the epoch advances when the iteration is made, as LeRobot's
+        # the epoch advances when the iteration is made, as LeRobot's; from then on the state
+        # is the new iteration's (a checkpoint before its first item resumes at its start)
         epoch, start = self._epoch, self._start_index
         self._epoch += 1
         self._start_index = 0
+        self._running = (epoch, start)
         return self._iter_epoch(epoch, start)
 
     def _iter_epoch(self, epoch: int, start: int) -> Iterator[int]:
         positions = self.epoch_positions(epoch)
-        self._running = (epoch, start)
         try:
             for k in range(start, len(positions)):
                 self._running = (epoch, k + 1)
