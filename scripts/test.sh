@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# All tests: set up (idempotent), Rust format/lint/unit tests (and valgrind over the FFI code),
-# a short coverage-guided fuzzing run of the core's parsers, Python format/lint/type checks (ruff,
-# mypy, stubtest), a short run of the whole-dataset fuzzer, then the pytest suites (among them a
+# All tests: set up (idempotent), Rust format/lint/unit tests, Python format/lint/type checks
+# (ruff, mypy, stubtest), valgrind over the FFI code, a short coverage-guided fuzzing run of the
+# core's parsers, a short run of the whole-dataset fuzzer, then the pytest suites (among them a
 # clean-venv install of ./python), with a second environment holding the newest torch, and the
-# LeRobot 0.6 suite in its own environment (scripts/lerobot06.sh).
+# LeRobot 0.6 suite in its own environment (scripts/lerobot06.sh). CI runs this.
+#
+# bash scripts/test.sh --quick [PYTEST ARGS...]: the edit-test loop's tier: set up, format,
+# lints, the Rust tests, ruff/mypy/stubtest and the Python tests not marked `slow` (training
+# runs, torchrun, fresh processes, torch.compile, the clean-venv install); no valgrind, fuzzing,
+# newest torch or LeRobot 0.6 environment. Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
+QUICK=0
+if [ "${1:-}" = "--quick" ]; then
+  QUICK=1
+  shift
+fi
 bash scripts/setup.sh
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
@@ -16,6 +26,23 @@ echo "[test] cargo test"
 # (the pyo3 crate is a Python extension: it is exercised by pytest, not linked into a test binary)
 CARGO_TEST=(cargo test -p roboframes-core -p roboframes-torch --features roboframes-core/testing)
 "${CARGO_TEST[@]}"
+echo "[test] ruff format --check, ruff check"
+PY_DIRS=(python tests benches examples fuzz)
+.venv/bin/ruff format --check "${PY_DIRS[@]}"
+.venv/bin/ruff check "${PY_DIRS[@]}"
+echo "[test] mypy (the roboframes package; python/pyproject.toml [tool.mypy])"
+.venv/bin/mypy --config-file python/pyproject.toml
+echo "[test] stubtest: the .pyi stubs against the built extensions (_native, the MLX primitive)"
+.venv/bin/python -m mypy.stubtest --mypy-config-file python/pyproject.toml \
+  --allowlist python/stubtest-allowlist.txt roboframes._native roboframes.mlx._mlx_ext
+
+if [ "$QUICK" = "1" ]; then
+  echo "[test] pytest (quick: not slow)"
+  export ROBOFRAMES_REQUIRE_MLX=1
+  .venv/bin/python -m pytest -q tests -m "not slow" "$@"
+  exit 0
+fi
+
 echo "[test] valgrind (memcheck): decoder FFI, parallel writes into caller buffers, depth maps, torch kernels"
 # cargo runs the test binaries through the runner of the host's target triple
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
@@ -29,16 +56,6 @@ env "$RUNNER_VAR=valgrind -q --error-exitcode=9 --leak-check=full --errors-for-l
 echo "[test] fuzzing, short run: AFL++ over the core's parsers (30 s per target; see scripts/fuzz.sh)"
 (cd fuzz && cargo fmt --check)
 bash scripts/fuzz.sh 30
-
-echo "[test] ruff format --check, ruff check"
-PY_DIRS=(python tests benches examples fuzz)
-.venv/bin/ruff format --check "${PY_DIRS[@]}"
-.venv/bin/ruff check "${PY_DIRS[@]}"
-echo "[test] mypy (the roboframes package; python/pyproject.toml [tool.mypy])"
-.venv/bin/mypy --config-file python/pyproject.toml
-echo "[test] stubtest: the .pyi stubs against the built extensions (_native, the MLX primitive)"
-.venv/bin/python -m mypy.stubtest --mypy-config-file python/pyproject.toml \
-  --allowlist python/stubtest-allowlist.txt roboframes._native roboframes.mlx._mlx_ext
 
 # The newest torch, in an environment of its own (LeRobot 0.4.4 needs torch < 2.11).
 # (the pinned lock: regenerate it from requirements-newest-torch.in, see there)

@@ -60,6 +60,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "install: installs ./python into a clean venv (tests/test_install.py; runs by default)"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: training runs, torchrun, fresh processes, torch.compile, the clean-venv install "
+        "(left out by `bash scripts/test.sh --quick`; the full test command runs them)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # the clean-venv install is slow too
+    for item in items:
+        if item.get_closest_marker("install") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

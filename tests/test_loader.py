@@ -481,6 +481,7 @@ def test_samplers_shard_when_asked(root) -> None:
 # -- a real distributed run --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_torchrun_ddp_covers_the_epoch_and_resumes_identically(root, tmp_path) -> None:
     """examples/train_ddp_resumable.py under torchrun (2 ranks, gloo): the ranks' shards cover
     each epoch, and a run restarted from its mid-epoch checkpoint continues identically."""

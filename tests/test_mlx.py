@@ -333,6 +333,7 @@ def test_mlx_data_interop(dataset_dir) -> None:
     assert len(list(stream)) == len(got)
 
 
+@pytest.mark.slow
 def test_mlx_training_example_learns(dataset_dir) -> None:
     path = Path(__file__).resolve().parents[1] / "examples" / "train_mlx.py"
     spec = importlib.util.spec_from_file_location("train_mlx", path)

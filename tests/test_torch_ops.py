@@ -26,7 +26,11 @@ def ds(dataset_dir):
     return checks.open_dataset(dataset_dir("av1"))
 
 
-@pytest.mark.parametrize("check", checks.CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "check",
+    [pytest.param(c, marks=pytest.mark.slow) if c is checks.check_compile else c for c in checks.CHECKS],
+    ids=lambda c: c.__name__,
+)
 def test_operators(ds, check) -> None:
     check(ds)
 
@@ -106,6 +110,7 @@ def _run_checks(python: str, root: Path) -> str:
     return r.stdout
 
 
+@pytest.mark.slow
 def test_fresh_process_registers_the_operators(dataset_dir) -> None:
     out = _run_checks(sys.executable, dataset_dir("av1"))
     assert f"ALL OK torch {torch.__version__}" in out

@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("lerobot.scripts.lerobot_train")
 
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_lerobot.py"
 
 

@@ -567,6 +567,7 @@ def test_datasets_in_lerobots_hub_cache(dataset06, tmp_path: Path, monkeypatch) 
         rt.LeRobotDataset("someone/missing")
 
 
+@pytest.mark.slow
 def test_lerobot_train_runs_through_patch(dataset06, tmp_path: Path) -> None:
     """LeRobot 0.6's ``lerobot-train`` (its ``make_train_eval_datasets``, EpisodeAwareSampler,
     language-aware collate, uint8 frames) reads through roboframes with no other change."""
