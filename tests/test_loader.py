@@ -326,6 +326,29 @@ def test_a_state_of_other_settings_is_refused(ds, dataset_dir) -> None:
         ds.loader(3).load_state_dict({"epoch": 0})
     # another rank of the same world may load it (every rank is at the same position)
     ds.loader(3, seed=1, rank=1, world_size=2).load_state_dict(ds.loader(3, seed=1, rank=0, world_size=2).state_dict())
+    # a bool, float, negative or out-of-range epoch, position or seed is no state
+    for key, bad in [("epoch", True), ("position", 1.0), ("position", -1), ("position", 10**9), ("seed", "1")]:
+        with pytest.raises(InvalidArgumentError, match=key):
+            ds.loader(3, seed=1).load_state_dict({**state, key: bad})
+
+
+def test_sampler_states_are_checked(root) -> None:
+    ds = roboframes.Dataset(root)
+    s = roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1)
+    state = s.state_dict()
+    for key, bad in [("epoch", False), ("batches", 2.5), ("batches", len(s) + 1), ("seed", None)]:
+        with pytest.raises(InvalidArgumentError, match=key):
+            roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1).load_state_dict({**state, key: bad})
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    frm = [e["dataset_from_index"] for e in ds.episode_table()]
+    to = [e["dataset_to_index"] for e in ds.episode_table()]
+    t = rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5)
+    tstate = t.state_dict()
+    for key, bad in [("epoch", True), ("items", "3"), ("items", len(t) + 1)]:
+        with pytest.raises(InvalidArgumentError, match=key):
+            rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5).load_state_dict({**tstate, key: bad})
 
 
 # -- sharding --------------------------------------------------------------------------------

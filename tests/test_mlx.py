@@ -186,6 +186,28 @@ def test_errors_raise_and_leave_the_process_usable(dataset_dir, tmp_path: Path) 
         rm.Dataset(root, frame_dtype="int8")
 
 
+def test_indices_follow_the_numpy_rules(dataset_dir) -> None:
+    ds = rm.Dataset(dataset_dir("av1"))
+    np_ds = roboframes.Dataset(dataset_dir("av1"))
+    for bad in ([1.7], [True], [[0, 1]], [float("nan")], mx.array([1.5]), mx.array([True]), mx.array([[0, 1]])):
+        with pytest.raises(TypeError):
+            ds.get_batch(bad)
+        with pytest.raises(TypeError):
+            np_ds.get_batch(bad if not isinstance(bad, mx.array) else np.asarray(bad))
+    for bad_item in (1.7, True, "1"):
+        with pytest.raises(TypeError):
+            ds[bad_item]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        rm.decode_frames(ds, TOP, [0.5], [0.0])
+    with pytest.raises(TypeError):
+        rm.gather(ds, "observation.state", [0.5], [0])
+    # integers of any width, as lists, NumPy or MLX arrays, are item indices
+    want = np.asarray(ds.get_batch([0, 2])["index"])
+    for good in ([0, 2], np.array([0, 2], dtype=np.int32), mx.array([0, 2], dtype=mx.uint8)):
+        np.testing.assert_array_equal(np.asarray(ds.get_batch(good)["index"]), want)
+    assert int(ds[np.int64(2)]["index"].item()) == 2
+
+
 def test_frames_and_gather_compile_and_check_their_lengths(dataset_dir) -> None:
     ds = rm.Dataset(dataset_dir("av1"))
 

@@ -31,6 +31,7 @@ from .sampler import (
     shard_order,
     shard_runs,
     shard_size,
+    state_int,
 )
 from .tools import normalization
 
@@ -231,12 +232,9 @@ class Loader:
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise InvalidArgumentError(f"not a roboframes loader state (format {STATE_FORMAT!r})")
         check_state(state, self._config(), "the loader")
-        epoch, position = state.get("epoch"), state.get("position")
-        if not (isinstance(epoch, int) and isinstance(position, int) and epoch >= 0 and 0 <= position <= len(self)):
-            raise InvalidArgumentError(f"loader state has an invalid epoch or position: {epoch!r}, {position!r}")
-        seed = state.get("seed")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise InvalidArgumentError(f"loader state has an invalid seed: {seed!r}")
+        epoch = state_int(state, "epoch", "the loader")
+        position = state_int(state, "position", "the loader", at_most=len(self))
+        seed = state_int(state, "seed", "the loader")
         self.seed = seed  # (the saved seed wins over the constructor's)
         self.epoch, self.position = epoch, 0
         self.seek(position)

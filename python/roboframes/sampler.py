@@ -309,9 +309,22 @@ class GopShuffleSampler:
         """Makes the next iteration continue the saved epoch after its produced batches.
         Refuses a state saved with other settings (dataset size, batch size, replicas, ...)."""
         check_state(state, self._config(), "GopShuffleSampler")
-        self.seed = int(state["seed"])
-        self.epoch, self._skip = int(state["epoch"]), int(state["batches"])
+        self.seed = state_int(state, "seed", "GopShuffleSampler")
+        self.epoch = state_int(state, "epoch", "GopShuffleSampler")
+        self._skip = state_int(state, "batches", "GopShuffleSampler", at_most=len(self))
         self._current = (self.epoch, self._skip)
+
+
+def state_int(state: dict[str, Any], key: str, what: str, *, at_most: int | None = None, signed: bool = False) -> int:
+    """``state[key]`` as an int (``>= 0`` unless ``signed``, at most ``at_most``);
+    ``InvalidArgumentError`` naming it otherwise (a bool, a float or text is no position)."""
+    v = state.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or (v < 0 and not signed) or (at_most is not None and v > at_most):
+        bound = "" if at_most is None else f", at most {at_most}"
+        raise InvalidArgumentError(
+            f"{what} state has an invalid {key!r}: {v!r} (an int{'' if signed else ' >= 0'}{bound})"
+        )
+    return v
 
 
 def check_state(state: dict[str, Any], config: dict[str, Any], what: str) -> None:

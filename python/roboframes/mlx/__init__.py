@@ -35,7 +35,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from .. import _native, errors
 from ..dataset import Dataset as NumpyDataset
-from ..dataset import Item
+from ..dataset import Item, item_indices
 
 try:
     from . import _mlx_ext
@@ -65,6 +65,18 @@ def _decode_op(*args: Any) -> list[mx.array]:
         return list(_mlx_ext.decode_op(*args))
     except RuntimeError as e:
         raise _typed(e) from None
+
+
+def _indices(x: Any, what: str = "indices") -> mx.array:
+    """Item indices or episode indices as a 1-D int64 array, by the NumPy surface's rules: a
+    sequence or 1-D array of integers (``TypeError`` for floats, booleans, strings, nested or 2-D
+    input; ``IndexOutOfRangeError`` beyond int64). A lazy ``mx.array`` must be a 1-D integer
+    array (checked on its dtype and shape, without evaluating it); it is cast on the CPU stream."""
+    if isinstance(x, mx.array):
+        if x.ndim != 1 or x.dtype == mx.bool_ or not mx.issubdtype(x.dtype, mx.integer):
+            raise TypeError(f"{what} must be a 1-D array of integers, got a {x.ndim}-D array of {x.dtype}")
+        return x if x.dtype == mx.int64 else x.astype(mx.int64, stream=mx.cpu)
+    return mx.array(item_indices(x), dtype=mx.int64)
 
 
 def _as_1d(x: Any, dtype: mx.Dtype) -> mx.array:
@@ -101,7 +113,7 @@ def decode_frames(
         frame_dtype,
         bool(channels_last),
         [],
-        [_as_1d(episode_index, mx.int64), _as_1d(timestamp, mx.float64)],
+        [_indices(episode_index, "episode_index"), _as_1d(timestamp, mx.float64)],
         [shape],
         [mlx_dtype(dtype)],
     )
@@ -123,7 +135,7 @@ def gather(
         "uint8",
         True,
         [int(o) for o in offsets],
-        [_as_1d(index, mx.int64)],
+        [_indices(index)],
         [[t, *row], [t]],
         [mlx_dtype(dtype), mx.bool_],
     )
@@ -174,7 +186,7 @@ class _BatchLayout:
             self.frame_dtype,
             self.channels_last,
             [],
-            [_as_1d(index, mx.int64)],
+            [_indices(index)],
             self.shapes,
             self.dtypes,
         )
@@ -265,6 +277,8 @@ class Dataset:
 
     def __getitem__(self, idx: int) -> Item:
         """One item (lazy arrays; 0-d for scalar features)."""
+        if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
+            raise TypeError(f"dataset indices must be integers, not {type(idx).__name__}")
         batch = self.get_batch([idx])
         return _sample(batch, 0)
 
@@ -273,7 +287,7 @@ class Dataset:
         ``(B, *item_shape)`` (lazy, one primitive for all of them), strings as lists. Indices
         may be a lazy ``mx.array`` (then string entries, which need the indices now, evaluate
         it)."""
-        index = _as_1d(indices, mx.int64)
+        index = _indices(indices)
         arrays = self._layout.arrays(index)
         by_key: dict[str, Any] = {s.key: a for s, a in zip(self._layout.specs, arrays, strict=True)}
         if self._has_strings:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..sampler import check_state, sampler_rank, shard_order, shard_size
+from ..errors import InvalidArgumentError
+from ..sampler import check_state, sampler_rank, shard_order, shard_size, state_int
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,9 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
         """Makes the next iteration continue the saved epoch after its produced items; refuses
         a state saved with other settings."""
         check_state(state, self._config(), "EpisodeAwareSampler")
-        self.seed = int(state["seed"])
-        self.epoch, self._skip = int(state["epoch"]), int(state["items"])
+        self.seed = state_int(state, "seed", "EpisodeAwareSampler", signed=True)
+        self.epoch = state_int(state, "epoch", "EpisodeAwareSampler")
+        self._skip = state_int(state, "items", "EpisodeAwareSampler", at_most=len(self))
         self._current = (self.epoch, self._skip)
 
 
@@ -258,8 +260,10 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration epoch ``state["epoch"]`` from ``state["start_index"]``."""
-        self._epoch = int(state["epoch"])
-        self._start_index = int(state["start_index"])
+        if not isinstance(state, dict):
+            raise InvalidArgumentError(f"EpisodeAwareSampler state must be a dict, got {type(state).__name__}")
+        self._epoch = state_int(state, "epoch", "EpisodeAwareSampler")
+        self._start_index = state_int(state, "start_index", "EpisodeAwareSampler", at_most=len(self))
         self._running = None
 
     def __iter__(self) -> Iterator[int]:
