@@ -30,13 +30,15 @@ HOST = "127.0.0.1"
 @dataclass
 class Faults:
     """Faults the server injects into its next ``count`` file requests (HEAD and GET), then
-    stops. ``kind``: ``"drop"`` (close the connection without answering), ``"500"`` or
-    ``"429"`` (answer that status), ``"stall"`` (answer after ``stall_s`` seconds),
-    ``"norange"`` (ignore ``Range``: 200 with the whole file)."""
+        stops. ``kind``: ``"drop"`` (close the connection without answering), ``"500"`` or
+        ``"429"`` (answer that status), ``"stall"`` (answer after ``stall_s`` seconds),
+        ``"norange"`` (ignore ``Range``: 200 with the whole file), ``"trickle"`` (send the headers,
+    then one body byte every ``trickle_s`` seconds)."""
 
     kind: str = ""
     count: int = 0
     stall_s: float = 3.0
+    trickle_s: float = 0.5
     only_get: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,7 +108,8 @@ def read_range(path: Path, start: int, end: int) -> bytes:
 
 
 class FileServer(ThreadingHTTPServer):
-    """Serves ``folders`` (URL prefix -> folder) with Range, ETag and If-Match, and, with
+    """Serves ``folders`` (URL prefix -> folder) with Range, ETag and If-Match (or, as a hostile
+    or bare server, without validators or ignoring ``If-Match``), and, with
     ``hub`` (repo id -> (folder, commit)), the Hub's ``resolve`` and ``revision`` endpoints."""
 
     daemon_threads = True
@@ -118,8 +121,14 @@ class FileServer(ThreadingHTTPServer):
         hub: dict[str, tuple[Path, str]] | None = None,
         delay_s: float = 0.0,
         token: str | None = None,
+        validators: bool = True,
+        honour_if_match: bool = True,
     ) -> None:
         super().__init__((HOST, 0), _Handler)
+        #: send ETag and Last-Modified (False: neither, like some plain HTTP servers)
+        self.validators = validators
+        #: answer 412 to a stale If-Match (False: serve the current bytes regardless)
+        self.honour_if_match = honour_if_match
         self.folders = {k.strip("/"): Path(v) for k, v in (folders or {}).items()}
         self.hub = hub or {}
         self.delay_s = delay_s
@@ -288,8 +297,10 @@ class _Handler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
         }
+        if not srv.validators:
+            del headers["ETag"], headers["Last-Modified"]
         want = self.headers.get("If-Match")
-        if want is not None and want.strip() not in (etag, "*"):
+        if srv.honour_if_match and want is not None and want.strip() not in (etag, "*"):
             self._send(412, b"precondition failed", {"ETag": etag}, head)
             return
         rng = self.headers.get("Range")
@@ -304,9 +315,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(416, b"", {"Content-Range": f"bytes */{size}"}, head)
                 return
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+            if fault == "trickle" and not head:
+                self._trickle(206, read_range(path, start, end), headers, srv.faults.trickle_s)
+                return
             self._send(206, read_range(path, start, end) if not head else b"", headers, head, length=end - start)
             return
         self._send(200, path.read_bytes() if not head else b"", headers, head, length=size)
+
+    def _trickle(self, status: int, body: bytes, headers: dict[str, str], every_s: float) -> None:
+        """Answers ``body`` one byte every ``every_s`` seconds, until the client gives up (at
+        most 600 bytes: the loop ends by itself)."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for i in range(min(len(body), 600)):
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(every_s)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802
         ranged = "Range" in self.headers
@@ -338,9 +369,11 @@ def file_server(
     hub: dict[str, tuple[Path, str]] | None = None,
     delay_s: float = 0.0,
     token: str | None = None,
+    validators: bool = True,
+    honour_if_match: bool = True,
 ) -> Iterator[FileServer]:
     """A running :class:`FileServer`; stopped when the block ends."""
-    srv = FileServer(folders, hub, delay_s, token)
+    srv = FileServer(folders, hub, delay_s, token, validators, honour_if_match)
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     try:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import roboframes  # noqa: E402
 from remote_servers import S3_CREDENTIALS, FileServer, commit_of, file_server, s3_server, upload  # noqa: E402
 from roboframes import remote  # noqa: E402
-from roboframes.errors import DatasetNotFoundError, InvalidArgumentError, RemoteError  # noqa: E402
+from roboframes.errors import DatasetNotFoundError, InvalidArgumentError, MetadataError, RemoteError  # noqa: E402
 
 NAMES = ["av1_multifile", "hevc", "av1", "h264"]
 WINDOW = {"observation.images.top": [-0.1, 0.0], "action": [0.0, 0.1]}
@@ -365,6 +365,101 @@ def test_disk_cache_serves_a_second_open(roots, tmp_path) -> None:
         assert srv.counters.gets == 0 and srv.counters.bytes == 0, srv.counters  # HEADs only
         assert b.remote_stats()["disk_hits"] > 0
         assert cold > 0
+
+
+def first_state_name(ds: roboframes.Dataset) -> str:
+    return str(ds.features["observation.state"]["names"][0])
+
+
+def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrites ``path`` with ``old`` replaced by ``new``: an edit its size does not tell."""
+    assert len(old) == len(new)
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("validators", [False, True])
+def test_caches_never_serve_an_unproven_version(roots, tmp_path, validators: bool) -> None:
+    """A server without ETag (and, here, without Last-Modified): blocks of its objects are never
+    cached on disk, nor served to a dataset opened again; with ETags they are, and an edit is
+    a new ETag."""
+    copy = tmp_path / "ds"
+    shutil.copytree(roots["av1"], copy)
+    cache = tmp_path / "blocks"
+    with file_server({"d": copy}, validators=validators) as srv:
+        url = f"{srv.url}/d"
+        a = roboframes.Dataset(url, cache_dir=cache)
+        assert first_state_name(a) == "j0"
+        ref = a.get_batch(list(range(len(a))))
+        edit_in_place(copy / "meta" / "info.json", b'"j0"', b'"k0"')
+        # the same process (memory cache kept) and a new one (memory cache empty, disk kept)
+        assert first_state_name(roboframes.Dataset(url, cache_dir=cache)) == "k0"
+        remote.clear_memory_cache()
+        b = roboframes.Dataset(url, cache_dir=cache)
+        assert first_state_name(b) == "k0"
+        assert_items_equal(ref, b.get_batch(list(range(len(b)))), "after the edit")
+        hits = b.remote_stats()["disk_hits"]
+        assert hits > 0 if validators else hits == 0
+    if not validators:
+        assert not any(p.is_file() for p in cache.rglob("*"))
+
+
+def test_an_answer_of_another_version_is_refused(roots, tmp_path) -> None:
+    """A server that ignores If-Match answers a pinned read with the new bytes: they are refused
+    (their ETag or size is not the pinned one), never mixed into frames of the old version."""
+    copy = tmp_path / "ds"
+    shutil.copytree(roots["hevc"], copy)
+    with file_server({"d": copy}, honour_if_match=False) as srv:
+        ds = roboframes.Dataset(f"{srv.url}/d")
+        everything = list(range(len(ds)))
+        remote.clear_memory_cache()
+        old = ds.get_batch(everything)
+        video = sorted((copy / "videos").rglob("*.mp4"))[0]
+        data = bytearray(video.read_bytes())
+        # the same size, other bytes in the samples (after the moov box at the front)
+        for i in range(len(data) // 2, len(data) - 16, 997):
+            data[i] ^= 0x55
+        video.write_bytes(bytes(data))
+        remote.clear_memory_cache()
+        try:
+            got = ds.get_batch(everything)
+        except RemoteError as e:
+            assert "changed" in str(e) and "ETag" in str(e)
+        else:
+            assert_items_equal(old, got, "pinned")  # (never a mix)
+            pytest.fail("the changed video was read")  # every block was dropped from memory
+
+
+def test_a_trickling_server_fails_within_the_deadline(roots, fault_server) -> None:
+    srv = fault_server
+    ds = roboframes.Dataset(f"{srv.url}/d", storage_options={"retry_timeout": "4", "max_retries": "1"})
+    remote.clear_memory_cache()
+    srv.faults.set("trickle", 10_000, trickle_s=0.3, only_get=True)
+    t = time.monotonic()
+    try:
+        with pytest.raises(RemoteError, match="retry_timeout") as e:
+            ds.get_batch(list(range(len(ds))))
+    finally:
+        srv.faults.set("", 0)
+    assert time.monotonic() - t < 30
+    assert f"{srv.url}/d/" in str(e.value)
+
+
+def test_a_huge_metadata_file_is_refused_unread(roots, tmp_path) -> None:
+    """A hostile info.json of 17 MiB (valid JSON, padded) is refused from its size: remotely
+    from the HEAD, without fetching it; locally after reading at most one byte past the cap."""
+    copy = tmp_path / "ds"
+    shutil.copytree(roots["av1"], copy)
+    info = copy / "meta" / "info.json"
+    info.write_bytes(info.read_bytes() + b" " * (17 << 20))
+    with pytest.raises(MetadataError, match="more than the 16777216 a metadata file may") as e:
+        roboframes.Dataset(copy)
+    assert str(info) in str(e.value)
+    with file_server({"d": copy}) as srv:
+        with pytest.raises(MetadataError, match="metadata file may"):
+            roboframes.Dataset(f"{srv.url}/d")
+        assert srv.counters.bytes < 1 << 20
 
 
 def test_requests_in_flight_are_bounded(roots) -> None:

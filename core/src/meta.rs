@@ -235,8 +235,12 @@ impl Info {
     }
 }
 
+/// The most bytes a JSON metadata file (`info.json`, `stats.json`) may hold: LeRobot's are
+/// kilobytes (a few MB for thousands of features); parsing costs several times the file.
+pub const MAX_METADATA_BYTES: u64 = 16 << 20;
+
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = crate::store::read(path)?;
+    let bytes = crate::store::read(path, MAX_METADATA_BYTES)?;
     String::from_utf8(bytes).map_err(|e| Error::Io {
         at: Location::file(path),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),

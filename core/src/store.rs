@@ -47,6 +47,9 @@ pub const BLOCK_BYTES: u64 = 64 * 1024;
 /// Blocks a reader going forward (a video decoder through an episode) fetches past the one it
 /// needs, in the same request.
 const READ_AHEAD_BLOCKS: u64 = 7;
+/// The most blocks one ranged request asks for (8 MiB): every request can finish within the
+/// per-attempt `timeout` at a modest rate, and a whole-file read of a large table is several.
+const MAX_REQUEST_BLOCKS: u64 = 128;
 /// Ranged requests of one process in flight at once (DataLoader workers are processes: each
 /// starts with this bound, and the retry layer backs off with jitter on 429).
 pub const MAX_IN_FLIGHT: usize = 8;
@@ -107,7 +110,7 @@ enum Kind {
 struct Remote {
     cfg: RootConfig,
     store: Arc<dyn ObjectStore>,
-    heads: Mutex<HashMap<String, Head>>,
+    heads: Mutex<HashMap<String, Arc<Head>>>,
     requests: AtomicU64,
     bytes: AtomicU64,
     disk_hits: AtomicU64,
@@ -116,10 +119,81 @@ struct Remote {
 #[derive(Debug, Clone)]
 struct Head {
     size: u64,
-    /// The object's version: its ETag, or its modification time and size when the server
-    /// sends no ETag (None: neither, no disk caching).
+    /// The object's version as far as the server tells it: its ETag, or its modification time
+    /// and size when it sends no ETag (None: neither).
     version: Option<String>,
+    /// The ETag as sent (strong, or weak: `W/"..."`).
     etag: Option<String>,
+    /// `Last-Modified` as sent, in milliseconds since 1970 (None when the server sends none).
+    last_modified: Option<i64>,
+    /// Names this version's blocks in the caches. A strong ETag proves the bytes: blocks named
+    /// by it are shared by every dataset of the process and kept on disk. Without one, the name
+    /// belongs to this HEAD alone: its blocks are never served to a dataset that opened the
+    /// object again (which may have changed in a way its time and size cannot tell) and never
+    /// go to disk.
+    tag: String,
+    /// True when `tag` is a strong ETag (the blocks may be kept on disk).
+    provable: bool,
+}
+
+/// Numbers the HEADs of objects without a strong ETag (see [`Head::tag`]).
+static UNPROVEN_HEADS: AtomicU64 = AtomicU64::new(0);
+
+/// `Last-Modified` of an object's metadata in milliseconds; None when the server sent none
+/// (`object_store` reports a missing header as the epoch).
+fn modified_millis(meta: &object_store::ObjectMeta) -> Option<i64> {
+    Some(meta.last_modified.timestamp_millis()).filter(|&t| t != 0)
+}
+
+impl Head {
+    fn of(meta: &object_store::ObjectMeta) -> Head {
+        let etag = meta.e_tag.clone();
+        let last_modified = modified_millis(meta);
+        let version = etag
+            .clone()
+            .or_else(|| last_modified.map(|t| format!("{t}-{}", meta.size)));
+        let strong = etag.clone().filter(|e| !e.starts_with("W/"));
+        let provable = strong.is_some();
+        let tag = strong.unwrap_or_else(|| {
+            format!(
+                "unproven-{}-{}",
+                std::process::id(),
+                UNPROVEN_HEADS.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        Head {
+            size: meta.size,
+            version,
+            etag,
+            last_modified,
+            tag,
+            provable,
+        }
+    }
+
+    /// Why a response (its metadata) is of another version than this HEAD saw, if it is: a
+    /// server that ignores `If-Match` answers with the new object's bytes, and they must not be
+    /// mixed into frames indexed at this version.
+    fn other_version(&self, got: &object_store::ObjectMeta) -> Option<String> {
+        if got.size != self.size {
+            return Some(format!(
+                "its size is now {} bytes, not {}",
+                got.size, self.size
+            ));
+        }
+        match (&self.etag, &got.e_tag) {
+            (Some(want), Some(have)) if want != have => {
+                return Some(format!("its ETag is now {have}, not {want}"))
+            }
+            _ => {}
+        }
+        match (self.last_modified, modified_millis(got)) {
+            (Some(want), Some(have)) if self.etag.is_none() && want != have => {
+                Some("its Last-Modified time changed".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 type BlockKey = (Arc<str>, u64);
@@ -246,7 +320,7 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
             base: 2.0,
         },
         max_retries: 8,
-        retry_timeout: Duration::from_secs(120),
+        retry_timeout: Duration::from_secs(60),
     };
     for (k, v) in &opts.storage_options {
         match k.as_str() {
@@ -445,6 +519,7 @@ fn build_store(cfg: &RootConfig) -> Result<Arc<dyn ObjectStore>> {
     };
     let mut client = ClientOptions::new()
         .with_timeout(Duration::from_secs(30))
+        .with_read_timeout(Duration::from_secs(10))
         .with_connect_timeout(Duration::from_secs(10))
         .with_pool_max_idle_per_host(MAX_IN_FLIGHT);
     let http_endpoint = |v: &str| v.trim().starts_with("http://");
@@ -663,7 +738,7 @@ pub struct RemoteObject {
     handles: Handles,
     key: ObjPath,
     path: PathBuf,
-    head: Head,
+    head: Arc<Head>,
     /// `store url / key # version`: names the object's blocks in the caches.
     id: Arc<str>,
     /// The first error of a read through this handle.
@@ -702,23 +777,11 @@ impl RemoteObject {
                 let store = remote.store.clone();
                 let k = key.clone();
                 remote.requests.fetch_add(1, Ordering::Relaxed);
+                let deadline = remote.cfg.retry.retry_timeout;
                 let meta = handles
                     .runtime
-                    .block_on(async move { store.head(&k).await })
-                    .map_err(|e| store_error(path, e))?;
-                let etag = meta.e_tag.clone();
-                let version = etag.clone().or_else(|| {
-                    Some(format!(
-                        "{}-{}",
-                        meta.last_modified.timestamp_millis(),
-                        meta.size
-                    ))
-                });
-                let h = Head {
-                    size: meta.size,
-                    version,
-                    etag,
-                };
+                    .block_on(within(deadline, path, async move { store.head(&k).await }))?;
+                let h = Arc::new(Head::of(&meta));
                 remote
                     .heads
                     .lock()
@@ -727,13 +790,7 @@ impl RemoteObject {
                 h
             }
         };
-        let id: Arc<str> = format!(
-            "{}/{}#{}",
-            remote.cfg.store_url,
-            key,
-            head.version.as_deref().unwrap_or("")
-        )
-        .into();
+        let id: Arc<str> = format!("{}/{}#{}", remote.cfg.store_url, key, head.tag).into();
         Ok(RemoteObject {
             remote,
             handles,
@@ -770,7 +827,9 @@ impl RemoteObject {
 
     fn disk_file(&self, block: u64) -> Option<PathBuf> {
         let dir = self.remote.cfg.cache_dir.as_ref()?;
-        self.head.version.as_ref()?;
+        if !self.head.provable {
+            return None;
+        }
         let digest = Sha256::digest(self.id.as_bytes());
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
         Some(dir.join(hex).join(format!("{BLOCK_BYTES}-{block}")))
@@ -950,7 +1009,7 @@ impl RemoteObject {
         let mut runs: Vec<Range<u64>> = Vec::new();
         for b in missing {
             match runs.last_mut() {
-                Some(r) if r.end == b => r.end = b + 1,
+                Some(r) if r.end == b && r.end - r.start < MAX_REQUEST_BLOCKS => r.end = b + 1,
                 _ => runs.push(b..b + 1),
             }
         }
@@ -959,7 +1018,12 @@ impl RemoteObject {
         }
         let store = self.remote.store.clone();
         let key = self.key.clone();
-        let etag = self.head.etag.clone();
+        // a weak ETag never matches under If-Match's strong comparison: such objects are
+        // checked on the answer's own metadata only
+        let etag = self.head.etag.clone().filter(|e| !e.starts_with("W/"));
+        let head = self.head.clone();
+        let path = self.path.clone();
+        let deadline = self.remote.cfg.retry.retry_timeout;
         let permits = self.handles.permits.clone();
         let ranges: Vec<(Range<u64>, Range<u64>)> = runs
             .iter()
@@ -978,6 +1042,8 @@ impl RemoteObject {
                 let key = key.clone();
                 let etag = etag.clone();
                 let permits = permits.clone();
+                let head = &head;
+                let path = &path;
                 async move {
                     let _permit = permits.acquire_owned().await;
                     let opts = GetOptions {
@@ -985,13 +1051,23 @@ impl RemoteObject {
                         if_match: etag,
                         ..Default::default()
                     };
-                    let data = store.get_opts(&key, opts).await?.bytes().await?;
-                    Ok::<_, object_store::Error>((blocks, bytes, data))
+                    let get = async {
+                        let answer = store.get_opts(&key, opts).await?;
+                        if let Some(why) = head.other_version(&answer.meta) {
+                            return Err(object_store::Error::Precondition {
+                                path: key.to_string(),
+                                source: why.into(),
+                            });
+                        }
+                        answer.bytes().await
+                    };
+                    let data = within(deadline, path, get).await?;
+                    Ok::<_, Error>((blocks, bytes, data))
                 }
             });
             futures::future::try_join_all(jobs).await
         });
-        let results = results.map_err(|e| store_error(&self.path, e))?;
+        let results = results?;
         for (blocks, bytes, data) in results {
             self.remote
                 .bytes
@@ -1020,6 +1096,27 @@ impl RemoteObject {
             }
         }
         Ok(out)
+    }
+}
+
+/// Runs one request to the store, retries included, for at most `deadline` (the root's
+/// `retry_timeout`): a server that stalls or trickles bytes fails the read instead of holding
+/// it for as long as it likes.
+async fn within<T>(
+    deadline: Duration,
+    path: &Path,
+    request: impl std::future::Future<Output = object_store::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(deadline, request).await {
+        Ok(answer) => answer.map_err(|e| store_error(path, e)),
+        Err(_) => Err(remote_error(
+            path,
+            format!(
+                "no complete answer within {:.0} s (the storage option retry_timeout): the \
+                 server stalled or sent too slowly",
+                deadline.as_secs_f64()
+            ),
+        )),
     }
 }
 
@@ -1368,22 +1465,31 @@ pub fn whole<T>(path: &Path, mut read: impl FnMut(&Source) -> Result<T>) -> Resu
     }
 }
 
-/// The most bytes [`read`] takes from a remote object whole (metadata files and tables; a
-/// server may claim any size).
+/// The most bytes a whole-file read of a table may take (metadata tables read whole).
 pub const MAX_WHOLE_READ: u64 = 1 << 30;
 
-/// The whole file at `path`.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
+/// The whole file at `path`, refused when it holds more than `max_bytes` (a metadata file a
+/// hostile or broken store makes huge costs its size several times over once parsed).
+pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let too_big = |n: u64| Error::Metadata {
+        at: Location::file(path),
+        msg: format!("the file holds {n} bytes, more than the {max_bytes} a metadata file may"),
+    };
     whole(path, |src| match src {
-        Source::Local(_) => std::fs::read(path).map_err(|e| Error::io(path, e)),
-        Source::Remote(o) if o.len() > MAX_WHOLE_READ => Err(remote_error(
-            path,
-            format!(
-                "the server says the file holds {} bytes, more than the {MAX_WHOLE_READ} a \
-                 metadata file may",
-                o.len()
-            ),
-        )),
+        Source::Local(f) => {
+            let mut out = Vec::new();
+            // read one byte past the bound: a file growing while it is read is caught too
+            f.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut out)
+                .map_err(|e| Error::io(path, e))?;
+            match u64::try_from(out.len()) {
+                Ok(n) if n <= max_bytes => Ok(out),
+                _ => Err(too_big(
+                    std::fs::metadata(path).map_or(max_bytes.saturating_add(1), |m| m.len()),
+                )),
+            }
+        }
+        Source::Remote(o) if o.len() > max_bytes => Err(too_big(o.len())),
         Source::Remote(o) => o.read_range(0, o.len(), 0).map(|b| b.to_vec()),
     })
 }

@@ -36,7 +36,11 @@ pub fn open_root(
 /// The bytes of the file at `location` (a local path or a location below an opened root).
 #[pyfunction]
 pub fn read_bytes<'py>(py: Python<'py>, location: PathBuf) -> NativeResult<Bound<'py, PyBytes>> {
-    let data = py.detach(|| guarded("reading a file", || store::read(&location)))?;
+    let data = py.detach(|| {
+        guarded("reading a file", || {
+            store::read(&location, store::MAX_WHOLE_READ)
+        })
+    })?;
     Ok(PyBytes::new(py, &data))
 }
 
