@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import roboframes
-from roboframes.errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
+from roboframes.errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError, MetadataWarning
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -146,18 +146,29 @@ def test_a_wrapped_episode_range_is_an_error(copy) -> None:
         roboframes.Dataset(root)
 
 
-def test_an_empty_episode_and_wrong_totals_are_errors_on_both_surfaces(copy) -> None:
+def test_a_stale_total_warns_and_an_empty_episode_is_an_error(copy) -> None:
+    """A stale total_frames (a summary the episode table supersedes) opens with a warning on
+    both surfaces, which count by the episodes, and validate reports it; an episode of length 0
+    is refused."""
     pytest.importorskip("torch")
     import roboframes.torch as rt
 
     root = copy()
+    want = len(roboframes.Dataset(root))
     info = _info(root)
-    info["total_frames"] += 3
-    _write_info(root, info)
-    for open_ in (lambda: roboframes.Dataset(root), lambda: rt.LeRobotDataset("x/y", root=root)):
-        with pytest.raises(MetadataError, match="total_frames"):
-            open_()
-    info["total_frames"] -= 3
+    for delta in (3, -3):
+        info["total_frames"] += delta
+        _write_info(root, info)
+        with pytest.warns(MetadataWarning, match="total_frames") as w:
+            ds = roboframes.Dataset(root)
+        assert str(root / "meta" / "info.json") in str(w[0].message)
+        assert len(ds) == want and ds.get_batch([want - 1])["index"][0] == want - 1
+        with pytest.warns(MetadataWarning, match="total_frames"):
+            lr = rt.LeRobotDataset("x/y", root=root)
+        assert len(lr) == lr.num_frames == want and int(lr[want - 1]["index"]) == want - 1
+        report = ds.validate()
+        assert any("total_frames" in f.message for f in report.errors)
+        info["total_frames"] -= delta
     _write_info(root, info)
     path = _episodes_file(root)
     t = pq.read_table(path).to_pydict()

@@ -102,6 +102,8 @@ pub struct Dataset {
     /// Per video file checked by [`Dataset::check_timelines`], its episodes whose span holds
     /// too few frames, with the reason.
     timelines: Mutex<HashMap<PathBuf, Vec<(i64, String)>>>,
+    /// See [`Dataset::open_warnings`].
+    warnings: Vec<String>,
     outputs: Vec<OutputSpec>,
     video_keys: Vec<String>,
     /// [`OpenOptions::depth_output`].
@@ -210,19 +212,24 @@ impl Dataset {
                 sel
             }
         };
-        // info.json's total against the episodes (LeRobot's `len` is info.json's total: the
-        // two surfaces must agree on what the dataset holds)
+        // info.json's total is a summary the episode table supersedes: a stale one (LeRobot
+        // opens such datasets) is a warning, and the episodes' lengths count
+        let mut warnings = Vec::new();
         let listed = episodes
             .iter()
-            .try_fold(0i64, |acc, e| acc.checked_add(e.length));
-        if listed != Some(info.total_frames) {
-            return Err(Error::metadata(
-                Location::file(root.join("meta/info.json")),
-                format!(
-                    "total_frames is {} but the episodes of meta/episodes hold {} frames",
-                    info.total_frames,
-                    listed.map_or("more than 2^63".into(), |n| n.to_string())
-                ),
+            .try_fold(0i64, |acc, e| acc.checked_add(e.length))
+            .ok_or_else(|| {
+                Error::metadata(
+                    Location::file(root.join("meta/episodes")),
+                    "the episodes' lengths add up to more than 2^63 frames",
+                )
+            })?;
+        if listed != info.total_frames {
+            warnings.push(format!(
+                "{}: total_frames is {} but the episodes of meta/episodes hold {listed} frames; \
+                 the episodes' lengths are used (`roboframes validate` reports the dataset)",
+                root.join("meta/info.json").display(),
+                info.total_frames,
             ));
         }
         let mut cum = Vec::with_capacity(selected.len() + 1);
@@ -291,7 +298,14 @@ impl Dataset {
             data_files: Mutex::new(HashMap::new()),
             runtime: Mutex::new(None),
             cache: Mutex::new(None),
+            warnings,
         })
+    }
+
+    /// What the checks at open found stale but not wrong enough to refuse (a summary field of
+    /// `info.json` the episode table supersedes), one message each, naming the file.
+    pub fn open_warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn root(&self) -> &Path {

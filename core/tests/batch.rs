@@ -316,3 +316,22 @@ fn errors_name_what_is_wrong() {
     outs.pop();
     assert!(ds.fill_batch(&[0], fmt, &mut outs).is_err());
 }
+
+#[test]
+fn a_stale_total_is_a_warning_and_the_episodes_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_dataset(dir.path(), &LENGTHS).expect("write the dataset");
+    assert!(open(dir.path(), false).open_warnings().is_empty());
+    let info = dir.path().join("meta/info.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&info).expect("info.json")).expect("JSON");
+    let total: usize = LENGTHS.iter().sum();
+    doc["total_frames"] = serde_json::json!(total + 4);
+    std::fs::write(&info, doc.to_string()).expect("write info.json");
+    let ds = open(dir.path(), false);
+    assert_eq!(ds.len(), total);
+    let warnings = ds.open_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("total_frames is 20"), "{warnings:?}");
+    assert!(warnings[0].contains("info.json"), "{warnings:?}");
+}

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,7 +16,7 @@ import numpy as np
 
 from . import _native, remote, tools
 from ._native import OutputSpec
-from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError
+from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError, MetadataWarning
 from .tools import EpisodeList, episode_records
 
 if TYPE_CHECKING:
@@ -408,6 +409,8 @@ class Dataset(CameraKeys):
             block_cache_bytes,
             self.depth_output_unit,
         )
+        for message in self._native.open_warnings():
+            warnings.warn(message, MetadataWarning, stacklevel=2)
         if isinstance(self.root, str):
             self.root = self._native.root
             # what this root was opened with in this process (here or by an earlier open), so

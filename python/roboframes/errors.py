@@ -108,3 +108,9 @@ class ValidationError(Error, ValueError):
     """``ValidationReport.raise_if_errors()``: the dataset has errors; ``report`` holds them all."""
 
     report: Any = None
+
+
+class MetadataWarning(UserWarning):
+    """Metadata that is stale but not wrong enough to refuse (a summary field of ``info.json``,
+    such as ``total_frames``, that the episode table supersedes): the dataset opens, reads by
+    the episode table, and ``roboframes validate`` reports it."""

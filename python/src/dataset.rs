@@ -557,4 +557,9 @@ impl NativeDataset {
     fn strict_decode(&self) -> bool {
         self.inner.strict_decode()
     }
+
+    /// Stale metadata found at open (see `Dataset::open_warnings`), one message each.
+    fn open_warnings(&self) -> Vec<String> {
+        self.inner.open_warnings().to_vec()
+    }
 }

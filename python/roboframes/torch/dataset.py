@@ -177,9 +177,10 @@ class _DropIn(torch.utils.data.Dataset):
 
     @property
     def num_frames(self) -> int:
-        """Number of frames of the selected episodes (LeRobot's rule: ``info.json``'s
-        ``total_frames`` when all episodes are selected)."""
-        return len(self._numpy) if self.episodes is not None else self.meta.total_frames
+        """Number of frames of the selected episodes, by the episode table: ``info.json``'s
+        ``total_frames`` when that agrees (a stale total is a ``MetadataWarning`` at open, where
+        LeRobot would index past the data or short of it)."""
+        return len(self._numpy)
 
     @property
     def num_episodes(self) -> int:
