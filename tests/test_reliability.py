@@ -180,6 +180,8 @@ def test_a_stale_total_warns_and_an_empty_episode_is_an_error(copy) -> None:
 
 def test_misuse_is_a_type_error(dataset_dir) -> None:
     ds = roboframes.Dataset(dataset_dir("h264"))
+    with pytest.raises(TypeError, match=r"ds.get_batch\(range\(0, 2\)\)"):
+        ds[0:2]  # type: ignore[index]
     for bad in ("3", 1.7, True, float("nan"), None):
         with pytest.raises(TypeError):
             ds[bad]  # type: ignore[index]

@@ -160,11 +160,8 @@ impl Dataset {
         } else {
             root
         };
-        if !remote && !root.is_dir() {
-            return Err(Error::NotFound {
-                at: Location::file(&root),
-                detail: "dataset root directory does not exist".into(),
-            });
+        if !remote {
+            meta::local_root(&root)?;
         }
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {

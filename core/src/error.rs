@@ -159,6 +159,18 @@ impl Error {
         located!(self, at => at)
     }
 
+    /// The message without the location it starts with (for reports that show the location
+    /// in a column of their own).
+    pub fn detail(&self) -> String {
+        let full = self.to_string();
+        match self.location() {
+            Some(at) => full
+                .strip_prefix(&format!("{at}: "))
+                .map_or_else(|| full.clone(), str::to_owned),
+            None => full,
+        }
+    }
+
     /// Adds an episode and key to the location of an error that lacks them.
     pub fn within(mut self, episode: Option<i64>, key: Option<&str>) -> Self {
         if let Some(at) = self.location_mut() {
@@ -227,6 +239,9 @@ mod tests {
             "{e}"
         );
         assert!(e.location().is_none());
+        assert_eq!(e.detail(), e.to_string());
+        let located = Error::metadata(Location::file("meta/info.json"), "bad fps");
+        assert_eq!(located.detail(), "invalid metadata: bad fps");
         // a caught panic's payload, as `&str` or `String`, becomes the message
         for payload in [
             Box::new("boom") as Box<dyn std::any::Any + Send>,

@@ -264,6 +264,40 @@ pub fn regular_file(path: &Path) -> Result<()> {
     }
 }
 
+/// `Ok` when the local `root` is a folder; a `NotFound` error that says what to do otherwise
+/// (a file is not a dataset folder; a missing relative `org/name` is likely a Hub repo id).
+pub fn local_root(root: &Path) -> Result<()> {
+    if root.is_dir() {
+        return Ok(());
+    }
+    let detail = if root.exists() {
+        "not a directory: a dataset root is the folder holding meta/, data/ and videos/".into()
+    } else {
+        let text = root.to_string_lossy();
+        let parts: Vec<&str> = text.split('/').collect();
+        let repo_like = root.is_relative()
+            && parts.len() == 2
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            });
+        if repo_like {
+            format!(
+                "dataset root directory does not exist; to read the Hub dataset '{text}' in \
+                 place, open 'hf://datasets/{text}' (or \
+                 roboframes.torch.LeRobotDataset('{text}', streaming=True))"
+            )
+        } else {
+            "dataset root directory does not exist".into()
+        }
+    };
+    Err(Error::NotFound {
+        at: Location::file(root),
+        detail,
+    })
+}
+
 /// Parses `meta/info.json`.
 pub fn read_info(root: &Path) -> Result<Info> {
     let path = root.join("meta").join("info.json");

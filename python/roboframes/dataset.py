@@ -205,6 +205,19 @@ def parse_stats(text: str | None, root: str | Path) -> dict[str, Any] | None:
     return out
 
 
+def check_item_index(idx: object, n: int) -> None:
+    """Refuses what is not one item index (``TypeError``), saying what to use for a slice."""
+    if isinstance(idx, slice):
+        a, b, step = idx.indices(n)
+        shown = f"range({a}, {b}{'' if step == 1 else f', {step}'})"
+        raise TypeError(
+            f"a dataset is indexed by one item at a time; for the items of a slice use "
+            f"ds.get_batch({shown}) (one batch) or [ds[i] for i in {shown}]"
+        )
+    if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
+        raise TypeError(f"dataset indices must be integers, not {type(idx).__name__}")
+
+
 def item_indices(indices: Any) -> list[int]:
     """``indices`` (a sequence or 1-D array of integers) as a list of ints: ``TypeError`` for
     anything else (strings, floats, booleans, nested or 2-D arrays), as Python's sequences do;
@@ -717,8 +730,8 @@ class Dataset(CameraKeys):
         return len(self._native)
 
     def __getitem__(self, idx: int) -> Item:
-        if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
-            raise TypeError(f"dataset indices must be integers, not {type(idx).__name__}")
+        """One item: a dict of arrays (0-d for scalar features) and strings."""
+        check_item_index(idx, len(self))
         batch = self.get_batch([idx])
         # `v[0, ...]` keeps 0-d entries as 0-d arrays (not NumPy scalars)
         return {k: (v[0] if isinstance(v, list) else v[0, ...]) for k, v in batch.items()}

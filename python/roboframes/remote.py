@@ -36,10 +36,11 @@ def is_url(root: object) -> bool:
 
 
 def root_of(root: RootLike) -> str | Path:
-    """``root`` as the readers keep it: a URL string (no trailing ``/``) or a ``Path``."""
+    """``root`` as the readers keep it: a URL string (no trailing ``/``) or a ``Path`` (``~``
+    expanded)."""
     if is_url(root):
         return str(root).rstrip("/")
-    return Path(root)
+    return Path(root).expanduser()
 
 
 def join(root: str | Path, *parts: str) -> str | Path:

@@ -35,7 +35,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from .. import _native, errors
 from ..dataset import Dataset as NumpyDataset
-from ..dataset import Item, item_indices
+from ..dataset import Item, check_item_index, item_indices
 
 try:
     from . import _mlx_ext
@@ -277,8 +277,7 @@ class Dataset:
 
     def __getitem__(self, idx: int) -> Item:
         """One item (lazy arrays; 0-d for scalar features)."""
-        if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
-            raise TypeError(f"dataset indices must be integers, not {type(idx).__name__}")
+        check_item_index(idx, len(self))
         batch = self.get_batch([idx])
         return _sample(batch, 0)
 

@@ -97,7 +97,7 @@ def resolve_root(
         return remote.root_of(root)
     if streaming and not root:
         return f"hf://datasets/{repo_id}@{revision or CODEBASE_VERSION}"
-    path = Path(root) if root else lerobot_home() / repo_id
+    path = Path(root).expanduser() if root else lerobot_home() / repo_id
     looked = [str(path)]
     if not root and hub_cache:
         legacy = (path / ".cache" / "huggingface" / "download").exists()
