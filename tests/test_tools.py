@@ -261,6 +261,53 @@ def test_cli(dataset_dir, damaged) -> None:
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
+def test_cli_says_what_is_wrong_without_a_traceback(dataset_dir, damaged, tmp_path) -> None:
+    root = dataset_dir("av1")
+    # output paths in a missing folder: refused before any work
+    for args in (
+        ("frames", str(root), "--episode", "0", "--out", str(tmp_path / "no" / "s.png")),
+        ("quality", str(root), "--plot", str(tmp_path / "no" / "q.png")),
+    ):
+        r = _cli(*args)
+        assert r.returncode == 2 and "does not exist" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    # info on a dataset that does not open: what info.json says and the problem, text and JSON
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    info = json.loads((broken / "meta" / "info.json").read_text())
+    del info["data_path"]
+    (broken / "meta" / "info.json").write_text(json.dumps(info))
+    text = _cli("info", str(broken))
+    assert text.returncode == 1 and "data_path" in text.stdout and "observation.state" in text.stdout
+    assert "Traceback" not in text.stderr
+    js = _cli("info", str(broken), "--json")
+    d = json.loads(js.stdout)
+    assert js.returncode == 1 and not d["ok"] and "data_path" in d["problem"] and d["frames"] == 18
+    # a stale total: info works, with the warning on stderr, once
+    stale = _cli("info", str(damaged[0]))
+    assert stale.returncode == 0 and stale.stderr.count("warning: ") == 1 and "total_frames" in stale.stderr
+    # validate names each finding's location once, and one problem under one check
+    bad = _cli("validate", str(damaged[0]))
+    for line in bad.stdout.splitlines():
+        assert line.count("file '") <= 1, line
+    ts_ep = damaged[1]["ts_ep"]
+    assert not any(
+        "[decode]" in line and f"episode {ts_ep}," in line and "no frame within tolerance" in line
+        for line in bad.stdout.splitlines()
+    ), bad.stdout
+    # a repo id where a folder was meant, a file where a folder was meant
+    repo = _cli("info", "someone/some_dataset")
+    assert repo.returncode == 2 and "hf://datasets/someone/some_dataset" in repo.stderr
+    file = _cli("validate", str(root / "meta" / "info.json"))
+    assert file.returncode == 1 and "not a directory" in file.stdout
+
+
+def test_a_home_relative_root_is_expanded(dataset_dir, monkeypatch) -> None:
+    root = dataset_dir("av1")
+    monkeypatch.setenv("HOME", str(root.parent))
+    assert len(roboframes.Dataset(f"~/{root.name}")) == len(roboframes.Dataset(root))
+
+
 # -- quality scores --------------------------------------------------------------------------
 
 
@@ -447,3 +494,25 @@ def test_bad_episode_rows_shifted_timestamps_and_shared_spans(dataset_dir, tmp_p
     checks = {f.check for f in report.errors}
     assert any("listed twice" in f.message for f in report.errors), str(report)
     assert {"timestamps", "video_span"} <= checks
+
+
+def test_synthetic_writes_quietly_and_never_over_a_folder(tmp_path, capfd) -> None:
+    from roboframes.synthetic import DatasetSpec, write_dataset
+
+    spec = DatasetSpec(episode_lengths=(2, 3), cameras=(("observation.images.top", 32, 32),), image_key=None)
+    root = tmp_path / "syn"
+    capfd.readouterr()
+    write_dataset(root, spec)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)  # no encoder banners, progress bars or warnings
+    assert len(roboframes.Dataset(root)) == 5
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_dataset(root, spec)
+    write_dataset(root, DatasetSpec(episode_lengths=(4,), cameras=spec.cameras, image_key=None), overwrite=True)
+    assert len(roboframes.Dataset(root)) == 4
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="neither a LeRobot dataset"):
+        write_dataset(other, spec, overwrite=True)
+    assert (other / "keep.txt").read_text() == "mine"

@@ -11,13 +11,14 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import Error
+from .errors import Error, MetadataWarning
 
 
 def _size(root: Path) -> int:
@@ -48,7 +49,10 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    ds = _open(args)
+    try:
+        ds = _open(args)
+    except Error as e:
+        return _info_of_a_failing_dataset(args, e)
     feats = ds.features
     summary: dict[str, Any] = {
         "root": str(ds.root),
@@ -120,6 +124,55 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _info_of_a_failing_dataset(args: argparse.Namespace, problem: Error) -> int:
+    """``info`` on a dataset that does not open: what ``meta/info.json`` says, if it can be read,
+    and the problem (exit status 1)."""
+    from . import remote
+
+    summary: dict[str, Any] = {"root": str(args.root), "ok": False, "problem": str(problem)}
+    try:
+        root = remote.open_root(args.root, _options(args), args.cache_dir)
+        raw = json.loads(remote.read_bytes(remote.join(root, "meta", "info.json")))
+        if not isinstance(raw, dict):
+            raise ValueError("meta/info.json is not a JSON object")
+    except (Error, ValueError) as e:
+        summary["info_json"] = None
+        if str(e) != str(problem):
+            summary["info_json_problem"] = str(e)
+    else:
+        found = raw.get("features")
+        feats: dict[str, Any] = found if isinstance(found, dict) else {}
+        summary.update(
+            codebase_version=raw.get("codebase_version"),
+            episodes=raw.get("total_episodes"),
+            frames=raw.get("total_frames"),
+            fps=raw.get("fps"),
+            features={
+                k: {"dtype": f.get("dtype"), "shape": f.get("shape")} for k, f in feats.items() if isinstance(f, dict)
+            },
+        )
+    if args.json:
+        print(_dumps(summary))
+        return 1
+    if "features" not in summary:  # nothing to show beyond the problem
+        raise problem
+
+    def said(k: str) -> str:
+        return "?" if summary[k] is None else str(summary[k])
+
+    print(f"{summary['root']}: does not open as a LeRobot dataset")
+    print(f"  problem: {problem}")
+    print(
+        f"  meta/info.json says: LeRobot {said('codebase_version')}, {said('episodes')} episodes, "
+        f"{said('frames')} frames at {said('fps')} fps"
+    )
+    if summary["features"]:
+        rows = [[k, str(v["dtype"]), str(v["shape"])] for k, v in summary["features"].items()]
+        print(_table(rows, ["key", "dtype", "shape"]))
+    print(f"\n`roboframes validate {args.root}` lists every problem of the dataset.")
+    return 1
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .tools import validate
 
@@ -188,6 +241,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _quality(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        _writable(args.plot, "--plot")
+        _needs("matplotlib", "quality --plot")
     ds = _open(args)
     report = ds.quality(cameras=not args.no_cameras)
     if args.json:
@@ -233,11 +289,10 @@ def _plot_quality(report: Any, out: Path) -> None:
 
 
 def _frames(args: argparse.Namespace) -> int:
-    try:
-        from PIL import Image, ImageDraw
-    except ImportError:
-        print("roboframes frames: needs Pillow (pip install pillow)", file=sys.stderr)
-        return 2
+    _writable(args.out, "--out")
+    _needs("PIL", "frames")
+    from PIL import Image, ImageDraw
+
     ds = _open(args)
     rec = next((r for r in ds.episodes() if r.index == args.episode), None)
     if rec is None:
@@ -275,6 +330,33 @@ def _frames(args: argparse.Namespace) -> int:
     sheet.save(args.out)
     print(f"wrote {args.out}: episode {rec.index}, {len(cams)} camera(s) x {len(picks)} frames")
     return 0
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the environment, said in one line (exit status 2)."""
+
+
+def _writable(out: Path, option: str) -> None:
+    """Refuses an output path whose folder does not exist, before any work is done."""
+    folder = out.expanduser().parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {out}: the folder {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"{option} {out}: is a folder, not a file name")
+
+
+#: the import name of an optional dependency -> what provides it
+_EXTRAS = {"matplotlib": "matplotlib", "PIL": "Pillow"}
+
+
+def _needs(module: str, what: str) -> None:
+    """Refuses a command whose optional dependency is missing, saying what to install."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(
+            f"{what} needs {_EXTRAS[module]}: pip install 'roboframes[plots]' (or pip install {_EXTRAS[module]})"
+        )
 
 
 def _positive(text: str) -> int:
@@ -349,14 +431,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--frames", type=_positive, default=8, help="frames per camera (evenly spaced)")
     p.set_defaults(run=_frames)
     args = ap.parse_args(argv)
-    try:
-        code: int = args.run(args)
-    except Error as e:
-        print(f"roboframes {args.command}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"roboframes {args.command}: interrupted", file=sys.stderr)
-        return 130
+    name = f"roboframes {args.command}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetadataWarning)
+        try:
+            code: int = args.run(args)
+        except (Error, UsageError) as e:
+            code = 2
+            print(f"{name}: {e}", file=sys.stderr)
+        except BrokenPipeError:  # `roboframes info ... | head`
+            code = 141
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (nothing more reaches the pipe)
+        except OSError as e:  # writing an output file: a full disk, no permission
+            code = 2
+            print(f"{name}: {e}", file=sys.stderr)
+        except KeyboardInterrupt:
+            code = 130
+            print(f"{name}: interrupted", file=sys.stderr)
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"{name}: warning: {text}", file=sys.stderr)
     return code
 
 

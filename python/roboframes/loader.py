@@ -79,6 +79,7 @@ class Loader:
             raise InvalidArgumentError(f"shuffle must be True, False or 'gop', got {shuffle!r}")
         if output not in ("numpy", "torch", "mlx"):
             raise InvalidArgumentError(f"output must be 'numpy', 'torch' or 'mlx', got {output!r}")
+        _check_output_installed(output)
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise InvalidArgumentError(f"prefetch must be an int >= 0, got {prefetch!r}")
         if gop_streams < 1 or gop_unit_frames < 1:
@@ -370,6 +371,21 @@ class Loader:
             f"roboframes.Loader(batches={len(self)}, batch_size={self.batch_size}, shuffle={self.shuffle!r}, "
             f"epoch={self.epoch}, position={self.position}, rank={self.rank}/{self.world_size}, output={self.output!r})"
         )
+
+
+def _check_output_installed(output: str) -> None:
+    """``ImportError`` saying what to install when ``output``'s framework is missing (at
+    construction, not at the first batch)."""
+    if output == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise ImportError("output='torch' needs PyTorch: pip install torch (or pip install 'roboframes[torch]')")
+    elif output == "mlx":
+        try:
+            from . import mlx  # noqa: F401
+        except ImportError as e:
+            raise ImportError(f"output='mlx': {e}") from e
 
 
 def _to_output(a: np.ndarray, output: Output) -> Any:

@@ -163,21 +163,113 @@ class _Scene:
         return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_dataset(root: Path, spec: DatasetSpec | None = None, repo_id: str = "roboframes/fixture") -> Path:
+def write_dataset(
+    root: Path, spec: DatasetSpec | None = None, repo_id: str = "roboframes/fixture", *, overwrite: bool = False
+) -> Path:
     """Writes a dataset described by ``spec`` (default: ``DatasetSpec()``) with LeRobot's writer
-    under ``root``, which must not exist; returns ``root``.
+    under ``root``; returns ``root``.
+
+    ``root`` must not exist (``FileExistsError`` otherwise), unless ``overwrite`` is true: then
+    a LeRobot dataset (a folder with ``meta/info.json``) or an empty folder there is removed
+    first; any other folder is refused, never deleted.
 
     The content is deterministic: the same spec writes the same frames and table values. Needs
-    ``lerobot``. LeRobot's writer logs every episode at INFO level through the root logger: the
-    root logger's level is raised to WARNING while it writes, and restored afterwards.
+    ``lerobot`` (``ImportError`` saying what to install otherwise). Writing is quiet: LeRobot's
+    INFO logs (the root logger is raised to WARNING meanwhile), its warnings and progress bars,
+    and the encoders' banners (``SVT_LOG``, unless set) are silenced while it writes, and
+    restored afterwards.
     """
+    import importlib.util
+    import os
+    import shutil
+    import warnings
+
+    root = Path(root).expanduser()
+    if importlib.util.find_spec("lerobot") is None:
+        raise ImportError(
+            "roboframes.synthetic writes datasets with LeRobot's own writer: pip install lerobot "
+            "(0.4.4 on Python 3.10+, 0.6.x on Python 3.12+)"
+        )
+    if root.exists() or root.is_symlink():
+        is_dataset = (root / "meta" / "info.json").is_file()
+        if not overwrite:
+            raise FileExistsError(
+                f"{root} exists: write_dataset writes a new folder (pass overwrite=True to replace "
+                f"{'the dataset there' if is_dataset else 'it, when it is an empty folder'})"
+            )
+        if root.is_dir() and not root.is_symlink() and (is_dataset or not any(root.iterdir())):
+            shutil.rmtree(root)
+        else:
+            raise FileExistsError(
+                f"{root} exists and is neither a LeRobot dataset nor an empty folder: overwrite=True "
+                "replaces only those"
+            )
     root_logger = logging.getLogger()
     level = root_logger.level
     root_logger.setLevel(max(level, logging.WARNING))
+    svt_log = os.environ.get("SVT_LOG")
+    if svt_log is None:
+        os.environ["SVT_LOG"] = "1"  # SVT-AV1: errors only
+    bars = _progress_bars(False)
+    av_level = _libav_level(_LIBAV_ERROR)
     try:
-        return _write(Path(root), DatasetSpec() if spec is None else spec, repo_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _write(root, DatasetSpec() if spec is None else spec, repo_id)
     finally:
         root_logger.setLevel(level)
+        if svt_log is None:
+            os.environ.pop("SVT_LOG", None)
+        _progress_bars(bars)
+        _libav_level(av_level)
+
+
+#: libav's AV_LOG_ERROR
+_LIBAV_ERROR = 16
+
+
+def _libav_level(level: int | None) -> int | None:
+    """Sets the log level of PyAV's bundled libav (LeRobot's encoder hands its logs back to
+    libav's default callback, which prints muxer notes at INFO); returns the previous one, or
+    None when PyAV or its libavutil is not found (then nothing changes)."""
+    if level is None:
+        return None
+    try:
+        import ctypes
+        import glob
+        import os
+
+        import av
+    except ImportError:
+        return None
+    here = os.path.dirname(av.__file__)
+    found = sorted(
+        glob.glob(os.path.join(here, "..", "av.libs", "libavutil*"))
+        + glob.glob(os.path.join(here, ".dylibs", "libavutil*"))
+    )
+    if not found:
+        return None
+    try:
+        lib = ctypes.CDLL(found[0])  # already loaded by PyAV: the same library
+        was = int(lib.av_log_get_level())
+        lib.av_log_set_level(ctypes.c_int(level))
+    except (OSError, AttributeError):
+        return None
+    return was
+
+
+def _progress_bars(enabled: bool) -> bool:
+    """Turns the ``datasets`` library's progress bars on or off; returns whether they were on."""
+    try:
+        from datasets.utils import logging as ds_logging
+    except ImportError:
+        return False
+    was = bool(ds_logging.is_progress_bar_enabled())
+    if enabled:
+        ds_logging.enable_progress_bar()
+    else:
+        ds_logging.disable_progress_bar()
+    return was
 
 
 def _create(root: Path, spec: DatasetSpec, repo_id: str, feats: dict[str, dict[str, Any]]) -> Any:
