@@ -354,7 +354,27 @@ def test_quality_flags_each_kind_of_junk_with_its_reason(dataset_dir, tmp_path) 
     rec = {r["episode_index"]: r for r in report.records}
     assert rec[5]["idle_fraction"] == 1.0 and rec[0]["idle_fraction"] == 0.0
     assert rec[7]["frozen_fraction/observation.images.still"] == 1.0
+    assert report.dataset_findings == []
     json.dumps(report.to_dict())
+    # a robot that idles in every episode: one finding about the dataset, no exclusion for it
+    _set_column(path, "observation.state", np.zeros_like(states, dtype=np.float32).tolist())
+    every = roboframes.Dataset(root).quality()
+    assert len(every.dataset_findings) == 1 and "idle" in every.dataset_findings[0], every.dataset_findings
+    assert "10 of 10 episodes" in every.dataset_findings[0]
+    assert not any("idle" in r for reasons in every.exclude.values() for r in reasons), every.exclude
+    assert {2, 7, 8} <= set(every.exclude)
+
+
+def test_an_outlier_needs_a_relative_change() -> None:
+    from roboframes.quality import outliers
+
+    tight = np.array([100, 100.1, 99.9, 100, 100.05, 99.95, 100, 100.02, 99.98, 100.01])
+    # 3% below a tightly spread median: a huge robust z, but not blurry
+    assert outliers(np.append(tight, 97.0), -1) == []
+    (i, z), *rest = outliers(np.append(tight, 40.0), -1)
+    assert i == 10 and z < -3.5 and rest == []
+    assert outliers(np.append(tight, 140.0), -1) == [] and outliers(np.append(tight, 140.0), +1)[0][0] == 10
+    assert outliers(np.full(5, np.nan), 0) == []
 
 
 # -- normalisation ---------------------------------------------------------------------------
@@ -516,3 +536,25 @@ def test_synthetic_writes_quietly_and_never_over_a_folder(tmp_path, capfd) -> No
     with pytest.raises(FileExistsError, match="neither a LeRobot dataset"):
         write_dataset(other, spec, overwrite=True)
     assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_reopen_keeps_every_other_option(dataset_dir) -> None:
+    ds = roboframes.Dataset(
+        dataset_dir("av1"),
+        episodes=[0, 2],
+        delta_timestamps={"action": [0.0, 0.1]},
+        decode_threads=1,
+        strict_decode=True,
+        frame_dtype="float32",
+        channels_last=False,
+    )
+    plain = ds.reopen(delta_timestamps=None)
+    assert plain.delta_timestamps is None and plain.episodes == ds.episodes and len(plain) == len(ds)
+    assert (plain.strict_decode, plain.decode_threads, plain.frame_dtype, plain.channels_last) == (
+        True,
+        1,
+        "float32",
+        False,
+    )
+    with pytest.raises(TypeError, match="unknown options"):
+        ds.reopen(decode_thread=2)

@@ -260,6 +260,10 @@ def _quality(args: argparse.Namespace) -> int:
         print(f"\nsuggested exclusions ({len(report.exclude)} of {len(report.records)} episodes):")
         for ep, reasons in sorted(report.exclude.items()):
             print(f"  episode {ep}: {'; '.join(reasons)}")
+        if report.dataset_findings:
+            print("\nabout the whole dataset:")
+            for finding in report.dataset_findings:
+                print(f"  {finding}")
     if args.plot is not None:
         _plot_quality(report, args.plot)
         if not args.json:

@@ -460,6 +460,16 @@ class Dataset(CameraKeys):
     def __setstate__(self, state: dict[str, Any]) -> None:
         Dataset.__init__(self, **state)
 
+    def reopen(self, **changes: Any) -> Dataset:
+        """A new dataset over the same root with every option of this one (episodes, windows,
+        tolerance, decode threads, frame format, strict decoding, remote settings, depth unit)
+        except those given, e.g. ``ds.reopen(delta_timestamps=None)``."""
+        state = self.__getstate__()
+        unknown = set(changes) - set(state)
+        if unknown:
+            raise TypeError(f"reopen() got unknown options {sorted(unknown)}; options: {sorted(state)}")
+        return Dataset(**{**state, **changes})
+
     @property
     def decode_threads(self) -> int:
         """Decoding threads this process uses for the dataset."""

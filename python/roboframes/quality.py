@@ -21,6 +21,12 @@ to the dataset itself where a fixed number would not fit every robot:
   ``-OUTLIER_Z``.
 - ``length``: frames. Flagged when shorter than :data:`MIN_LENGTH` or its robust z-score is
   beyond ``±OUTLIER_Z``.
+
+A robust z-score flags an episode only when it also differs from the median by at least
+:data:`MIN_RELATIVE_CHANGE` of the median (with a tiny spread, an episode 3% below the median
+sharpness has a large z but is not blurry). A check that would flag more than
+:data:`MAX_FLAGGED_FRACTION` of the episodes describes the dataset, not junk episodes: it is
+reported once in ``QualityReport.dataset_findings`` instead of suggesting to exclude them.
 """
 
 from __future__ import annotations
@@ -47,6 +53,26 @@ MAX_FROZEN_FRACTION = 0.2
 FRAME_PAIRS = 16
 #: Episodes shorter than this are flagged.
 MIN_LENGTH = 2
+#: An outlier by robust z-score must also differ from the median by this fraction of it.
+MIN_RELATIVE_CHANGE = 0.25
+#: A check flagging more than this fraction of the episodes is a finding about the dataset.
+MAX_FLAGGED_FRACTION = 0.5
+
+
+def outliers(values: np.ndarray, side: int) -> list[tuple[int, float]]:
+    """``(position, robust z)`` of the values that are outliers: beyond ``OUTLIER_Z`` on
+    ``side`` (``+1`` high, ``-1`` low, ``0`` either) and at least ``MIN_RELATIVE_CHANGE`` of the
+    median away from it."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(v).any():
+        return []
+    med = float(np.nanmedian(v))
+    out = []
+    for i, z in enumerate(robust_z(v)):
+        far = abs(v[i] - med) >= MIN_RELATIVE_CHANGE * abs(med)
+        if np.isfinite(z) and far and (z * side > OUTLIER_Z if side else abs(z) > OUTLIER_Z):
+            out.append((i, float(z)))
+    return out
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
@@ -62,10 +88,12 @@ def robust_z(values: np.ndarray) -> np.ndarray:
 @dataclass
 class QualityReport:
     """Per-episode scores (``records``: one dict per episode; ``table``: a pandas DataFrame when
-    pandas is installed, else the records) and the suggested exclusions with their reasons."""
+    pandas is installed, else the records), the suggested exclusions with their reasons, and
+    findings about the whole dataset (a check most episodes fail)."""
 
     records: list[dict[str, Any]]
     exclude: dict[int, list[str]] = field(default_factory=dict)
+    dataset_findings: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> Any:
@@ -78,7 +106,11 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
-        return {"records": self.records, "exclude": {str(k): v for k, v in self.exclude.items()}}
+        return {
+            "records": self.records,
+            "exclude": {str(k): v for k, v in self.exclude.items()},
+            "dataset_findings": self.dataset_findings,
+        }
 
 
 def _second_difference_energy(a: np.ndarray, std: np.ndarray) -> float:
@@ -106,9 +138,7 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
     stats: dict[str, Any] = dict(ds.stats)
     if ds.delta_timestamps:
         # the scores are per frame: read the same episodes without windows
-        from .dataset import Dataset as _Dataset
-
-        ds = _Dataset(ds.root, episodes=ds._episodes_arg, tolerance_s=ds.tolerance_s)  # noqa: SLF001
+        ds = ds.reopen(delta_timestamps=None)
     feats = ds.features
     action_key = "action" if "action" in feats else None
     state_key = "observation.state" if "observation.state" in feats else None
@@ -155,37 +185,63 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
                 r[f"sharpness/{cam}"] = float(np.mean([_laplacian_variance(g) for g in grey]))
         records.append(r)
 
+    n = len(records)
     exclude: dict[int, list[str]] = {}
+    findings: list[str] = []
 
-    def flag(i: int, reason: str) -> None:
-        exclude.setdefault(int(records[i]["episode_index"]), []).append(reason)
+    def check(flags: list[tuple[int, str]], what: str) -> None:
+        """The episodes one check flags, or, when it flags most of them, one dataset finding."""
+        if n >= 2 and len(flags) > MAX_FLAGGED_FRACTION * n:
+            findings.append(
+                f"{what} in {len(flags)} of {n} episodes: a property of the dataset (of its robot, "
+                "task or cameras), not episodes to exclude"
+            )
+            return
+        for i, reason in flags:
+            exclude.setdefault(int(records[i]["episode_index"]), []).append(reason)
 
     def column(name: str) -> np.ndarray:
         return np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
 
     lengths = column("length")
-    for i, z in enumerate(robust_z(lengths)):
-        if lengths[i] < MIN_LENGTH:
-            flag(i, f"length {int(lengths[i])} < {MIN_LENGTH} frames")
-        elif abs(z) > OUTLIER_Z:
-            flag(i, f"length {int(lengths[i])} is an outlier (robust z {z:+.1f})")
+    check([(i, f"length {int(v)} < {MIN_LENGTH} frames") for i, v in enumerate(lengths) if v < MIN_LENGTH], "too short")
+    check(
+        [
+            (i, f"length {int(lengths[i])} is an outlier (robust z {z:+.1f})")
+            for i, z in outliers(lengths, 0)
+            if lengths[i] >= MIN_LENGTH
+        ],
+        "length outliers",
+    )
     if action_key:
         jit = column("action_jitter")
-        for i, z in enumerate(robust_z(jit)):
-            if np.isfinite(z) and z > OUTLIER_Z:
-                flag(i, f"action jitter {jit[i]:.3g} is high (robust z {z:+.1f})")
+        check(
+            [(i, f"action jitter {jit[i]:.3g} is high (robust z {z:+.1f})") for i, z in outliers(jit, +1)],
+            "high action jitter",
+        )
     if state_key:
         idle = column("idle_fraction")
-        for i, v in enumerate(idle):
-            if np.isfinite(v) and v > MAX_IDLE_FRACTION:
-                flag(i, f"idle for {100 * v:.0f}% of its steps")
+        check(
+            [
+                (i, f"idle for {100 * v:.0f}% of its steps")
+                for i, v in enumerate(idle)
+                if np.isfinite(v) and v > MAX_IDLE_FRACTION
+            ],
+            f"idle for more than {100 * MAX_IDLE_FRACTION:.0f}% of the steps",
+        )
     for cam in cams:
         frozen = column(f"frozen_fraction/{cam}")
-        for i, v in enumerate(frozen):
-            if np.isfinite(v) and v > MAX_FROZEN_FRACTION:
-                flag(i, f"{cam}: {100 * v:.0f}% of sampled frame pairs frozen")
+        check(
+            [
+                (i, f"{cam}: {100 * v:.0f}% of sampled frame pairs frozen")
+                for i, v in enumerate(frozen)
+                if np.isfinite(v) and v > MAX_FROZEN_FRACTION
+            ],
+            f"{cam}: more than {100 * MAX_FROZEN_FRACTION:.0f}% of frame pairs frozen",
+        )
         sharp = column(f"sharpness/{cam}")
-        for i, z in enumerate(robust_z(sharp)):
-            if np.isfinite(z) and z < -OUTLIER_Z:
-                flag(i, f"{cam}: blurry (sharpness {sharp[i]:.3g}, robust z {z:+.1f})")
-    return QualityReport(records=records, exclude=exclude)
+        check(
+            [(i, f"{cam}: blurry (sharpness {sharp[i]:.3g}, robust z {z:+.1f})") for i, z in outliers(sharp, -1)],
+            f"{cam}: blurry",
+        )
+    return QualityReport(records=records, exclude=exclude, dataset_findings=findings)
