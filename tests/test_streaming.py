@@ -462,6 +462,37 @@ def test_a_huge_metadata_file_is_refused_unread(roots, tmp_path) -> None:
         assert srv.counters.bytes < 1 << 20
 
 
+@pytest.mark.slow  # (about 40 s of round trips)
+def test_ctrl_c_stops_a_long_get_batch(roots) -> None:
+    """A batch read over a slow link (1 s a request) stops at Ctrl-C once the request in
+    flight is answered, instead of reading the whole batch; the dataset reads again after."""
+    import os
+    import signal
+    import threading
+
+    with file_server({"d": roots["av1"]}, delay_s=1.0) as srv:
+        url = f"{srv.url}/d"
+        everything = list(range(len(roboframes.Dataset(roots["av1"]))))
+        remote.clear_memory_cache()
+        t = time.monotonic()
+        roboframes.Dataset(url).get_batch(everything)
+        full = time.monotonic() - t
+        remote.clear_memory_cache()
+        ds = roboframes.Dataset(url)
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        t = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                ds.get_batch(everything)
+        finally:
+            timer.cancel()
+        stopped = time.monotonic() - t
+        assert stopped < 0.6 * full, (stopped, full)
+        print(f"interrupted after {stopped:.1f} s; the whole batch takes {full:.1f} s")
+        assert len(ds.get_batch([0, 1])["index"]) == 2
+
+
 def test_requests_in_flight_are_bounded(roots) -> None:
     with file_server({"d": roots["av1_multifile"]}, delay_s=0.02) as srv:
         remote.clear_memory_cache()

@@ -899,13 +899,21 @@ impl Dataset {
 
     /// Resolves item indices and loads their data files (whose rows were checked against
     /// `meta/episodes` once, when the file was loaded: [`Dataset::check_rows`]).
-    fn locate(&self, indices: &[i64]) -> Result<(Vec<ItemPos>, Vec<Arc<DataFile>>)> {
+    fn locate(
+        &self,
+        indices: &[i64],
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<ItemPos>, Vec<Arc<DataFile>>)> {
         let items: Vec<ItemPos> = indices
             .iter()
             .map(|&i| self.resolve(i))
             .collect::<Result<_>>()?;
         let mut files: Vec<Arc<DataFile>> = Vec::with_capacity(items.len());
         for it in &items {
+            // (loading a table, a round trip per episode on a remote root, is worth a check)
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             let e = self.episode_at(it.ep)?;
             let f = self.data_file(e)?;
             f.row_of(it.abs)
@@ -1045,7 +1053,7 @@ impl Dataset {
                 }
             }
         }
-        let (items, files) = self.locate(indices)?;
+        let (items, files) = self.locate(indices, cancel)?;
 
         // Tabular outputs are plain copies; frame requests are collected for the planner.
         let mut videos: Vec<VideoRequest> = Vec::new();
@@ -1438,7 +1446,7 @@ impl Dataset {
                 ),
             });
         }
-        let (items, files) = self.locate(indices)?;
+        let (items, files) = self.locate(indices, &NEVER)?;
         self.copy_rows(
             key,
             row_bytes,

@@ -194,9 +194,14 @@ pub(crate) fn run(
     )?;
     let (pool, decoders) = (exec.pool, exec.decoders);
     pool.install(|| -> Result<()> {
+        // (every stage checks the flag: building a remote file's frame index and fetching its
+        // bytes are round trips a cancelled batch need not wait for)
         let mut files = group_by_file(videos)
             .into_par_iter()
-            .map(|(path, requests)| resolve_file(decoders, path, requests, targets, tolerance_s))
+            .map(|(path, requests)| {
+                exec.check_cancel()?;
+                resolve_file(decoders, path, requests, targets, tolerance_s)
+            })
             .collect::<Result<Vec<FileFrames>>>()?;
         if let Some(cache) = exec.cache {
             from_cache(cache, &mut files, targets)?;
@@ -207,6 +212,7 @@ pub(crate) fn run(
             .flat_map(|(i, f)| split_file(i, f, pool.current_num_threads()))
             .collect();
         parts.sort_by_key(|p| std::cmp::Reverse(p.cost));
+        exec.check_cancel()?;
         prefetch_remote(&files, &parts)?;
         // Readers are decided per file before anything runs (DecoderPool::assign): a part
         // continuing where a reader stopped gets that reader, so interleaved sequential reads

@@ -2,7 +2,10 @@
 //! description of each entry of an item (`OutputSpec`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -415,13 +418,49 @@ impl NativeDataset {
         let raws = raw_buffers(&specs, &buffers)?;
         let mut back = returned(&specs);
         let inner = &self.inner;
-        let result = py.detach(|| {
-            // SAFETY: see RawBuf: the arrays outlive this call and nothing else touches them.
-            let mut outs = unsafe { out_bufs(&specs, &raws, &mut back, objects) };
-            guarded("filling a batch", || {
-                inner.fill_batch(&indices, fmt, &mut outs)?;
-                normalize_batch(&specs, fmt, &mut outs, &norms)
-            })
+        let cancel = AtomicBool::new(false);
+        // The fill runs on a thread of its own while this one, without the GIL, waits for it
+        // and looks for signals every 50 ms: Ctrl-C stops a long batch promptly (the fill is
+        // cancelled and waited for, so nothing writes to the arrays after this returns).
+        let result: NativeResult<()> = std::thread::scope(|scope| {
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let (specs, raws, back, norms, cancel) = (&specs, &raws, &mut back, &norms, &cancel);
+            let fill = scope.spawn(move || {
+                // SAFETY: see RawBuf: the arrays outlive this scope (`buffers` is dropped after
+                // it) and nothing else touches them meanwhile.
+                let mut outs = unsafe { out_bufs(specs, raws, back, objects) };
+                let r = guarded("filling a batch", || {
+                    inner.fill_batch_cancellable(&indices, fmt, &mut outs, cancel)?;
+                    normalize_batch(specs, fmt, &mut outs, norms)
+                });
+                // (the receiver may be gone after an interrupt: nothing to tell then)
+                let _ = done_tx.send(());
+                r
+            });
+            let join = |fill: std::thread::ScopedJoinHandle<'_, Result<(), Error>>| {
+                fill.join()
+                    .unwrap_or_else(|p| Err(Error::from_panic("filling a batch", p.as_ref())))
+            };
+            let mut done_rx = done_rx;
+            loop {
+                // (the receiver goes into the GIL-free wait and comes back: it is Send, not Sync)
+                let (waited, rx) = py.detach(move || {
+                    let r = done_rx.recv_timeout(Duration::from_millis(50));
+                    (r, done_rx)
+                });
+                done_rx = rx;
+                match waited {
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(interrupt) = py.check_signals() {
+                            cancel.store(true, Ordering::Relaxed);
+                            // the fill stops between frames; its own result is not wanted
+                            let _ = py.detach(|| join(fill));
+                            return Err(interrupt.into());
+                        }
+                    }
+                    _ => return py.detach(|| join(fill)).map_err(Into::into),
+                }
+            }
         });
         drop(buffers);
         result?;
