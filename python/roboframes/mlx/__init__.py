@@ -34,8 +34,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from .. import _native, errors
+from ..dataset import CameraKeys, Item, Stats, check_item_index, item_indices
 from ..dataset import Dataset as NumpyDataset
-from ..dataset import Item, check_item_index, item_indices
+from ..tools import EpisodeList
 
 try:
     from . import _mlx_ext
@@ -226,7 +227,7 @@ def _reader_of(dataset: NumpyDataset | Dataset) -> NumpyDataset:
     )
 
 
-class Dataset:
+class Dataset(CameraKeys):
     """A LeRobot v3.0 dataset whose items and batches are ``mx.array``\\ s.
 
     Takes ``roboframes.Dataset``'s arguments and gives its keys, dtypes and shapes (uint8
@@ -251,6 +252,7 @@ class Dataset:
         storage_options: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         depth_output_unit: str = "mm",
+        block_cache_bytes: int | None = None,
     ) -> None:
         if frame_dtype not in _native.FRAME_DTYPES:
             raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
@@ -265,6 +267,7 @@ class Dataset:
             storage_options=storage_options,
             cache_dir=cache_dir,
             depth_output_unit=depth_output_unit,
+            block_cache_bytes=block_cache_bytes,
         )
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
@@ -274,6 +277,52 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.reader)
+
+    # -- the metadata, as the NumPy reader names it -------------------------------------------
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        """``info.json``'s features."""
+        return self.reader.features
+
+    @property
+    def fps(self) -> int | float:
+        """Frames per second of the dataset (windows are in seconds: steps of ``1 / fps``)."""
+        return self.reader.fps
+
+    @property
+    def root(self) -> str | os.PathLike[str]:
+        """The dataset's root: a folder, or a remote root's location."""
+        return self.reader.root
+
+    @property
+    def episodes(self) -> EpisodeList:
+        """The selected episodes' indices (called, their records: see ``roboframes.Dataset``)."""
+        return self.reader.episodes
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of the selected episodes (``len(ds)``)."""
+        return self.reader.num_frames
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of selected episodes."""
+        return self.reader.num_episodes
+
+    @property
+    def tasks(self) -> dict[int, str]:
+        """Task index -> task text."""
+        return self.reader.tasks
+
+    @property
+    def stats(self) -> Stats:
+        """``meta/stats.json`` as NumPy arrays (see ``roboframes.Dataset.stats``)."""
+        return self.reader.stats
+
+    @property
+    def delta_timestamps(self) -> dict[str, list[float]] | None:
+        """The windows the dataset was opened with."""
+        return self.reader.delta_timestamps
 
     def __getitem__(self, idx: int) -> Item:
         """One item (lazy arrays; 0-d for scalar features)."""
