@@ -161,7 +161,7 @@ impl Dataset {
             root
         };
         if !remote {
-            meta::local_root(&root)?;
+            crate::fs::local_root(&root)?;
         }
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {

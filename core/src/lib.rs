@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod depth;
 pub mod error;
 pub mod frame;
+mod fs;
 #[cfg(feature = "testing")]
 pub mod fuzz;
 pub mod image;

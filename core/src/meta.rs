@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
+use crate::fs::inside_root;
 use crate::parquet_io::{list_parquet_files, read_parquet_columns};
 
 /// Element type of a tabular feature, as written in `info.json`.
@@ -244,57 +245,6 @@ fn read_text(path: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| Error::Io {
         at: Location::file(path),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-    })
-}
-
-/// `Ok` when `path` is a regular file (after symlinks). A FIFO, socket or device would block
-/// or stream without end when opened; a directory cannot be read as a file.
-pub fn regular_file(path: &Path) -> Result<()> {
-    let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if md.is_file() {
-        Ok(())
-    } else {
-        Err(Error::Io {
-            at: Location::file(path),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file (a directory, FIFO, socket or device)",
-            ),
-        })
-    }
-}
-
-/// `Ok` when the local `root` is a folder; a `NotFound` error that says what to do otherwise
-/// (a file is not a dataset folder; a missing relative `org/name` is likely a Hub repo id).
-pub fn local_root(root: &Path) -> Result<()> {
-    if root.is_dir() {
-        return Ok(());
-    }
-    let detail = if root.exists() {
-        "not a directory: a dataset root is the folder holding meta/, data/ and videos/".into()
-    } else {
-        let text = root.to_string_lossy();
-        let parts: Vec<&str> = text.split('/').collect();
-        let repo_like = root.is_relative()
-            && parts.len() == 2
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            });
-        if repo_like {
-            format!(
-                "dataset root directory does not exist; to read the Hub dataset '{text}' in \
-                 place, open 'hf://datasets/{text}' (or \
-                 roboframes.torch.LeRobotDataset('{text}', streaming=True))"
-            )
-        } else {
-            "dataset root directory does not exist".into()
-        }
-    };
-    Err(Error::NotFound {
-        at: Location::file(root),
-        detail,
     })
 }
 
@@ -862,25 +812,6 @@ pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result
     inside_root(root, &rel)
 }
 
-/// `root/rel` when `rel` is a relative path that stays inside the root (no `..`, no absolute
-/// or drive prefix). Symlinks below the root are followed as usual (a Hugging Face cache
-/// snapshot links its files into the blob store), but a template cannot name a file outside
-/// the dataset by itself.
-pub fn inside_root(root: &Path, rel: &str) -> Result<PathBuf> {
-    use std::path::Component;
-    let p = Path::new(rel);
-    let confined = !rel.is_empty()
-        && p.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !confined {
-        return Err(Error::metadata(
-            Location::file(root.join("meta/info.json")),
-            format!("path '{rel}' from a path template leads outside the dataset root"),
-        ));
-    }
-    Ok(root.join(p))
-}
-
 /// Path of the mp4 file holding a camera of an episode.
 pub fn video_file_path(
     root: &Path,
@@ -937,7 +868,7 @@ mod tests {
     }
 
     #[test]
-    fn absurd_template_widths_and_escaping_paths_are_errors() {
+    fn absurd_template_widths_are_errors() {
         let var = [("chunk_index", PathVar::Int(1))];
         assert_eq!(format_path("c{chunk_index:5d}", &var).unwrap(), "c    1");
         assert_eq!(format_path("c{chunk_index:d}", &var).unwrap(), "c1");
@@ -949,21 +880,6 @@ mod tests {
         ] {
             assert!(format_path(bad, &var).is_err(), "{bad}");
         }
-        let root = Path::new("/data/ds");
-        assert_eq!(
-            inside_root(root, "data/chunk-000/file-000.parquet").unwrap(),
-            root.join("data/chunk-000/file-000.parquet")
-        );
-        for bad in ["../../etc/passwd", "/etc/passwd", "data/../../x", ""] {
-            assert!(inside_root(root, bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn special_files_are_refused() {
-        let dir = std::env::temp_dir();
-        assert!(regular_file(&dir).is_err());
-        assert!(regular_file(Path::new("/dev/null")).is_err());
     }
 
     const BASE: &str = r#""timestamp":{"dtype":"float32","shape":[1]},"frame_index":{"dtype":"int64","shape":[1]},

@@ -130,7 +130,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     let mut report = Report::default();
     let info_path = root.join("meta/info.json");
     if !crate::store::is_url(&root.to_string_lossy()) {
-        if let Err(e) = meta::local_root(root) {
+        if let Err(e) = crate::fs::local_root(root) {
             sink.failed("root", &e, Location::file(root));
             return finish(report, sink, true);
         }

@@ -108,7 +108,7 @@ pub fn exists(path: &Path) -> Result<bool> {
 pub fn source(path: &Path) -> Result<Source> {
     match remote_of(path)? {
         None => {
-            crate::meta::regular_file(path)?;
+            crate::fs::regular_file(path)?;
             std::fs::File::open(path)
                 .map(Source::Local)
                 .map_err(|e| Error::io(path, e))

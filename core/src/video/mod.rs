@@ -66,7 +66,7 @@ pub(crate) fn open_video(path: &Path, version: Option<&str>) -> Result<Opened> {
     let at = || Location::file(path);
     let (input, version, io_error, zeros) = match crate::store::remote_object(path, version)? {
         None => {
-            crate::meta::regular_file(path)?;
+            crate::fs::regular_file(path)?;
             let input = ff::format::input(&path).map_err(|e| Error::Video {
                 at: at(),
                 msg: format!("cannot open: {e}"),
