@@ -4,6 +4,7 @@ command through its entry point."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -558,3 +559,30 @@ def test_reopen_keeps_every_other_option(dataset_dir) -> None:
     )
     with pytest.raises(TypeError, match="unknown options"):
         ds.reopen(decode_thread=2)
+
+
+def test_one_options_object_serves_every_surface(dataset_dir) -> None:
+    """ReaderOptions is checked once and pickled once; the MLX dataset and the torch drop-in
+    pass every reader option through (block_cache_bytes included), unknown ones are refused."""
+    import pickle
+
+    from roboframes.options import ReaderOptions
+
+    root = dataset_dir("av1")
+    ds = roboframes.Dataset(root, decode_threads=1, strict_decode=True, block_cache_bytes=1 << 20)
+    assert ds.options == ReaderOptions(decode_threads=1, strict_decode=True, block_cache_bytes=1 << 20)
+    back = pickle.loads(pickle.dumps(ds))
+    assert back.options == ds.options and back.root == ds.root and len(back) == len(ds)
+    with pytest.raises(InvalidArgumentError, match="block_cache_bytes"):
+        ReaderOptions(block_cache_bytes=-1)
+    rt = pytest.importorskip("roboframes.torch")
+    lr = rt.LeRobotDataset("x/y", root=root, decode_threads=1, strict_decode=True, block_cache_bytes=1 << 20)
+    assert lr.reader.options.block_cache_bytes == 1 << 20 and lr.reader.options.strict_decode
+    assert pickle.loads(pickle.dumps(lr)).reader.options == lr.reader.options
+    with pytest.raises(TypeError):
+        rt.LeRobotDataset("x/y", root=root, decode_thread=1)
+    if importlib.util.find_spec("mlx") is not None:
+        import roboframes.mlx as rm
+
+        mds = rm.Dataset(root, frame_dtype="bfloat16", block_cache_bytes=1 << 20, decode_threads=1)
+        assert mds.reader.options.block_cache_bytes == 1 << 20 and mds.reader.decode_threads == 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
-import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +14,9 @@ import numpy as np
 
 from . import _native, remote, tools
 from ._native import OutputSpec
+from .buffers import BufferPool, per_item
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MetadataError, MetadataWarning
+from .options import ReaderOptions, thread_count
 from .tools import EpisodeList, episode_records
 
 if TYPE_CHECKING:
@@ -24,53 +24,6 @@ if TYPE_CHECKING:
     from .quality import QualityReport
 
 Item = dict[str, Any]
-
-#: Element types of camera frames NumPy can hold (the core's frame types but bfloat16).
-NUMPY_FRAME_DTYPES: tuple[str, ...] = tuple(d for d in _native.FRAME_DTYPES if d != "bfloat16")
-
-
-class _Spares:
-    """Output arrays of earlier batches, reused once nothing outside refers to them.
-
-    Writing into fresh memory costs a page fault per 4 KiB page (as much as decoding, for
-    large frames); reusing a batch's arrays after the caller has dropped them avoids it. An
-    array is reused only when this list holds the one reference left (a view, a
-    ``torch.from_numpy`` tensor, a container or an exported buffer all keep theirs), so a
-    reused array is never visible to anyone. The reference count of an unreferenced array is
-    measured once (interpreters differ in the references a local variable takes), and reuse
-    is off where counts cannot be trusted (free-threaded builds). At most ``limit`` arrays
-    are kept.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.arrays: list[np.ndarray] = []
-        self.limit = limit
-        self.lock = threading.Lock()
-        gil = getattr(sys, "_is_gil_enabled", lambda: True)()
-        self.arrays.append(np.empty(1))
-        self.unreferenced = self._refs(0) if gil else -1  # -1: never reuse
-        self.arrays.clear()
-
-    def _refs(self, i: int) -> int:
-        # the same call (no array held by the caller) when calibrating and when checking
-        a = self.arrays[i]
-        return sys.getrefcount(a)
-
-    def _fits(self, i: int, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-        a = self.arrays[i]
-        return a.shape == shape and a.dtype == dtype and a.flags.writeable and a.flags.c_contiguous
-
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        with self.lock:
-            for i in range(len(self.arrays)):
-                if self._refs(i) <= self.unreferenced and self._fits(i, shape, dtype):
-                    return self.arrays.pop(i)
-        return np.empty(shape, dtype=dtype)
-
-    def keep(self, arrays: list[np.ndarray | None]) -> None:
-        with self.lock:
-            self.arrays.extend(a for a in arrays if a is not None)
-            del self.arrays[: max(0, len(self.arrays) - self.limit)]
 
 
 def is_depth_feature(feature: Mapping[str, Any]) -> bool:
@@ -84,21 +37,6 @@ def is_depth_feature(feature: Mapping[str, Any]) -> bool:
         or info.get("video.is_depth_map", False)
         or video_info.get("video.is_depth_map", False)
     )
-
-
-#: What depth maps can be read as: LeRobot's units (float32 depth), or the stored codes.
-DEPTH_OUTPUT_UNITS: tuple[str, ...] = ("mm", "m", "raw")
-
-
-def check_depth_output_unit(unit: Any) -> str:
-    """``unit`` as a depth output unit of :data:`DEPTH_OUTPUT_UNITS`, else
-    ``InvalidArgumentError``."""
-    if unit not in DEPTH_OUTPUT_UNITS:
-        raise InvalidArgumentError(
-            f"depth_output_unit must be 'mm' or 'm' (float32 depth, as LeRobot) or 'raw' (the stored "
-            f"uint16 codes), got {unit!r}"
-        )
-    return str(unit)
 
 
 def depth_stats_in(
@@ -241,52 +179,6 @@ def item_indices(indices: Any) -> list[int]:
     return out
 
 
-def _delta_timestamps(delta_timestamps: Any) -> dict[str, list[float]]:
-    """``{key: [seconds, ...]}`` as str keys and float lists: ``TypeError`` for anything else (a
-    string of offsets is not a list of them)."""
-    if not isinstance(delta_timestamps, Mapping):
-        raise TypeError(
-            f"delta_timestamps must be a dict of key -> list of seconds, not {type(delta_timestamps).__name__}"
-        )
-    out: dict[str, list[float]] = {}
-    for k, v in delta_timestamps.items():
-        if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):
-            raise TypeError(f"delta_timestamps['{k}'] must be a list of seconds, not {type(v).__name__}")
-        offsets = list(v)
-        # numbers, NumPy scalars, 0-d tensors: anything with __float__ but a bool or a string
-        bad = [d for d in offsets if isinstance(d, bool | str | bytes) or not hasattr(d, "__float__")]
-        if bad:
-            raise TypeError(f"delta_timestamps['{k}'] must hold numbers of seconds, got {bad[0]!r}")
-        out[str(k)] = [float(d) for d in offsets]
-    return out
-
-
-def episode_list(episodes: Any) -> list[int]:
-    """``episodes`` (a sequence of episode indices) as ints: ``TypeError`` for a string, floats or
-    booleans (``"12"`` is not episodes 1 and 2)."""
-    if isinstance(episodes, str | bytes) or not hasattr(episodes, "__iter__"):
-        raise TypeError(f"episodes must be a sequence of episode indices, not {type(episodes).__name__}")
-    out: list[int] = []
-    for e in episodes:
-        if isinstance(e, bool) or not isinstance(e, int | np.integer):
-            raise TypeError(f"episode indices must be integers, not {type(e).__name__} ({e!r})")
-        if not -(2**63) <= int(e) < 2**63:
-            raise InvalidArgumentError(f"episode {e} is not in the dataset (beyond 64 bits)")
-        out.append(int(e))
-    return out
-
-
-#: The most decoding threads a dataset may use (the core's bound).
-MAX_DECODE_THREADS = 1024
-
-
-def _check_threads(n: Any) -> int:
-    """``n`` as a decoding thread count: an int in ``[1, MAX_DECODE_THREADS]``."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= int(n) <= MAX_DECODE_THREADS:
-        raise InvalidArgumentError(f"decode_threads must be an int between 1 and {MAX_DECODE_THREADS}, got {n!r}")
-    return int(n)
-
-
 class Stats(dict[str, Any]):
     """``meta/stats.json``'s statistics (a dict); calling it gives them anew:
     ``stats()`` parses ``stats.json`` again, ``stats(recompute=True)`` computes them from the
@@ -307,16 +199,6 @@ class Stats(dict[str, Any]):
 
     def __reduce__(self) -> Any:
         return (dict, (dict(self),))
-
-
-def _per_item(spec: OutputSpec, strings: list[Any], b: int) -> list[Any]:
-    """The ``b * T`` strings the core returns for a string feature windowed over ``T`` steps
-    as ``b`` lists of ``T``; other entries that are not arrays (strings, language values) as
-    they are (one per item)."""
-    t = spec.window
-    if spec.kind != "string" or t is None:
-        return strings
-    return [strings[i * t : (i + 1) * t] for i in range(b)]
 
 
 class Dataset(CameraKeys):
@@ -382,48 +264,48 @@ class Dataset(CameraKeys):
         block_cache_bytes: int | None = None,
         depth_output_unit: str = "mm",
     ) -> None:
-        self.depth_output_unit = check_depth_output_unit(depth_output_unit)
-        if frame_dtype not in NUMPY_FRAME_DTYPES:
-            raise InvalidArgumentError(
-                f"frame_dtype must be one of {list(NUMPY_FRAME_DTYPES)} for NumPy output, got {frame_dtype!r}"
-            )
-        if decode_threads is not None:
-            _check_threads(decode_threads)
-        if block_cache_bytes is not None and (
-            isinstance(block_cache_bytes, bool) or not isinstance(block_cache_bytes, int) or block_cache_bytes < 0
-        ):
-            raise InvalidArgumentError(f"block_cache_bytes must be an int >= 0, got {block_cache_bytes!r}")
+        # (the options as given: ReaderOptions checks each and keeps its normalised form)
+        given: dict[str, Any] = {
+            "episodes": episodes,
+            "delta_timestamps": delta_timestamps,
+            "tolerance_s": tolerance_s,
+            "decode_threads": decode_threads,
+            "frame_dtype": frame_dtype,
+            "channels_last": channels_last,
+            "strict_decode": strict_decode,
+            "storage_options": storage_options,
+            "cache_dir": cache_dir,
+            "block_cache_bytes": block_cache_bytes,
+            "depth_output_unit": depth_output_unit,
+        }
+        self._open(root, ReaderOptions(**given))
+
+    @classmethod
+    def from_options(cls, root: str | os.PathLike[str], options: ReaderOptions) -> Dataset:
+        """The dataset at ``root`` read with ``options`` (what every surface opens, and what a
+        pickled dataset reopens with)."""
+        ds = cls.__new__(cls)
+        ds._open(root, options)
+        return ds
+
+    def _open(self, root: str | os.PathLike[str], options: ReaderOptions) -> None:
         #: The root: a ``Path``, or for a remote root its URL (a Hub revision as its commit).
         self.root: str | Path = remote.root_of(root)
-        pairs = remote.storage_pairs(storage_options)  # (checks the type)
-        self.storage_options = None if pairs is None else dict(pairs)
-        self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self.block_cache_bytes = block_cache_bytes
-        self._episodes_arg = None if episodes is None else episode_list(episodes)
-        self.delta_timestamps = None if delta_timestamps is None else _delta_timestamps(delta_timestamps)
-        if isinstance(tolerance_s, bool) or not isinstance(tolerance_s, int | float | np.integer | np.floating):
-            raise TypeError(f"tolerance_s must be a number of seconds, not {type(tolerance_s).__name__}")
-        self.tolerance_s = float(tolerance_s)
-        self._decode_threads_arg = decode_threads
-        if not isinstance(strict_decode, bool | np.bool_):
-            raise TypeError(f"strict_decode must be True or False, not {type(strict_decode).__name__}")
-        self.strict_decode = bool(strict_decode)
-        self.frame_dtype = frame_dtype
-        self.channels_last = bool(channels_last)
+        o = options
         self._native = _native.NativeDataset(
             str(self.root),
-            self._episodes_arg,
-            self.delta_timestamps,
-            self.tolerance_s,
-            decode_threads,
-            self.strict_decode,
-            pairs,
-            self.cache_dir,
-            block_cache_bytes,
-            self.depth_output_unit,
+            o.episodes,
+            o.delta_timestamps,
+            o.tolerance_s,
+            o.decode_threads,
+            o.strict_decode,
+            None if o.storage_options is None else list(o.storage_options.items()),
+            o.cache_dir,
+            o.block_cache_bytes,
+            o.depth_output_unit,
         )
         for message in self._native.open_warnings():
-            warnings.warn(message, MetadataWarning, stacklevel=2)
+            warnings.warn(message, MetadataWarning, stacklevel=3)
         if isinstance(self.root, str):
             self.root = self._native.root
             # what this root was opened with in this process (here or by an earlier open), so
@@ -431,44 +313,76 @@ class Dataset(CameraKeys):
             known = _native.root_options(self.root)
             if known is not None:
                 given, known_dir = known
-                if self.storage_options is None and given:
-                    self.storage_options = dict(given)
-                if self.cache_dir is None:
-                    self.cache_dir = known_dir
-        self._specs = self._native.output_specs(frame_dtype, self.channels_last)
+                if o.storage_options is None and given:
+                    o = o.replace(storage_options=dict(given))
+                if o.cache_dir is None and known_dir is not None:
+                    o = o.replace(cache_dir=known_dir)
+        #: How this dataset reads (see :class:`roboframes.options.ReaderOptions`).
+        self.options: ReaderOptions = o
+        self._specs = self._native.output_specs(o.frame_dtype, o.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
         # two batches' worth: the one the caller holds and the one being filled
-        self._spares = _Spares(limit=2 * sum(1 for o in self._specs if o.is_array))
+        self._spares = BufferPool(limit=2 * sum(1 for spec in self._specs if spec.is_array))
 
     # -- pickling: reopen in the receiving process (DataLoader workers, spawn) --------------
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "root": str(self.root),
-            "episodes": self._episodes_arg,
-            "delta_timestamps": self.delta_timestamps,
-            "tolerance_s": self.tolerance_s,
-            "decode_threads": self._decode_threads_arg,
-            "frame_dtype": self.frame_dtype,
-            "channels_last": self.channels_last,
-            "strict_decode": self.strict_decode,
-            "storage_options": self.storage_options,
-            "cache_dir": self.cache_dir,
-            "block_cache_bytes": self.block_cache_bytes,
-            "depth_output_unit": self.depth_output_unit,
-        }
+        return {"root": str(self.root), "options": self.options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        Dataset.__init__(self, **state)
+        self._open(state["root"], state["options"])
 
     def reopen(self, **changes: Any) -> Dataset:
         """A new dataset over the same root with every option of this one (episodes, windows,
         tolerance, decode threads, frame format, strict decoding, remote settings, depth unit)
-        except those given, e.g. ``ds.reopen(delta_timestamps=None)``."""
-        state = self.__getstate__()
-        unknown = set(changes) - set(state)
-        if unknown:
-            raise TypeError(f"reopen() got unknown options {sorted(unknown)}; options: {sorted(state)}")
-        return Dataset(**{**state, **changes})
+        except those given, e.g. ``ds.reopen(delta_timestamps=None)``; ``TypeError`` naming an
+        unknown option."""
+        return Dataset.from_options(self.root, self.options.replace(**changes))
+
+    # -- the options, as attributes -----------------------------------------------------------
+    @property
+    def delta_timestamps(self) -> dict[str, list[float]] | None:
+        """``{key: [seconds, ...]}`` windows, as given."""
+        return self.options.delta_timestamps
+
+    @property
+    def tolerance_s(self) -> float:
+        """Allowed distance between a requested time and the frame returned."""
+        return self.options.tolerance_s
+
+    @property
+    def strict_decode(self) -> bool:
+        """Whether damage in a video's bitstream is an error rather than concealed."""
+        return self.options.strict_decode
+
+    @property
+    def frame_dtype(self) -> str:
+        """Element type of camera frames."""
+        return self.options.frame_dtype
+
+    @property
+    def channels_last(self) -> bool:
+        """Frames as ``(H, W, C)`` (else ``(C, H, W)``)."""
+        return self.options.channels_last
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """Settings of a remote root's store."""
+        return self.options.storage_options
+
+    @property
+    def cache_dir(self) -> str | None:
+        """Folder of a remote root's blocks on local disk."""
+        return self.options.cache_dir
+
+    @property
+    def block_cache_bytes(self) -> int | None:
+        """Bytes of this process's in-memory cache of remote blocks asked for."""
+        return self.options.block_cache_bytes
+
+    @property
+    def depth_output_unit(self) -> str:
+        """What depth maps are read as: ``"mm"``, ``"m"`` or ``"raw"``."""
+        return self.options.depth_output_unit
 
     @property
     def decode_threads(self) -> int:
@@ -478,7 +392,7 @@ class Dataset(CameraKeys):
     def set_decode_threads(self, n: int) -> None:
         """Sets this process's decoding threads (e.g. cores divided by the number of data
         loading worker processes); the thread pool is rebuilt on next use."""
-        self._native.set_decode_threads(_check_threads(n))
+        self._native.set_decode_threads(thread_count(n))
 
     def set_frame_cache(self, cache_bytes: int) -> None:
         """Keeps up to ``cache_bytes`` of decoded frames (the decoder's uint8 RGB, whatever the
@@ -656,9 +570,9 @@ class Dataset(CameraKeys):
         ``depth_output_unit``."""
         stats = tools.compute_stats(
             self.root,
-            self._episodes_arg,
+            self.options.episodes,
             tolerance_s=self.tolerance_s,
-            decode_threads=self._decode_threads_arg,
+            decode_threads=self.options.decode_threads,
             progress=progress,
         )
         return depth_stats_in(stats, self.features, self.depth_output_unit, recomputed=True)
@@ -672,7 +586,7 @@ class Dataset(CameraKeys):
             self.root,
             decode,
             tolerance_s=self.tolerance_s,
-            decode_threads=self._decode_threads_arg,
+            decode_threads=self.options.decode_threads,
             progress=progress,
         )
 
@@ -755,9 +669,7 @@ class Dataset(CameraKeys):
         idx = item_indices(indices)
         strings = self._native.fill(idx, [None] * len(self._specs), self.frame_dtype, self.channels_last)
         return {
-            spec.key: _per_item(spec, s, len(idx))
-            for spec, s in zip(self._specs, strings, strict=True)
-            if s is not None
+            spec.key: per_item(spec, s, len(idx)) for spec, s in zip(self._specs, strings, strict=True) if s is not None
         }
 
     def get_batch(self, indices: Sequence[int] | np.ndarray, *, normalize: Mapping[str, str] | None = None) -> Item:
@@ -811,7 +723,7 @@ class Dataset(CameraKeys):
             if buf is not None:
                 out[spec.key] = buf
             elif strs is not None and spec.key not in skip:
-                out[spec.key] = _per_item(spec, strs, b)
+                out[spec.key] = per_item(spec, strs, b)
         return out
 
     def __repr__(self) -> str:

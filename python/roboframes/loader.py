@@ -20,8 +20,10 @@ import numpy as np
 
 from . import _native
 from ._native import OutputSpec
-from .dataset import NUMPY_FRAME_DTYPES, Dataset, Item, _per_item, _Spares
+from .buffers import BufferPool, per_item
+from .dataset import Dataset, Item
 from .errors import InvalidArgumentError
+from .options import NUMPY_FRAME_DTYPES
 from .sampler import (
     Run,
     check_state,
@@ -128,7 +130,7 @@ class Loader:
             )
         #: The core's normalisation of this loader's batches (None: none).
         self._normalize = normalization(dataset, dict(normalize) if normalize else None, stats)
-        self._spares = _Spares(limit=(prefetch + 2) * len(self._specs))
+        self._spares = BufferPool(limit=(prefetch + 2) * len(self._specs))
         self._prefetcher: Any = None
         self._pid = os.getpid()
 
@@ -331,7 +333,7 @@ class Loader:
             if buf is not None:
                 out[spec.key] = _to_output(buf, self.output)
             elif strs is not None:
-                out[spec.key] = _per_item(spec, strs, b)
+                out[spec.key] = per_item(spec, strs, b)
         return out
 
     def _iterate_mlx(self) -> Iterator[Item]:

@@ -244,31 +244,18 @@ class Dataset(CameraKeys):
         root: str | os.PathLike[str],
         episodes: Sequence[int] | None = None,
         delta_timestamps: Mapping[str, Sequence[float]] | None = None,
-        tolerance_s: float = 1e-4,
-        decode_threads: int | None = None,
+        *,
         frame_dtype: str = "uint8",
         channels_last: bool = True,
-        strict_decode: bool = False,
-        storage_options: Mapping[str, Any] | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        depth_output_unit: str = "mm",
-        block_cache_bytes: int | None = None,
+        **options: Any,
     ) -> None:
+        """``options``: every other option of ``roboframes.Dataset`` (``tolerance_s``,
+        ``decode_threads``, ``strict_decode``, ``storage_options``, ``cache_dir``,
+        ``block_cache_bytes``, ``depth_output_unit``, ...), passed to the NumPy reader."""
         if frame_dtype not in _native.FRAME_DTYPES:
             raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
         #: The NumPy reader (``roboframes.Dataset``) this dataset's metadata and strings come from.
-        self.reader = NumpyDataset(
-            root,
-            episodes=episodes,
-            delta_timestamps=delta_timestamps,
-            tolerance_s=tolerance_s,
-            decode_threads=decode_threads,
-            strict_decode=strict_decode,
-            storage_options=storage_options,
-            cache_dir=cache_dir,
-            depth_output_unit=depth_output_unit,
-            block_cache_bytes=block_cache_bytes,
-        )
+        self.reader = NumpyDataset(root, episodes, delta_timestamps, **options)
         self.frame_dtype = frame_dtype
         self.channels_last = bool(channels_last)
         self._specs = self.reader.output_specs(frame_dtype, self.channels_last)

@@ -52,8 +52,7 @@ class _DropIn(torch.utils.data.Dataset):
         frame_dtype: torch.dtype,
         image_dtype: torch.dtype,
         channels_last: bool,
-        decode_threads: int | None,
-        strict_decode: bool,
+        reader_options: dict[str, Any],
         normalize: dict[str, Any] | None,
         stats: dict[str, dict[str, Any]] | str | None,
         streaming: bool,
@@ -81,7 +80,6 @@ class _DropIn(torch.utils.data.Dataset):
         self.frame_dtype = frame_dtype
         self._image_dtype = image_dtype
         self.channels_last = bool(channels_last)
-        self._decode_threads_arg = decode_threads
         self._line = line
         _ops.frame_dtype_name(frame_dtype)  # validates
         _ops.frame_dtype_name(image_dtype)
@@ -91,11 +89,10 @@ class _DropIn(torch.utils.data.Dataset):
             episodes=episodes,
             delta_timestamps=delta_timestamps,
             tolerance_s=tolerance_s,
-            decode_threads=decode_threads,
-            strict_decode=strict_decode,
             storage_options=self.storage_options,
             cache_dir=self.cache_dir,
             depth_output_unit=depth_output_unit,
+            **reader_options,
         )
         self.root = self._numpy.root  # a remote root's location (a Hub revision as its commit)
         self.storage_options, self.cache_dir = self._numpy.storage_options, self._numpy.cache_dir
@@ -305,7 +302,7 @@ class _DropIn(torch.utils.data.Dataset):
         """In a DataLoader worker, decode with cores / num_workers threads (at least 1), so
         that all workers together match the cores; ``decode_threads``, when given, wins."""
         info = torch.utils.data.get_worker_info()
-        if info is None or self._decode_threads_arg is not None:
+        if info is None or self._numpy.options.decode_threads is not None:
             return
         pid = os.getpid()
         if getattr(self, "_threads_fitted_in", None) == pid:
@@ -360,9 +357,6 @@ class LeRobotDataset04(_DropIn):
         frame_dtype: ``torch.float32`` (LeRobot's), ``torch.uint8`` (the decoded bytes),
             ``torch.float16`` or ``torch.bfloat16`` (``value / 255`` rounded).
         channels_last: frames as ``(H, W, C)`` instead of ``(C, H, W)``.
-        decode_threads: decoding threads of this process (default: the number of cores).
-        strict_decode: raise on damage in a video's bitstream instead of concealing it, as
-            FFmpeg (and so LeRobot) does by default (see ``roboframes.Dataset``).
         normalize: ``{key: mode}`` with LeRobot's ``NormalizationMode`` names or values
             (``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``, ``QUANTILE10``, ``IDENTITY``): those
             float32 entries come normalised in the core, equal to what LeRobot's
@@ -373,6 +367,9 @@ class LeRobotDataset04(_DropIn):
         storage_options: settings of a remote root's store (see ``roboframes.remote``).
         cache_dir: a folder for blocks of remote files on local disk (keyed by ETag).
         depth_output_unit: what depth maps (LeRobot 0.6's) are read as (``"mm"``, ``"m"``).
+        reader_options: any other option of the NumPy reader (``roboframes.Dataset``:
+            ``decode_threads``, ``strict_decode``, ``block_cache_bytes``, ...), passed to it
+            as given; an unknown one is a ``TypeError``.
 
     Arguments LeRobot uses for downloading and recording (``revision``, ``force_cache_sync``,
     ``download_videos``, ``batch_encoding_size``, ``vcodec``, ``streaming_encoding``,
@@ -401,14 +398,13 @@ class LeRobotDataset04(_DropIn):
         *,
         frame_dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
-        decode_threads: int | None = None,
-        strict_decode: bool = False,
         normalize: dict[str, Any] | None = None,
         stats: dict[str, dict[str, Any]] | str | None = None,
         streaming: bool = False,
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         depth_output_unit: str = "mm",
+        **reader_options: Any,
     ) -> None:
         super().__init__()
         self._args = {
@@ -421,9 +417,8 @@ class LeRobotDataset04(_DropIn):
             "video_backend": video_backend,
             "frame_dtype": frame_dtype,
             "channels_last": channels_last,
-            "decode_threads": decode_threads,
-            "strict_decode": strict_decode,
             "normalize": normalize,
+            **reader_options,
             "depth_output_unit": depth_output_unit,
         }
         _check_depth_unit(depth_output_unit)
@@ -439,8 +434,7 @@ class LeRobotDataset04(_DropIn):
             frame_dtype=frame_dtype,
             image_dtype=frame_dtype,
             channels_last=channels_last,
-            decode_threads=decode_threads,
-            strict_decode=strict_decode,
+            reader_options=reader_options,
             normalize=normalize,
             stats=stats,
             streaming=streaming,
@@ -517,13 +511,12 @@ class LeRobotDataset06(_DropIn):
         token: str | bool | None = None,
         frame_dtype: torch.dtype | None = None,
         channels_last: bool = False,
-        decode_threads: int | None = None,
-        strict_decode: bool = False,
         normalize: dict[str, Any] | None = None,
         stats: dict[str, dict[str, Any]] | str | None = None,
         streaming: bool = False,
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        **reader_options: Any,
     ) -> None:
         super().__init__()
         if image_transforms is not None and not callable(image_transforms):
@@ -546,9 +539,8 @@ class LeRobotDataset06(_DropIn):
             "token": token,
             "frame_dtype": frame_dtype,
             "channels_last": channels_last,
-            "decode_threads": decode_threads,
-            "strict_decode": strict_decode,
             "normalize": normalize,
+            **reader_options,
         }
         if episode_filter is not None:
             # (the metadata of the root alone: the filter chooses the episodes to open)
@@ -581,8 +573,7 @@ class LeRobotDataset06(_DropIn):
             frame_dtype=video_dtype,
             image_dtype=image_dtype,
             channels_last=channels_last,
-            decode_threads=decode_threads,
-            strict_decode=strict_decode,
+            reader_options=reader_options,
             normalize=normalize,
             stats=stats,
             streaming=streaming,
