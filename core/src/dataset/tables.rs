@@ -1,0 +1,150 @@
+//! The data tables of a dataset: loaded lazily, once (a remote table an episode at a time),
+//! their rows checked against `meta/episodes`.
+
+use std::sync::Arc;
+
+use super::{Dataset, WHOLE_FILE};
+use crate::error::{Error, Location, Result};
+use crate::meta::{self, DType, Episode, FeatureKind};
+use crate::table::DataFile;
+
+impl Dataset {
+    pub(super) fn data_file(&self, ep: &Episode) -> Result<Arc<DataFile>> {
+        // A remote table is read an episode at a time (LeRobot writes a row group per
+        // episode): an item costs its episode's rows, not the whole file. Windows never leave
+        // their episode, so an episode's rows are all an item needs.
+        let remote = self.remote;
+        let file = (ep.data_chunk_index, ep.data_file_index);
+        let key = (
+            file.0,
+            file.1,
+            if remote { ep.episode_index } else { WHOLE_FILE },
+        );
+        // A panic elsewhere cannot leave the map half-updated (inserts are single calls), so a
+        // poisoned lock is used as is rather than silently disabling the cache.
+        let files = || self.data_files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = files().get(&key).cloned() {
+            return Ok(f);
+        }
+        let path = meta::data_file_path(&self.root, &self.info, file.0, file.1)?;
+        if !crate::store::exists(&path)? {
+            return Err(Error::NotFound {
+                at: Location::file(&path).with_episode(ep.episode_index),
+                detail: "data file listed in meta/episodes is missing".into(),
+            });
+        }
+        let feats: Vec<_> = self
+            .info
+            .features
+            .values()
+            .filter(|f| f.kind != FeatureKind::Video)
+            .collect();
+        let rows = if remote {
+            // the file's rows start at the first index of its first episode
+            let first = self
+                .episodes
+                .iter()
+                .filter(|e| (e.data_chunk_index, e.data_file_index) == file)
+                .map(|e| e.dataset_from_index)
+                .min()
+                .unwrap_or(ep.dataset_from_index);
+            let start = u64::try_from(ep.dataset_from_index.saturating_sub(first)).unwrap_or(0);
+            let len = u64::try_from(ep.length).unwrap_or(0);
+            Some(start..start.saturating_add(len))
+        } else {
+            None
+        };
+        let f = Arc::new(
+            DataFile::load_rows(&path, &feats, rows)
+                .map_err(|e| e.within(Some(ep.episode_index), None))?,
+        );
+        self.check_rows(&f, key)?;
+        files().entry(key).or_insert_with(|| f.clone());
+        Ok(f)
+    }
+
+    /// The rows of every episode that `meta/episodes` places in data file `key` say they are
+    /// that episode's (`episode_index`), and their timestamps increase: a table whose rows
+    /// moved against the metadata would give items of one episode with another's windows and
+    /// labels, and two rows at one time (a timestamp column cast to integers, say) would read
+    /// one frame twice. (`frame_index` is only reported by `validate`: LeRobot never reads it.)
+    fn check_rows(&self, f: &DataFile, key: (i64, i64, i64)) -> Result<()> {
+        let check_ep = self.info.features.get("episode_index").is_some_and(|f| {
+            f.is_scalar()
+                && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
+        });
+        for e in self.episodes.iter().filter(|e| {
+            (e.data_chunk_index, e.data_file_index) == (key.0, key.1)
+                && (key.2 == WHOLE_FILE || e.episode_index == key.2)
+        }) {
+            let at = |k: &str| {
+                Location::file(&f.path)
+                    .with_episode(e.episode_index)
+                    .with_key(k)
+            };
+            let mut prev: Option<f32> = None;
+            for g in e.dataset_from_index..e.dataset_to_index {
+                let row = f
+                    .row_of(g)
+                    .map_err(|er| er.within(Some(e.episode_index), None))?;
+                if check_ep && f.int_scalar("episode_index", row) != Some(e.episode_index) {
+                    return Err(Error::metadata(
+                        at("episode_index"),
+                        format!(
+                            "row {row} (index {g}) holds episode_index {:?}, but meta/episodes \
+                             places it in episode {}",
+                            f.int_scalar("episode_index", row),
+                            e.episode_index
+                        ),
+                    ));
+                }
+                if let Some(t) = f.timestamp(row) {
+                    // (NaN fails too)
+                    let increasing =
+                        prev.is_none_or(|p| p.partial_cmp(&t) == Some(std::cmp::Ordering::Less));
+                    if !increasing || !t.is_finite() {
+                        return Err(Error::metadata(
+                            at("timestamp"),
+                            format!(
+                                "row {row} (index {g}) has timestamp {t} after {:?}: the \
+                                 timestamps of an episode must increase",
+                                prev
+                            ),
+                        ));
+                    }
+                    prev = Some(t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The data file of episode `episode_index` and the rows of that episode in it.
+    pub fn episode_rows(
+        &self,
+        episode_index: i64,
+    ) -> Result<(Arc<DataFile>, std::ops::Range<usize>)> {
+        let e = self
+            .pos_of
+            .get(&episode_index)
+            .and_then(|&p| self.episodes.get(p))
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("episode {episode_index} is not in the dataset"),
+            })?;
+        let f = self.data_file(e)?;
+        let start = f
+            .row_of(e.dataset_from_index)
+            .map_err(|er| er.within(Some(episode_index), None))?;
+        let len = usize::try_from(e.length).unwrap_or(0);
+        if start.checked_add(len).is_none_or(|end| end > f.rows) {
+            return Err(Error::metadata(
+                Location::file(&f.path).with_episode(episode_index),
+                format!(
+                    "the episode's {len} rows from row {start} run past the file's {} rows",
+                    f.rows
+                ),
+            ));
+        }
+        Ok((f.clone(), start..start + len))
+    }
+}
