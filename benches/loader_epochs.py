@@ -2,7 +2,7 @@
 the prefetch, measured per epoch.
 
 Runs ``--epochs`` full epochs of ``ds.loader(batch_size, shuffle=..., prefetch=...,
-cache_bytes=...)`` and prints one JSON object: per epoch the samples/s and the cache's hits and
+frame_cache_bytes=...)`` and prints one JSON object: per epoch the samples/s and the cache's hits and
 misses; the peak RSS of the process (VmHWM) and the bytes the cache held; the decoded size of
 the dataset (every camera frame as uint8 RGB). ``--cache-fraction`` sizes the cache as a
 fraction of that decoded size (0: no cache). ``--step-ms`` adds a simulated training step per
@@ -51,7 +51,7 @@ def main() -> None:
         shuffle=shuffle,
         seed=args.seed,
         prefetch=args.prefetch,
-        cache_bytes=cache or None,  # type: ignore[arg-type]
+        frame_cache_bytes=cache or None,
     )
     epochs = []
     last = {"hits": 0, "misses": 0}

@@ -81,7 +81,7 @@ def test_every_item_once_per_epoch_with_the_values_of_get_batch(ds, shuffle) -> 
 
 def test_drop_last_episodes_and_cameras(ds) -> None:
     top = "observation.images.top"
-    loader = ds.loader(3, drop_last=True, episodes=[0, 2, 4], cameras=[top], cache_bytes=1 << 30)
+    loader = ds.loader(3, drop_last=True, episodes=[0, 2, 4], cameras=[top], frame_cache_bytes=1 << 30)
     eps = {e["episode_index"]: e for e in ds.episode_table()}
     n = sum(eps[e]["length"] for e in (0, 2, 4))
     assert len(loader) == n // 3
@@ -105,13 +105,21 @@ def test_bad_arguments_are_clear_errors(ds) -> None:
         ({"output": "jax"}, "output"),
         ({"prefetch": -1}, "prefetch"),
         ({"episodes": [99]}, "episode 99"),
-        ({"episodes": "12"}, "episodes"),
         ({"cameras": ["nope"]}, "camera key"),
         ({"rank": 2, "world_size": 2}, "rank"),
-        ({"cache_bytes": -1}, "cache_bytes"),
+        ({"frame_cache_bytes": -1}, "frame_cache_bytes"),
     ]:
         with pytest.raises(InvalidArgumentError, match=match):
             ds.loader(2, **kwargs)
+    # a value of the wrong type is a TypeError, as on every surface
+    for kwargs in ({"episodes": "12"}, {"episodes": [0.5]}, {"episodes": [True]}):
+        with pytest.raises(TypeError, match="episode"):
+            ds.loader(2, **kwargs)
+    with pytest.raises(TypeError):
+        ds.loader(2, frame_cache=1)  # an unknown option
+    # the frame cache's earlier name still works, with a warning
+    with pytest.warns(DeprecationWarning, match="frame_cache_bytes"):
+        ds.loader(2, cache_bytes=1 << 20)
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         ds.loader(0)
     with pytest.raises(InvalidArgumentError, match="seek"):
@@ -195,7 +203,7 @@ def test_keyboard_interrupt_stops_the_loop_cleanly(ds) -> None:
 
 
 def test_fork_after_use(ds) -> None:
-    loader = ds.loader(3, prefetch=2, cache_bytes=1 << 28)
+    loader = ds.loader(3, prefetch=2, frame_cache_bytes=1 << 28)
     first = list(loader)
     fresh = ds.loader(3, prefetch=0)
     fresh.set_epoch(1)
@@ -336,7 +344,7 @@ def test_sampler_states_are_checked(root) -> None:
     ds = roboframes.Dataset(root)
     s = roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1)
     state = s.state_dict()
-    for key, bad in [("epoch", False), ("batches", 2.5), ("batches", len(s) + 1), ("seed", None)]:
+    for key, bad in [("epoch", False), ("position", 2.5), ("position", len(s) + 1), ("seed", None)]:
         with pytest.raises(InvalidArgumentError, match=key):
             roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1).load_state_dict({**state, key: bad})
     pytest.importorskip("torch")
@@ -346,9 +354,46 @@ def test_sampler_states_are_checked(root) -> None:
     to = [e["dataset_to_index"] for e in ds.episode_table()]
     t = rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5)
     tstate = t.state_dict()
-    for key, bad in [("epoch", True), ("items", "3"), ("items", len(t) + 1)]:
+    for key, bad in [("epoch", True), ("position", "3"), ("position", len(t) + 1)]:
         with pytest.raises(InvalidArgumentError, match=key):
             rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5).load_state_dict({**tstate, key: bad})
+
+
+def test_one_vocabulary_for_sharding_and_resume(root) -> None:
+    """Loader and samplers shard by rank/world_size (num_replicas: torch's name, an alias) and
+    save their position under one key; states saved under the earlier keys still load."""
+    ds = roboframes.Dataset(root)
+    a = roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1, world_size=2, rank=1)
+    b = roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1, num_replicas=2, rank=1)
+    assert list(a) == list(b) and a.world_size == a.num_replicas == 2
+    with pytest.raises(InvalidArgumentError, match="disagree"):
+        roboframes.GopShuffleSampler(ds, 3, world_size=2, num_replicas=3, rank=0)
+    it = iter(a)
+    next(it)
+    state = a.state_dict()
+    assert state["position"] == 1 and state["world_size"] == 2
+    assert {"epoch", "position", "seed", "world_size"} <= set(ds.loader(3, rank=0, world_size=2).state_dict())
+    legacy = {
+        ("batches" if k == "position" else "num_replicas" if k == "world_size" else k): v for k, v in state.items()
+    }
+    c = roboframes.GopShuffleSampler(ds, 3, unit_frames=2, seed=1, world_size=2, rank=1)
+    c.load_state_dict(legacy)
+    assert list(c) == list(it)
+    pytest.importorskip("torch")
+    import roboframes.torch as rt
+
+    frm = [e["dataset_from_index"] for e in ds.episode_table()]
+    to = [e["dataset_to_index"] for e in ds.episode_table()]
+    t = rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5, world_size=2, rank=0)
+    assert t.num_replicas == 2 and len(t) == len(rt.EpisodeAwareSampler(frm, to, num_replicas=2, rank=0))
+    ti = iter(t)
+    next(ti)
+    tstate = t.state_dict()
+    assert tstate["position"] == 1
+    old = {("items" if k == "position" else "num_replicas" if k == "world_size" else k): v for k, v in tstate.items()}
+    u = rt.EpisodeAwareSampler(frm, to, shuffle=True, seed=5, world_size=2, rank=0)
+    u.load_state_dict(old)
+    assert list(u) == list(ti)
 
 
 # -- sharding --------------------------------------------------------------------------------
@@ -399,7 +444,7 @@ def test_rank_defaults_come_from_the_environment(ds, monkeypatch) -> None:
 def test_cached_frames_equal_decoded_ones(root, frame_dtype, channels_last) -> None:
     plain = roboframes.Dataset(root, delta_timestamps=WINDOW, frame_dtype=frame_dtype, channels_last=channels_last)
     cached = roboframes.Dataset(root, delta_timestamps=WINDOW, frame_dtype=frame_dtype, channels_last=channels_last)
-    loader = cached.loader(4, seed=9, cache_bytes=1 << 30)
+    loader = cached.loader(4, seed=9, frame_cache_bytes=1 << 30)
     ref = plain.loader(4, seed=9)
     for epoch in range(3):
         for a, b in zip(ref, loader, strict=True):

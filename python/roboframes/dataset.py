@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -394,101 +394,34 @@ class Dataset(CameraKeys):
         loading worker processes); the thread pool is rebuilt on next use."""
         self._native.set_decode_threads(thread_count(n))
 
-    def set_frame_cache(self, cache_bytes: int) -> None:
-        """Keeps up to ``cache_bytes`` of decoded frames (the decoder's uint8 RGB, whatever the
+    def set_frame_cache(self, frame_cache_bytes: int) -> None:
+        """Keeps up to ``frame_cache_bytes`` of decoded frames (the decoder's uint8 RGB, whatever the
         output format) for reuse by every later batch of this dataset in this process, its loaders
         included; ``0`` turns the cache off and frees it. Frames from the cache are the bytes the
         decoder produced. Policy: frames are admitted until the budget is spent, then kept (over
         shuffled epochs every frame is equally likely to come next, so replacing cached frames
         cannot raise the hit rate, and recency-based eviction lowers it). After ``fork`` a child
         starts with an empty cache of the same size."""
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
-            raise InvalidArgumentError(f"cache_bytes must be an int >= 0, got {cache_bytes!r}")
-        self._native.set_frame_cache(cache_bytes)
+        n = frame_cache_bytes
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidArgumentError(f"frame_cache_bytes must be an int >= 0, got {n!r}")
+        self._native.set_frame_cache(n)
 
     def frame_cache_stats(self) -> dict[str, int] | None:
         """The frame cache's ``capacity`` and ``bytes`` (in bytes), ``frames`` held, and the
         ``hits`` and ``misses`` of frame requests so far; ``None`` without a cache."""
         return self._native.frame_cache_stats()
 
-    def loader(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool | Literal["gop"] = True,
-        seed: int = 0,
-        drop_last: bool = False,
-        episodes: Sequence[int] | None = None,
-        cameras: Sequence[str] | None = None,
-        output: Literal["numpy", "torch", "mlx"] = "numpy",
-        prefetch: int = 2,
-        rank: int | None = None,
-        world_size: int | None = None,
-        cache_bytes: int | None = None,
-        frame_dtype: str | None = None,
-        channels_last: bool | None = None,
-        gop_streams: int = 4,
-        gop_unit_frames: int = 64,
-        normalize: Mapping[str, str] | None = None,
-        stats: dict[str, dict[str, Any]] | str | None = None,
-    ) -> Loader:
+    def loader(self, batch_size: int, **options: Any) -> Loader:
         """Batches of this dataset for a training loop: decoded ahead on the core's threads,
-        resumable mid-epoch, sharded across ranks.
-
-        Args:
-            batch_size: Items per batch.
-            shuffle: ``True``: a new random permutation every epoch; ``"gop"``: the
-                decode-friendly order of :class:`~roboframes.GopShuffleSampler` (random units of
-                consecutive frames read side by side by ``gop_streams`` streams of about
-                ``gop_unit_frames`` frames); ``False``: dataset order. Epoch ``e``'s order is a
-                function of ``(seed, e)``.
-            seed: Seed of the orders.
-            drop_last: Drop each epoch's last, smaller batch (and, with several ranks, the
-                epoch's tail instead of padding it by repeating items, as
-                ``DistributedSampler`` does).
-            episodes: Only these episodes (of the dataset's selection).
-            cameras: Only these camera keys (the others are neither decoded nor returned,
-                their ``_is_pad`` masks neither).
-            output: ``"numpy"`` arrays, ``"torch"`` tensors (sharing the arrays' memory: no
-                copy) or ``"mlx"`` arrays (made by the MLX batch primitive).
-            prefetch: Batches decoded ahead while the caller uses the current one (``0``:
-                none). Memory holds at most ``prefetch + 1`` batches besides the caller's.
-            rank, world_size: This process's shard of every epoch (default:
-                ``torch.distributed``'s when initialised, else ``RANK``/``WORLD_SIZE``, else a
-                single process).
-            cache_bytes: Turn on (or resize) this dataset's decoded-frame cache
-                (:meth:`set_frame_cache`).
-            frame_dtype, channels_last: Frame format (default: the dataset's).
-            gop_streams, gop_unit_frames: The ``"gop"`` order's streams and unit length.
-            normalize: ``{key: mode}`` (LeRobot's ``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``,
-                ``QUANTILE10``, ``IDENTITY``; any case): those float32 entries normalised in the
-                core's fill, as LeRobot's ``NormalizerProcessorStep`` does (its float32
-                arithmetic and epsilon rules; cameras need ``frame_dtype="float32"``).
-            stats: The statistics ``normalize`` uses: default ``meta/stats.json``;
-                ``"recompute"``: computed from the data; or a ``{key: {stat: array}}`` dict.
-        """
+        resumable mid-epoch, sharded across ranks: ``roboframes.Loader(self, batch_size,
+        **options)``, whose keyword arguments (``shuffle``, ``seed``, ``drop_last``,
+        ``episodes``, ``cameras``, ``output``, ``prefetch``, ``rank``/``world_size``,
+        ``frame_cache_bytes``, ``frame_dtype``/``channels_last``,
+        ``gop_streams``/``gop_unit_frames``, ``normalize``, ``stats``) it takes."""
         from .loader import Loader
 
-        return Loader(
-            self,
-            batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=drop_last,
-            episodes=episodes,
-            cameras=cameras,
-            output=output,
-            prefetch=prefetch,
-            rank=rank,
-            world_size=world_size,
-            cache_bytes=cache_bytes,
-            frame_dtype=frame_dtype,
-            channels_last=channels_last,
-            gop_streams=gop_streams,
-            gop_unit_frames=gop_unit_frames,
-            normalize=normalize,
-            stats=stats,
-        )
+        return Loader(self, batch_size, **options)
 
     @property
     def handle(self) -> int:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -45,12 +46,45 @@ STATE_FORMAT = "roboframes.Loader/1"
 
 
 class Loader:
-    """Batches of a :class:`~roboframes.Dataset` for a training loop; made by
-    :meth:`roboframes.Dataset.loader`, whose docstring lists the arguments.
+    """Batches of a :class:`~roboframes.Dataset` for a training loop (``ds.loader(...)`` makes
+    one): decoded ahead on the core's threads, resumable mid-epoch, sharded across ranks.
 
     Iterating yields the batches of the current epoch from :attr:`position` on; when an epoch
     ends, the next iteration starts the next epoch. Breaking out of a loop and iterating again
     continues where the loop stopped (``seek(0)`` starts the epoch over).
+
+    Args:
+        dataset: The dataset.
+        batch_size: Items per batch.
+        shuffle: ``True``: a new random permutation every epoch; ``"gop"``: the
+            decode-friendly order of :class:`~roboframes.GopShuffleSampler` (random units of
+            consecutive frames read side by side by ``gop_streams`` streams of about
+            ``gop_unit_frames`` frames); ``False``: dataset order. Epoch ``e``'s order is a
+            function of ``(seed, e)``.
+        seed: Seed of the orders.
+        drop_last: Drop each epoch's last, smaller batch (and, with several ranks, the epoch's
+            tail instead of padding it by repeating items, as ``DistributedSampler`` does).
+        episodes: Only these episodes (of the dataset's selection).
+        cameras: Only these camera keys (the others are neither decoded nor returned, their
+            ``_is_pad`` masks neither).
+        output: ``"numpy"`` arrays, ``"torch"`` tensors (sharing the arrays' memory: no copy) or
+            ``"mlx"`` arrays (made by the MLX batch primitive).
+        prefetch: Batches decoded ahead while the caller uses the current one (``0``: none).
+            Memory holds at most ``prefetch + 1`` batches besides the caller's.
+        rank, world_size: This process's shard of every epoch (default: ``torch.distributed``'s
+            when initialised, else ``RANK``/``WORLD_SIZE``, else a single process).
+        frame_cache_bytes: Turn on (or resize) the dataset's decoded-frame cache
+            (:meth:`roboframes.Dataset.set_frame_cache`). ``cache_bytes``, its earlier name, is
+            accepted with a ``DeprecationWarning``.
+        frame_dtype, channels_last: Frame format (default: the dataset's).
+        gop_streams, gop_unit_frames: The ``"gop"`` order's streams and unit length
+            (``GopShuffleSampler``'s ``streams`` and ``unit_frames``, same defaults).
+        normalize: ``{key: mode}`` (LeRobot's ``MEAN_STD``, ``MIN_MAX``, ``QUANTILES``,
+            ``QUANTILE10``, ``IDENTITY``; any case): those float32 entries normalised in the
+            core's fill, as LeRobot's ``NormalizerProcessorStep`` does (its float32 arithmetic
+            and epsilon rules; cameras need ``frame_dtype="float32"``).
+        stats: The statistics ``normalize`` uses: default ``meta/stats.json``; ``"recompute"``:
+            computed from the data; or a ``{key: {stat: array}}`` dict.
     """
 
     def __init__(
@@ -67,13 +101,14 @@ class Loader:
         prefetch: int = 2,
         rank: int | None = None,
         world_size: int | None = None,
-        cache_bytes: int | None = None,
+        frame_cache_bytes: int | None = None,
         frame_dtype: str | None = None,
         channels_last: bool | None = None,
         gop_streams: int = 4,
         gop_unit_frames: int = 64,
         normalize: Mapping[str, str] | None = None,
         stats: dict[str, dict[str, Any]] | str | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -104,7 +139,15 @@ class Loader:
         self.gop_streams = min(gop_streams, batch_size)
         self.gop_unit_frames = gop_unit_frames
         if cache_bytes is not None:
-            dataset.set_frame_cache(cache_bytes)
+            warnings.warn(
+                "Loader(cache_bytes=) is now frame_cache_bytes= (cache_bytes also named the remote block cache)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if frame_cache_bytes is None:
+                frame_cache_bytes = cache_bytes
+        if frame_cache_bytes is not None:
+            dataset.set_frame_cache(frame_cache_bytes)
 
         # the items of the chosen episodes, as runs of consecutive items
         self.episodes = list(dataset.episodes) if episodes is None else _check_episodes(dataset, episodes)
@@ -400,12 +443,12 @@ def _to_output(a: np.ndarray, output: Output) -> Any:
 
 def _check_episodes(dataset: Dataset, episodes: Sequence[int]) -> list[int]:
     if isinstance(episodes, str | bytes) or not isinstance(episodes, Sequence | np.ndarray):
-        raise InvalidArgumentError(f"episodes must be a sequence of episode indices, got {episodes!r}")
+        raise TypeError(f"episodes must be a sequence of episode indices, not {type(episodes).__name__}")
     selected = set(dataset.episodes)
     out: list[int] = []
     for e in episodes:
         if isinstance(e, bool) or not isinstance(e, int | np.integer):
-            raise InvalidArgumentError(f"episode indices must be ints, got {e!r}")
+            raise TypeError(f"episode indices must be integers, not {type(e).__name__} ({e!r})")
         if int(e) not in selected:
             raise InvalidArgumentError(f"episode {int(e)} is not among the dataset's selected episodes")
         out.append(int(e))

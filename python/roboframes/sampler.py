@@ -72,15 +72,49 @@ def distributed_rank(rank: int | None = None, world_size: int | None = None) -> 
     return r, w
 
 
-def sampler_rank(rank: int | None, num_replicas: int | None) -> tuple[int, int]:
-    """``(rank, num_replicas)`` of a DataLoader sampler: a single process unless either is
-    given (then the other defaults as in :func:`distributed_rank`). Unlike the loader, samplers
-    do not shard by themselves: ``accelerate`` (LeRobot's training script) shards a
+def sampler_rank(rank: int | None, world_size: int | None, num_replicas: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)`` of a DataLoader sampler: a single process unless either is given
+    (then the other defaults as in :func:`distributed_rank`). ``num_replicas`` is torch's
+    ``DistributedSampler`` name for ``world_size``, taken as an alias. Unlike the loader,
+    samplers do not shard by themselves: ``accelerate`` (LeRobot's training script) shards a
     DataLoader's batches itself, and a sampler sharding too would leave each rank
     ``1 / world_size`` of its share."""
-    if rank is None and num_replicas is None:
+    if num_replicas is not None:
+        if world_size is not None and int(world_size) != int(num_replicas):
+            raise InvalidArgumentError(
+                f"world_size={world_size} and num_replicas={num_replicas} (its alias) disagree: give one"
+            )
+        world_size = num_replicas
+    if rank is None and world_size is None:
         return 0, 1
-    return distributed_rank(rank, num_replicas)
+    return distributed_rank(rank, world_size)
+
+
+class WorldSizeAlias:
+    """``num_replicas``: ``world_size`` under torch's ``DistributedSampler`` name, for samplers."""
+
+    world_size: int
+
+    @property
+    def num_replicas(self) -> int:
+        """``world_size`` under torch's ``DistributedSampler`` name."""
+        return self.world_size
+
+
+#: Keys of resume states saved by earlier versions, and today's names for them.
+LEGACY_STATE_KEYS = {"batches": "position", "items": "position", "num_replicas": "world_size"}
+
+
+def current_state(state: Any, what: str) -> dict[str, Any]:
+    """A saved resume state under today's key names (a state saved before the names were
+    unified loads as it is); ``InvalidArgumentError`` when it is no dict."""
+    if not isinstance(state, dict):
+        raise InvalidArgumentError(f"{what} state must be a dict, got {type(state).__name__}")
+    out = dict(state)
+    for old, new in LEGACY_STATE_KEYS.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out
 
 
 def shard_size(n: int, world_size: int, drop_last: bool) -> int:
@@ -193,7 +227,7 @@ def interleave_runs(
         yield [batch[i] for i in rng.permutation(len(batch))]
 
 
-class GopShuffleSampler:
+class GopShuffleSampler(WorldSizeAlias):
     """Batches of item indices in a decode-friendly random order; see the module docstring.
 
     Use it as a DataLoader ``batch_sampler`` (``DataLoader(ds, batch_sampler=sampler,
@@ -203,8 +237,8 @@ class GopShuffleSampler:
     Resumable: ``state_dict()`` / ``load_state_dict()`` follow torchdata's ``Stateful``
     protocol, so a ``StatefulDataLoader`` restores the sampler mid-epoch exactly (the next
     iteration after ``load_state_dict`` continues the saved epoch after the batches already
-    produced). Distributed: with ``num_replicas`` > 1 every epoch's unit order is cut into
-    ``num_replicas`` contiguous pieces of equal size (``DistributedSampler``'s padding rule),
+    produced). Distributed: with ``world_size`` > 1 every epoch's unit order is cut into
+    ``world_size`` contiguous pieces of equal size (``DistributedSampler``'s padding rule),
     one per ``rank``, so each rank reads its units forward (equal shares need a cut inside at
     most one unit at each end of a piece: that unit's second part starts mid-GOP and costs a
     little more decoding, never other values).
@@ -220,10 +254,11 @@ class GopShuffleSampler:
             ``(seed, e)``).
         drop_last: Drop the last batch of an epoch when it is smaller than ``batch_size`` (and,
             with several replicas, the epoch's tail rather than padding it).
-        num_replicas: Ranks sharing each epoch. Default 1 (no sharding): under ``accelerate``
+        world_size: Ranks sharing each epoch. Default 1 (no sharding): under ``accelerate``
             leave it unset, accelerate shards the DataLoader's batches itself; with a plain DDP
             DataLoader pass it (``rank`` then defaults to ``torch.distributed``'s, else ``RANK``).
         rank: This process's rank.
+        num_replicas: torch's ``DistributedSampler`` name for ``world_size`` (an alias).
         episodes: Restrict the epochs to these episodes of the dataset (default: all).
     """
 
@@ -237,16 +272,17 @@ class GopShuffleSampler:
         num_workers: int = 0,
         seed: int = 0,
         drop_last: bool = False,
-        num_replicas: int | None = None,
+        world_size: int | None = None,
         rank: int | None = None,
         episodes: Sequence[int] | None = None,
+        num_replicas: int | None = None,
     ) -> None:
         if batch_size < 1 or streams < 1 or unit_frames < 1 or num_workers < 0:
             raise ValueError("batch_size, streams and unit_frames must be >= 1, num_workers >= 0")
         reader = _numpy_reader_of(dataset)
         self.units = gop_units(reader, unit_frames, episodes)
         self.num_items = sum(b - a for a, b in self.units)
-        self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
+        self.rank, self.world_size = sampler_rank(rank, world_size, num_replicas)
         self.batch_size = batch_size
         self.streams = min(streams, batch_size)
         self.unit_frames = unit_frames
@@ -259,7 +295,7 @@ class GopShuffleSampler:
         self._skip = 0  # batches the next iteration skips (set by load_state_dict)
 
     def __len__(self) -> int:
-        n = shard_size(self.num_items, self.num_replicas, self.drop_last) if self.num_replicas > 1 else self.num_items
+        n = shard_size(self.num_items, self.world_size, self.drop_last) if self.world_size > 1 else self.num_items
         full, rest = divmod(n, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
@@ -274,7 +310,7 @@ class GopShuffleSampler:
         """The batches of epoch ``epoch`` for this rank (no state changes)."""
         rng = np.random.default_rng((self.seed, epoch))
         order = [self.units[i] for i in rng.permutation(len(self.units))]
-        runs = shard_runs(order, self.rank, self.num_replicas, self.drop_last)
+        runs = shard_runs(order, self.rank, self.world_size, self.drop_last)
         return interleave_runs(runs, self.batch_size, self.streams, self.sets, self.drop_last, rng)
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -295,23 +331,25 @@ class GopShuffleSampler:
             "streams": self.streams,
             "unit_frames": self.unit_frames,
             "sets": self.sets,
-            "num_replicas": self.num_replicas,
+            "world_size": self.world_size,
             "drop_last": self.drop_last,
         }
 
     def state_dict(self) -> dict[str, Any]:
         """The position of the running (or last) iteration: its epoch, the batches it has
-        produced, the seed, and the settings the order depends on (JSON-serialisable)."""
+        produced (``position``), the seed, and the settings the order depends on
+        (JSON-serialisable; the loader's keys)."""
         epoch, produced = self._current
-        return {"epoch": epoch, "batches": produced, "seed": self.seed, **self._config()}
+        return {"epoch": epoch, "position": produced, "seed": self.seed, **self._config()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration continue the saved epoch after its produced batches.
         Refuses a state saved with other settings (dataset size, batch size, replicas, ...)."""
+        state = current_state(state, "GopShuffleSampler")
         check_state(state, self._config(), "GopShuffleSampler")
         self.seed = state_int(state, "seed", "GopShuffleSampler")
         self.epoch = state_int(state, "epoch", "GopShuffleSampler")
-        self._skip = state_int(state, "batches", "GopShuffleSampler", at_most=len(self))
+        self._skip = state_int(state, "position", "GopShuffleSampler", at_most=len(self))
         self._current = (self.epoch, self._skip)
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from ..errors import InvalidArgumentError
-from ..sampler import check_state, sampler_rank, shard_order, shard_size, state_int
+from ..sampler import WorldSizeAlias, check_state, current_state, sampler_rank, shard_order, shard_size, state_int
 
 logger = logging.getLogger(__name__)
 
 
-class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
+class EpisodeAwareSampler04(WorldSizeAlias, torch.utils.data.Sampler[int]):
     """Samples the frames of the chosen episodes, optionally dropping each episode's first and
     last frames, in order or shuffled.
 
@@ -30,7 +30,7 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
 
     Beyond LeRobot's, keyword arguments for long and distributed runs:
 
-    - ``num_replicas`` / ``rank``: each epoch is split between ranks with
+    - ``world_size`` / ``rank`` (``num_replicas``: torch's name, an alias): each epoch is split between ranks with
       ``DistributedSampler``'s rule (padded by repeating, or its tail dropped with
       ``drop_last``). Default: no sharding; under ``accelerate`` (LeRobot's training script)
       leave them unset, as accelerate shards the DataLoader's batches itself. When only one is
@@ -51,10 +51,11 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
         drop_n_last_frames: int = 0,
         shuffle: bool = False,
         *,
-        num_replicas: int | None = None,
+        world_size: int | None = None,
         rank: int | None = None,
         seed: int | None = None,
         drop_last: bool = False,
+        num_replicas: int | None = None,
     ) -> None:
         use = None if episode_indices_to_use is None else {int(e) for e in episode_indices_to_use}
         indices: list[int] = []
@@ -68,12 +69,12 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
             position += end - start
         self.indices = indices
         self.shuffle = shuffle
-        self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
+        self.rank, self.world_size = sampler_rank(rank, world_size, num_replicas)
         self.drop_last = drop_last
         if seed is None:
             # sharded: every rank must draw the same order, whatever its own generator's state
             # (DistributedSampler's default); else torch.manual_seed decides, as in LeRobot
-            seed = 0 if self.num_replicas > 1 else int(torch.empty((), dtype=torch.int64).random_().item())
+            seed = 0 if self.world_size > 1 else int(torch.empty((), dtype=torch.int64).random_().item())
         self.seed = int(seed)
         #: The epoch the next iteration yields (each iteration advances it).
         self.epoch = 0
@@ -88,7 +89,7 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
             seq = np.random.SeedSequence([self.seed % (1 << 64), epoch])
             g.manual_seed(int(seq.generate_state(1, np.uint64)[0]) >> 1)
             order = order[torch.randperm(len(order), generator=g).numpy()]
-        mine: list[int] = shard_order(order, self.rank, self.num_replicas, self.drop_last).tolist()
+        mine: list[int] = shard_order(order, self.rank, self.world_size, self.drop_last).tolist()
         return mine
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,35 +109,36 @@ class EpisodeAwareSampler04(torch.utils.data.Sampler[int]):
             yield indices[j]
 
     def __len__(self) -> int:
-        if self.num_replicas == 1:
+        if self.world_size == 1:
             return len(self.indices)
-        return shard_size(len(self.indices), self.num_replicas, self.drop_last)
+        return shard_size(len(self.indices), self.world_size, self.drop_last)
 
     def _config(self) -> dict[str, Any]:
         return {
             "num_items": len(self.indices),
             "shuffle": bool(self.shuffle),
-            "num_replicas": self.num_replicas,
+            "world_size": self.world_size,
             "drop_last": self.drop_last,
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """The running (or last) iteration's epoch and items produced, the seed, and the
-        settings the order depends on (JSON-serialisable)."""
+        """The running (or last) iteration's epoch and items produced (``position``), the
+        seed, and the settings the order depends on (JSON-serialisable; the loader's keys)."""
         epoch, produced = self._current
-        return {"epoch": epoch, "items": produced, "seed": self.seed, **self._config()}
+        return {"epoch": epoch, "position": produced, "seed": self.seed, **self._config()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration continue the saved epoch after its produced items; refuses
         a state saved with other settings."""
+        state = current_state(state, "EpisodeAwareSampler")
         check_state(state, self._config(), "EpisodeAwareSampler")
         self.seed = state_int(state, "seed", "EpisodeAwareSampler", signed=True)
         self.epoch = state_int(state, "epoch", "EpisodeAwareSampler")
-        self._skip = state_int(state, "items", "EpisodeAwareSampler", at_most=len(self))
+        self._skip = state_int(state, "position", "EpisodeAwareSampler", at_most=len(self))
         self._current = (self.epoch, self._skip)
 
 
-class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
+class EpisodeAwareSampler06(WorldSizeAlias, torch.utils.data.Sampler[int]):
     """LeRobot 0.6.x's ``EpisodeAwareSampler``: the frames of the chosen episodes (each without
     its first ``drop_n_first_frames`` and last ``drop_n_last_frames``), in order or shuffled,
     in the same order as LeRobot's for the same arguments and seed.
@@ -152,7 +154,8 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
     items it has yielded, so a ``torchdata`` ``StatefulDataLoader`` resumes mid-epoch exactly;
     states LeRobot makes (``compute_sampler_state``) load as they are.
 
-    Beyond LeRobot's, keyword-only: ``num_replicas`` / ``rank`` split each epoch between ranks
+    Beyond LeRobot's, keyword-only: ``world_size`` / ``rank`` (``num_replicas``: torch's name, an
+    alias) split each epoch between ranks
     with ``DistributedSampler``'s rule (``drop_last``); default: no sharding (under
     ``accelerate``, LeRobot's training script, leave them unset: it shards batches itself).
     Sharded, ``start_index`` counts the items of this rank's shard (LeRobot's
@@ -170,9 +173,10 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
         seed: int = 0,
         absolute_to_relative_idx: dict[int, int] | None = None,
         *,
-        num_replicas: int | None = None,
+        world_size: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
+        num_replicas: int | None = None,
     ) -> None:
         if drop_n_first_frames < 0:
             raise ValueError(f"drop_n_first_frames must be >= 0, got {drop_n_first_frames}")
@@ -212,7 +216,7 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
         self.shuffle = shuffle
         self.seed = seed
         self._absolute_to_relative = absolute_to_relative_idx
-        self.rank, self.num_replicas = sampler_rank(rank, num_replicas)
+        self.rank, self.world_size = sampler_rank(rank, world_size, num_replicas)
         self.drop_last = drop_last
         self._epoch = 0
         self._start_index = 0
@@ -241,7 +245,7 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
             order = torch.randperm(self._num_frames, generator=self._epoch_generator(epoch)).numpy()
         else:
             order = np.arange(self._num_frames, dtype=np.int64)
-        return shard_order(order, self.rank, self.num_replicas, self.drop_last)
+        return shard_order(order, self.rank, self.world_size, self.drop_last)
 
     def epoch_indices(self, epoch: int) -> list[int]:
         """This rank's item indices of epoch ``epoch`` (no state changes)."""
@@ -286,6 +290,6 @@ class EpisodeAwareSampler06(torch.utils.data.Sampler[int]):
                 self._running = None
 
     def __len__(self) -> int:
-        if self.num_replicas == 1:
+        if self.world_size == 1:
             return self._num_frames
-        return shard_size(self._num_frames, self.num_replicas, self.drop_last)
+        return shard_size(self._num_frames, self.world_size, self.drop_last)
