@@ -506,6 +506,33 @@ def test_rows_must_be_their_episodes_rows(copy) -> None:
         shutil.rmtree(root)
 
 
+def test_an_episode_missing_from_meta_episodes_is_refused_not_left_out(copy) -> None:
+    """An episode row dropped from meta/episodes (first, middle or last; total_frames made to
+    agree) leaves data rows that no episode claims: reading the data file is refused with the
+    message validate reports under 'data_file' (one rule, one message), instead of a dataset
+    that silently has fewer items."""
+    for drop in (0, 1, -1):
+        root = copy()
+        path = _episodes_file(root)
+        table = pq.read_table(path)
+        n = table.num_rows
+        keep = [i for i in range(n) if i != drop % n]
+        lost = table["length"].to_pylist()[drop % n]
+        pq.write_table(table.take(keep), path)
+        info = _info(root)
+        info["total_frames"] -= lost
+        info["total_episodes"] -= 1
+        _write_info(root, info)
+        ds = roboframes.Dataset(root)
+        with pytest.raises(MetadataError, match="belong to no episode of meta/episodes") as e:
+            ds.get_batch(range(len(ds)))
+        data = sorted(root.glob("data/*/*.parquet"))[0]
+        assert str(data) in str(e.value) and f"{lost} of its" in str(e.value)
+        found = [f for f in ds.validate().errors if f.check == "data_file"]
+        assert found and "belong to no episode of meta/episodes" in found[0].message
+        shutil.rmtree(root)
+
+
 def test_a_timestamp_pointing_into_another_episode_is_an_error(copy) -> None:
     """The first row of episode 1 one frame period early (timestamps still increase) lands
     exactly on the last frame of episode 0 in the shared video file: that is an error, never the

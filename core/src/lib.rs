@@ -19,6 +19,7 @@ mod plan;
 pub mod prefetch;
 pub mod progress;
 pub mod registry;
+pub mod rules;
 pub mod stats;
 pub mod store;
 pub mod table;

@@ -67,17 +67,18 @@ pub const MAX_TABLE_ROWS: i64 = 1 << 31;
 /// for one, found by fuzzing): such a panic is caught here and becomes a `Parquet` error
 /// naming the file, so a damaged table never takes the process down.
 pub fn read_parquet_columns(path: &Path, names: &[String]) -> Result<RecordBatch> {
-    read_parquet_rows(path, names, None)
+    read_parquet_rows(path, names, None).map(|(batch, _)| batch)
 }
 
 /// [`read_parquet_columns`] of only the rows `rows` (row numbers in the file): only the row
 /// groups holding them are read (fetched, for a remote file), and the batch holds exactly those
-/// rows (fewer when the file ends first).
+/// rows (fewer when the file ends first); with the number of rows the whole file holds (its
+/// footer's count, checked against the file's size).
 pub fn read_parquet_rows(
     path: &Path,
     names: &[String],
     rows: Option<std::ops::Range<u64>>,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, u64)> {
     crate::store::whole(path, |src| {
         read_parquet_source(path, src, names, rows.clone())
     })
@@ -88,7 +89,7 @@ fn read_parquet_source(
     src: &Source,
     names: &[String],
     rows: Option<std::ops::Range<u64>>,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, u64)> {
     // (the closure owns nothing shared: a panic inside leaves no state behind)
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         read_columns(path, src, names, rows)
@@ -175,7 +176,7 @@ fn read_columns(
     src: &Source,
     names: &[String],
     wanted: Option<std::ops::Range<u64>>,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, u64)> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(src.clone_handle(path)?)
         .map_err(|e| parquet_err(path, src, e))?;
     // Row counts come from the footer: a damaged one may claim any number, and a reader of
@@ -201,6 +202,8 @@ fn read_columns(
                 ),
             })?;
     }
+    // (checked against `limit` above: not negative)
+    let file_rows = u64::try_from(rows).unwrap_or(0);
     let schema = builder.schema().clone();
     let roots: Vec<usize> = if names.is_empty() {
         (0..schema.fields().len()).collect()
@@ -212,7 +215,7 @@ fn read_columns(
     };
     if roots.is_empty() {
         // nothing to read: the callers report the columns they miss
-        return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
+        return Ok((RecordBatch::new_empty(Arc::new(Schema::empty())), file_rows));
     }
     // the leaf columns read, for the dictionary check (only their pages are fetched)
     let leaves: Vec<usize> = {
@@ -265,5 +268,6 @@ fn read_columns(
         batches.push(b.map_err(|e| parquet_err(path, src, e))?);
     }
     arrow_select::concat::concat_batches(&out_schema, &batches)
+        .map(|b| (b, file_rows))
         .map_err(|e| parquet_err(path, src, e))
 }

@@ -37,6 +37,8 @@ pub struct DataFile {
     /// Global `index` of the first row; rows are contiguous in `index`.
     pub first_index: i64,
     pub rows: usize,
+    /// Rows of the whole file (more than `rows` when only some were read).
+    pub file_rows: u64,
     pub columns: HashMap<String, ColumnData>,
 }
 
@@ -54,7 +56,7 @@ impl DataFile {
         rows: Option<std::ops::Range<u64>>,
     ) -> Result<DataFile> {
         let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
-        let batch = read_parquet_rows(path, &names, rows)?;
+        let (batch, file_rows) = read_parquet_rows(path, &names, rows)?;
         let rows = batch.num_rows();
         let mut columns = HashMap::new();
         for f in features {
@@ -124,6 +126,7 @@ impl DataFile {
             path: path.to_owned(),
             first_index,
             rows,
+            file_rows,
             columns,
         })
     }

@@ -16,17 +16,12 @@ use crate::error::{Error, Location};
 use crate::meta::{self, Episode, FeatureKind, Info};
 use crate::outputs::frame_dims;
 pub use crate::progress::Progress;
+use crate::rules;
 use crate::table::DataFile;
 use crate::video::FrameIndex;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// The dataset gives wrong or no items where this is.
-    Error,
-    /// Suspicious, but items are still read right.
-    Warning,
-}
+/// How bad a finding is (the rules' own severity).
+pub use crate::rules::Severity;
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +104,10 @@ impl Sink {
             .filter(|f| f.check == check && f.severity == Severity::Error)
             .filter_map(|f| f.at.episode)
             .collect()
+    }
+    /// A broken consistency rule (`rules`) as a finding.
+    fn broken(&self, b: rules::Broken) {
+        self.push(b.severity, b.check, b.at, b.message);
     }
     fn error(&self, check: &'static str, at: Location, message: impl Into<String>) {
         self.push(Severity::Error, check, at, message.into());
@@ -511,44 +510,35 @@ fn check_data_file(
         Err(e) => return sink.failed("data_file", &e, Location::file(&path)),
     };
     let fps = info.fps;
-    let mut covered = 0usize;
+    let check_ep = rules::checks_episode_index(info);
     for e in eps {
         let at = |key: &str| {
             Location::file(&path)
                 .with_episode(e.episode_index)
                 .with_key(key)
         };
+        let broken = rules::episode_rows(&df, e, check_ep);
+        // (timestamps out of order are off the grid too: one problem, one finding)
+        let disordered = broken.iter().any(|b| b.check == "timestamps");
+        let rows_missing = broken.iter().any(|b| b.check == "episode_rows");
+        for b in broken {
+            sink.broken(b);
+        }
         let (Ok(r0), Ok(r1)) = (
             df.row_of(e.dataset_from_index),
             df.row_of(e.dataset_to_index.saturating_sub(1)),
         ) else {
-            sink.error(
-                "episode_rows",
-                at("index"),
-                format!(
-                    "rows {}..{} of the episode are not in this file (it holds {}..{})",
-                    e.dataset_from_index,
-                    e.dataset_to_index,
-                    df.first_index,
-                    df.first_index.saturating_add(df.rows as i64)
-                ),
-            );
             continue;
         };
-        if r1 < r0 {
+        if rows_missing || r1 < r0 {
             continue;
         }
-        covered += r1 - r0 + 1;
-        let mut bad_ep = 0usize;
         let mut bad_fi: Option<(usize, Option<i64>)> = None;
         let mut bad_fi_count = 0usize;
         let mut bad_ts: Option<(usize, String)> = None;
         let mut bad_ts_count = 0usize;
         let mut bad_task: HashSet<i64> = HashSet::new();
         for (i, row) in (r0..=r1).enumerate() {
-            if df.int_scalar("episode_index", row) != Some(e.episode_index) {
-                bad_ep += 1;
-            }
             let fi = df.int_scalar("frame_index", row);
             if fi != Some(i as i64) {
                 bad_fi_count += 1;
@@ -584,13 +574,6 @@ fn check_data_file(
                 }
             }
         }
-        if bad_ep > 0 {
-            sink.error(
-                "episode_index",
-                at("episode_index"),
-                format!("{bad_ep} row(s) of the episode's range hold another episode_index"),
-            );
-        }
         if let Some((i, got)) = bad_fi {
             sink.error(
                 "frame_index",
@@ -602,7 +585,7 @@ fn check_data_file(
                 ),
             );
         }
-        if let Some((i, msg)) = bad_ts {
+        if let Some((i, msg)) = bad_ts.filter(|_| !disordered) {
             sink.error(
                 "timestamps",
                 at("timestamp"),
@@ -621,16 +604,11 @@ fn check_data_file(
             );
         }
     }
-    if covered < df.rows {
-        sink.warning(
-            "data_file",
-            Location::file(&path),
-            format!(
-                "{} of its {} rows belong to no episode of meta/episodes",
-                df.rows - covered,
-                df.rows
-            ),
-        );
+    let claimed = eps.iter().fold(0u64, |acc, e| {
+        acc.saturating_add(u64::try_from(e.length).unwrap_or(0))
+    });
+    if let Some(b) = rules::unclaimed_rows(&df, claimed) {
+        sink.broken(b);
     }
 }
 
@@ -726,18 +704,12 @@ fn check_video_file(
             continue;
         };
         let (lo, hi) = meta::episode_span(e, v, info.fps);
-        let n = index.count_in(lo, hi);
-        if n as i64 != e.length {
-            let msg = format!(
-                "the episode's span {:.6}..{:.6} s holds {n} frame(s), the episode has {} rows",
-                v.from_timestamp, v.to_timestamp, e.length
-            );
-            if (n as i64) < e.length {
-                sink.error("video_span", at(Some(e.episode_index)), msg);
+        if let Some(b) = rules::video_span(&path, key, e, v, index.count_in(lo, hi)) {
+            let short = b.severity == Severity::Error;
+            sink.broken(b);
+            if short {
                 continue;
             }
-            // a spare frame: the reader ignores it (LeRobot reads such converted datasets)
-            sink.warning("video_span", at(Some(e.episode_index)), msg);
         }
         // each row's time (frame i at i/fps) has a frame within tolerance
         let mut worst: Option<(i64, f64)> = None;

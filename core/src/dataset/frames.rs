@@ -14,6 +14,7 @@ use crate::frame::{FrameFormat, FrameOut};
 use crate::meta::{self, Episode};
 use crate::outputs::{OutputKind, OutputSpec};
 use crate::plan::{self, FrameTarget, ImageRequest, VideoRequest};
+use crate::rules;
 use rayon::prelude::*;
 
 impl Dataset {
@@ -175,17 +176,9 @@ impl Dataset {
         for e in self.episodes.iter().filter(|e| place(e) == Some(file)) {
             let Some(v) = e.videos.get(vk) else { continue };
             let (lo, hi) = self.span_of(e, v);
-            let n = index.count_in(lo, hi);
-            if i64::try_from(n).map_or(true, |n| n < e.length) {
-                short.push((
-                    e.episode_index,
-                    format!(
-                        "the episode's span {:.6}..{:.6} s in this file holds {n} frame(s), the \
-                         episode has {} rows: the file's timeline does not match meta/episodes \
-                         (frames missing or shifted: a damaged or edited file?)",
-                        v.from_timestamp, v.to_timestamp, e.length
-                    ),
-                ));
+            let broken = rules::video_span(r.path.as_path(), key, e, v, index.count_in(lo, hi));
+            if let Some(b) = broken.filter(|b| b.severity == rules::Severity::Error) {
+                short.push((e.episode_index, b.message));
             }
         }
         Ok(short)

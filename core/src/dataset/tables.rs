@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{Dataset, WHOLE_FILE};
 use crate::error::{Error, Location, Result};
-use crate::meta::{self, DType, Episode, FeatureKind};
+use crate::meta::{self, Episode, FeatureKind};
+use crate::rules;
 use crate::table::DataFile;
 
 impl Dataset {
@@ -63,60 +64,26 @@ impl Dataset {
         Ok(f)
     }
 
-    /// The rows of every episode that `meta/episodes` places in data file `key` say they are
-    /// that episode's (`episode_index`), and their timestamps increase: a table whose rows
-    /// moved against the metadata would give items of one episode with another's windows and
-    /// labels, and two rows at one time (a timestamp column cast to integers, say) would read
-    /// one frame twice. (`frame_index` is only reported by `validate`: LeRobot never reads it.)
+    /// The rows of a loaded data file against `meta/episodes` ([`rules::episode_rows`] for
+    /// each episode loaded, [`rules::unclaimed_rows`] for the whole file). (`frame_index` is
+    /// only reported by `validate`: LeRobot never reads it.)
     fn check_rows(&self, f: &DataFile, key: (i64, i64, i64)) -> Result<()> {
-        let check_ep = self.info.features.get("episode_index").is_some_and(|f| {
-            f.is_scalar()
-                && matches!(f.kind, FeatureKind::Numeric(dt) if dt.item_dtype() == DType::I64)
-        });
-        for e in self.episodes.iter().filter(|e| {
-            (e.data_chunk_index, e.data_file_index) == (key.0, key.1)
-                && (key.2 == WHOLE_FILE || e.episode_index == key.2)
-        }) {
-            let at = |k: &str| {
-                Location::file(&f.path)
-                    .with_episode(e.episode_index)
-                    .with_key(k)
-            };
-            let mut prev: Option<f32> = None;
-            for g in e.dataset_from_index..e.dataset_to_index {
-                let row = f
-                    .row_of(g)
-                    .map_err(|er| er.within(Some(e.episode_index), None))?;
-                if check_ep && f.int_scalar("episode_index", row) != Some(e.episode_index) {
-                    return Err(Error::metadata(
-                        at("episode_index"),
-                        format!(
-                            "row {row} (index {g}) holds episode_index {:?}, but meta/episodes \
-                             places it in episode {}",
-                            f.int_scalar("episode_index", row),
-                            e.episode_index
-                        ),
-                    ));
-                }
-                if let Some(t) = f.timestamp(row) {
-                    // (NaN fails too)
-                    let increasing =
-                        prev.is_none_or(|p| p.partial_cmp(&t) == Some(std::cmp::Ordering::Less));
-                    if !increasing || !t.is_finite() {
-                        return Err(Error::metadata(
-                            at("timestamp"),
-                            format!(
-                                "row {row} (index {g}) has timestamp {t} after {:?}: the \
-                                 timestamps of an episode must increase",
-                                prev
-                            ),
-                        ));
-                    }
-                    prev = Some(t);
-                }
-            }
+        let check_ep = rules::checks_episode_index(&self.info);
+        let in_file: Vec<&Episode> = self
+            .episodes
+            .iter()
+            .filter(|e| (e.data_chunk_index, e.data_file_index) == (key.0, key.1))
+            .collect();
+        for e in in_file
+            .iter()
+            .filter(|e| key.2 == WHOLE_FILE || e.episode_index == key.2)
+        {
+            rules::first_error(rules::episode_rows(f, e, check_ep))?;
         }
-        Ok(())
+        let claimed = in_file.iter().fold(0u64, |acc, e| {
+            acc.saturating_add(u64::try_from(e.length).unwrap_or(0))
+        });
+        rules::first_error(rules::unclaimed_rows(f, claimed))
     }
 
     /// The data file of episode `episode_index` and the rows of that episode in it.
