@@ -73,3 +73,56 @@ def test_arguments_are_checked(ds) -> None:
         roboframes.GopShuffleSampler(object(), batch_size=4)
     drop = roboframes.GopShuffleSampler(ds, batch_size=4, drop_last=True)
     assert all(len(b) == 4 for b in drop) and len(drop) == len(ds) // 4
+
+
+def test_one_epoch_rule_for_the_loader_the_samplers_and_the_mlx_stream(ds) -> None:
+    """Epoch e of seed s is one order everywhere: the loader's shuffle, EpisodeAwareSampler04's
+    and the MLX stream's (roboframes.epochs); the loader's "gop" order is GopShuffleSampler's."""
+    from roboframes.epochs import epoch_permutation
+
+    n = len(ds)
+    for epoch in (0, 3):
+        want = epoch_permutation(7, epoch, n).tolist()
+        loader = ds.loader(n, shuffle=True, seed=7)
+        assert np.concatenate(loader.epoch_batches(epoch)).tolist() == want
+        try:
+            from roboframes.torch.sampler import EpisodeAwareSampler04
+        except ImportError:
+            pass
+        else:
+            s04 = EpisodeAwareSampler04([0], [n], shuffle=True, seed=7)
+            assert s04.epoch_indices(epoch) == want
+        try:
+            import roboframes.mlx as rmx
+        except ImportError:
+            pass
+        else:
+            stream = rmx.Dataset(ds.root).to_stream().shuffle(7)
+            assert stream.order(epoch).tolist() == want
+        gop = ds.loader(8, shuffle="gop", seed=7, gop_streams=2, gop_unit_frames=16)
+        sampler = roboframes.GopShuffleSampler(ds, 8, streams=2, unit_frames=16, seed=7)
+        assert [b.tolist() for b in gop.epoch_batches(epoch)] == list(sampler.epoch_batches(epoch))
+
+
+def test_every_iteration_of_a_sampler_is_an_epoch_and_its_state_says_where_it_is(ds) -> None:
+    """A sampler abandoned half-way goes on with the next epoch; its state during an iteration
+    is that iteration's, after it the next one's; a state saved at an epoch's end resumes with
+    the next epoch; set_epoch after load keeps the loaded position."""
+    s = roboframes.GopShuffleSampler(ds, 4, seed=1)
+    total = len(s)
+    it = iter(s)
+    assert s.state_dict()["epoch"] == 0 and s.state_dict()["position"] == 0
+    first = [next(it) for _ in range(2)]
+    assert (s.state_dict()["epoch"], s.state_dict()["position"]) == (0, 2)
+    saved = s.state_dict()
+    del it  # abandoned
+    assert (s.state_dict()["epoch"], s.state_dict()["position"]) == (1, 0)
+    assert len(list(s)) == total and s.state_dict()["epoch"] == 2
+    again = roboframes.GopShuffleSampler(ds, 4, seed=1)
+    again.load_state_dict(saved)
+    again.set_epoch(0)  # the usual loop: keeps the loaded position
+    rest = list(again)
+    assert first + rest == list(s.epoch_batches(0))
+    done = dict(saved, position=total)
+    again.load_state_dict(done)
+    assert again.state_dict()["epoch"] == 1 and next(iter(again)) == next(iter(s.epoch_batches(1)))

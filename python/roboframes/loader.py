@@ -23,19 +23,10 @@ from . import _native
 from ._native import OutputSpec
 from .buffers import BufferPool, per_item
 from .dataset import Dataset, Item
+from .epochs import EpochCursor, Run, check_state, epoch_rng, shard_order, shard_runs, shard_size, state_int
 from .errors import InvalidArgumentError
 from .options import NUMPY_FRAME_DTYPES
-from .sampler import (
-    Run,
-    check_state,
-    distributed_rank,
-    gop_units,
-    interleave_runs,
-    shard_order,
-    shard_runs,
-    shard_size,
-    state_int,
-)
+from .sampler import distributed_rank, gop_units, interleave_runs
 from .tools import normalization
 
 Shuffle = bool | Literal["gop"]
@@ -177,15 +168,20 @@ class Loader:
         self._prefetcher: Any = None
         self._pid = os.getpid()
 
-        #: The epoch being (or next to be) iterated.
-        self.epoch = 0
-        #: Batches of :attr:`epoch` already yielded (the next batch is number ``position``).
-        self.position = 0
-        # bumped by every repositioning and every new iteration: a live iteration that sees
-        # it change stops with an error instead of yielding batches out of step
-        self._generation = 0
-        # the epoch of a state just loaded: set_epoch of that epoch keeps its position
-        self._resumed: int | None = None
+        # the epoch and the batches of it yielded; its generation changes with every
+        # repositioning and every new iteration: a live iteration that sees it change stops
+        # with an error instead of yielding batches out of step
+        self._cursor = EpochCursor()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being (or next to be) iterated."""
+        return self._cursor.epoch
+
+    @property
+    def position(self) -> int:
+        """Batches of :attr:`epoch` already yielded (the next batch is number ``position``)."""
+        return self._cursor.position
 
     # -- order ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -197,7 +193,7 @@ class Loader:
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches (item indices of the dataset) of epoch ``epoch``, a function of
         ``(seed, epoch)`` and the settings alone."""
-        rng = np.random.default_rng((self.seed, epoch))
+        rng = epoch_rng(self.seed, epoch)
         if self.shuffle == "gop":
             if self._units is None:
                 self._units = gop_units(self.dataset, self.gop_unit_frames, self.episodes)
@@ -219,23 +215,12 @@ class Loader:
         """Starts epoch ``epoch`` at its first batch on the next iteration; right after
         :meth:`load_state_dict`, setting the loaded epoch keeps the loaded position (the usual
         ``for epoch in range(start, n): loader.set_epoch(epoch)`` loop resumes mid-epoch)."""
-        epoch = int(epoch)
-        if self._resumed == epoch and self.epoch == epoch:
-            return
-        self._resumed = None
-        self._generation += 1
-        self.epoch, self.position = epoch, 0
+        self._cursor.set_epoch(epoch)
 
     def seek(self, batch: int) -> None:
         """Makes batch ``batch`` of the current epoch the next one yielded (``len(self)``: the
         epoch is done, the next iteration starts the next epoch)."""
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch <= len(self):
-            raise InvalidArgumentError(f"seek needs a batch number in [0, {len(self)}], got {batch!r}")
-        self._generation += 1
-        self._resumed = None
-        self.position = batch
-        if batch == len(self) and batch > 0:
-            self.epoch, self.position = self.epoch + 1, 0
+        self._cursor.seek(batch, len(self))
 
     # -- resume -----------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
@@ -263,8 +248,7 @@ class Loader:
         episode selection). torchdata's ``StatefulDataLoader`` convention."""
         return {
             "format": STATE_FORMAT,
-            "epoch": self.epoch,
-            "position": self.position,
+            **self._cursor.state(),
             "seed": self.seed,
             "rank": self.rank,
             **self._config(),
@@ -278,13 +262,9 @@ class Loader:
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise InvalidArgumentError(f"not a roboframes loader state (format {STATE_FORMAT!r})")
         check_state(state, self._config(), "the loader")
-        epoch = state_int(state, "epoch", "the loader")
-        position = state_int(state, "position", "the loader", at_most=len(self))
         seed = state_int(state, "seed", "the loader")
+        self._cursor.load(state, "the loader", len(self))
         self.seed = seed  # (the saved seed wins over the constructor's)
-        self.epoch, self.position = epoch, 0
-        self.seek(position)
-        self._resumed = self.epoch
 
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Item]:
@@ -304,22 +284,15 @@ class Loader:
 
     def _start(self) -> int:
         """A new iteration: its generation (an older live iteration stops)."""
-        self._generation += 1
-        return self._generation
+        self._cursor.generation += 1
+        return self._cursor.generation
 
     def _check_generation(self, generation: int) -> None:
-        if generation != self._generation:
+        if generation != self._cursor.generation:
             raise InvalidArgumentError(
                 "the loader was repositioned (seek, set_epoch, load_state_dict) or iterated anew during this "
                 "iteration; start a new iteration"
             )
-
-    def _advance(self, total: int) -> None:
-        """Counts one yielded batch (and starts the next epoch after the last)."""
-        self._resumed = None
-        self.position += 1
-        if self.position >= total:
-            self.epoch, self.position = self.epoch + 1, 0
 
     def _iterate(self) -> Iterator[Item]:
         generation = self._start()
@@ -350,7 +323,7 @@ class Loader:
                 self._spares.keep(bufs)
                 out = self._assemble(len(batches[j]), bufs, strings)
                 self._check_generation(generation)
-                self._advance(len(batches))
+                self._cursor.advance(len(batches))
                 yield out
         finally:
             # stop every fill in flight (the one being waited for included) before dropping
@@ -404,7 +377,7 @@ class Loader:
                 by_key.update(self.dataset.get_values(batches[j]))
             out = {s.key: by_key[s.key] for s in self._specs}
             self._check_generation(generation)
-            self._advance(len(batches))
+            self._cursor.advance(len(batches))
             yield out
 
     def close(self) -> None:

@@ -40,11 +40,10 @@ from typing import Any
 import numpy as np
 
 from .dataset import Dataset
+from .epochs import EpochCursor, Run, check_state, current_state, epoch_rng, shard_runs, shard_size, state_int
 from .errors import InvalidArgumentError
 
-__all__ = ["GopShuffleSampler", "distributed_rank", "sampler_rank", "shard_order"]
-
-Run = tuple[int, int]  # items [start, end) read forward
+__all__ = ["GopShuffleSampler", "distributed_rank", "sampler_rank"]
 
 
 def _numpy_reader_of(dataset: Any) -> Dataset:
@@ -99,66 +98,6 @@ class WorldSizeAlias:
     def num_replicas(self) -> int:
         """``world_size`` under torch's ``DistributedSampler`` name."""
         return self.world_size
-
-
-#: Keys of resume states saved by earlier versions, and today's names for them.
-LEGACY_STATE_KEYS = {"batches": "position", "items": "position", "num_replicas": "world_size"}
-
-
-def current_state(state: Any, what: str) -> dict[str, Any]:
-    """A saved resume state under today's key names (a state saved before the names were
-    unified loads as it is); ``InvalidArgumentError`` when it is no dict."""
-    if not isinstance(state, dict):
-        raise InvalidArgumentError(f"{what} state must be a dict, got {type(state).__name__}")
-    out = dict(state)
-    for old, new in LEGACY_STATE_KEYS.items():
-        if old in out and new not in out:
-            out[new] = out.pop(old)
-    return out
-
-
-def shard_size(n: int, world_size: int, drop_last: bool) -> int:
-    """Items per rank out of ``n`` with ``DistributedSampler``'s rule: ``n // world_size`` when
-    ``drop_last`` (the tail is dropped), else ``ceil(n / world_size)`` (the epoch is padded by
-    repeating its first items)."""
-    return n // world_size if drop_last else -(-n // world_size)
-
-
-def shard_order(order: np.ndarray, rank: int, world_size: int, drop_last: bool) -> np.ndarray:
-    """This rank's items of an epoch's ``order``, as ``DistributedSampler`` takes them: the order
-    padded (by repeating from its start) or cut to ``world_size * shard_size``, then every
-    ``world_size``-th item from position ``rank``. The ranks' shards are disjoint (up to the
-    padding) and together cover the epoch."""
-    if world_size == 1:
-        return order
-    per = shard_size(len(order), world_size, drop_last)
-    total = per * world_size
-    if total > len(order) and len(order) > 0:
-        order = np.resize(order, total)  # repeats from the start, as many times as needed
-    return order[rank:total:world_size]
-
-
-def shard_runs(runs: Sequence[Run], rank: int, world_size: int, drop_last: bool) -> list[Run]:
-    """This rank's part of an epoch given as consecutive ``runs``: the epoch's items (in run
-    order) padded or cut with ``DistributedSampler``'s rule, then cut into ``world_size``
-    contiguous pieces, so that every rank reads whole runs (at most the first and last one
-    cut) forward instead of interleaved items."""
-    n = sum(b - a for a, b in runs)
-    if world_size == 1:
-        return list(runs)
-    per = shard_size(n, world_size, drop_last)
-    lo, hi = rank * per, (rank + 1) * per
-    out: list[Run] = []
-    pos = 0  # position in the padded sequence
-    while pos < hi and n > 0:
-        for a, b in runs:
-            s, e = max(lo, pos), min(hi, pos + (b - a))
-            if s < e:
-                out.append((a + s - pos, a + e - pos))
-            pos += b - a
-            if pos >= hi:
-                break
-    return out
 
 
 def gop_units(reader: Dataset, unit_frames: int, episodes: Sequence[int] | None = None) -> list[Run]:
@@ -289,10 +228,12 @@ class GopShuffleSampler(WorldSizeAlias):
         self.sets = max(1, num_workers)
         self.seed = seed
         self.drop_last = drop_last
-        #: The epoch the next iteration yields (each iteration advances it).
-        self.epoch = 0
-        self._current = (0, 0)  # (epoch of the running iteration, batches it produced)
-        self._skip = 0  # batches the next iteration skips (set by load_state_dict)
+        self._cursor = EpochCursor()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the running iteration, else of the next one (each iteration is an epoch)."""
+        return self._cursor.epoch
 
     def __len__(self) -> int:
         n = shard_size(self.num_items, self.world_size, self.drop_last) if self.world_size > 1 else self.num_items
@@ -302,26 +243,17 @@ class GopShuffleSampler(WorldSizeAlias):
     def set_epoch(self, epoch: int) -> None:
         """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention); right
         after ``load_state_dict``, setting the loaded epoch keeps the loaded position."""
-        if int(epoch) != self.epoch:
-            self._skip = 0
-        self.epoch = int(epoch)
+        self._cursor.set_epoch(epoch)
 
     def epoch_batches(self, epoch: int) -> Iterator[list[int]]:
         """The batches of epoch ``epoch`` for this rank (no state changes)."""
-        rng = np.random.default_rng((self.seed, epoch))
+        rng = epoch_rng(self.seed, epoch)
         order = [self.units[i] for i in rng.permutation(len(self.units))]
         runs = shard_runs(order, self.rank, self.world_size, self.drop_last)
         return interleave_runs(runs, self.batch_size, self.streams, self.sets, self.drop_last, rng)
 
     def __iter__(self) -> Iterator[list[int]]:
-        epoch, skip = self.epoch, self._skip
-        self.epoch, self._skip = epoch + 1, 0
-        self._current = (epoch, skip)
-        for j, batch in enumerate(self.epoch_batches(epoch)):
-            if j < skip:
-                continue
-            self._current = (epoch, j + 1)
-            yield batch
+        return self._cursor.iterate(lambda epoch: list(self.epoch_batches(epoch)))
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -339,37 +271,13 @@ class GopShuffleSampler(WorldSizeAlias):
         """The position of the running (or last) iteration: its epoch, the batches it has
         produced (``position``), the seed, and the settings the order depends on
         (JSON-serialisable; the loader's keys)."""
-        epoch, produced = self._current
-        return {"epoch": epoch, "position": produced, "seed": self.seed, **self._config()}
+        return {**self._cursor.state(), "seed": self.seed, **self._config()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration continue the saved epoch after its produced batches.
         Refuses a state saved with other settings (dataset size, batch size, replicas, ...)."""
         state = current_state(state, "GopShuffleSampler")
         check_state(state, self._config(), "GopShuffleSampler")
-        self.seed = state_int(state, "seed", "GopShuffleSampler")
-        self.epoch = state_int(state, "epoch", "GopShuffleSampler")
-        self._skip = state_int(state, "position", "GopShuffleSampler", at_most=len(self))
-        self._current = (self.epoch, self._skip)
-
-
-def state_int(state: dict[str, Any], key: str, what: str, *, at_most: int | None = None, signed: bool = False) -> int:
-    """``state[key]`` as an int (``>= 0`` unless ``signed``, at most ``at_most``);
-    ``InvalidArgumentError`` naming it otherwise (a bool, a float or text is no position)."""
-    v = state.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or (v < 0 and not signed) or (at_most is not None and v > at_most):
-        bound = "" if at_most is None else f", at most {at_most}"
-        raise InvalidArgumentError(
-            f"{what} state has an invalid {key!r}: {v!r} (an int{'' if signed else ' >= 0'}{bound})"
-        )
-    return v
-
-
-def check_state(state: dict[str, Any], config: dict[str, Any], what: str) -> None:
-    """Raises ``InvalidArgumentError`` naming every setting of ``config`` that ``state`` (a saved
-    state) records differently."""
-    if not isinstance(state, dict):
-        raise InvalidArgumentError(f"{what} state must be a dict, got {type(state).__name__}")
-    wrong = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in config.items() if state.get(k) != v]
-    if wrong:
-        raise InvalidArgumentError(f"cannot resume {what} from a state saved with other settings ({'; '.join(wrong)})")
+        seed = state_int(state, "seed", "GopShuffleSampler")
+        self._cursor.load(state, "GopShuffleSampler", len(self))
+        self.seed = seed

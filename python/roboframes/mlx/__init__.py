@@ -36,6 +36,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from .. import _native, errors
 from ..dataset import CameraKeys, Item, Stats, check_item_index, item_indices
 from ..dataset import Dataset as NumpyDataset
+from ..epochs import epoch_permutation
 from ..tools import EpisodeList
 
 try:
@@ -489,7 +490,7 @@ class Stream:
         seed = self._config.shuffle_seed
         if seed is None:
             return np.arange(n, dtype=np.int64)
-        return np.random.default_rng((seed, epoch)).permutation(n).astype(np.int64)
+        return epoch_permutation(seed, epoch, n)
 
     def epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
         """The elements of one epoch."""

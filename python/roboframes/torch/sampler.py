@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..epochs import EpochCursor, check_state, current_state, epoch_permutation, shard_order, shard_size, state_int
 from ..errors import InvalidArgumentError
-from ..sampler import WorldSizeAlias, check_state, current_state, sampler_rank, shard_order, shard_size, state_int
+from ..sampler import WorldSizeAlias, sampler_rank
 
 logger = logging.getLogger(__name__)
 
@@ -76,37 +77,28 @@ class EpisodeAwareSampler04(WorldSizeAlias, torch.utils.data.Sampler[int]):
             # (DistributedSampler's default); else torch.manual_seed decides, as in LeRobot
             seed = 0 if self.world_size > 1 else int(torch.empty((), dtype=torch.int64).random_().item())
         self.seed = int(seed)
-        #: The epoch the next iteration yields (each iteration advances it).
-        self.epoch = 0
-        self._current = (0, 0)  # (epoch of the running iteration, items it produced)
-        self._skip = 0
+        self._cursor = EpochCursor()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the running iteration, else of the next one (each iteration is an epoch)."""
+        return self._cursor.epoch
 
     def epoch_indices(self, epoch: int) -> list[int]:
         """This rank's indices of epoch ``epoch`` (no state changes)."""
         order = np.asarray(self.indices, dtype=np.int64)
         if self.shuffle:
-            g = torch.Generator()
-            seq = np.random.SeedSequence([self.seed % (1 << 64), epoch])
-            g.manual_seed(int(seq.generate_state(1, np.uint64)[0]) >> 1)
-            order = order[torch.randperm(len(order), generator=g).numpy()]
+            order = order[epoch_permutation(self.seed, epoch, len(order))]
         mine: list[int] = shard_order(order, self.rank, self.world_size, self.drop_last).tolist()
         return mine
 
     def set_epoch(self, epoch: int) -> None:
         """Makes the next iteration epoch ``epoch`` (``DistributedSampler``'s convention); right
         after ``load_state_dict``, setting the loaded epoch keeps the loaded position."""
-        if int(epoch) != self.epoch:
-            self._skip = 0
-        self.epoch = int(epoch)
+        self._cursor.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        epoch, skip = self.epoch, self._skip
-        self.epoch, self._skip = epoch + 1, 0
-        self._current = (epoch, skip)
-        indices = self.epoch_indices(epoch)
-        for j in range(skip, len(indices)):
-            self._current = (epoch, j + 1)
-            yield indices[j]
+        return self._cursor.iterate(self.epoch_indices)
 
     def __len__(self) -> int:
         if self.world_size == 1:
@@ -124,18 +116,16 @@ class EpisodeAwareSampler04(WorldSizeAlias, torch.utils.data.Sampler[int]):
     def state_dict(self) -> dict[str, Any]:
         """The running (or last) iteration's epoch and items produced (``position``), the
         seed, and the settings the order depends on (JSON-serialisable; the loader's keys)."""
-        epoch, produced = self._current
-        return {"epoch": epoch, "position": produced, "seed": self.seed, **self._config()}
+        return {**self._cursor.state(), "seed": self.seed, **self._config()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration continue the saved epoch after its produced items; refuses
         a state saved with other settings."""
         state = current_state(state, "EpisodeAwareSampler")
         check_state(state, self._config(), "EpisodeAwareSampler")
-        self.seed = state_int(state, "seed", "EpisodeAwareSampler", signed=True)
-        self.epoch = state_int(state, "epoch", "EpisodeAwareSampler")
-        self._skip = state_int(state, "position", "EpisodeAwareSampler", at_most=len(self))
-        self._current = (self.epoch, self._skip)
+        seed = state_int(state, "seed", "EpisodeAwareSampler", signed=True)
+        self._cursor.load(state, "EpisodeAwareSampler", len(self))
+        self.seed = seed
 
 
 class EpisodeAwareSampler06(WorldSizeAlias, torch.utils.data.Sampler[int]):
@@ -218,9 +208,7 @@ class EpisodeAwareSampler06(WorldSizeAlias, torch.utils.data.Sampler[int]):
         self._absolute_to_relative = absolute_to_relative_idx
         self.rank, self.world_size = sampler_rank(rank, world_size, num_replicas)
         self.drop_last = drop_last
-        self._epoch = 0
-        self._start_index = 0
-        self._running: tuple[int, int] | None = None  # (epoch, items yielded) of a running iteration
+        self._cursor = EpochCursor()
 
     @property
     def indices(self) -> list[int]:
@@ -252,42 +240,27 @@ class EpisodeAwareSampler06(WorldSizeAlias, torch.utils.data.Sampler[int]):
         return [self._frame_index(int(p)) for p in self.epoch_positions(epoch)]
 
     def set_epoch(self, epoch: int) -> None:
-        self._epoch = epoch
+        """Makes the next iteration epoch ``epoch``; right after ``load_state_dict``, setting the
+        loaded epoch keeps the loaded start."""
+        self._cursor.set_epoch(epoch)
 
     def state_dict(self) -> dict[str, int]:
         """``{"epoch", "start_index"}``: the running iteration's epoch and items yielded, else
         the next iteration's epoch and start."""
-        if self._running is not None:
-            epoch, produced = self._running
-            return {"epoch": epoch, "start_index": produced}
-        return {"epoch": self._epoch, "start_index": self._start_index}
+        c = self._cursor.state()
+        return {"epoch": c["epoch"], "start_index": c["position"]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Makes the next iteration epoch ``state["epoch"]`` from ``state["start_index"]``."""
         if not isinstance(state, dict):
             raise InvalidArgumentError(f"EpisodeAwareSampler state must be a dict, got {type(state).__name__}")
-        self._epoch = state_int(state, "epoch", "EpisodeAwareSampler")
-        self._start_index = state_int(state, "start_index", "EpisodeAwareSampler", at_most=len(self))
-        self._running = None
+        start = state_int(state, "start_index", "EpisodeAwareSampler", at_most=len(self))
+        self._cursor.load({"epoch": state.get("epoch"), "position": start}, "EpisodeAwareSampler", len(self))
 
     def __iter__(self) -> Iterator[int]:
-        # the epoch advances when the iteration is made, as LeRobot's; from then on the state
-        # is the new iteration's (a checkpoint before its first item resumes at its start)
-        epoch, start = self._epoch, self._start_index
-        self._epoch += 1
-        self._start_index = 0
-        self._running = (epoch, start)
-        return self._iter_epoch(epoch, start)
-
-    def _iter_epoch(self, epoch: int, start: int) -> Iterator[int]:
-        positions = self.epoch_positions(epoch)
-        try:
-            for k in range(start, len(positions)):
-                self._running = (epoch, k + 1)
-                yield self._frame_index(int(positions[k]))
-        finally:
-            if self._running is not None and self._running[0] == epoch:
-                self._running = None
+        # the bookkeeping starts when the iteration is made, as LeRobot's; from then on the
+        # state is the new iteration's (a checkpoint before its first item resumes at its start)
+        return map(lambda p: self._frame_index(int(p)), self._cursor.iterate(self.epoch_positions))
 
     def __len__(self) -> int:
         if self.world_size == 1:
