@@ -73,7 +73,7 @@ class NativeDataset:
         strict_decode: bool = False,
         storage_options: Sequence[tuple[str, str]] | None = None,
         cache_dir: str | PathLike[str] | None = None,
-        cache_bytes: int | None = None,
+        block_cache_bytes: int | None = None,
         depth_output_unit: str = "mm",
     ) -> NativeDataset: ...
     def handle(self) -> int: ...
@@ -156,7 +156,7 @@ def open_root(
     root: str,
     storage_options: Sequence[tuple[str, str]] | None = None,
     cache_dir: str | PathLike[str] | None = None,
-    cache_bytes: int | None = None,
+    block_cache_bytes: int | None = None,
 ) -> str: ...
 def is_url(root: str) -> bool: ...
 def root_options(location: str | PathLike[str]) -> tuple[list[tuple[str, str]], str | None] | None: ...

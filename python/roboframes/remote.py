@@ -68,7 +68,7 @@ def open_root(
     root: RootLike,
     storage_options: StorageOptions | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    cache_bytes: int | None = None,
+    block_cache_bytes: int | None = None,
 ) -> str | Path:
     """Registers a remote root in this process and returns its location (a Hub revision
     resolved to its commit); a local root comes back as a ``Path``."""
@@ -76,7 +76,7 @@ def open_root(
     if isinstance(r, Path):
         return r
     return str(
-        _native.open_root(r, storage_pairs(storage_options), None if cache_dir is None else str(cache_dir), cache_bytes)
+        _native.open_root(r, storage_pairs(storage_options), None if cache_dir is None else str(cache_dir), block_cache_bytes)
     )
 
 

@@ -334,7 +334,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, cache_bytes=None, depth_output_unit="mm"))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -346,7 +346,7 @@ impl NativeDataset {
         strict_decode: bool,
         storage_options: Option<Vec<(String, String)>>,
         cache_dir: Option<PathBuf>,
-        cache_bytes: Option<u64>,
+        block_cache_bytes: Option<u64>,
         depth_output_unit: &str,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
@@ -359,7 +359,7 @@ impl NativeDataset {
             remote: RemoteOptions {
                 storage_options: storage_options.unwrap_or_default(),
                 cache_dir,
-                cache_bytes,
+                block_cache_bytes,
             },
         };
         let inner =

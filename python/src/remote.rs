@@ -13,13 +13,13 @@ use crate::errors::{guarded, NativeResult};
 /// `hf://datasets/org/name[@rev]`) and returns its location (a Hub revision resolved to its
 /// commit); a local path comes back unchanged.
 #[pyfunction]
-#[pyo3(signature = (root, storage_options=None, cache_dir=None, cache_bytes=None))]
+#[pyo3(signature = (root, storage_options=None, cache_dir=None, block_cache_bytes=None))]
 pub fn open_root(
     py: Python<'_>,
     root: String,
     storage_options: Option<Vec<(String, String)>>,
     cache_dir: Option<PathBuf>,
-    cache_bytes: Option<u64>,
+    block_cache_bytes: Option<u64>,
 ) -> NativeResult<String> {
     if !store::is_url(&root) {
         return Ok(root);
@@ -27,7 +27,7 @@ pub fn open_root(
     let opts = RemoteOptions {
         storage_options: storage_options.unwrap_or_default(),
         cache_dir,
-        cache_bytes,
+        block_cache_bytes,
     };
     let loc = py.detach(|| guarded("opening a remote root", || store::open_root(&root, &opts)))?;
     Ok(loc.to_string_lossy().into_owned())

@@ -290,7 +290,7 @@ def test_depth_on_every_surface(dataset06) -> None:
     chw = roboframes.Dataset(root, delta_timestamps=dt, channels_last=False).get_batch([0, 3, 7, 12])
     np.testing.assert_array_equal(chw[DEPTH][:, :, 0], ref[DEPTH][..., 0])
     # the loader, NumPy and torch output, with the frame cache
-    loader = numpy_ds.loader(4, shuffle=False, output="torch", cache_bytes=64 << 20)
+    loader = numpy_ds.loader(4, shuffle=False, output="torch", frame_cache_bytes=64 << 20)
     head = numpy_ds.get_batch([0, 1, 2, 3])[DEPTH]
     for _ in range(2):  # the second epoch from the cache
         first = next(iter(loader))

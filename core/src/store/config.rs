@@ -63,7 +63,7 @@ fn parse_seconds(key: &str, v: &str) -> Result<Duration> {
 /// Registers a remote root (a URL) and returns its location, the prefix of every location
 /// below it. `hf://datasets/org/name[@revision]` is resolved to a commit here, once.
 pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
-    if let Some(b) = opts.cache_bytes {
+    if let Some(b) = opts.block_cache_bytes {
         raise_cache_capacity(b)?;
     }
     let url = url.trim_end_matches('/');

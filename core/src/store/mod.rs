@@ -63,7 +63,7 @@ pub struct RemoteOptions {
     /// A folder for blocks on local disk (shared by processes; keyed by ETag).
     pub cache_dir: Option<PathBuf>,
     /// Bytes of the process's in-memory block cache (the largest asked for is kept).
-    pub cache_bytes: Option<u64>,
+    pub block_cache_bytes: Option<u64>,
 }
 
 /// Requests made and bytes received from one remote root by this process.
