@@ -76,7 +76,9 @@ def open_root(
     if isinstance(r, Path):
         return r
     return str(
-        _native.open_root(r, storage_pairs(storage_options), None if cache_dir is None else str(cache_dir), block_cache_bytes)
+        _native.open_root(
+            r, storage_pairs(storage_options), None if cache_dir is None else str(cache_dir), block_cache_bytes
+        )
     )
 
 

@@ -30,14 +30,14 @@ pub const OPS: &[OpDef] = &[
     },
     OpDef {
         name: "gather",
-        schema: "gather(int dataset, str key, Tensor index, int[] offsets) -> (Tensor, Tensor)",
+        schema: "gather(int dataset, str key, Tensor indices, int[] offsets) -> (Tensor, Tensor)",
         args: 4,
         outs: 2,
         kernel: gather,
     },
     OpDef {
         name: "get_batch",
-        schema: "get_batch(int dataset, Tensor index, ScalarType frame_dtype, \
+        schema: "get_batch(int dataset, Tensor indices, ScalarType frame_dtype, \
                  bool channels_last) -> Tensor[]",
         args: 4,
         outs: 1,
@@ -132,7 +132,7 @@ fn decode_frames(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     set(stack, 0, out.into_raw())
 }
 
-/// `gather(int dataset, str key, Tensor index, int[] offsets) -> (Tensor, Tensor)`
+/// `gather(int dataset, str key, Tensor indices, int[] offsets) -> (Tensor, Tensor)`
 fn gather(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     // SAFETY: slots 1-3 hold this schema's owned str, Tensor and int[] arguments.
     let (key, index, offsets) = unsafe {
@@ -144,7 +144,7 @@ fn gather(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     };
     let ds = registry::get(int_arg(slot(stack, 0)?))?;
     let key = key.text()?;
-    let idx = index.to_i64s("index")?;
+    let idx = index.to_i64s("indices")?;
     let offs = offsets.values()?;
     let (row, dtype) = ds.numeric_row(&key)?;
     let lead = [idx.len(), offs.len()];
@@ -163,7 +163,7 @@ fn gather(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
     set(stack, 1, pads.into_raw())
 }
 
-/// `get_batch(int dataset, Tensor index, ScalarType frame_dtype, bool channels_last)
+/// `get_batch(int dataset, Tensor indices, ScalarType frame_dtype, bool channels_last)
 /// -> Tensor[]`: every array entry of the items (strings and language values are left out),
 /// stacked.
 fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
@@ -174,7 +174,7 @@ fn get_batch(api: &TorchApi, stack: &mut [u64]) -> KResult<()> {
         pixel: pixel_type(&api.dtypes, dtype_arg(slot(stack, 2)?))?,
         channels_last: bool_arg(slot(stack, 3)?),
     };
-    let idx = index.to_i64s("index")?;
+    let idx = index.to_i64s("indices")?;
     let b = idx.len();
     let specs = ds.outputs_for(fmt);
     let mut tensors = Vec::new();

@@ -123,9 +123,9 @@ def decode_frames(
 
 
 def gather(
-    dataset: NumpyDataset | Dataset, key: str, index: mx.array | Sequence[int], offsets: Sequence[int]
+    dataset: NumpyDataset | Dataset, key: str, indices: mx.array | Sequence[int], offsets: Sequence[int]
 ) -> tuple[mx.array, mx.array]:
-    """Numeric feature ``key`` at frame ``offsets`` around each item of ``index`` (lazy), clamped
+    """Numeric feature ``key`` at frame ``offsets`` around each item of ``indices`` (lazy), clamped
     to the item's episode: ``values`` ``(N, T, *shape)`` and ``is_pad`` ``(N, T)`` bool."""
     reader = _reader_of(dataset)
     row, dtype = reader.numeric_row(key)
@@ -137,7 +137,7 @@ def gather(
         "uint8",
         True,
         [int(o) for o in offsets],
-        [_indices(index)],
+        [_indices(indices)],
         [[t, *row], [t]],
         [mlx_dtype(dtype), mx.bool_],
     )
@@ -146,12 +146,12 @@ def gather(
 
 def get_batch(
     dataset: NumpyDataset | Dataset,
-    index: mx.array | Sequence[int],
+    indices: mx.array | Sequence[int],
     *,
     frame_dtype: str | None = None,
     channels_last: bool | None = None,
 ) -> list[mx.array]:
-    """Every array entry of the items at ``index`` (lazy), stacked, in item key order (strings
+    """Every array entry of the items at ``indices`` (lazy), stacked, in item key order (strings
     and language values left out): one primitive, one native call that plans and decodes every
     camera.
     Frames in the dataset's format unless ``frame_dtype`` / ``channels_last`` say otherwise.
@@ -164,7 +164,7 @@ def get_batch(
         layout = dataset._layout  # computed once per dataset
     else:
         layout = _BatchLayout(reader, frame_dtype, channels_last)
-    return layout.arrays(index)
+    return layout.arrays(indices)
 
 
 class _BatchLayout:
@@ -179,8 +179,8 @@ class _BatchLayout:
         self.shapes = [list(s.shape) for s in self.specs]
         self.dtypes = [mlx_dtype(s.dtype) for s in self.specs]
 
-    def arrays(self, index: Any) -> list[mx.array]:
-        """The lazy array entries of the items at ``index``: one primitive."""
+    def arrays(self, indices: Any) -> list[mx.array]:
+        """The lazy array entries of the items at ``indices``: one primitive."""
         return _decode_op(
             _BATCH,
             self.reader.handle,
@@ -188,7 +188,7 @@ class _BatchLayout:
             self.frame_dtype,
             self.channels_last,
             [],
-            [_indices(index)],
+            [_indices(indices)],
             self.shapes,
             self.dtypes,
         )

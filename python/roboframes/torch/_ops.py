@@ -75,24 +75,24 @@ def _decode_frames_fake(
 
 @torch.library.register_fake("roboframes::gather")
 def _gather_fake(
-    dataset: int, key: str, index: torch.Tensor, offsets: Sequence[int]
+    dataset: int, key: str, indices: torch.Tensor, offsets: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    _check_index(index, "index")
+    _check_index(indices, "indices")
     row, dtype = _native.handle_numeric_row(dataset, key)
-    n, t = index.shape[0], len(offsets)
-    values = torch.empty((n, t, *row), dtype=torch_dtype(dtype), device=index.device)
-    return values, torch.empty((n, t), dtype=torch.bool, device=index.device)
+    n, t = indices.shape[0], len(offsets)
+    values = torch.empty((n, t, *row), dtype=torch_dtype(dtype), device=indices.device)
+    return values, torch.empty((n, t), dtype=torch.bool, device=indices.device)
 
 
 @torch.library.register_fake("roboframes::get_batch")
 def _get_batch_fake(
-    dataset: int, index: torch.Tensor, frame_dtype: torch.dtype, channels_last: bool
+    dataset: int, indices: torch.Tensor, frame_dtype: torch.dtype, channels_last: bool
 ) -> list[torch.Tensor]:
-    _check_index(index, "index")
-    b = index.shape[0]
+    _check_index(indices, "indices")
+    b = indices.shape[0]
     specs = _native.handle_output_specs(dataset, frame_dtype_name(frame_dtype), channels_last)
     return [
-        torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device=index.device)
+        torch.empty((b, *spec.shape), dtype=torch_dtype(spec.dtype), device=indices.device)
         for spec in specs
         if spec.is_array
     ]
@@ -145,7 +145,9 @@ def decode_frames(
     ``(N, H, W, 3)`` (``channels_last``) or ``(N, 3, H, W)`` of ``frame_dtype``: ``uint8`` as decoded,
     or ``float32``/``float16``/``bfloat16`` holding ``value / 255``. A depth map's frames are
     ``(N, H, W, 1)`` / ``(N, 1, H, W)`` of what its dataset reads depth as (float32 millimetres
-    or metres, or uint16 codes: ``depth_output_unit``), whatever ``frame_dtype``. Eager wrapper of
+    or metres, or uint16 codes: ``depth_output_unit``), whatever ``frame_dtype``. The defaults
+    are the decoder's own bytes (no conversion; 4x smaller than float32 to move to a GPU);
+    :func:`get_batch` defaults to LeRobot's item format instead, since it reads items. Eager wrapper of
     ``torch.ops.roboframes.decode_frames`` with typed errors; call the operator itself inside
     ``torch.compile``.
     """
@@ -164,10 +166,10 @@ def decode_frames(
 def gather(
     dataset: Dataset | int,
     key: str,
-    index: torch.Tensor | Sequence[int],
+    indices: torch.Tensor | Sequence[int],
     offsets: Sequence[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Numeric feature ``key`` at frame ``offsets`` around each item of ``index``.
+    """Numeric feature ``key`` at frame ``offsets`` around each item of ``indices``.
 
     Offsets are clamped to the item's episode as LeRobot does. Returns ``values`` of shape
     ``(N, T, *feature_shape)`` (``(N, T)`` for scalar features) and ``is_pad`` ``(N, T)`` bool.
@@ -176,7 +178,7 @@ def gather(
         torch.ops.roboframes.gather,
         handle_of(dataset),
         key,
-        _as_1d(index, torch.int64),
+        _as_1d(indices, torch.int64),
         [int(o) for o in offsets],
     )
     return values_and_pads
@@ -184,18 +186,22 @@ def gather(
 
 def get_batch(
     dataset: Dataset | int,
-    index: torch.Tensor | Sequence[int],
+    indices: torch.Tensor | Sequence[int],
     *,
     frame_dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> list[torch.Tensor]:
-    """Every tensor entry of the items at ``index``, stacked, in the dataset's key order
+    """Every tensor entry of the items at ``indices``, stacked, in the dataset's key order
     (entries that are not arrays, such as ``task`` or language columns, are left out); one
-    native call for the whole batch."""
+    native call for the whole batch.
+
+    Frames default to what LeRobot's items hold (``float32`` ``(N, 3, H, W)`` in ``[0, 1]``),
+    since a batch is a batch of items; :func:`decode_frames` defaults to what the decoder gives
+    (``uint8`` ``(N, H, W, 3)``), since it reads frames, not items."""
     tensors: list[torch.Tensor] = _typed_errors(
         torch.ops.roboframes.get_batch,
         handle_of(dataset),
-        _as_1d(index, torch.int64),
+        _as_1d(indices, torch.int64),
         frame_dtype,
         channels_last,
     )
