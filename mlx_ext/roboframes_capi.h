@@ -1,10 +1,11 @@
 // The C function table of roboframes' core, exported by `roboframes._native` as a PyCapsule
 // named "roboframes._native.CAPI". Mirror of `python/src/capi.rs`: keep the two identical.
 // A dataset's registry handle (roboframes.Dataset.handle) becomes a counted reference with
-// `dataset_acquire` (null on error, with "[ErrorClass] message" in `err`), kept until
+// `dataset_acquire` (null on error, with "[ErrorClass#id] message" in `err`), kept until
 // `dataset_release`; the operations take that reference. They return 0 on success, else the
-// error's class code with "[ErrorClass] message" (the roboframes.errors class, then the
-// message), NUL-terminated, in `err` (`err_len` bytes).
+// error's class code with "[ErrorClass#id] message" (the roboframes.errors class, the id under
+// which Python's roboframes._native.typed_error finds the typed error, then the message),
+// NUL-terminated, in `err` (`err_len` bytes).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 
 namespace roboframes {
 
-constexpr uint32_t CAPI_VERSION = 1;
+constexpr uint32_t CAPI_VERSION = 2;
 constexpr const char* CAPI_CAPSULE = "roboframes._native.CAPI";
 
 struct CApi {

@@ -167,7 +167,10 @@ def test_errors_raise_and_leave_the_process_usable(dataset_dir, tmp_path: Path) 
     # mx.eval: a RuntimeError carrying the class and the message (file, episode, key)
     with pytest.raises(RuntimeError) as e:
         mx.eval(bad)
-    assert str(e.value).startswith("[VideoDecodeError]") and TOP in str(e.value) and str(video) in str(e.value)
+    assert str(e.value).startswith("[VideoDecodeError#") and TOP in str(e.value) and str(video) in str(e.value)
+    # errors.from_native: the core's own error behind that text, with its location
+    crossed = errors.from_native(e.value)
+    assert isinstance(crossed, errors.VideoDecodeError) and crossed.path == str(video) and crossed.key == TOP
     # roboframes.mlx.eval: roboframes' own class, with the location as attributes
     with pytest.raises(errors.VideoDecodeError) as typed:
         rm.eval(rm.Dataset(root).get_batch([1])[TOP])

@@ -559,3 +559,18 @@ def test_more_misuse_is_a_type_error(dataset_dir) -> None:
     for seed in (-1, "s", 1.5):
         with pytest.raises(InvalidArgumentError, match="seed"):
             ds.loader(batch_size=2, seed=seed)  # type: ignore[arg-type]
+
+
+def test_every_error_class_of_the_core_is_a_roboframes_error() -> None:
+    """The core's table of error classes (error_channel::ErrorClass) names classes of
+    roboframes.errors: a class crossing any native boundary comes back as itself."""
+    from roboframes import errors
+
+    classes = roboframes._native.error_classes()
+    assert [code for code, _ in classes] == list(range(1, len(classes) + 1))  # the C API's codes
+    for _, name in classes:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.Error), name
+        back = errors.from_native(RuntimeError(f"[{name}#0] gone: the class by its name"))
+        assert type(back) is cls and str(back) == "gone: the class by its name"
+    assert isinstance(errors.from_native(RuntimeError("[NotOurs] x")), RuntimeError)

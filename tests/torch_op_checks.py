@@ -122,8 +122,11 @@ def check_errors(ds: roboframes.Dataset) -> None:
         raise AssertionError("no error for a time between frames")
     except RuntimeError as e:
         assert "tolerance" in str(e) and TOP in str(e), e
-        err = roboframes._native.take_op_error()
+        assert str(e).startswith("[FrameTimestampError#"), e
+        err = roboframes.errors.from_native(e)
         assert isinstance(err, roboframes.FrameTimestampError) and err.episode == ep0 and err.key == TOP, err
+        assert roboframes.errors.from_native(e) is not err  # taken once; then the class by name
+        assert type(roboframes.errors.from_native(e)) is roboframes.FrameTimestampError
     cases = [
         (lambda: rt.decode_frames(ds, TOP, [ep0], [0.05]), roboframes.FrameTimestampError, "tolerance"),
         (lambda: rt.decode_frames(ds, TOP, [ep0], [99.0]), roboframes.errors.InvalidArgumentError, "outside episode"),
@@ -155,7 +158,6 @@ def check_errors(ds: roboframes.Dataset) -> None:
             assert needle in str(e), (needle, str(e))
         else:
             raise AssertionError(f"no {exc.__name__} ({needle})")
-        roboframes._native.take_op_error()
     assert issubclass(roboframes.FrameTimestampError, ValueError)
 
 

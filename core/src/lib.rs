@@ -6,6 +6,7 @@ pub mod cache;
 pub mod dataset;
 pub mod depth;
 pub mod error;
+pub mod error_channel;
 pub mod frame;
 mod fs;
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@ it concerns (each ``None`` when unknown). Where LeRobot raises a ``ValueError`` 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -114,3 +115,25 @@ class MetadataWarning(UserWarning):
     """Metadata that is stale but not wrong enough to refuse (a summary field of ``info.json``,
     such as ``total_frames``, that the episode table supersedes): the dataset opens, reads by
     the episode table, and ``roboframes validate`` reports it."""
+
+
+#: ``[ClassName#id] message`` (the id is absent from the MLX extension's own argument checks).
+_CROSSED = re.compile(r"^\s*\[(\w+)(?:#\d+)?\] (.*)$", re.DOTALL)
+
+
+def from_native(e: BaseException) -> BaseException:
+    """The ``roboframes.errors`` exception behind an error that crossed a native boundary as
+    text (a torch operator's or an MLX evaluation's ``RuntimeError``, whose message starts with
+    ``[ClassName#id]``): the core's own, with its ``path``, ``episode`` and ``key``, while it is
+    kept; else the class named, with the message; else ``e`` itself."""
+    from . import _native  # (the native module imports this one)
+
+    text = str(e)
+    typed = _native.typed_error(text)
+    if isinstance(typed, Error):
+        return typed
+    m = _CROSSED.match(text)
+    cls = globals().get(m.group(1)) if m else None
+    if m is None or not (isinstance(cls, type) and issubclass(cls, Error)):
+        return e
+    return cls(m.group(2))

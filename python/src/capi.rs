@@ -8,21 +8,22 @@
 //! `mlx_ext/roboframes_capi.h`; keep the two identical and bump [`CAPI_VERSION`] on any change.
 //!
 //! Every operation returns 0 on success, else the code of the error's class (see
-//! [`ErrorClass`]); on failure every function writes `[ClassName] message` (the
-//! `roboframes.errors` class, then the error's message), NUL-terminated and truncated to fit,
-//! into `err` (`err_len` bytes). No panic crosses this boundary.
+//! `roboframes_core::error_channel::ErrorClass`); on failure every function writes
+//! `[ClassName#id] message` (the `roboframes.errors` class, the id under which the typed error
+//! is kept for `roboframes._native.typed_error`, then the error's message), NUL-terminated and
+//! truncated to fit, into `err` (`err_len` bytes). No panic crosses this boundary.
 
-use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use roboframes_core::error_channel::{self, ErrorClass};
 use roboframes_core::{registry, Dataset, Error, FrameFormat};
 
 use crate::dataset::frame_format;
-use crate::errors::{guarded, ErrorClass, NativeError};
+use crate::errors::{guarded, NativeError};
 
 /// The version of [`CApi`]'s layout and semantics.
-pub const CAPI_VERSION: u32 = 1;
+pub const CAPI_VERSION: u32 = 2;
 
 /// The table (`#[repr(C)]`, fields in declaration order).
 #[repr(C)]
@@ -93,39 +94,16 @@ pub const TABLE: CApi = CApi {
     gather,
 };
 
-/// The last errors the C entry points returned, with their message: a caller that sees the
-/// message come back (MLX re-raises evaluation errors as `RuntimeError(message)`) gets the
-/// typed error, with its path, episode and key, from [`take_recent_error`].
-static RECENT: Mutex<VecDeque<(String, Error)>> = Mutex::new(VecDeque::new());
-const RECENT_LIMIT: usize = 64;
-
-fn remember(msg: &str, e: Error) {
-    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    if recent.len() >= RECENT_LIMIT {
-        recent.pop_front();
-    }
-    recent.push_back((msg.to_owned(), e));
-}
-
-/// The typed error a C entry point returned with this message (the most recent one), taken.
-pub fn take_recent_error(msg: &str) -> Option<Error> {
-    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    let i = recent.iter().rposition(|(m, _)| m == msg)?;
-    recent.remove(i).map(|(_, e)| e)
-}
-
-/// Writes a failed call's `[ClassName] message` into `err` and keeps the error for
-/// [`take_recent_error`]; returns the class code.
+/// Writes a failed call's `[ClassName#id] message` (`error_channel::report`: Python gets the
+/// typed error back from that text) into `err`; returns the class code.
 ///
 /// # Safety
 /// `err` is null or points at `err_len` writable bytes.
 unsafe fn report(e: Error, err: *mut c_char, err_len: usize) -> i32 {
     let class = ErrorClass::of(&e);
-    let msg = e.to_string();
-    let text = format!("[{}] {msg}", class.name().to_string_lossy());
+    let text = error_channel::report(e);
     // SAFETY: forwarded.
     unsafe { write_message(&text, err, err_len) };
-    remember(&msg, e);
     class as i32
 }
 

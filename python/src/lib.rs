@@ -31,8 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remote::clear_remote_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(tools::compute_stats, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::register_torch_ops, m)?)?;
-    m.add_function(wrap_pyfunction!(torch_ops::take_op_error, m)?)?;
-    m.add_function(wrap_pyfunction!(torch_ops::take_capi_error, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::typed_error, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_frame_dims, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_frame_layout, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::handle_numeric_row, m)?)?;

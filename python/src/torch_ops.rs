@@ -1,5 +1,5 @@
-//! What `roboframes.torch` needs of the native module: registering the operators, the typed
-//! error of the last failed operator, and the metadata its fake kernels compute shapes from.
+//! What `roboframes.torch` needs of the native module: registering the operators and the
+//! metadata its fake kernels compute shapes from.
 
 use std::path::PathBuf;
 
@@ -9,26 +9,13 @@ use pyo3::prelude::*;
 use roboframes_core::registry;
 
 use crate::dataset::{frame_format, output_specs, PyOutputSpec};
-use crate::errors::{NativeError, NativeResult};
+use crate::errors::NativeResult;
 
 /// Registers the `torch.ops.roboframes` operators with the libtorch loaded from `libtorch_cpu`
 /// (the path of the already loaded `libtorch_cpu` library). Idempotent.
 #[pyfunction]
 pub fn register_torch_ops(libtorch_cpu: PathBuf) -> PyResult<()> {
     roboframes_torch::register(&libtorch_cpu).map_err(PyRuntimeError::new_err)
-}
-
-/// The roboframes exception of the last operator that failed on this thread (None if taken).
-#[pyfunction]
-pub fn take_op_error() -> Option<PyErr> {
-    roboframes_torch::take_last_error().map(|e| NativeError::Core(e).into())
-}
-
-/// The typed `roboframes.errors` exception a C API call returned with this message (MLX
-/// re-raises evaluation errors as `RuntimeError(message)`), taken; None if unknown.
-#[pyfunction]
-pub fn take_capi_error(message: &str) -> Option<PyErr> {
-    crate::capi::take_recent_error(message).map(|e| NativeError::Core(e).into())
 }
 
 /// `(H, W, C)` of the frames of a video key of the dataset behind `handle`.

@@ -5,9 +5,10 @@
 //! namespace and registers boxed CPU kernels written in Rust. The kernels never call into
 //! Python; torch releases the GIL around operator calls from Python, so they run off the GIL.
 //!
-//! Errors: a kernel that fails records the core error for the calling thread (see
-//! [`take_last_error`]) and raises a torch error (a `c10::Error`, `RuntimeError` in Python)
-//! through the stable `aoti_torch_check`. No Rust panic crosses into libtorch.
+//! Errors: a kernel that fails raises a torch error (a `c10::Error`, `RuntimeError` in Python)
+//! through the stable `aoti_torch_check` whose message is the core's error channel's
+//! `[ClassName#id] message` (`roboframes_core::error_channel`), from which Python gets the
+//! typed error back. No Rust panic crosses into libtorch.
 
 pub mod abi;
 pub mod api;
@@ -26,7 +27,6 @@ use kernels::OPS;
 static API: OnceLock<TorchApi> = OnceLock::new();
 
 thread_local! {
-    static LAST_ERROR: RefCell<Option<roboframes_core::Error>> = const { RefCell::new(None) };
     static LAST_MESSAGE: RefCell<CString> = RefCell::new(CString::default());
 }
 
@@ -42,14 +42,6 @@ pub fn boxed_kernel(name: &str) -> Option<BoxedKernel> {
     OPS.iter()
         .position(|op| op.name == name)
         .and_then(|i| BOXED.get(i).copied())
-}
-
-/// The error of the last kernel that failed on this thread, if not yet taken.
-pub fn take_last_error() -> Option<roboframes_core::Error> {
-    LAST_ERROR
-        .try_with(|e| e.borrow_mut().take())
-        .ok()
-        .flatten()
 }
 
 /// Registers the operators with the libtorch loaded from `libtorch_cpu` (the path of the
@@ -147,17 +139,16 @@ unsafe fn run(i: usize, stack: *mut u64, num_args: u64, num_outs: u64) {
     raise(api, &name, err);
 }
 
-/// Records `err` of operator `op` for [`take_last_error`] and raises it as a torch error; does
-/// not return.
+/// Raises `err` of operator `op` as a torch error whose message is
+/// `roboframes_core::error_channel::report`'s `[ClassName#id] message` (the typed error is kept
+/// there for Python's `roboframes._native.typed_error`); does not return.
 fn raise(api: &TorchApi, op: &str, err: KernelError) -> ! {
     let core = match err {
         KernelError::Core(e) => e,
         KernelError::Arg(msg) => roboframes_core::Error::InvalidArgument { msg },
         KernelError::Contract(msg) => roboframes_core::Error::internal(op, msg),
     };
-    let text = format!("roboframes: {core}").replace('\0', " ");
-    // (try_with: a thread being torn down has no locals left; the message then stays generic)
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(core));
+    let text = roboframes_core::error_channel::report(core).replace('\0', " ");
     // The message lives in a thread-local, so nothing in this frame needs dropping while the
     // C++ exception unwinds through it.
     let msg: *const c_char = LAST_MESSAGE

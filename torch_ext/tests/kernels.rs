@@ -8,10 +8,11 @@ use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use roboframes_core::error_channel;
 use roboframes_core::testing::{write_dataset, CAMERA, HEIGHT, WIDTH};
 use roboframes_core::{registry, Dataset, FrameFormat, OpenOptions};
 use roboframes_torch::api::{DTypes, TorchApi};
-use roboframes_torch::{boxed_kernel, install_api, take_last_error};
+use roboframes_torch::{boxed_kernel, install_api};
 
 // libtorch's codes are private to it; the stand-in picks its own.
 const DT: DTypes = DTypes {
@@ -347,7 +348,7 @@ fn fixture() -> Fixture {
             let raised = info
                 .payload()
                 .downcast_ref::<String>()
-                .is_some_and(|m| m.starts_with("roboframes: "));
+                .is_some_and(|m| error_channel::parse(m).is_some());
             if !raised {
                 default(info);
             }
@@ -519,11 +520,8 @@ fn failures_raise_free_every_argument_and_keep_the_typed_error() {
         let mut stack = make();
         let nargs = stack.len() as u64;
         let msg = call(name, &mut stack, nargs, nouts).expect_err(needle);
-        assert!(
-            msg.starts_with("roboframes: ") && msg.contains(needle),
-            "{msg}"
-        );
-        let typed = take_last_error().expect("typed error kept");
+        assert!(msg.starts_with('[') && msg.contains(needle), "{msg}");
+        let typed = error_channel::take(&msg).expect("typed error kept");
         assert!(msg.contains(&typed.to_string()), "{msg} / {typed}");
         assert_nothing_leaked();
     }
@@ -535,7 +533,7 @@ fn failures_raise_free_every_argument_and_keep_the_typed_error() {
     // the operator, not an invalid argument of the user's
     assert!(
         matches!(
-            take_last_error(),
+            error_channel::take(&msg),
             Some(roboframes_core::Error::Internal { ref op, .. }) if op == "roboframes::gather"
         ),
         "{msg}"

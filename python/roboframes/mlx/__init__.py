@@ -17,7 +17,6 @@ it through unified memory.
 from __future__ import annotations
 
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -194,9 +193,6 @@ class _BatchLayout:
         )
 
 
-_ERROR_PREFIX = re.compile(r"^\[(\w+)\] (.*)$", re.DOTALL)
-
-
 def eval(*arrays: Any) -> None:
     """``mx.eval(*arrays)``; a roboframes failure during evaluation (MLX raises it as a
     ``RuntimeError``) is re-raised as its ``roboframes.errors`` class (``FrameTimestampError``,
@@ -207,15 +203,10 @@ def eval(*arrays: Any) -> None:
         raise _typed(e) from None
 
 
-def _typed(e: RuntimeError) -> Exception:
+def _typed(e: RuntimeError) -> BaseException:
     """The roboframes exception a RuntimeError from evaluation carries (the core's own, with its
     path, episode and key, when it is still known), else ``e`` itself."""
-    m = _ERROR_PREFIX.match(str(e))
-    cls = getattr(errors, m.group(1), None) if m else None
-    if m is None or not (isinstance(cls, type) and issubclass(cls, errors.Error)):
-        return e
-    typed = _native.take_capi_error(m.group(2))
-    return typed if isinstance(typed, errors.Error) else cls(m.group(2))
+    return errors.from_native(e)
 
 
 def _reader_of(dataset: NumpyDataset | Dataset) -> NumpyDataset:

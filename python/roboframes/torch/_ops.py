@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .. import _native
+from .. import _native, errors
 from ..dataset import Dataset
 
 __all__ = ["decode_frames", "gather", "get_batch", "handle_of", "frame_dtype_name", "torch_dtype", "FRAME_DTYPES"]
@@ -107,10 +107,10 @@ def _typed_errors(call: Callable[..., T], *args: Any) -> T:
     try:
         return call(*args)
     except RuntimeError as e:
-        err = _native.take_op_error()
-        if err is not None and str(err) in str(e):
-            raise err from None
-        raise
+        typed = errors.from_native(e)
+        if typed is e:
+            raise
+        raise typed from None
 
 
 def handle_of(dataset: Dataset | int) -> int:
