@@ -25,7 +25,7 @@ from .buffers import BufferPool, per_item
 from .dataset import Dataset, Item
 from .epochs import EpochCursor, Run, check_state, epoch_rng, shard_order, shard_runs, shard_size, state_int
 from .errors import InvalidArgumentError
-from .options import NUMPY_FRAME_DTYPES
+from .options import check_frame_dtype
 from .sampler import distributed_rank, gop_units, interleave_runs
 from .tools import normalization
 
@@ -122,11 +122,11 @@ class Loader:
         self.output: Output = output
         self.prefetch = prefetch
         self.rank, self.world_size = distributed_rank(rank, world_size)
-        self.frame_dtype = dataset.frame_dtype if frame_dtype is None else frame_dtype
+        # (torch tensors share the NumPy arrays the core fills: NumPy's frame types)
+        self.frame_dtype = check_frame_dtype(
+            dataset.frame_dtype if frame_dtype is None else frame_dtype, "mlx" if output == "mlx" else "numpy"
+        )
         self.channels_last = dataset.channels_last if channels_last is None else bool(channels_last)
-        allowed = _native.FRAME_DTYPES if output == "mlx" else NUMPY_FRAME_DTYPES
-        if self.frame_dtype not in allowed:
-            raise InvalidArgumentError(f"frame_dtype must be one of {list(allowed)} for {output} output")
         self.gop_streams = min(gop_streams, batch_size)
         self.gop_unit_frames = gop_unit_frames
         if cache_bytes is not None:

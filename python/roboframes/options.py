@@ -24,6 +24,19 @@ from .errors import InvalidArgumentError
 #: Element types of camera frames NumPy can hold (the core's frame types but bfloat16).
 NUMPY_FRAME_DTYPES: tuple[str, ...] = tuple(d for d in _native.FRAME_DTYPES if d != "bfloat16")
 
+
+def check_frame_dtype(frame_dtype: Any, output: str = "numpy") -> str:
+    """``frame_dtype`` as a frame element type that ``output`` (``"numpy"``, ``"torch"`` or
+    ``"mlx"``) can hold: the core's frame types (``_native.FRAME_DTYPES``), less ``bfloat16``
+    for NumPy; else ``InvalidArgumentError``. The one check of a frame type's name."""
+    allowed = NUMPY_FRAME_DTYPES if output == "numpy" else tuple(_native.FRAME_DTYPES)
+    if not isinstance(frame_dtype, str) or frame_dtype not in allowed:
+        raise InvalidArgumentError(
+            f"frame_dtype must be one of {list(allowed)} for {output} output, got {frame_dtype!r}"
+        )
+    return frame_dtype
+
+
 #: What depth maps can be read as: LeRobot's units (float32 depth), or the stored codes.
 DEPTH_OUTPUT_UNITS: tuple[str, ...] = ("mm", "m", "raw")
 
@@ -104,10 +117,7 @@ class ReaderOptions:
             object.__setattr__(self, name, value)  # (frozen: set once, here)
 
         put("depth_output_unit", check_depth_output_unit(self.depth_output_unit))
-        if self.frame_dtype not in NUMPY_FRAME_DTYPES:
-            raise InvalidArgumentError(
-                f"frame_dtype must be one of {list(NUMPY_FRAME_DTYPES)} for NumPy output, got {self.frame_dtype!r}"
-            )
+        check_frame_dtype(self.frame_dtype)
         if self.decode_threads is not None:
             put("decode_threads", thread_count(self.decode_threads))
         b = self.block_cache_bytes

@@ -32,10 +32,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         f"roboframes.mlx needs MLX ({e}): `pip install mlx` on macOS, `pip install 'mlx[cpu]'` on Linux"
     ) from e
 
-from .. import _native, errors
+from .. import errors
 from ..dataset import CameraKeys, Item, Stats, check_item_index, item_indices
 from ..dataset import Dataset as NumpyDataset
 from ..epochs import epoch_permutation
+from ..options import check_frame_dtype
 from ..tools import EpisodeList
 
 try:
@@ -244,8 +245,7 @@ class Dataset(CameraKeys):
         """``options``: every other option of ``roboframes.Dataset`` (``tolerance_s``,
         ``decode_threads``, ``strict_decode``, ``storage_options``, ``cache_dir``,
         ``block_cache_bytes``, ``depth_output_unit``, ...), passed to the NumPy reader."""
-        if frame_dtype not in _native.FRAME_DTYPES:
-            raise errors.InvalidArgumentError(f"frame_dtype must be one of {_native.FRAME_DTYPES}, got {frame_dtype!r}")
+        check_frame_dtype(frame_dtype, "mlx")
         #: The NumPy reader (``roboframes.Dataset``) this dataset's metadata and strings come from.
         self.reader = NumpyDataset(root, episodes, delta_timestamps, **options)
         self.frame_dtype = frame_dtype
