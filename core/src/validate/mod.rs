@@ -1,0 +1,244 @@
+//! `validate`: every check of a dataset's soundness in one parallel pass, each problem a
+//! [`Finding`] naming file, episode and key. Nothing stops at the first problem: a check that
+//! cannot run (its input is already reported broken) is skipped, the others run.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Location};
+use crate::meta::{self, Episode};
+pub use crate::progress::Progress;
+use crate::rules;
+
+mod tables;
+mod videos;
+
+use tables::{check_data_file, check_episode_table, check_stats};
+use videos::{check_video_file, decode_checks};
+
+/// How bad a finding is (the rules' own severity).
+pub use crate::rules::Severity;
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A short name of the check (`totals`, `frame_index`, `video_span`, ...).
+    pub check: &'static str,
+    pub at: Location,
+    pub message: String,
+}
+
+/// How much video `validate` decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeCheck {
+    /// Metadata, tables and video indexes only.
+    None,
+    /// Also the first and last frame of every episode in every camera.
+    Ends,
+    /// Every frame.
+    All,
+}
+
+impl DecodeCheck {
+    /// Parses `none`, `ends` or `all`.
+    pub fn parse(s: &str) -> Option<DecodeCheck> {
+        match s {
+            "none" => Some(DecodeCheck::None),
+            "ends" => Some(DecodeCheck::Ends),
+            "all" => Some(DecodeCheck::All),
+            _ => None,
+        }
+    }
+}
+
+/// Options of [`validate`].
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    pub decode: DecodeCheck,
+    /// Tolerance of timestamps against the `1/fps` grid and of frame times.
+    pub tolerance_s: f64,
+    /// Decoding threads (None: the number of cores).
+    pub decode_threads: Option<usize>,
+}
+
+/// What [`validate`] found, and how much it looked at.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub episodes: usize,
+    pub frames: u64,
+    pub video_files: usize,
+    pub data_files: usize,
+    pub frames_decoded: u64,
+    /// False when the run was cancelled before every check ran.
+    pub complete: bool,
+}
+
+/// Collects findings from several threads.
+#[derive(Default)]
+struct Sink(Mutex<Vec<Finding>>);
+
+impl Sink {
+    fn push(&self, severity: Severity, check: &'static str, at: Location, message: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Finding {
+                severity,
+                check,
+                at,
+                message,
+            });
+    }
+    /// The episodes with an error of `check` so far.
+    fn episodes_with(&self, check: &str) -> HashSet<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|f| f.check == check && f.severity == Severity::Error)
+            .filter_map(|f| f.at.episode)
+            .collect()
+    }
+    /// A broken consistency rule (`rules`) as a finding.
+    fn broken(&self, b: rules::Broken) {
+        self.push(b.severity, b.check, b.at, b.message);
+    }
+    fn error(&self, check: &'static str, at: Location, message: impl Into<String>) {
+        self.push(Severity::Error, check, at, message.into());
+    }
+    fn warning(&self, check: &'static str, at: Location, message: impl Into<String>) {
+        self.push(Severity::Warning, check, at, message.into());
+    }
+    /// A core error as a finding: its own location (shown once, in the finding's) and its
+    /// message.
+    fn failed(&self, check: &'static str, e: &Error, fallback: Location) {
+        let at = e.location().cloned().unwrap_or(fallback);
+        self.error(check, at, e.detail());
+    }
+}
+
+/// Checks the dataset at `root`; see the module documentation.
+pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Report {
+    let sink = Sink::default();
+    let mut report = Report::default();
+    let info_path = root.join("meta/info.json");
+    if !crate::store::is_url(&root.to_string_lossy()) {
+        if let Err(e) = crate::fs::local_root(root) {
+            sink.failed("root", &e, Location::file(root));
+            return finish(report, sink, true);
+        }
+    }
+    let info = match meta::read_info(root) {
+        Ok(i) => i,
+        Err(e) => {
+            sink.failed("info.json", &e, Location::file(&info_path));
+            return finish(report, sink, true);
+        }
+    };
+    let tasks = match meta::read_tasks(root) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            sink.failed("tasks", &e, Location::file(root.join("meta/tasks.parquet")));
+            None
+        }
+    };
+    check_stats(root, &info, &sink);
+    let video_keys = info.video_keys();
+    let rows = match meta::read_episode_rows(root, &video_keys) {
+        Ok(e) => e,
+        Err(e) => {
+            sink.failed("episodes", &e, Location::file(root.join("meta/episodes")));
+            return finish(report, sink, true);
+        }
+    };
+    report.episodes = rows.len();
+    report.frames = rows
+        .iter()
+        .fold(0u64, |n, (e, _)| n.saturating_add(e.length.max(0) as u64));
+    let all: Vec<Episode> = rows.iter().map(|(e, _)| e.clone()).collect();
+    check_episode_table(root, &info, &all, tasks.as_ref(), &sink);
+    // each bad row is reported; the file checks below look only at the sound ones
+    let mut episodes: Vec<Episode> = Vec::with_capacity(rows.len());
+    for (e, path) in rows {
+        match meta::check_episode(&e, &path, &video_keys) {
+            Ok(()) => episodes.push(e),
+            Err(err) => sink.failed("episode_range", &err, Location::file(&path)),
+        }
+    }
+
+    let by_data = group(&episodes, |e| Some((e.data_chunk_index, e.data_file_index)));
+    report.data_files = by_data.len();
+    let mut by_video: Vec<(usize, (i64, i64), Vec<&Episode>)> = Vec::new();
+    for (vk, _) in video_keys.iter().enumerate() {
+        for (file, eps) in group(&episodes, |e| {
+            e.videos.get(vk).map(|v| (v.chunk_index, v.file_index))
+        }) {
+            by_video.push((vk, file, eps));
+        }
+    }
+    report.video_files = by_video.len();
+    progress.add_total(by_data.len() + by_video.len());
+    let decoding = opts.decode != DecodeCheck::None;
+    if decoding {
+        progress.add_total(episodes.len());
+    }
+
+    by_data.par_iter().for_each(|(file, eps)| {
+        if !progress.cancelled() {
+            check_data_file(root, &info, *file, eps, tasks.as_ref(), opts, &sink);
+        }
+        progress.step();
+    });
+    by_video.par_iter().for_each(|(vk, file, eps)| {
+        if let (Some(key), false) = (video_keys.get(*vk), progress.cancelled()) {
+            check_video_file(root, &info, key, *vk, *file, eps, opts, &sink);
+        }
+        progress.step();
+    });
+    if decoding && !progress.cancelled() {
+        report.frames_decoded = decode_checks(root, &episodes, opts, &sink, progress);
+    }
+    let complete = !progress.cancelled();
+    finish(report, sink, complete)
+}
+
+fn finish(mut report: Report, sink: Sink, complete: bool) -> Report {
+    let mut findings = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
+    // errors first, then by file, episode and key (parallel checks finish in any order)
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| {
+            (
+                f.severity != Severity::Error,
+                f.at.path.clone(),
+                f.at.episode,
+                f.at.key.clone(),
+                f.check,
+            )
+        };
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    report.findings = findings;
+    report.complete = complete;
+    report
+}
+
+/// Episodes grouped by a file key, in order of the key.
+fn group(
+    episodes: &[Episode],
+    key: impl Fn(&Episode) -> Option<(i64, i64)>,
+) -> Vec<((i64, i64), Vec<&Episode>)> {
+    let mut m: BTreeMap<(i64, i64), Vec<&Episode>> = BTreeMap::new();
+    for e in episodes {
+        if let Some(k) = key(e) {
+            m.entry(k).or_default().push(e);
+        }
+    }
+    m.into_iter().collect()
+}
