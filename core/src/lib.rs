@@ -2,34 +2,37 @@
 //! their frames in process, with LeRobot's item and window semantics. Knows nothing of Python,
 //! torch or MLX: adapters lend it buffers and it fills them.
 
-pub mod cache;
+// The API: what the Python module, the torch extension, the C API and the fuzzers use.
 pub mod dataset;
 pub mod depth;
 pub mod error;
 pub mod error_channel;
 pub mod frame;
-mod fs;
 #[cfg(feature = "testing")]
 pub mod fuzz;
-pub mod image;
 pub mod meta;
 pub mod normalize;
-pub mod outputs;
-pub mod parquet_io;
-mod plan;
 pub mod prefetch;
-pub mod progress;
 pub mod registry;
-pub mod rules;
 pub mod stats;
 pub mod store;
-pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;
 pub mod value;
 pub mod video;
-pub mod window;
+
+// The internals (their types that the API hands out are re-exported below).
+pub(crate) mod cache;
+mod fs;
+pub(crate) mod image;
+pub(crate) mod outputs;
+pub(crate) mod parquet_io;
+mod plan;
+pub(crate) mod progress;
+pub(crate) mod rules;
+pub(crate) mod table;
+pub(crate) mod window;
 
 pub use cache::CacheStats;
 pub use dataset::{Dataset, OpenOptions, OutBuf};
