@@ -31,7 +31,7 @@ use crate::frame::Decoded;
 type Key = (Arc<PathBuf>, Decoded, usize);
 type Shard = Mutex<HashMap<Key, Arc<[u8]>>>;
 
-/// Counters of a [`FrameCache`].
+/// Counters of a dataset's decoded-frame cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Capacity in bytes.

@@ -42,7 +42,7 @@ impl Dataset {
 
     /// Keeps up to `bytes` of decoded frames for reuse by later batches of any caller in this
     /// process (`0` turns the cache off and frees it). Replaces an existing cache only when the
-    /// size changes. See [`crate::cache`] for the policy.
+    /// size changes. See the `cache` module for the policy.
     pub fn set_frame_cache(&self, bytes: usize) {
         let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let pid = std::process::id();
