@@ -130,7 +130,7 @@ class Prefetcher:
     def __new__(cls) -> Prefetcher: ...
     def submit(
         self,
-        dataset: NativeDataset,
+        handle: int,
         indices: Sequence[int],
         buffers: Sequence[np.ndarray | None],
         frame_dtype: str = "uint8",

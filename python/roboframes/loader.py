@@ -298,7 +298,7 @@ class Loader:
         generation = self._start()
         batches, start = self._epoch_remaining()
         queue = self._prefetch_queue()
-        native = self.dataset._native  # noqa: SLF001  (one package)
+        handle = self.dataset.handle
         pending: deque[tuple[int, list[np.ndarray | None], Any]] = deque()
         current: Any = None
         nxt = start
@@ -312,7 +312,7 @@ class Loader:
                             nxt,
                             bufs,
                             queue.submit(
-                                native, idx.tolist(), bufs, self.frame_dtype, self.channels_last, self._normalize
+                                handle, idx.tolist(), bufs, self.frame_dtype, self.channels_last, self._normalize
                             ),
                         )
                     )

@@ -9,10 +9,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use roboframes_core::prefetch::{Prefetcher, Ticket};
-use roboframes_core::{Error, OutputSpec};
+use roboframes_core::{registry, Error, OutputSpec};
 
 use crate::dataset::{
-    frame_format, normalizations, out_bufs, raw_buffers, returned, returned_to_py, NativeDataset,
+    frame_format, normalizations, out_bufs, raw_buffers, returned, returned_to_py,
     NormTuple, RawBuf, Returned,
 };
 use crate::errors::NativeResult;
@@ -59,12 +59,13 @@ impl PyPrefetcher {
         }
     }
 
-    /// Queues the fill of the items at `indices` into `buffers` (as `NativeDataset.fill`
+    /// Queues the fill of the items at `indices` of the open dataset behind `handle` (its
+    /// registry handle, `roboframes.Dataset.handle`) into `buffers` (as `NativeDataset.fill`
     /// takes them); string outputs are returned by `PendingBatch.wait`.
-    #[pyo3(signature = (dataset, indices, buffers, frame_dtype="uint8", channels_last=true, normalize=None))]
+    #[pyo3(signature = (handle, indices, buffers, frame_dtype="uint8", channels_last=true, normalize=None))]
     fn submit<'py>(
         &self,
-        dataset: PyRef<'py, NativeDataset>,
+        handle: i64,
         indices: Vec<i64>,
         buffers: Vec<Option<Bound<'py, PyUntypedArray>>>,
         frame_dtype: &str,
@@ -73,7 +74,7 @@ impl PyPrefetcher {
     ) -> NativeResult<PendingBatch> {
         let fmt = frame_format(frame_dtype, channels_last)?;
         let norms = normalizations(normalize)?;
-        let inner = dataset.inner.clone();
+        let inner = registry::get(handle)?;
         let specs = inner.outputs_for(fmt);
         let raws: Vec<Option<RawBuf>> = raw_buffers(&specs, &buffers)?;
         let back = Arc::new(Mutex::new(returned(&specs)));
