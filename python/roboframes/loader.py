@@ -361,21 +361,15 @@ class Loader:
         batches, start = self._epoch_remaining()
         layout = rmx._BatchLayout(self.dataset, self.frame_dtype, self.channels_last)  # noqa: SLF001
         has_strings = any(not s.is_array for s in self._specs)
-        pending: deque[tuple[int, dict[str, Any]]] = deque()
-        nxt = start
-        for _ in range(start, len(batches)):
-            while nxt < len(batches) and len(pending) <= self.prefetch:
-                idx = batches[nxt]
-                arrays = layout.arrays(mx.array(idx))
-                mx.async_eval(arrays)  # decoded by the core on MLX's stream meanwhile
-                by_key: dict[str, Any] = {s.key: a for s, a in zip(layout.specs, arrays, strict=True)}
-                pending.append((nxt, by_key))
-                nxt += 1
-            j, by_key = pending.popleft()
-            rmx.eval(*by_key.values())  # typed errors
+
+        def make(idx: np.ndarray) -> Item:
+            by_key: dict[str, Any] = dict(zip((s.key for s in layout.specs), layout.arrays(mx.array(idx)), strict=True))
+            rmx.eval(*by_key.values())  # decoded here, on the prefetch thread; typed errors
             if has_strings:
-                by_key.update(self.dataset.get_values(batches[j]))
-            out = {s.key: by_key[s.key] for s in self._specs}
+                by_key.update(self.dataset.get_values(idx))
+            return {s.key: by_key[s.key] for s in self._specs}
+
+        for out in rmx.prefetched(make, batches[start:], self.prefetch):
             self._check_generation(generation)
             self._cursor.advance(len(batches))
             yield out

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -391,6 +391,7 @@ def _encode(v: Any) -> Any:
 
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -490,31 +491,10 @@ class Stream:
         size = c.batch_size or 1
         stop = len(order) - len(order) % size if (c.batch_size and c.drop_last) else len(order)
         chunks = [order[i : min(i + size, stop)] for i in range(0, stop, size)]
-        if c.prefetch == 0:
-            for chunk in chunks:
-                element = self._element(chunk)
-                if element is not None:
-                    yield element
-            return
-        pool = _pool(c.threads)
-        pending: deque[Future[dict[str, Any] | None]] = deque()
-        try:
-            for chunk in chunks:
-                pending.append(pool.submit(self._ready, chunk))
-                if len(pending) > c.prefetch:  # the caller's element and `prefetch` in flight
-                    element = pending.popleft().result()
-                    if element is not None:
-                        yield element
-            while pending:
-                element = pending.popleft().result()
-                if element is not None:
-                    yield element
-        finally:
-            for f in pending:
-                f.cancel()
-            for f in pending:  # let running ones finish: nothing outlives the epoch
-                if not f.cancelled():
-                    f.exception()
+        make = self._element if c.prefetch == 0 else self._ready
+        for element in prefetched(make, chunks, c.prefetch, c.threads):
+            if element is not None:
+                yield element
 
     def _ready(self, chunk: np.ndarray) -> dict[str, Any] | None:
         """An element built and evaluated (decoded), for prefetching (None: dropped)."""
@@ -544,6 +524,34 @@ class Stream:
             if not batch:
                 return None
         return batch
+
+
+def prefetched(make: Callable[[Any], T], items: Sequence[Any], prefetch: int, threads: int = 1) -> Iterator[T]:
+    """``make(item)`` of each item, in order, the next ``prefetch`` of them made on ``threads``
+    background threads while the caller uses the current one (``prefetch=0``: made when asked
+    for). The one MLX prefetch path (streams and the loader's ``output="mlx"``): ``make``
+    builds an element and evaluates it, so the decoding happens on the background thread.
+    Leaving early cancels what has not started and waits for what has (an MLX evaluation cannot
+    be cancelled): nothing outlives the iteration."""
+    if prefetch == 0:
+        for item in items:
+            yield make(item)
+        return
+    pool = _pool(threads)
+    pending: deque[Future[T]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(make, item))
+            if len(pending) > prefetch:  # the caller's element and `prefetch` in flight
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        for f in pending:
+            if not f.cancelled():
+                f.exception()
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
