@@ -52,9 +52,9 @@ const CApi& api() {
 }
 
 // A core error raised while evaluating. MLX re-raises errors of evaluation as RuntimeError
-// with the message, which the core starts with the roboframes.errors class in brackets:
-// "[FrameTimestampError] file '...', episode 3, key '...': ..." (roboframes.mlx.eval re-raises
-// it as that class).
+// with the message, which the core starts with the roboframes.errors class and the id of the
+// kept typed error in brackets: "[FrameTimestampError#17] file '...', episode 3, key '...': ..."
+// (roboframes.mlx.eval re-raises it as that error, roboframes.errors.from_native).
 void check(int32_t code, const char* err) {
   if (code != 0) {
     throw std::runtime_error(err);

@@ -126,3 +126,42 @@ def test_every_iteration_of_a_sampler_is_an_epoch_and_its_state_says_where_it_is
     done = dict(saved, position=total)
     again.load_state_dict(done)
     assert again.state_dict()["epoch"] == 1 and next(iter(again)) == next(iter(s.epoch_batches(1)))
+
+
+def test_a_dataloader_with_workers_reads_the_epochs_set(ds) -> None:
+    """torch's multi-worker DataLoader makes its batch sampler's iterator twice before reading
+    (once in the base iterator, once in its reset): the epoch set with set_epoch is still the
+    one read, every epoch, also with persistent workers."""
+    torch = pytest.importorskip("torch")
+    sampler = roboframes.GopShuffleSampler(ds, 4, seed=3, num_workers=2)
+    for persistent in (False, True):
+        loader = torch.utils.data.DataLoader(
+            ds, batch_sampler=sampler, num_workers=2, persistent_workers=persistent, collate_fn=lambda b: b
+        )
+        for epoch in (0, 1, 2):
+            sampler.set_epoch(epoch)
+            got = [[int(item["index"]) for item in batch] for batch in loader]
+            want = [sorted(b) for b in sampler.epoch_batches(epoch)]
+            assert [sorted(b) for b in got] == want, (persistent, epoch)
+
+
+def test_a_state_saved_at_an_epochs_end_resumes_the_usual_loop(ds) -> None:
+    """The usual `for epoch in range(saved, n): set_epoch(epoch)` loop after loading a state
+    saved at an epoch's end reads nothing more of that epoch and then the next one whole; on
+    the loader and on a sampler alike."""
+    s = roboframes.GopShuffleSampler(ds, 4, seed=5)
+    done = {**s.state_dict(), "epoch": 2, "position": len(s)}
+    s.load_state_dict(done)
+    s.set_epoch(2)
+    assert list(s) == []
+    s.set_epoch(3)
+    assert list(s) == list(s.epoch_batches(3))
+    loader = ds.loader(4, shuffle=True, seed=5)
+    state = {**loader.state_dict(), "epoch": 2, "position": len(loader)}
+    loader.load_state_dict(state)
+    assert (loader.epoch, loader.position) == (3, 0)  # iterating on reads epoch 3
+    loader.set_epoch(2)
+    assert list(loader) == [] and (loader.epoch, loader.position) == (3, 0)
+    loader.set_epoch(3)
+    got = [b["index"].tolist() for b in loader]
+    assert got == [b.tolist() for b in loader.epoch_batches(3)]

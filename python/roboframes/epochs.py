@@ -142,26 +142,31 @@ class EpochCursor:
     :meth:`iterate`): an older iteration still alive then stops moving the cursor.
 
     Two ways to iterate, one state: the loader continues where its last iteration stopped
-    (:meth:`advance` after each step); a DataLoader sampler's every iteration is an epoch of its
-    own (:meth:`iterate`: one abandoned half-way leaves the cursor at the next epoch, as
-    ``DistributedSampler`` would draw it).
+    (:meth:`advance` after each step, :meth:`finish` after an epoch's last); a DataLoader
+    sampler's every iteration is an epoch of its own (:meth:`iterate`: one abandoned half-way
+    leaves the cursor at the next epoch, as ``DistributedSampler`` would draw it).
+
+    After :meth:`load`, the usual ``for epoch in range(saved_epoch, n): x.set_epoch(epoch)``
+    loop resumes exactly: ``set_epoch`` of the saved epoch keeps the saved position (a state
+    saved at an epoch's end then yields nothing more of that epoch), while iterating without
+    ``set_epoch`` goes on from the saved position (at an epoch's end: the next epoch).
     """
 
     def __init__(self) -> None:
         self.epoch = 0
         self.position = 0
         self.generation = 0
-        # the epoch of a state just loaded: set_epoch of that epoch keeps its position
-        self._loaded: int | None = None
-        # the generation of a sampler iteration made and not yet ended
+        # (epoch, position) of the state just loaded: set_epoch of that epoch returns to it
+        self._loaded: tuple[int, int] | None = None
+        # the generation of a sampler iteration that has started and not yet ended
         self._running: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Makes epoch ``epoch`` the next, from its start; right after :meth:`load`, setting the
-        loaded epoch keeps the loaded position (the usual ``for epoch in range(start, n):
-        x.set_epoch(epoch)`` loop resumes mid-epoch)."""
+        saved epoch keeps the saved position."""
         epoch = int(epoch)
-        if self._loaded == epoch and self.epoch == epoch:
+        if self._loaded is not None and self._loaded[0] == epoch:
+            self.epoch, self.position = self._loaded
             return
         self._loaded = self._running = None
         self.generation += 1
@@ -182,7 +187,13 @@ class EpochCursor:
         """Counts one step yielded of an epoch of ``steps`` (the epoch ends after its last)."""
         self._loaded = None
         self.position += 1
+        self.finish(steps)
+
+    def finish(self, steps: int) -> None:
+        """Ends the epoch if all its ``steps`` were yielded (an iteration over an epoch that a
+        loaded state left done yields nothing and ends it here)."""
         if self.position >= steps:
+            self._loaded = None
             self.epoch, self.position = self.epoch + 1, 0
 
     def state(self) -> dict[str, int]:
@@ -196,23 +207,25 @@ class EpochCursor:
         position = state_int(state, "position", what, at_most=steps)
         self.epoch, self.position = epoch, 0
         self.seek(position, steps)
-        self._loaded = self.epoch
+        self._loaded = (epoch, position)
 
     def iterate(self, steps_of: Callable[[int], Sequence[Any] | np.ndarray]) -> Iterator[Any]:
         """A sampler's iteration: the steps of the current epoch (``steps_of(epoch)``) from the
         current position. The cursor moves as they are yielded; when the iteration ends,
         finished or abandoned, the next one is the next epoch. Bookkeeping starts at the call,
         not at the first ``next``: a state taken in between is this iteration's start. While
-        another iteration is alive, a new one is the next epoch."""
+        another iteration that has started is alive, a new one is the next epoch; one made and
+        never started (a DataLoader makes its sampler's iterator twice) is simply replaced."""
         if self._running is not None:
             self.epoch, self.position = self.epoch + 1, 0
         self.generation += 1
-        self._loaded = None
-        self._running = self.generation
+        self._loaded = self._running = None
         generation, epoch, start = self.generation, self.epoch, self.position
         return self._steps(steps_of(epoch), generation, epoch, start)
 
     def _steps(self, steps: Sequence[Any] | np.ndarray, generation: int, epoch: int, start: int) -> Iterator[Any]:
+        if self.generation == generation:
+            self._running = generation
         try:
             for k in range(start, len(steps)):
                 if self.generation == generation:

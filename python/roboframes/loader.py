@@ -123,9 +123,7 @@ class Loader:
         self.prefetch = prefetch
         self.rank, self.world_size = distributed_rank(rank, world_size)
         # (torch tensors share the NumPy arrays the core fills: NumPy's frame types)
-        self.frame_dtype = check_frame_dtype(
-            dataset.frame_dtype if frame_dtype is None else frame_dtype, "mlx" if output == "mlx" else "numpy"
-        )
+        self.frame_dtype = check_frame_dtype(dataset.frame_dtype if frame_dtype is None else frame_dtype, output)
         self.channels_last = dataset.channels_last if channels_last is None else bool(channels_last)
         self.gop_streams = min(gop_streams, batch_size)
         self.gop_unit_frames = gop_unit_frames
@@ -325,6 +323,8 @@ class Loader:
                 self._check_generation(generation)
                 self._cursor.advance(len(batches))
                 yield out
+            if generation == self._cursor.generation:
+                self._cursor.finish(len(batches))  # (an epoch a loaded state left done)
         finally:
             # stop every fill in flight (the one being waited for included) before dropping
             # them: each PendingBatch waits for its fill to stop as it goes
@@ -373,6 +373,8 @@ class Loader:
             self._check_generation(generation)
             self._cursor.advance(len(batches))
             yield out
+        if generation == self._cursor.generation:
+            self._cursor.finish(len(batches))  # (an epoch a loaded state left done)
 
     def close(self) -> None:
         """Stops the prefetch thread (a later iteration starts a new one)."""

@@ -28,8 +28,9 @@ NUMPY_FRAME_DTYPES: tuple[str, ...] = tuple(d for d in _native.FRAME_DTYPES if d
 def check_frame_dtype(frame_dtype: Any, output: str = "numpy") -> str:
     """``frame_dtype`` as a frame element type that ``output`` (``"numpy"``, ``"torch"`` or
     ``"mlx"``) can hold: the core's frame types (``_native.FRAME_DTYPES``), less ``bfloat16``
-    for NumPy; else ``InvalidArgumentError``. The one check of a frame type's name."""
-    allowed = NUMPY_FRAME_DTYPES if output == "numpy" else tuple(_native.FRAME_DTYPES)
+    for the NumPy arrays the NumPy and torch outputs are filled into; else
+    ``InvalidArgumentError``. The one check of a frame type's name."""
+    allowed = tuple(_native.FRAME_DTYPES) if output == "mlx" else NUMPY_FRAME_DTYPES
     if not isinstance(frame_dtype, str) or frame_dtype not in allowed:
         raise InvalidArgumentError(
             f"frame_dtype must be one of {list(allowed)} for {output} output, got {frame_dtype!r}"

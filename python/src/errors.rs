@@ -47,8 +47,8 @@ pub fn guarded<T>(op: &str, call: impl FnOnce() -> Result<T, Error>) -> Result<T
         .unwrap_or_else(|panic| Err(Error::from_panic(op, panic.as_ref())))
 }
 
-/// The `roboframes.errors` exception of a core error: `(message, path, episode, key)` are the
-/// exception's constructor arguments, so it is made lazily, without the GIL.
+/// The `roboframes.errors` exception of a core error: the class the core's `ErrorClass` names,
+/// made from `(message, path, episode, key)` (its constructor arguments).
 fn core_error(e: Error) -> PyErr {
     let at = e.location().cloned().unwrap_or_default();
     let args = (

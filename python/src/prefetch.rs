@@ -12,8 +12,8 @@ use roboframes_core::prefetch::{Prefetcher, Ticket};
 use roboframes_core::{registry, Error, OutputSpec};
 
 use crate::dataset::{
-    frame_format, normalizations, out_bufs, raw_buffers, returned, returned_to_py,
-    NormTuple, RawBuf, Returned,
+    frame_format, normalizations, out_bufs, raw_buffers, returned, returned_to_py, NormTuple,
+    RawBuf, Returned,
 };
 use crate::errors::NativeResult;
 use roboframes_core::normalize::normalize_batch;

@@ -111,7 +111,7 @@ pub(super) fn check_episode_table(
                     "episode_range",
                     eps_at(b.episode_index),
                     format!(
-                        "rows {}..{} belong to no episode (between episodes {} and {})",
+                        "dataset indices {}..{} are in no episode (between episodes {} and {})",
                         a.dataset_to_index, b.dataset_from_index, a.episode_index, b.episode_index
                     ),
                 );

@@ -109,6 +109,9 @@ class EpisodeAwareSampler04(WorldSizeAlias, torch.utils.data.Sampler[int]):
         return {
             "num_items": len(self.indices),
             "shuffle": bool(self.shuffle),
+            # states of the earlier torch.randperm order (no such key) are refused, not resumed
+            # into another permutation
+            "order": "roboframes.epochs" if self.shuffle else None,
             "world_size": self.world_size,
             "drop_last": self.drop_last,
         }
