@@ -63,7 +63,28 @@ pub(super) struct BlockInner {
     pub(super) inflight: HashSet<BlockKey>,
 }
 
+/// Where a block stands for a thread that wants it: cached, being fetched by another thread,
+/// or now claimed by this one (which must fetch it and release the claim).
+pub(super) enum Slot {
+    Cached(Bytes),
+    Inflight,
+    Claimed,
+}
+
 impl BlockCache {
+    /// The one block-claiming protocol, under the cache's lock: a cached block is returned, a
+    /// block another thread is fetching is left to it, any other block is claimed.
+    pub(super) fn slot(inner: &mut BlockInner, key: BlockKey) -> Slot {
+        if let Some(bytes) = inner.lru.get(&key) {
+            Slot::Cached(bytes.clone())
+        } else if inner.inflight.contains(&key) {
+            Slot::Inflight
+        } else {
+            inner.inflight.insert(key);
+            Slot::Claimed
+        }
+    }
+
     pub(super) fn new(capacity: u64) -> BlockCache {
         BlockCache {
             inner: Mutex::new(BlockInner {

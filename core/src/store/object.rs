@@ -13,7 +13,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{GetOptions, GetRange, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 
-use super::cache::{write_atomically, Claim};
+use super::cache::{write_atomically, BlockCache, Claim, Slot};
 use super::state::{Handles, Remote};
 use super::{internal, BLOCK_BYTES};
 use crate::error::{Error, Location, Result};
@@ -296,46 +296,31 @@ impl RemoteObject {
                     if have.contains_key(&b) {
                         continue;
                     }
-                    let key = (self.id.clone(), b);
-                    if let Some(bytes) = inner.lru.get(&key) {
-                        have.insert(b, bytes.clone());
-                    } else if inner.inflight.contains(&key) {
-                        waiting.push(b);
-                    } else {
-                        inner.inflight.insert(key);
-                        claimed.push(b);
+                    match BlockCache::slot(&mut inner, (self.id.clone(), b)) {
+                        Slot::Cached(bytes) => {
+                            have.insert(b, bytes);
+                        }
+                        Slot::Inflight => waiting.push(b),
+                        Slot::Claimed => claimed.push(b),
                     }
                 }
-                // read ahead only past blocks this call fetches anyway
+                // read ahead only past blocks this call fetches anyway (and only blocks that
+                // are neither cached nor being fetched: the read-ahead stops at the first)
                 if !claimed.is_empty() {
                     let mut b = last + 1;
                     while b < nblocks && b <= last + ahead {
-                        let key = (self.id.clone(), b);
-                        if inner.lru.contains(&key) || inner.inflight.contains(&key) {
-                            break;
+                        match BlockCache::slot(&mut inner, (self.id.clone(), b)) {
+                            Slot::Claimed => claimed.push(b),
+                            Slot::Cached(_) | Slot::Inflight => break,
                         }
-                        inner.inflight.insert(key);
-                        claimed.push(b);
                         b += 1;
                     }
                 }
             }
-            if !claimed.is_empty() {
-                let claim = Claim {
-                    cache,
-                    id: self.id.clone(),
-                    blocks: claimed,
-                };
-                let fetched = self.fetch(&claim.blocks)?;
-                let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
-                for (b, bytes) in fetched {
-                    inner.put((self.id.clone(), b), bytes.clone());
-                    if (first..=last).contains(&b) {
-                        have.insert(b, bytes);
-                    }
+            for (b, bytes) in self.fetch_claimed(claimed)? {
+                if (first..=last).contains(&b) {
+                    have.insert(b, bytes);
                 }
-                drop(inner);
-                drop(claim);
             }
             if !waiting.is_empty() {
                 let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
@@ -377,18 +362,23 @@ impl RemoteObject {
             let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
             want.into_iter()
                 .filter(|&b| {
-                    let key = (self.id.clone(), b);
-                    let free = !inner.lru.contains(&key) && !inner.inflight.contains(&key);
-                    if free {
-                        inner.inflight.insert(key);
-                    }
-                    free
+                    matches!(
+                        BlockCache::slot(&mut inner, (self.id.clone(), b)),
+                        Slot::Claimed
+                    )
                 })
                 .collect()
         };
+        self.fetch_claimed(claimed).map(drop)
+    }
+
+    /// Fetches blocks this thread claimed ([`BlockCache::slot`]), puts them in the memory
+    /// cache and releases the claims (on every path out, errors included); returns them.
+    fn fetch_claimed(&self, claimed: Vec<u64>) -> Result<Vec<(u64, Bytes)>> {
         if claimed.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let cache = &self.handles.blocks;
         let claim = Claim {
             cache,
             id: self.id.clone(),
@@ -396,10 +386,12 @@ impl RemoteObject {
         };
         let fetched = self.fetch(&claim.blocks)?;
         let mut inner = cache.inner.lock().map_err(|_| internal("poisoned lock"))?;
-        for (b, bytes) in fetched {
-            inner.put((self.id.clone(), b), bytes);
+        for (b, bytes) in &fetched {
+            inner.put((self.id.clone(), *b), bytes.clone());
         }
-        Ok(())
+        drop(inner);
+        drop(claim);
+        Ok(fetched)
     }
 
     /// Fetches blocks (sorted, distinct) from the disk cache or the store: one ranged request
