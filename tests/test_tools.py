@@ -508,6 +508,8 @@ def test_bad_episode_rows_shifted_timestamps_and_shared_spans(dataset_dir, tmp_p
     assert ("episode_range", 2) in errors, str(report)
     assert ("timestamps", 0) in errors, str(report)
     assert ("video_span", 3) in errors, str(report)
+    # one problem, one finding: episode 2's rows are not also "claimed by no episode"
+    assert not [f for f in report.errors if f.check == "data_file"], str(report)
     # a duplicated row: reported, the rest still checked
     t2 = pq.read_table(path)
     pq.write_table(pa.concat_tables([t2, t2.slice(1, 1)]), path)

@@ -164,10 +164,16 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     check_episode_table(root, &info, &all, tasks.as_ref(), &sink);
     // each bad row is reported; the file checks below look only at the sound ones
     let mut episodes: Vec<Episode> = Vec::with_capacity(rows.len());
+    // data files holding a bad row: their rows are not all accounted for by sound episodes, so
+    // rows no sound episode claims are that row's problem, already reported
+    let mut partly_claimed = HashSet::new();
     for (e, path) in rows {
         match meta::check_episode(&e, &path, &video_keys) {
             Ok(()) => episodes.push(e),
-            Err(err) => sink.failed("episode_range", &err, Location::file(&path)),
+            Err(err) => {
+                partly_claimed.insert((e.data_chunk_index, e.data_file_index));
+                sink.failed("episode_range", &err, Location::file(&path))
+            }
         }
     }
 
@@ -190,7 +196,17 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
 
     by_data.par_iter().for_each(|(file, eps)| {
         if !progress.cancelled() {
-            check_data_file(root, &info, *file, eps, tasks.as_ref(), opts, &sink);
+            let all_sound = !partly_claimed.contains(file);
+            check_data_file(
+                root,
+                &info,
+                *file,
+                eps,
+                all_sound,
+                tasks.as_ref(),
+                opts,
+                &sink,
+            );
         }
         progress.step();
     });
