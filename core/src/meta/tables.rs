@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use indexmap::IndexMap;
@@ -34,40 +34,31 @@ pub struct Episode {
     pub videos: Vec<EpisodeVideo>,
 }
 
-fn int_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<i64>> {
+/// Column `name` cast to the primitive type `T` (`what` it must be, for the message), with no
+/// nulls.
+fn primitive_column<T: ArrowPrimitiveType>(
+    batch: &RecordBatch,
+    name: &str,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<T::Native>> {
+    let at = || Location::file(path).with_key(name);
     let col = column(batch, name, path)?;
-    let cast = arrow_cast::cast(col, &DataType::Int64).map_err(|e| {
-        Error::metadata(
-            Location::file(path).with_key(name),
-            format!("column is not integer: {e}"),
-        )
-    })?;
-    let arr = cast.as_primitive::<Int64Type>();
+    let cast = arrow_cast::cast(col, &T::DATA_TYPE)
+        .map_err(|e| Error::metadata(at(), format!("column is not {what}: {e}")))?;
+    let arr = cast.as_primitive::<T>();
     if arr.null_count() > 0 {
-        return Err(Error::metadata(
-            Location::file(path).with_key(name),
-            "column has null values",
-        ));
+        return Err(Error::metadata(at(), "column has null values"));
     }
     Ok(arr.values().to_vec())
 }
 
+fn int_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<i64>> {
+    primitive_column::<Int64Type>(batch, name, path, "integer")
+}
+
 fn float_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<f64>> {
-    let col = column(batch, name, path)?;
-    let cast = arrow_cast::cast(col, &DataType::Float64).map_err(|e| {
-        Error::metadata(
-            Location::file(path).with_key(name),
-            format!("column is not numeric: {e}"),
-        )
-    })?;
-    let arr = cast.as_primitive::<Float64Type>();
-    if arr.null_count() > 0 {
-        return Err(Error::metadata(
-            Location::file(path).with_key(name),
-            "column has null values",
-        ));
-    }
-    Ok(arr.values().to_vec())
+    primitive_column::<Float64Type>(batch, name, path, "numeric")
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
