@@ -574,3 +574,18 @@ def test_every_error_class_of_the_core_is_a_roboframes_error() -> None:
         back = errors.from_native(RuntimeError(f"[{name}#0] gone: the class by its name"))
         assert type(back) is cls and str(back) == "gone: the class by its name"
     assert isinstance(errors.from_native(RuntimeError("[NotOurs] x")), RuntimeError)
+
+
+def test_errors_pickle_with_their_location() -> None:
+    """A roboframes error sent between processes (a process pool, Ray) keeps its class, message,
+    path, episode and key."""
+    import pickle
+
+    from roboframes import errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        e = cls("what went wrong", "/d/file.parquet", 3, "observation.state")
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is cls and str(back) == "what went wrong", name
+        assert (back.path, back.episode, back.key) == ("/d/file.parquet", 3, "observation.state"), name
