@@ -287,6 +287,21 @@ pub(super) fn build_store(cfg: &RootConfig) -> Result<Arc<dyn ObjectStore>> {
         .with_connect_timeout(Duration::from_secs(10))
         .with_pool_max_idle_per_host(MAX_IN_FLIGHT);
     let http_endpoint = |v: &str| v.trim().starts_with("http://");
+    // A store's builder with the client options, the retry policy, the URL and then every
+    // storage option parsed as that store's configuration key (the user's options win).
+    macro_rules! configured {
+        ($builder:expr, $key:ty, $client:expr) => {{
+            let mut b = $builder
+                .with_client_options($client)
+                .with_retry(cfg.retry.clone())
+                .with_url(&cfg.store_url);
+            for (k, v) in &cfg.options {
+                let key: $key = k.parse().map_err(|e| bad_key(k, e))?;
+                b = b.with_config(key, v);
+            }
+            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }};
+    }
     let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
         match cfg.kind {
             Kind::S3 => {
@@ -321,27 +336,15 @@ pub(super) fn build_store(cfg: &RootConfig) -> Result<Arc<dyn ObjectStore>> {
             }
             Kind::Gcs => {
                 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-                let mut b = GoogleCloudStorageBuilder::from_env()
-                    .with_client_options(client)
-                    .with_retry(cfg.retry.clone())
-                    .with_url(&cfg.store_url);
-                for (k, v) in &cfg.options {
-                    let key: GoogleConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                configured!(
+                    GoogleCloudStorageBuilder::from_env(),
+                    GoogleConfigKey,
+                    client
+                )
             }
             Kind::Azure => {
                 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-                let mut b = MicrosoftAzureBuilder::from_env()
-                    .with_client_options(client)
-                    .with_retry(cfg.retry.clone())
-                    .with_url(&cfg.store_url);
-                for (k, v) in &cfg.options {
-                    let key: AzureConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                configured!(MicrosoftAzureBuilder::from_env(), AzureConfigKey, client)
             }
             Kind::Http => {
                 use object_store::http::HttpBuilder;
@@ -357,15 +360,7 @@ pub(super) fn build_store(cfg: &RootConfig) -> Result<Arc<dyn ObjectStore>> {
                     headers.insert(http::header::AUTHORIZATION, value);
                     client = client.with_default_headers(headers);
                 }
-                let mut b = HttpBuilder::new()
-                    .with_client_options(client)
-                    .with_retry(cfg.retry.clone())
-                    .with_url(&cfg.store_url);
-                for (k, v) in &cfg.options {
-                    let key: ClientConfigKey = k.parse().map_err(|e| bad_key(k, e))?;
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                configured!(HttpBuilder::new(), ClientConfigKey, client)
             }
         };
     built.map_err(|e| Error::InvalidArgument {
