@@ -209,6 +209,12 @@ class EpochCursor:
         self.seek(position, steps)
         self._loaded = (epoch, position)
 
+    def begin(self) -> int:
+        """A new iteration: the generation it runs under (an older live iteration, seeing the
+        generation change, stops moving the cursor)."""
+        self.generation += 1
+        return self.generation
+
     def iterate(self, steps_of: Callable[[int], Sequence[Any] | np.ndarray]) -> Iterator[Any]:
         """A sampler's iteration: the steps of the current epoch (``steps_of(epoch)``) from the
         current position. The cursor moves as they are yielded; when the iteration ends,
@@ -218,9 +224,8 @@ class EpochCursor:
         never started (a DataLoader makes its sampler's iterator twice) is simply replaced."""
         if self._running is not None:
             self.epoch, self.position = self.epoch + 1, 0
-        self.generation += 1
         self._loaded = self._running = None
-        generation, epoch, start = self.generation, self.epoch, self.position
+        generation, epoch, start = self.begin(), self.epoch, self.position
         return self._steps(steps_of(epoch), generation, epoch, start)
 
     def _steps(self, steps: Sequence[Any] | np.ndarray, generation: int, epoch: int, start: int) -> Iterator[Any]:

@@ -282,8 +282,7 @@ class Loader:
 
     def _start(self) -> int:
         """A new iteration: its generation (an older live iteration stops)."""
-        self._cursor.generation += 1
-        return self._cursor.generation
+        return self._cursor.begin()
 
     def _check_generation(self, generation: int) -> None:
         if generation != self._cursor.generation:

@@ -88,20 +88,14 @@ def features_of(spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     feats.update(spec.extra)
     for name, h, w in spec.cameras:
         feats[name] = {"dtype": "video", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
-    for name, h, w in spec.depth_cameras:
-        feats[name] = {
-            "dtype": "video",
-            "shape": (h, w, 1),
-            "names": ["height", "width", "channels"],
-            "info": {"is_depth_map": True},
-        }
-    for name, h, w in spec.depth_images:
-        feats[name] = {
-            "dtype": "image",
-            "shape": (h, w, 1),
-            "names": ["height", "width", "channels"],
-            "info": {"is_depth_map": True},
-        }
+    for dtype, depth_cameras in (("video", spec.depth_cameras), ("image", spec.depth_images)):
+        for name, h, w in depth_cameras:
+            feats[name] = {
+                "dtype": dtype,
+                "shape": (h, w, 1),
+                "names": ["height", "width", "channels"],
+                "info": {"is_depth_map": True},
+            }
     if spec.image_key:
         h, w = spec.image_hw
         feats[spec.image_key] = {"dtype": "image", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
