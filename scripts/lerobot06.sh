@@ -116,10 +116,10 @@ ensure_root_fs() {
 }
 
 # Debian 13's packages: Python 3.13 (with its shared library: torchcodec links it), FFmpeg 7.1 and
-# its development files, the C toolchain and libclang for the Rust build.
+# its development files, libhdf5 (HDF5 sources), libturbojpeg (JPEG), the C toolchain and libclang for the Rust build.
 APT_PKGS="python3.13 python3.13-venv python3.13-dev libpython3.13 pkg-config clang libclang-dev \
 gcc g++ make libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev \
-libavdevice-dev libswresample-dev ffmpeg ca-certificates"
+libavdevice-dev libswresample-dev ffmpeg libhdf5-dev libturbojpeg0-dev ca-certificates"
 
 ensure_packages() {
   local stamp="$CHROOT/.roboframes-apt"

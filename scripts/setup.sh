@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything roboframes needs on a fresh Debian machine with the Rust toolchain and
-# Python 3.11: system FFmpeg dev packages, libclang, pkg-config (apt), a .venv with the Python
+# Python 3.11: system FFmpeg, HDF5 and libjpeg-turbo dev packages, libclang, pkg-config (apt), a .venv with the Python
 # packages, and the native extension built into it. Idempotent: quick when already set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 APT_PKGS="pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev \
-libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg valgrind g++"
+libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev ffmpeg valgrind g++ libhdf5-dev libturbojpeg0-dev"
 missing=""
 for p in $APT_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

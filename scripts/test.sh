@@ -22,9 +22,11 @@ echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
 echo "[test] cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --features roboframes-core/testing --quiet -- -D warnings
+# (the core alone, without the HDF5 sources the Python build turns on)
+cargo clippy -p roboframes-core --all-targets --features testing --quiet -- -D warnings
 echo "[test] cargo test"
 # (the pyo3 crate is a Python extension: it is exercised by pytest, not linked into a test binary)
-CARGO_TEST=(cargo test -p roboframes-core -p roboframes-torch --features roboframes-core/testing)
+CARGO_TEST=(cargo test -p roboframes-core -p roboframes-torch --features roboframes-core/testing,roboframes-core/hdf5)
 "${CARGO_TEST[@]}"
 echo "[test] ruff format --check, ruff check"
 PY_DIRS=(python tests benches examples fuzz)

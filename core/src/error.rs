@@ -73,6 +73,15 @@ pub enum Error {
     Parquet { at: Location, msg: String },
 
     /// A required column is missing from a parquet file.
+    /// A file of another format than LeRobot's (HDF5, ...) is unreadable, has a layout the
+    /// reader does not recognise, or holds values it cannot convert.
+    #[error("{at}: cannot read {format}: {msg}")]
+    Source {
+        at: Location,
+        format: &'static str,
+        msg: String,
+    },
+
     #[error("{at}: missing column '{column}'")]
     MissingColumn { at: Location, column: String },
 
@@ -143,7 +152,8 @@ macro_rules! located {
             | Error::UnsupportedCodec { $at, .. }
             | Error::Image { $at, .. }
             | Error::FrameTimestamp { $at, .. }
-            | Error::Remote { $at, .. } => Some($body),
+            | Error::Remote { $at, .. }
+            | Error::Source { $at, .. } => Some($body),
             _ => None,
         }
     };

@@ -28,11 +28,12 @@ pub enum ErrorClass {
     InvalidArgument = 11,
     Internal = 12,
     Remote = 13,
+    SourceFormat = 14,
 }
 
 impl ErrorClass {
     /// Every class, in code order.
-    pub const ALL: [ErrorClass; 13] = [
+    pub const ALL: [ErrorClass; 14] = [
         ErrorClass::DatasetNotFound,
         ErrorClass::FileRead,
         ErrorClass::Metadata,
@@ -46,6 +47,7 @@ impl ErrorClass {
         ErrorClass::InvalidArgument,
         ErrorClass::Internal,
         ErrorClass::Remote,
+        ErrorClass::SourceFormat,
     ];
 
     /// The class of an error.
@@ -64,6 +66,7 @@ impl ErrorClass {
             Error::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Error::Internal { .. } | Error::Cancelled => ErrorClass::Internal,
             Error::Remote { .. } => ErrorClass::Remote,
+            Error::Source { .. } => ErrorClass::SourceFormat,
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorClass {
             ErrorClass::InvalidArgument => "InvalidArgumentError",
             ErrorClass::Internal => "InternalError",
             ErrorClass::Remote => "RemoteError",
+            ErrorClass::SourceFormat => "SourceFormatError",
         }
     }
 }

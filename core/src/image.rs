@@ -2,7 +2,7 @@
 //! maps stored as images (LeRobot 0.6: TIFF bytes of the recorded depth), decoded to float32.
 
 use crate::error::{Error, Location, Result};
-use crate::table::{ColumnData, DataFile};
+use crate::table::{ColumnData, DataFile, StoredFrame};
 
 /// The encoded bytes of image feature `key` at `row`.
 fn image_bytes<'f>(file: &'f DataFile, key: &str, row: usize) -> Result<&'f [u8]> {
@@ -101,38 +101,138 @@ pub fn decode_image(
     file: &DataFile,
     key: &str,
     row: usize,
-    (h, w, c): (usize, usize, usize),
+    dims: (usize, usize, usize),
 ) -> Result<Vec<u8>> {
-    let at = || Location::file(&file.path).with_key(key);
-    let bytes = image_bytes(file, key, row)?;
-    let img = image::load_from_memory(bytes).map_err(|e| Error::Image {
-        at: at(),
-        msg: format!("row {row}: {e}"),
-    })?;
-    if img.width() as usize != w || img.height() as usize != h {
-        return Err(Error::Image {
-            at: at(),
-            msg: format!(
-                "row {row}: image is {}x{}, info.json says {w}x{h}",
-                img.width(),
-                img.height()
-            ),
-        });
+    match file.columns.get(key) {
+        Some(ColumnData::Frames(frames)) => match frames.frame(row)? {
+            StoredFrame::Pixels(px) => {
+                let (h, w, c) = dims;
+                if px.len() != h * w * c {
+                    return Err(Error::Image {
+                        at: Location::file(&file.path).with_key(key),
+                        msg: format!(
+                            "row {row}: frame holds {} bytes, the feature's shape ({h}, {w}, {c}) needs {}",
+                            px.len(),
+                            h * w * c
+                        ),
+                    });
+                }
+                Ok(px)
+            }
+            StoredFrame::Encoded(bytes) => decode_encoded(file, key, row, &bytes, dims),
+        },
+        _ => decode_encoded(file, key, row, image_bytes(file, key, row)?, dims),
     }
-    // LeRobot hands the decoded image to torchvision's ToTensor, which keeps the image's own
-    // channels; an image that disagrees with info.json is refused rather than converted.
+}
+
+/// Decodes encoded image bytes (PNG/JPEG) of `key` at `row` to `(H, W, C)` bytes.
+fn decode_encoded(
+    file: &DataFile,
+    key: &str,
+    row: usize,
+    bytes: &[u8],
+    dims: (usize, usize, usize),
+) -> Result<Vec<u8>> {
+    decode_bytes(bytes, Some(dims)).map_err(|m| Error::Image {
+        at: Location::file(&file.path).with_key(key),
+        msg: format!("row {row}: {m}"),
+    })
+}
+
+/// An image's `(H, W, C)`.
+type Dims = (usize, usize, usize);
+
+/// True for JPEG bytes (the SOI marker, then another marker).
+fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
+/// The `(H, W, C)` of a JPEG's header (8-bit grey or colour; CMYK is refused).
+fn jpeg_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, usize), String> {
+    use turbojpeg::Colorspace;
+    let header = turbojpeg::read_header(bytes).map_err(|e| format!("cannot read JPEG: {e}"))?;
+    let c = match header.colorspace {
+        Colorspace::Gray => 1,
+        Colorspace::YCbCr | Colorspace::RGB => 3,
+        other => {
+            return Err(format!(
+                "JPEG in colorspace {other:?}; only grey and colour JPEGs are read"
+            ))
+        }
+    };
+    Ok((header.height, header.width, c))
+}
+
+/// The `(H, W, C)` an encoded image decodes to, from its header (JPEG) or by decoding it.
+#[cfg(feature = "hdf5")]
+pub(crate) fn encoded_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, usize), String> {
+    if is_jpeg(bytes) {
+        return jpeg_dims(bytes);
+    }
+    let (_, dims) = decode_unchecked(bytes)?;
+    Ok(dims)
+}
+
+/// Decodes encoded image bytes to `(H, W, C)` 8-bit pixels, checked against `expect` when given
+/// (before a JPEG's pixels are allocated). JPEGs are decoded by libjpeg-turbo as PIL and OpenCV
+/// decode them (accurate integer IDCT, smooth chroma upsampling): the same pixels as their
+/// readers. Trailing bytes after the image (a padded row) are ignored.
+fn decode_bytes(
+    bytes: &[u8],
+    expect: Option<(usize, usize, usize)>,
+) -> std::result::Result<Vec<u8>, String> {
+    let (pixels, (h, w, c)) = if is_jpeg(bytes) {
+        let dims = jpeg_dims(bytes)?;
+        check_dims(dims, expect)?;
+        let format = if dims.2 == 1 {
+            turbojpeg::PixelFormat::GRAY
+        } else {
+            turbojpeg::PixelFormat::RGB
+        };
+        let img =
+            turbojpeg::decompress(bytes, format).map_err(|e| format!("cannot decode JPEG: {e}"))?;
+        (img.pixels, dims)
+    } else {
+        decode_unchecked(bytes)?
+    };
+    check_dims((h, w, c), expect)?;
+    if pixels.len() != h * w * c {
+        return Err(format!(
+            "decoded {} bytes for {h}x{w}x{c} pixels",
+            pixels.len()
+        ));
+    }
+    Ok(pixels)
+}
+
+/// A size that disagrees with the feature's is refused rather than converted (LeRobot hands the
+/// decoded image to torchvision's ToTensor, which keeps the image's own channels).
+fn check_dims(
+    (h, w, c): (usize, usize, usize),
+    expect: Option<(usize, usize, usize)>,
+) -> std::result::Result<(), String> {
+    match expect {
+        Some((eh, ew, _)) if (h, w) != (eh, ew) => {
+            Err(format!("image is {w}x{h}, info.json says {ew}x{eh}"))
+        }
+        Some((_, _, ec)) if c != ec => Err(format!(
+            "image has {c} channels of 8 bits, info.json says {ec} channels of 8 bits"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a non-JPEG image (PNG, ...) with the image crate: its own 8-bit bytes and dims.
+fn decode_unchecked(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Dims), String> {
+    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
     let color = img.color();
     let channels = usize::from(color.channel_count());
-    if channels != c || color.bytes_per_pixel() != color.channel_count() {
-        return Err(Error::Image {
-            at: at(),
-            msg: format!(
-                "row {row}: image is {color:?} ({channels} channels of {} bits), info.json says {c} \
-                 channels of 8 bits",
-                8 * usize::from(color.bytes_per_pixel()) / channels.max(1)
-            ),
-        });
+    if color.bytes_per_pixel() != color.channel_count() {
+        return Err(format!(
+            "image is {color:?} ({channels} channels of {} bits); roboframes reads 8-bit images",
+            8 * usize::from(color.bytes_per_pixel()) / channels.max(1)
+        ));
     }
-    // 8-bit with `c` channels (checked above): the image's own bytes, unconverted
-    Ok(img.into_bytes())
+    let dims = (img.height() as usize, img.width() as usize, channels);
+    Ok((img.into_bytes(), dims))
 }

@@ -14,6 +14,7 @@ pub mod meta;
 pub mod normalize;
 pub mod prefetch;
 pub mod registry;
+pub mod source;
 pub mod stats;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -25,6 +26,8 @@ pub mod video;
 // The internals (their types that the API hands out are re-exported below).
 pub(crate) mod cache;
 mod fs;
+#[cfg(feature = "hdf5")]
+pub(crate) mod hdf5src;
 pub(crate) mod image;
 pub(crate) mod outputs;
 pub(crate) mod parquet_io;
@@ -40,3 +43,4 @@ pub use error::{Error, Location, Result};
 pub use frame::{FrameFormat, PixelType};
 pub use meta::{DType, Episode, Feature, FeatureKind, Info};
 pub use outputs::{OutputKind, OutputSpec};
+pub use source::{KeyMap, SourceOptions};

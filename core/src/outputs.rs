@@ -155,10 +155,12 @@ pub fn frame_dims(f: &Feature) -> (usize, usize, usize) {
 }
 
 /// The item entries for `info` and the frame offsets `delta`, frames as uint8 `(H, W, C)` and
-/// depth maps as `depth` says; `task`, then `subtask` when the dataset has subtasks, come last.
+/// depth maps as `depth` says; `task` (unless `has_tasks` is false: a source without tasks),
+/// then `subtask` when the dataset has subtasks, come last.
 pub fn build_outputs(
     info: &Info,
     delta: &IndexMap<String, Vec<i64>>,
+    has_tasks: bool,
     has_subtasks: bool,
     depth: DepthOutput,
 ) -> Vec<OutputSpec> {
@@ -225,7 +227,8 @@ pub fn build_outputs(
         });
     }
     let labels = [("task", OutputKind::Task), ("subtask", OutputKind::Subtask)];
-    for (key, kind) in labels.into_iter().take(if has_subtasks { 2 } else { 1 }) {
+    let labels = labels.into_iter().take(if has_subtasks { 2 } else { 1 });
+    for (key, kind) in labels.skip(if has_tasks { 0 } else { 1 }) {
         outs.push(OutputSpec {
             key: key.into(),
             kind,

@@ -28,6 +28,24 @@ pub enum ColumnData {
     Image(BinaryArray),
     /// Nested values per row (language columns).
     Values(Vec<crate::value::Value>),
+    /// Frames read a row at a time from another source (an HDF5 image dataset): never loaded
+    /// whole.
+    Frames(std::sync::Arc<dyn RowFrames>),
+}
+
+/// One frame of a [`RowFrames`] column, as stored.
+pub enum StoredFrame {
+    /// `(H, W, C)` uint8 pixels, rows back to back.
+    Pixels(Vec<u8>),
+    /// Encoded image bytes (JPEG/PNG, possibly followed by padding).
+    Encoded(Vec<u8>),
+}
+
+/// A camera column whose frames are read one row at a time (from a file another library
+/// wrote), on the decoding threads.
+pub trait RowFrames: std::fmt::Debug + Send + Sync {
+    /// The frame at `row` of this column.
+    fn frame(&self, row: usize) -> Result<StoredFrame>;
 }
 
 /// The rows of one data parquet file.

@@ -75,6 +75,11 @@ class NativeDataset:
         cache_dir: str | PathLike[str] | None = None,
         block_cache_bytes: int | None = None,
         depth_output_unit: str = "mm",
+        format: str | None = None,
+        fps: float | None = None,
+        task: str | None = None,
+        key_map: Mapping[str, str] | None = None,
+        key_map_lerobot: bool = False,
     ) -> NativeDataset: ...
     def handle(self) -> int: ...
     def __len__(self) -> int: ...
@@ -105,6 +110,8 @@ class NativeDataset:
     def delta_indices(self) -> dict[str, list[int]]: ...
     def episode_table(self) -> list[dict[str, Any]]: ...
     def open_warnings(self) -> list[str]: ...
+    @property
+    def format(self) -> str: ...
     @property
     def fps(self) -> float: ...
     @property
@@ -144,12 +151,14 @@ def validate(
     tolerance_s: float = 1e-4,
     decode_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    format: str | None = None,
+    fps: float | None = None,
+    task: str | None = None,
+    key_map: Mapping[str, str] | None = None,
+    key_map_lerobot: bool = False,
 ) -> dict[str, Any]: ...
 def compute_stats(
-    root: str | PathLike[str],
-    episodes: Sequence[int] | None = None,
-    tolerance_s: float = 1e-4,
-    decode_threads: int | None = None,
+    dataset: NativeDataset,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]: ...
 def open_root(

@@ -247,6 +247,17 @@ class Dataset(CameraKeys):
             12-bit codes of a quantiser) are read as: ``"mm"`` (default, LeRobot's) or ``"m"``:
             float32 depth, dequantised as LeRobot does; ``"raw"``: the stored codes, uint16.
             One channel: ``(H, W, 1)``, or ``(1, H, W)`` with ``channels_last=False``.
+        format: ``"lerobot"`` or ``"hdf5"``; ``None`` (default) detects it: a ``.hdf5``/``.h5``
+            file, or a folder of them without ``meta/info.json``, is read as HDF5 (ALOHA's one
+            file per episode, or robomimic/LIBERO's ``data/demo_<i>`` groups).
+        fps: Frames per second of a source that stores no rate (an HDF5 file without an
+            ``fps`` attribute); items' ``timestamp`` is ``frame_index / fps``. Given, it
+            overrides a stored rate.
+        task: The task of every episode of a source that stores none.
+        key_map: Item names of a source's keys: ``None`` keeps the source's names
+            (``observations/qpos``, ``obs/agentview_image``); ``"lerobot"`` names the layout's
+            usual keys as LeRobot does (``observation.state``, ``observation.images.<cam>``,
+            ``action``); a dict names chosen keys.
     """
 
     def __init__(
@@ -263,6 +274,10 @@ class Dataset(CameraKeys):
         cache_dir: str | os.PathLike[str] | None = None,
         block_cache_bytes: int | None = None,
         depth_output_unit: str = "mm",
+        format: str | None = None,
+        fps: float | None = None,
+        task: str | None = None,
+        key_map: str | Mapping[str, str] | None = None,
     ) -> None:
         # (the options as given: ReaderOptions checks each and keeps its normalised form)
         given: dict[str, Any] = {
@@ -277,6 +292,10 @@ class Dataset(CameraKeys):
             "cache_dir": cache_dir,
             "block_cache_bytes": block_cache_bytes,
             "depth_output_unit": depth_output_unit,
+            "format": format,
+            "fps": fps,
+            "task": task,
+            "key_map": key_map,
         }
         self._open(root, ReaderOptions(**given))
 
@@ -303,6 +322,11 @@ class Dataset(CameraKeys):
             o.cache_dir,
             o.block_cache_bytes,
             o.depth_output_unit,
+            o.format,
+            o.fps,
+            o.task,
+            o.key_map if isinstance(o.key_map, dict) else None,
+            o.key_map == "lerobot",
         )
         for message in self._native.open_warnings():
             warnings.warn(message, MetadataWarning, stacklevel=3)
@@ -321,6 +345,8 @@ class Dataset(CameraKeys):
         self.options: ReaderOptions = o
         self._specs = self._native.output_specs(o.frame_dtype, o.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
+        #: The format of the root: ``"lerobot"``, or ``"hdf5"`` for HDF5 files read in place.
+        self.format: str = self._native.format
         # two batches' worth: the one the caller holds and the one being filled
         self._spares = BufferPool(limit=2 * sum(1 for spec in self._specs if spec.is_array))
 
@@ -501,13 +527,8 @@ class Dataset(CameraKeys):
         recomputed from the data in one parallel pass the way LeRobot's writer computes
         ``stats.json`` (:func:`roboframes.tools.compute_stats`), depth maps' in
         ``depth_output_unit``."""
-        stats = tools.compute_stats(
-            self.root,
-            self.options.episodes,
-            tolerance_s=self.tolerance_s,
-            decode_threads=self.options.decode_threads,
-            progress=progress,
-        )
+        per_frame = self if self.delta_timestamps is None else self.reopen(delta_timestamps=None)
+        stats = tools.compute_stats(per_frame, progress=progress)
         return depth_stats_in(stats, self.features, self.depth_output_unit, recomputed=True)
 
     def validate(
@@ -515,12 +536,17 @@ class Dataset(CameraKeys):
     ) -> tools.ValidationReport:
         """Checks the whole dataset (every episode, not only the selected ones) and reports every
         problem at once; see :func:`roboframes.tools.validate`."""
+        o = self.options
         return tools.validate(
             self.root,
             decode,
             tolerance_s=self.tolerance_s,
-            decode_threads=self.options.decode_threads,
+            decode_threads=o.decode_threads,
             progress=progress,
+            format=o.format,
+            fps=o.fps,
+            task=o.task,
+            key_map=o.key_map,
         )
 
     def quality(self, *, cameras: bool = True) -> QualityReport:

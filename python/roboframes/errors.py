@@ -65,6 +65,12 @@ class ImageDecodeError(Error):
     """An embedded image (PNG/JPEG bytes in the parquet) could not be decoded."""
 
 
+class SourceFormatError(Error):
+    """A file of another format than LeRobot's (an HDF5 file of ALOHA or robomimic/LIBERO
+    episodes) is unreadable, has a layout roboframes does not recognise, or holds values it
+    cannot convert; the message names the file, the group and the key."""
+
+
 class FrameTimestampError(Error, ValueError):
     """No video frame lies within ``tolerance_s`` of a requested time (LeRobot's rule)."""
 
@@ -97,6 +103,7 @@ __all__ = [
     "VideoDecodeError",
     "UnsupportedCodecError",
     "ImageDecodeError",
+    "SourceFormatError",
     "FrameTimestampError",
     "DeltaTimestampsError",
     "IndexOutOfRangeError",

@@ -96,6 +96,10 @@ def thread_count(n: Any) -> int:
     return int(n)
 
 
+#: The formats ``format=`` names (``None`` detects the format from the path).
+SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReaderOptions:
     """Every option of how ``roboframes.Dataset`` reads a dataset (see its documentation for
@@ -112,6 +116,10 @@ class ReaderOptions:
     cache_dir: str | None = None
     block_cache_bytes: int | None = None
     depth_output_unit: str = "mm"
+    format: str | None = None
+    fps: float | None = None
+    task: str | None = None
+    key_map: str | dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -144,6 +152,24 @@ class ReaderOptions:
             raise TypeError(f"strict_decode must be True or False, not {type(self.strict_decode).__name__}")
         put("strict_decode", bool(self.strict_decode))
         put("channels_last", bool(self.channels_last))
+        if self.format is not None and self.format not in SOURCE_FORMATS:
+            raise InvalidArgumentError(f"format must be one of {SOURCE_FORMATS} or None (detect), got {self.format!r}")
+        f = self.fps
+        if f is not None:
+            if isinstance(f, bool) or not isinstance(f, int | float | np.integer | np.floating) or not f > 0:
+                raise InvalidArgumentError(f"fps must be a positive number, got {f!r}")
+            put("fps", float(f))
+        if self.task is not None and not isinstance(self.task, str):
+            raise TypeError(f"task must be a string, not {type(self.task).__name__}")
+        k = self.key_map
+        if isinstance(k, Mapping):
+            if not all(isinstance(a, str) and isinstance(b, str) for a, b in k.items()):
+                raise TypeError("key_map must map source key names (str) to item names (str)")
+            put("key_map", dict(k))
+        elif k is not None and k != "lerobot":
+            raise InvalidArgumentError(
+                f"key_map must be 'lerobot', a dict of source key -> item name, or None, got {k!r}"
+            )
 
     def replace(self, **changes: Any) -> ReaderOptions:
         """A copy with ``changes`` (checked like the original); ``TypeError`` naming an unknown

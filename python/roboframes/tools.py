@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _native
 from .errors import InvalidArgumentError, ValidationError
+from .options import ReaderOptions
 from .remote import StorageOptions, open_root
 
 if TYPE_CHECKING:
@@ -153,9 +154,16 @@ def validate(
     decode_threads: int | None = None,
     progress: ProgressArg = None,
     storage_options: StorageOptions | None = None,
+    format: str | None = None,
+    fps: float | None = None,
+    task: str | None = None,
+    key_map: str | Mapping[str, str] | None = None,
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
-    stops at the first one, and works on datasets too broken to open).
+    stops at the first one, and works on datasets too broken to open). HDF5 files (see
+    ``roboframes.Dataset``; ``format``, ``fps``, ``task`` and ``key_map`` as there) are checked
+    for what they can hold wrong: a layout that is not recognised, an episode whose datasets
+    are missing, unreadable or not one row per frame, and camera frames that do not decode.
 
     Args:
         root: The dataset root: a folder or a remote root's URL (see :mod:`roboframes.remote`).
@@ -172,7 +180,20 @@ def validate(
     root = open_root(root, storage_options)
     cb, bar = _progress(progress, "validate")
     try:
-        raw = _native.validate(os.fspath(root), decode, float(tolerance_s), decode_threads, cb)
+        names = dict(key_map) if isinstance(key_map, Mapping) else key_map
+        source = ReaderOptions(format=format, fps=fps, task=task, key_map=names)  # (checks them)
+        raw = _native.validate(
+            os.fspath(root),
+            decode,
+            float(tolerance_s),
+            decode_threads,
+            cb,
+            source.format,
+            source.fps,
+            source.task,
+            source.key_map if isinstance(source.key_map, dict) else None,
+            source.key_map == "lerobot",
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -181,7 +202,7 @@ def validate(
 
 
 def compute_stats(
-    root: str | os.PathLike[str],
+    root: str | os.PathLike[str] | Dataset,
     episodes: Sequence[int] | None = None,
     *,
     tolerance_s: float = 1e-4,
@@ -193,17 +214,23 @@ def compute_stats(
     0.4.4's writer computes ``meta/stats.json`` (see the README), as ``{feature: {stat:
     ndarray}}`` in LeRobot's shapes: ``(D,)`` per element of a numeric feature's last axis,
     ``(3, 1, 1)`` per channel for cameras (values / 255), ``count`` of shape ``(1,)``.
-    ``root`` may be a remote root's URL, reached with ``storage_options``."""
-    root = open_root(root, storage_options)
+    ``root`` may be a remote root's URL, reached with ``storage_options``, or HDF5 files (see
+    ``roboframes.Dataset``), or an opened ``roboframes.Dataset`` (its selection and options)."""
+    from .dataset import Dataset as Opened
+
+    if isinstance(root, Opened):
+        ds = root
+    else:
+        ds = Opened(
+            root,
+            episodes=episodes,
+            tolerance_s=tolerance_s,
+            decode_threads=decode_threads,
+            storage_options=storage_options,
+        )
     cb, bar = _progress(progress, "stats")
     try:
-        raw = _native.compute_stats(
-            os.fspath(root),
-            None if episodes is None else [int(e) for e in episodes],
-            float(tolerance_s),
-            decode_threads,
-            cb,
-        )
+        raw = _native.compute_stats(ds._native, cb)
     finally:
         if bar is not None:
             bar.close()

@@ -21,6 +21,7 @@ use roboframes_core::{
     registry, DType, Dataset, Error, FrameFormat, OpenOptions, OutBuf, OutputKind, OutputSpec,
     PixelType,
 };
+use roboframes_core::{KeyMap, SourceOptions};
 
 use crate::errors::{guarded, NativeResult};
 
@@ -65,6 +66,28 @@ fn kind_name(k: OutputKind) -> &'static str {
         OutputKind::Task => "task",
         OutputKind::Subtask => "subtask",
         OutputKind::Language => "language",
+    }
+}
+
+/// The options of a source that is not a LeRobot root, from Python's arguments (`key_map`: a
+/// dict of names, else LeRobot's names when `key_map_lerobot`, else the source's own).
+pub fn source_options(
+    format: Option<String>,
+    fps: Option<f64>,
+    task: Option<String>,
+    key_map: Option<IndexMap<String, String>>,
+    key_map_lerobot: bool,
+) -> SourceOptions {
+    let key_map = match (key_map, key_map_lerobot) {
+        (Some(names), _) => KeyMap::Names(names),
+        (None, true) => KeyMap::LeRobot,
+        (None, false) => KeyMap::Source,
+    };
+    SourceOptions {
+        format,
+        fps,
+        task,
+        key_map,
     }
 }
 
@@ -334,7 +357,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm"))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -348,8 +371,14 @@ impl NativeDataset {
         cache_dir: Option<PathBuf>,
         block_cache_bytes: Option<u64>,
         depth_output_unit: &str,
+        format: Option<String>,
+        fps: Option<f64>,
+        task: Option<String>,
+        key_map: Option<IndexMap<String, String>>,
+        key_map_lerobot: bool,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
+            source: source_options(format, fps, task, key_map, key_map_lerobot),
             depth_output: depth_output(depth_output_unit)?,
             episodes,
             delta_timestamps,
@@ -597,7 +626,14 @@ impl NativeDataset {
         self.inner.strict_decode()
     }
 
-    /// Stale metadata found at open (see `Dataset::open_warnings`), one message each.
+    /// The source's format: `"lerobot"` or `"hdf5"`.
+    #[getter]
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
+
+    /// Stale metadata found at open (see `Dataset::open_warnings`), and what an HDF5 source
+    /// left out, one message each.
     fn open_warnings(&self) -> Vec<String> {
         self.inner.open_warnings().to_vec()
     }

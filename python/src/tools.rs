@@ -12,7 +12,11 @@ use roboframes_core::stats::{compute_stats as core_stats, QUANTILES};
 use roboframes_core::validate::{
     validate as core_validate, DecodeCheck, Progress, Severity, ValidateOptions,
 };
-use roboframes_core::{Dataset, Error, OpenOptions};
+use roboframes_core::Error;
+
+use indexmap::IndexMap;
+
+use crate::dataset::{source_options, NativeDataset};
 
 use crate::errors::{guarded, NativeResult};
 
@@ -64,7 +68,8 @@ fn with_progress<T: Send>(
 /// Checks the dataset at `root` (see `roboframes_core::validate`); returns a dict with
 /// `findings` (dicts: severity, check, path, episode, key, message) and counts.
 #[pyfunction]
-#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None))]
+#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn validate<'py>(
     py: Python<'py>,
     root: PathBuf,
@@ -72,6 +77,11 @@ pub fn validate<'py>(
     tolerance_s: f64,
     decode_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    format: Option<String>,
+    fps: Option<f64>,
+    task: Option<String>,
+    key_map: Option<IndexMap<String, String>>,
+    key_map_lerobot: bool,
 ) -> NativeResult<Bound<'py, PyDict>> {
     let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
         msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
@@ -86,6 +96,7 @@ pub fn validate<'py>(
         decode,
         tolerance_s,
         decode_threads,
+        source: source_options(format, fps, task, key_map, key_map_lerobot),
     };
     let state = Progress::default();
     let report = with_progress(py, &state, progress.as_ref(), || {
@@ -121,30 +132,18 @@ pub fn validate<'py>(
     Ok(d)
 }
 
-/// Recomputes the statistics of every numeric and camera feature of the (selected) episodes
-/// of the dataset at `root`, LeRobot's way; returns one dict per feature (`key`, `camera`,
-/// `min`, `max`, `mean`, `std`, `count`, `q01` ... `q99`).
+/// Recomputes the statistics of every numeric and camera feature of the selected episodes of
+/// `dataset`, LeRobot's way; returns one dict per feature (`key`, `camera`, `min`, `max`,
+/// `mean`, `std`, `count`, `q01` ... `q99`).
 #[pyfunction]
-#[pyo3(signature = (root, episodes=None, tolerance_s=1e-4, decode_threads=None, progress=None))]
+#[pyo3(signature = (dataset, progress=None))]
 pub fn compute_stats<'py>(
     py: Python<'py>,
-    root: PathBuf,
-    episodes: Option<Vec<i64>>,
-    tolerance_s: f64,
-    decode_threads: Option<usize>,
+    dataset: PyRef<'py, NativeDataset>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> NativeResult<Bound<'py, PyList>> {
-    let opts = OpenOptions {
-        episodes,
-        delta_timestamps: None,
-        tolerance_s,
-        decode_threads,
-        strict_decode: false,
-        remote: Default::default(),
-        // (statistics read a depth map's codes and dequantise them to its recorded unit)
-        depth_output: Default::default(),
-    };
-    let ds = py.detach(|| guarded("opening a dataset", || Dataset::open(&root, opts)))?;
+    let ds = dataset.inner.clone();
+    drop(dataset);
     let state = Progress::default();
     let stats = with_progress(py, &state, progress.as_ref(), || {
         guarded("computing statistics", || core_stats(&ds, &state))

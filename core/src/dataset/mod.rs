@@ -47,6 +47,9 @@ pub struct OpenOptions {
     /// What depth maps (LeRobot 0.6's `is_depth_map` videos) are read as: millimetres (the
     /// default, LeRobot's), metres, or the stored codes.
     pub depth_output: DepthOutput,
+    /// Format, frame rate, task and key names of a root that is not a LeRobot dataset (an
+    /// HDF5 file or folder); see [`crate::source`].
+    pub source: crate::source::SourceOptions,
 }
 
 impl Default for OpenOptions {
@@ -59,9 +62,30 @@ impl Default for OpenOptions {
             strict_decode: false,
             remote: crate::store::RemoteOptions::default(),
             depth_output: DepthOutput::default(),
+            source: crate::source::SourceOptions::default(),
         }
     }
 }
+
+/// Where a dataset's rows come from.
+enum Source {
+    /// A LeRobot v3.0 root: parquet data tables and mp4 videos.
+    LeRobot,
+    /// HDF5 files read in place (each episode's group is its data table).
+    #[cfg(feature = "hdf5")]
+    Hdf5(Arc<crate::hdf5src::Hdf5Source>),
+}
+
+/// What a source's metadata says: info, episodes, tasks, subtasks, stats and warnings.
+type SourceMeta = (
+    Source,
+    Info,
+    Vec<Episode>,
+    IndexMap<i64, String>,
+    Option<IndexMap<i64, String>>,
+    Option<String>,
+    Vec<String>,
+);
 
 /// A caller-provided destination for one output of a batch.
 pub enum OutBuf<'a> {
@@ -80,6 +104,7 @@ pub struct Dataset {
     root: PathBuf,
     /// The root is a remote one (a URL): data tables load an episode at a time.
     remote: bool,
+    source: Source,
     info: Info,
     episodes: Vec<Episode>,
     /// Position in `episodes` of each episode index.
@@ -157,9 +182,6 @@ impl Dataset {
         } else {
             root
         };
-        if !remote {
-            crate::fs::local_root(&root)?;
-        }
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {
                 msg: format!(
@@ -168,16 +190,29 @@ impl Dataset {
                 ),
             });
         }
-        let info = meta::read_info(&root)?;
-        let video_keys = info.video_keys();
-        let episodes = meta::read_episodes(&root, &video_keys)?;
-        let tasks = meta::read_tasks(&root)?;
-        let subtasks = if info.features.contains_key("subtask_index") {
-            meta::read_subtasks(&root)?
+        let format = if remote {
+            if let Some(f) = &opts.source.format {
+                if crate::source::Format::parse(f)? != crate::source::Format::LeRobot {
+                    return Err(Error::InvalidArgument {
+                        msg: format!(
+                            "'{text}': a {f} source is read from local files; remote roots are \
+                             LeRobot datasets (copy the files to a local disk first)"
+                        ),
+                    });
+                }
+            }
+            crate::source::Format::LeRobot
         } else {
-            None
+            crate::source::Format::detect(&root, &opts.source)?
         };
-        let stats = meta::read_stats(&root)?;
+        if !remote && format == crate::source::Format::LeRobot {
+            crate::fs::local_root(&root)?;
+        }
+        let (source, info, episodes, tasks, subtasks, stats, mut warnings) = match format {
+            crate::source::Format::LeRobot => Self::lerobot_meta(&root)?,
+            crate::source::Format::Hdf5 => Self::hdf5_meta(&root, &opts.source)?,
+        };
+        let video_keys = info.video_keys();
 
         let pos_of: HashMap<i64, usize> = episodes
             .iter()
@@ -208,7 +243,6 @@ impl Dataset {
         };
         // info.json's total is a summary the episode table supersedes: a stale one (LeRobot
         // opens such datasets) is a warning, and the episodes' lengths count
-        let mut warnings = Vec::new();
         let listed = episodes
             .iter()
             .try_fold(0i64, |acc, e| acc.checked_add(e.length))
@@ -268,10 +302,21 @@ impl Dataset {
                 .map_or(1, |n| n.get())
                 .clamp(1, MAX_DECODE_THREADS),
         };
-        let outputs = build_outputs(&info, &delta, subtasks.is_some(), opts.depth_output);
+        // (a LeRobot dataset always has tasks: its items' `task` fails without `task_index`,
+        // as LeRobot's; another source has them when it stores or was given some)
+        let has_tasks =
+            matches!(source, Source::LeRobot) || info.features.contains_key("task_index");
+        let outputs = build_outputs(
+            &info,
+            &delta,
+            has_tasks,
+            subtasks.is_some(),
+            opts.depth_output,
+        );
         Ok(Dataset {
             root,
             remote,
+            source,
             info,
             episodes,
             pos_of,
@@ -294,6 +339,63 @@ impl Dataset {
             cache: Mutex::new(None),
             warnings,
         })
+    }
+
+    /// The metadata of a LeRobot v3.0 root.
+    fn lerobot_meta(root: &Path) -> Result<SourceMeta> {
+        let info = meta::read_info(root)?;
+        let episodes = meta::read_episodes(root, &info.video_keys())?;
+        let tasks = meta::read_tasks(root)?;
+        let subtasks = if info.features.contains_key("subtask_index") {
+            meta::read_subtasks(root)?
+        } else {
+            None
+        };
+        let stats = meta::read_stats(root)?;
+        Ok((
+            Source::LeRobot,
+            info,
+            episodes,
+            tasks,
+            subtasks,
+            stats,
+            Vec::new(),
+        ))
+    }
+
+    /// The metadata of HDF5 files (see [`crate::hdf5src`]).
+    #[cfg(feature = "hdf5")]
+    fn hdf5_meta(root: &Path, opts: &crate::source::SourceOptions) -> Result<SourceMeta> {
+        let o = crate::hdf5src::open(root, opts)?;
+        Ok((
+            Source::Hdf5(o.source),
+            o.info,
+            o.episodes,
+            o.tasks,
+            None,
+            None,
+            o.warnings,
+        ))
+    }
+
+    #[cfg(not(feature = "hdf5"))]
+    fn hdf5_meta(root: &Path, _opts: &crate::source::SourceOptions) -> Result<SourceMeta> {
+        Err(Error::InvalidArgument {
+            msg: format!(
+                "'{}' is an HDF5 source, and this build of roboframes was made without HDF5 \
+                 support (the core's `hdf5` feature)",
+                root.display()
+            ),
+        })
+    }
+
+    /// The source's format name: `"lerobot"` or `"hdf5"`.
+    pub fn format(&self) -> &'static str {
+        match self.source {
+            Source::LeRobot => "lerobot",
+            #[cfg(feature = "hdf5")]
+            Source::Hdf5(_) => "hdf5",
+        }
     }
 
     /// What the checks at open found stale but not wrong enough to refuse (a summary field of

@@ -27,6 +27,15 @@ impl Dataset {
         if let Some(f) = files().get(&key).cloned() {
             return Ok(f);
         }
+        #[cfg(feature = "hdf5")]
+        if let super::Source::Hdf5(src) = &self.source {
+            let f = Arc::new(
+                src.load_episode(ep.episode_index)
+                    .map_err(|e| e.within(Some(ep.episode_index), None))?,
+            );
+            files().entry(key).or_insert_with(|| f.clone());
+            return Ok(f);
+        }
         let path = meta::data_file_path(&self.root, &self.info, file.0, file.1)?;
         if !crate::store::exists(&path)? {
             return Err(Error::NotFound {

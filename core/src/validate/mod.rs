@@ -13,6 +13,7 @@ use crate::meta::{self, Episode};
 pub use crate::progress::Progress;
 use crate::rules;
 
+mod source;
 mod tables;
 mod videos;
 
@@ -63,6 +64,8 @@ pub struct ValidateOptions {
     pub tolerance_s: f64,
     /// Decoding threads (None: the number of cores).
     pub decode_threads: Option<usize>,
+    /// How to read a root that is not a LeRobot dataset (HDF5 files).
+    pub source: crate::source::SourceOptions,
 }
 
 /// What [`validate`] found, and how much it looked at.
@@ -128,6 +131,14 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     let mut report = Report::default();
     let info_path = root.join("meta/info.json");
     if !crate::store::is_url(&root.to_string_lossy()) {
+        match crate::source::Format::detect(root, &opts.source) {
+            Ok(crate::source::Format::LeRobot) => {}
+            Ok(_) => return source::validate_source(root, opts, progress),
+            Err(e) => {
+                sink.failed("root", &e, Location::file(root));
+                return finish(report, sink, true);
+            }
+        }
         if let Err(e) = crate::fs::local_root(root) {
             sink.failed("root", &e, Location::file(root));
             return finish(report, sink, true);

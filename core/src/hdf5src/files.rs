@@ -1,0 +1,190 @@
+//! The files of an HDF5 source: found in a folder in their natural order, and kept open (a
+//! bounded number, per process: a forked worker opens its own handles).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use lru::LruCache;
+
+use super::source_error;
+use crate::error::{Error, Location, Result};
+
+/// The most HDF5 files of one source kept open at once (a folder of ALOHA episodes may hold
+/// thousands).
+const MAX_OPEN: usize = 64;
+
+/// What a file looked like when the source was opened: its size and modification time.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// The files of one source, opened read-only on demand and kept among the [`MAX_OPEN`] most
+/// recently used, per process (a forked worker opens its own handles). Dropping it closes them.
+/// A file replaced or rewritten since the source was opened is an error, never read as if it
+/// were the file the source's episodes were found in.
+#[derive(Debug)]
+pub struct Files {
+    paths: Vec<PathBuf>,
+    stamps: Vec<Stamp>,
+    open: Mutex<LruCache<usize, (u32, hdf5::File)>>,
+}
+
+/// The size and modification time of `path`.
+fn stamp(path: &Path) -> Result<Stamp> {
+    let m = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            at: Location::file(path),
+            detail: "HDF5 file is missing".into(),
+        },
+        _ => Error::Io {
+            at: Location::file(path),
+            source: e,
+        },
+    })?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+impl Files {
+    /// The files at `paths`, as they are now.
+    pub fn new(paths: Vec<PathBuf>) -> Result<Files> {
+        let stamps = paths.iter().map(|p| stamp(p)).collect::<Result<_>>()?;
+        Ok(Files {
+            paths,
+            stamps,
+            open: Mutex::new(LruCache::new(
+                std::num::NonZeroUsize::new(MAX_OPEN).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
+        })
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// The path of file `i`.
+    pub fn path(&self, i: usize) -> Result<&Path> {
+        self.paths
+            .get(i)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| Error::internal("HDF5 source", format!("no file {i}")))
+    }
+
+    /// File `i`, open.
+    pub fn open(&self, i: usize) -> Result<hdf5::File> {
+        let pid = std::process::id();
+        let path = self.path(i)?;
+        {
+            // (a poisoned lock: the cache is consistent, every update is one call)
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((p, f)) = open.get(&i) {
+                if *p == pid {
+                    return Ok(f.clone());
+                }
+            }
+        }
+        if self.stamps.get(i) != Some(&stamp(path)?) {
+            return Err(source_error(
+                path,
+                "",
+                None,
+                "the file changed after the dataset was opened; open the dataset again",
+            ));
+        }
+        let f = hdf5::File::open(path)
+            .map_err(|e| source_error(path, "", None, format!("cannot open the file: {e}")))?;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.put(i, (pid, f.clone()));
+        Ok(f)
+    }
+}
+
+/// The HDF5 files of `root`: the file itself, or a folder's `.hdf5`/`.h5` files in natural
+/// order (`episode_2` before `episode_10`).
+pub fn list(root: &Path) -> Result<Vec<PathBuf>> {
+    if root.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    if !root.is_dir() {
+        return Err(Error::NotFound {
+            at: Location::file(root),
+            detail: "no such HDF5 file or folder".into(),
+        });
+    }
+    let rd = std::fs::read_dir(root).map_err(|e| Error::Io {
+        at: Location::file(root),
+        source: e,
+    })?;
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| crate::source::is_hdf5_name(p) && p.is_file())
+        .collect();
+    if files.is_empty() {
+        return Err(Error::NotFound {
+            at: Location::file(root),
+            detail: "the folder holds no .hdf5 or .h5 files".into(),
+        });
+    }
+    files.sort_by_cached_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
+    Ok(files)
+}
+
+/// A sort key that orders digit runs by their value.
+fn natural_key(name: &str) -> Vec<(u8, String)> {
+    let mut out: Vec<(u8, String)> = Vec::new();
+    let mut run = String::new();
+    let mut digits = false;
+    for ch in name.chars() {
+        let d = ch.is_ascii_digit();
+        if d != digits && !run.is_empty() {
+            out.push(part(&run, digits));
+            run.clear();
+        }
+        digits = d;
+        run.push(ch);
+    }
+    if !run.is_empty() {
+        out.push(part(&run, digits));
+    }
+    out
+}
+
+/// One part of a natural key: numbers compare by value (zero-padded to a fixed width, leading
+/// zeros dropped), before text.
+fn part(run: &str, digits: bool) -> (u8, String) {
+    if digits {
+        let t = run.trim_start_matches('0');
+        (0, format!("{:0>40}", t))
+    } else {
+        (1, run.to_owned())
+    }
+}
+
+/// The group at `name` (`/` for the root) of an open file.
+pub fn group(file: &hdf5::File, name: &str, path: &Path) -> Result<hdf5::Group> {
+    file.group(if name.is_empty() { "/" } else { name })
+        .map_err(|e| source_error(path, name, None, format!("cannot open the group: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn natural_order_sorts_numbers_by_value() {
+        let mut v = vec![
+            "episode_10.hdf5",
+            "episode_2.hdf5",
+            "episode_1.hdf5",
+            "a.hdf5",
+        ];
+        v.sort_by_key(|s| natural_key(s));
+        assert_eq!(
+            v,
+            [
+                "a.hdf5",
+                "episode_1.hdf5",
+                "episode_2.hdf5",
+                "episode_10.hdf5"
+            ]
+        );
+    }
+}

@@ -1,0 +1,610 @@
+//! HDF5 files read in place as a dataset: ALOHA/ACT's one file per episode
+//! (`/observations/qpos`, `/observations/images/<cam>`, `/action`) and robomimic's, LIBERO's
+//! and RoboCasa's one file of `data/demo_<i>` groups (`obs/*`, `actions`, `rewards`, `dones`,
+//! ...). An episode's numeric datasets load whole when an item of it is first read (they are
+//! small); camera datasets are read a frame at a time, by hyperslab, on the decoding threads.
+//! Items carry LeRobot's bookkeeping columns (`index`, `episode_index`, `frame_index`,
+//! `timestamp` = `frame_index / fps`, `task_index` when there are tasks), built here.
+
+mod files;
+mod layout;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
+use indexmap::IndexMap;
+
+use crate::error::{Error, Location, Result};
+use crate::meta::{DType, Episode, Feature, FeatureKind, Info};
+use crate::source::SourceOptions;
+use crate::table::{ColumnData, DataFile, RowFrames, StoredFrame};
+pub use layout::Layout;
+
+/// The most bytes one numeric dataset of one episode may take once read (it is read whole).
+const MAX_COLUMN_BYTES: usize = 4 << 30;
+
+/// The format name in errors.
+const FORMAT: &str = "HDF5";
+
+/// An error about `path` (group `group`, key `key` when given).
+fn source_error(path: &Path, group: &str, key: Option<&str>, msg: impl Into<String>) -> Error {
+    let msg = msg.into();
+    let at = Location::file(path);
+    let at = match key {
+        Some(k) => at.with_key(k),
+        None => at,
+    };
+    let msg = if group.is_empty() || group == "/" {
+        msg
+    } else {
+        format!("group '{group}': {msg}")
+    };
+    Error::Source {
+        at,
+        format: FORMAT,
+        msg,
+    }
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ColumnKind {
+    /// Numbers (the stored dtype), loaded whole per episode.
+    Numeric(DType),
+    /// uint8 `(T, H, W, C)` frames.
+    Pixels,
+    /// uint8 `(T, N)`: each row one encoded image (JPEG/PNG) padded with zeros (ALOHA's
+    /// compressed recordings).
+    Encoded,
+}
+
+/// One dataset of every episode group, read as one feature.
+#[derive(Debug, Clone)]
+struct Column {
+    /// The item key (the source's name, or its mapped name).
+    name: String,
+    /// Path of the dataset inside an episode's group.
+    rel: String,
+    kind: ColumnKind,
+    /// Shape of one row (`[]` for a scalar per row; `(H, W, C)` for frames).
+    shape: Vec<usize>,
+}
+
+/// One episode: a group of one file.
+#[derive(Debug, Clone)]
+struct EpisodeGroup {
+    file: usize,
+    /// The group's path (`/` for an ALOHA file, `data/demo_3` for a robomimic demo).
+    group: String,
+    length: usize,
+    task_index: Option<i64>,
+    first_index: i64,
+}
+
+/// An opened HDF5 source: the files, their episodes and the columns they share.
+#[derive(Debug)]
+pub struct Hdf5Source {
+    files: Arc<files::Files>,
+    episodes: Vec<EpisodeGroup>,
+    columns: Vec<Column>,
+    fps: f64,
+}
+
+/// What [`open`] found.
+pub struct Opened {
+    pub source: Arc<Hdf5Source>,
+    pub info: Info,
+    pub episodes: Vec<Episode>,
+    pub tasks: IndexMap<i64, String>,
+    pub warnings: Vec<String>,
+}
+
+/// Names items carry that the source's keys may not take.
+const RESERVED: [&str; 5] = [
+    "index",
+    "episode_index",
+    "frame_index",
+    "timestamp",
+    "task_index",
+];
+
+/// Opens the HDF5 file or folder of files at `root`.
+pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
+    let files = Arc::new(files::Files::new(files::list(root)?)?);
+    let paths = files.paths();
+    let mut warnings = Vec::new();
+    let found = layout::scan(&files, opts, &mut warnings)?;
+    let fps = match opts.fps {
+        Some(f) if f.is_finite() && f > 0.0 => f,
+        Some(f) => {
+            return Err(Error::InvalidArgument {
+                msg: format!("fps must be a positive number, got {f}"),
+            })
+        }
+        None => found.fps.ok_or_else(|| {
+            source_error(
+                paths.first().map_or(root, PathBuf::as_path),
+                "",
+                None,
+                format!(
+                    "the {} files store no frame rate (an 'fps' attribute{}); pass fps= to say it",
+                    found.layout.name(),
+                    if found.layout == Layout::Robomimic {
+                        ", or env_args' control_freq"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        })?,
+    };
+    let mut columns = found.columns;
+    for c in &mut columns {
+        c.name = layout::item_name(found.layout, &c.rel, c.kind, &opts.key_map);
+    }
+    check_names(&columns, &opts.key_map, root)?;
+
+    let mut tasks: IndexMap<i64, String> = IndexMap::new();
+    let mut task_of: IndexMap<String, i64> = IndexMap::new();
+    let mut episodes = Vec::with_capacity(found.episodes.len());
+    let mut groups = Vec::with_capacity(found.episodes.len());
+    let mut next: i64 = 0;
+    for (i, g) in found.episodes.into_iter().enumerate() {
+        let index = i64::try_from(i).map_err(|_| Error::InvalidArgument {
+            msg: "too many episodes".into(),
+        })?;
+        let length = i64::try_from(g.length).map_err(|_| {
+            source_error(
+                paths.get(g.file).map_or(root, PathBuf::as_path),
+                &g.group,
+                None,
+                "episode length past i64",
+            )
+        })?;
+        let task = opts.task.clone().or(g.task);
+        let task_index = task.map(|t| {
+            let n = i64::try_from(task_of.len()).unwrap_or(i64::MAX);
+            let ti = *task_of.entry(t.clone()).or_insert(n);
+            tasks.entry(ti).or_insert(t);
+            ti
+        });
+        let to = next
+            .checked_add(length)
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: "the episodes hold more than 2^63 frames".into(),
+            })?;
+        episodes.push(Episode {
+            episode_index: index,
+            length,
+            // one "data file" per episode: its group (see `Hdf5Source::load_episode`)
+            data_chunk_index: 0,
+            data_file_index: index,
+            dataset_from_index: next,
+            dataset_to_index: to,
+            videos: Vec::new(),
+        });
+        groups.push(EpisodeGroup {
+            file: g.file,
+            group: g.group,
+            length: g.length,
+            task_index,
+            first_index: next,
+        });
+        next = to;
+    }
+    let with_task = groups.iter().filter(|g| g.task_index.is_some()).count();
+    if with_task != 0 && with_task != groups.len() {
+        if let Some((i, g)) = groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| g.task_index.is_none())
+        {
+            return Err(source_error(
+                paths.get(g.file).map_or(root, PathBuf::as_path),
+                &g.group,
+                None,
+                format!(
+                    "episode {i} has no task while others have one; pass task= to give every \
+                     episode one"
+                ),
+            ));
+        }
+    }
+    let info = synthetic_info(
+        &columns,
+        fps,
+        !tasks.is_empty(),
+        &episodes,
+        next,
+        found.layout,
+        paths,
+    );
+    Ok(Opened {
+        source: Arc::new(Hdf5Source {
+            files,
+            episodes: groups,
+            columns,
+            fps,
+        }),
+        info,
+        episodes,
+        tasks,
+        warnings,
+    })
+}
+
+/// Item names must be unique, leave LeRobot's bookkeeping names alone, and a given mapping may
+/// only name keys the source has.
+fn check_names(columns: &[Column], map: &crate::source::KeyMap, root: &Path) -> Result<()> {
+    if let crate::source::KeyMap::Names(names) = map {
+        for k in names.keys() {
+            if !columns.iter().any(|c| &c.rel == k) {
+                return Err(Error::InvalidArgument {
+                    msg: format!(
+                        "key_map names '{k}', which is not a key of '{}' (keys: {})",
+                        root.display(),
+                        columns
+                            .iter()
+                            .map(|c| c.rel.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in columns {
+        if RESERVED.contains(&c.name.as_str()) {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "key '{}' would be named '{}', a name items keep for LeRobot's own column; \
+                     map it to another name with key_map",
+                    c.rel, c.name
+                ),
+            });
+        }
+        if !seen.insert(c.name.as_str()) {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "two keys would both be named '{}' (the second is '{}'); give one another \
+                     name with key_map",
+                    c.name, c.rel
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `Info` of an HDF5 source, in LeRobot's terms: the columns, then LeRobot's bookkeeping
+/// features; `raw` is the `info.json` LeRobot would write for it (without paths), plus a
+/// `source` entry saying what was read.
+fn synthetic_info(
+    columns: &[Column],
+    fps: f64,
+    tasks: bool,
+    episodes: &[Episode],
+    total_frames: i64,
+    layout: Layout,
+    paths: &[PathBuf],
+) -> Info {
+    let mut features: IndexMap<String, Feature> = IndexMap::new();
+    let mut add = |name: &str, kind: FeatureKind, dtype: &str, shape: Vec<usize>, names| {
+        features.insert(
+            name.to_owned(),
+            Feature {
+                name: name.to_owned(),
+                kind,
+                dtype_str: dtype.to_owned(),
+                shape,
+                names,
+                depth: None,
+            },
+        );
+    };
+    for c in columns {
+        match c.kind {
+            ColumnKind::Numeric(dt) => {
+                let shape = if c.shape.is_empty() {
+                    vec![1]
+                } else {
+                    c.shape.clone()
+                };
+                add(&c.name, FeatureKind::Numeric(dt), dt.name(), shape, None);
+            }
+            ColumnKind::Pixels | ColumnKind::Encoded => add(
+                &c.name,
+                FeatureKind::Image,
+                "image",
+                c.shape.clone(),
+                Some(vec!["height".into(), "width".into(), "channels".into()]),
+            ),
+        }
+    }
+    add(
+        "timestamp",
+        FeatureKind::Numeric(DType::F32),
+        "float32",
+        vec![1],
+        None,
+    );
+    for k in ["frame_index", "episode_index", "index"] {
+        add(k, FeatureKind::Numeric(DType::I64), "int64", vec![1], None);
+    }
+    if tasks {
+        add(
+            "task_index",
+            FeatureKind::Numeric(DType::I64),
+            "int64",
+            vec![1],
+            None,
+        );
+    }
+    let feats_json: serde_json::Map<String, serde_json::Value> = features
+        .values()
+        .map(|f| {
+            let mut m = serde_json::Map::new();
+            m.insert("dtype".into(), f.dtype_str.clone().into());
+            m.insert("shape".into(), serde_json::json!(f.shape));
+            m.insert(
+                "names".into(),
+                f.names
+                    .clone()
+                    .map_or(serde_json::Value::Null, |n| serde_json::json!(n)),
+            );
+            (f.name.clone(), serde_json::Value::Object(m))
+        })
+        .collect();
+    let raw = serde_json::json!({
+        "fps": fps,
+        "total_episodes": episodes.len(),
+        "total_frames": total_frames,
+        "features": feats_json,
+        "source": {
+            "format": "hdf5",
+            "layout": layout.name(),
+            "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        },
+    });
+    Info {
+        codebase_version: String::new(),
+        fps,
+        data_path: String::new(),
+        video_path: None,
+        features,
+        total_episodes: i64::try_from(episodes.len()).unwrap_or(i64::MAX),
+        total_frames,
+        raw,
+    }
+}
+
+impl Hdf5Source {
+    /// The rows of episode `episode_index` as a data table: LeRobot's bookkeeping columns, the
+    /// numeric datasets read whole, the cameras as frame readers.
+    pub fn load_episode(&self, episode_index: i64) -> Result<DataFile> {
+        let g = usize::try_from(episode_index)
+            .ok()
+            .and_then(|i| self.episodes.get(i))
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!("episode {episode_index} is not in the dataset"),
+            })?;
+        let path = self.files.path(g.file)?.to_path_buf();
+        let path = &path;
+        let file = self.files.open(g.file)?;
+        let group = files::group(&file, &g.group, path)?;
+        let n = g.length;
+        let mut columns = std::collections::HashMap::new();
+        let bookkeeping = |f: &dyn Fn(usize) -> i64| -> Result<ColumnData> {
+            let mut bytes = Vec::with_capacity(n * 8);
+            for r in 0..n {
+                bytes.extend_from_slice(&f(r).to_ne_bytes());
+            }
+            Ok(ColumnData::Fixed {
+                dtype: DType::I64,
+                per_row: 1,
+                bytes,
+            })
+        };
+        let first = g.first_index;
+        let row = |r: usize| i64::try_from(r).unwrap_or(i64::MAX);
+        columns.insert(
+            "index".into(),
+            bookkeeping(&|r| first.saturating_add(row(r)))?,
+        );
+        columns.insert("episode_index".into(), bookkeeping(&|_| episode_index)?);
+        columns.insert("frame_index".into(), bookkeeping(&row)?);
+        if let Some(t) = g.task_index {
+            columns.insert("task_index".into(), bookkeeping(&|_| t)?);
+        }
+        // LeRobot's timestamps: frame_index / fps, stored as float32
+        let mut ts = Vec::with_capacity(n * 4);
+        for r in 0..n {
+            ts.extend_from_slice(&((r as f64 / self.fps) as f32).to_ne_bytes());
+        }
+        columns.insert(
+            "timestamp".into(),
+            ColumnData::Fixed {
+                dtype: DType::F32,
+                per_row: 1,
+                bytes: ts,
+            },
+        );
+        for c in &self.columns {
+            let err = |m: String| source_error(path, &g.group, Some(&c.rel), m);
+            let ds = group
+                .dataset(&c.rel)
+                .map_err(|e| err(format!("the episode has no dataset '{}': {e}", c.rel)))?;
+            let shape = ds.shape();
+            let mut want = vec![n];
+            want.extend_from_slice(&c.shape);
+            if c.kind != ColumnKind::Encoded && shape != want {
+                return Err(err(format!(
+                    "shape {shape:?}, expected {want:?} (the episode's length, then the shape \
+                     of the first episode's rows)"
+                )));
+            }
+            let col = match c.kind {
+                ColumnKind::Numeric(dt) => read_numeric(&ds, dt, n, &c.shape).map_err(err)?,
+                ColumnKind::Pixels | ColumnKind::Encoded => {
+                    if shape.first() != Some(&n) {
+                        return Err(err(format!(
+                            "shape {shape:?}: {} rows for an episode of {n} frames",
+                            shape.first().copied().unwrap_or(0)
+                        )));
+                    }
+                    ColumnData::Frames(Arc::new(Hdf5Frames {
+                        files: self.files.clone(),
+                        file: g.file,
+                        dataset: format!("{}/{}", g.group.trim_end_matches('/'), c.rel),
+                        encoded: c.kind == ColumnKind::Encoded,
+                        rows: n,
+                    }))
+                }
+            };
+            columns.insert(c.name.clone(), col);
+        }
+        Ok(DataFile {
+            path: path.clone(),
+            first_index: first,
+            rows: n,
+            file_rows: n as u64,
+            columns,
+        })
+    }
+}
+
+/// The item dtype LeRobot gives a stored dtype, read through HDF5's own conversion (floats to
+/// float32 as a cast would, integers widened to int64), as native-endian bytes.
+fn read_numeric(
+    ds: &hdf5::Dataset,
+    stored: DType,
+    rows: usize,
+    shape: &[usize],
+) -> std::result::Result<ColumnData, String> {
+    let per_row: usize = shape.iter().product();
+    let want = rows
+        .checked_mul(per_row)
+        .ok_or_else(|| "the dataset's size overflows".to_string())?;
+    let item = stored.item_dtype();
+    if want.saturating_mul(8) > MAX_COLUMN_BYTES {
+        return Err(format!(
+            "{rows} rows of {per_row} values are more than {} GiB for one episode",
+            MAX_COLUMN_BYTES >> 30
+        ));
+    }
+    let bytes: Vec<u8> = match stored {
+        DType::Bool => {
+            let v: Vec<bool> = ds
+                .read_raw()
+                .map_err(|e| format!("cannot read booleans: {e}"))?;
+            v.into_iter().map(u8::from).collect()
+        }
+        DType::F16 | DType::BF16 | DType::F32 | DType::F64 => {
+            let v: Vec<f32> = ds
+                .read_raw()
+                .map_err(|e| format!("cannot read floats: {e}"))?;
+            v.into_iter().flat_map(f32::to_ne_bytes).collect()
+        }
+        DType::U64 => {
+            let v: Vec<u64> = ds
+                .read_raw()
+                .map_err(|e| format!("cannot read integers: {e}"))?;
+            let mut out = Vec::with_capacity(v.len() * 8);
+            for (i, x) in v.into_iter().enumerate() {
+                let x = i64::try_from(x).map_err(|_| {
+                    format!("element {i} is {x}, past int64 (LeRobot's integer item type)")
+                })?;
+                out.extend_from_slice(&x.to_ne_bytes());
+            }
+            out
+        }
+        _ => {
+            let v: Vec<i64> = ds
+                .read_raw()
+                .map_err(|e| format!("cannot read integers: {e}"))?;
+            v.into_iter().flat_map(i64::to_ne_bytes).collect()
+        }
+    };
+    if bytes.len() != want * item.size() {
+        return Err(format!(
+            "read {} bytes, expected {rows} rows of {per_row} {} values",
+            bytes.len(),
+            item.name()
+        ));
+    }
+    Ok(ColumnData::Fixed {
+        dtype: item,
+        per_row,
+        bytes,
+    })
+}
+
+/// The dtype of an HDF5 numeric type, or why it is not one.
+fn numeric_dtype(t: &TypeDescriptor) -> std::result::Result<DType, String> {
+    Ok(match t {
+        TypeDescriptor::Boolean => DType::Bool,
+        // h5py stores numpy booleans as an enum of int8 {FALSE: 0, TRUE: 1}
+        TypeDescriptor::Enum(e)
+            if e.members.len() == 2
+                && e.members.iter().any(|m| m.name == "FALSE" && m.value == 0)
+                && e.members.iter().any(|m| m.name == "TRUE" && m.value == 1) =>
+        {
+            DType::Bool
+        }
+        TypeDescriptor::Integer(s) => match s {
+            IntSize::U1 => DType::I8,
+            IntSize::U2 => DType::I16,
+            IntSize::U4 => DType::I32,
+            IntSize::U8 => DType::I64,
+        },
+        TypeDescriptor::Unsigned(s) => match s {
+            IntSize::U1 => DType::U8,
+            IntSize::U2 => DType::U16,
+            IntSize::U4 => DType::U32,
+            IntSize::U8 => DType::U64,
+        },
+        TypeDescriptor::Float(FloatSize::U4) => DType::F32,
+        TypeDescriptor::Float(FloatSize::U8) => DType::F64,
+        other => return Err(format!("values of type {other} are not numbers")),
+    })
+}
+
+/// Frames of one camera dataset of one episode, read a row at a time.
+#[derive(Debug)]
+struct Hdf5Frames {
+    files: Arc<files::Files>,
+    file: usize,
+    /// The dataset's path in the file.
+    dataset: String,
+    encoded: bool,
+    rows: usize,
+}
+
+impl RowFrames for Hdf5Frames {
+    fn frame(&self, row: usize) -> Result<StoredFrame> {
+        let path = self.files.path(self.file)?;
+        let err = |m: String| source_error(path, "", Some(&self.dataset), m);
+        if row >= self.rows {
+            return Err(err(format!("row {row} of a dataset of {} rows", self.rows)));
+        }
+        let file = self.files.open(self.file)?;
+        let ds = file
+            .dataset(&self.dataset)
+            .map_err(|e| err(format!("cannot open the dataset: {e}")))?;
+        let ndim = ds.ndim();
+        let mut sel = vec![hdf5::SliceOrIndex::from(row..row + 1)];
+        sel.extend((1..ndim).map(|_| hdf5::SliceOrIndex::from(..)));
+        let hs = hdf5::Hyperslab::from(sel);
+        let arr = ds
+            .read_slice::<u8, _, ndarray::IxDyn>(hs)
+            .map_err(|e| err(format!("row {row}: cannot read the frame: {e}")))?;
+        let (bytes, _) = arr.into_raw_vec_and_offset();
+        Ok(if self.encoded {
+            StoredFrame::Encoded(bytes)
+        } else {
+            StoredFrame::Pixels(bytes)
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! `validate` of a source read in place (HDF5 files): the source opens (its layout, episodes
+//! and columns), every episode's datasets have one row per frame and can be read, and camera
+//! frames decode (the ends of every episode, or every frame).
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::{finish, DecodeCheck, Report, Sink, ValidateOptions};
+use crate::dataset::{Dataset, OpenOptions};
+use crate::error::Location;
+use crate::progress::Progress;
+
+/// Checks the source at `root` (not a LeRobot root).
+pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Report {
+    let sink = Sink::default();
+    let mut report = Report::default();
+    let open = OpenOptions {
+        tolerance_s: opts.tolerance_s,
+        decode_threads: opts.decode_threads,
+        source: opts.source.clone(),
+        ..OpenOptions::default()
+    };
+    let ds = match Dataset::open(root, open) {
+        Ok(ds) => ds,
+        Err(e) => {
+            sink.failed("open", &e, Location::file(root));
+            return finish(report, sink, true);
+        }
+    };
+    for w in ds.open_warnings() {
+        sink.warning("left_out", Location::file(root), w.clone());
+    }
+    let episodes = ds.episode_table().to_vec();
+    report.episodes = episodes.len();
+    report.frames = episodes
+        .iter()
+        .fold(0u64, |n, e| n.saturating_add(e.length.max(0) as u64));
+    report.data_files = ds
+        .info()
+        .raw
+        .get("source")
+        .and_then(|s| s.get("files"))
+        .and_then(|f| f.as_array())
+        .map_or(0, Vec::len);
+    let cameras = ds.info().camera_keys();
+    progress.add_total(episodes.len());
+    let decoded: u64 = episodes
+        .par_iter()
+        .map(|e| {
+            let mut n = 0u64;
+            if progress.cancelled() {
+                return n;
+            }
+            let at = || Location::default().with_episode(e.episode_index);
+            match ds.episode_rows(e.episode_index) {
+                Err(err) => sink.failed("episode", &err, at()),
+                Ok(_) => {
+                    let first = e.dataset_from_index;
+                    let last = e.dataset_to_index.saturating_sub(1);
+                    let items: Vec<i64> = match opts.decode {
+                        DecodeCheck::None => Vec::new(),
+                        DecodeCheck::Ends if e.length > 0 => {
+                            if first == last {
+                                vec![first]
+                            } else {
+                                vec![first, last]
+                            }
+                        }
+                        DecodeCheck::Ends => Vec::new(),
+                        DecodeCheck::All => (first..e.dataset_to_index).collect(),
+                    };
+                    for cam in &cameras {
+                        if items.is_empty() {
+                            break;
+                        }
+                        match ds.fill_one(cam, &items) {
+                            Ok(_) => n = n.saturating_add(items.len() as u64),
+                            Err(err) => sink.failed(
+                                "decode",
+                                &err.within(Some(e.episode_index), Some(cam)),
+                                at().with_key(cam.clone()),
+                            ),
+                        }
+                    }
+                }
+            }
+            progress.step();
+            n
+        })
+        .sum();
+    report.frames_decoded = decoded;
+    let complete = !progress.cancelled();
+    finish(report, sink, complete)
+}
