@@ -389,3 +389,27 @@ def test_jpeg_rows_that_are_not_images(tmp_path: Path) -> None:
     with pytest.raises(ImageDecodeError) as e:
         ds[ALOHA_LENGTHS["episode_0"] + 3]
     assert e.value.key == "observations/images/cam_low" and e.value.episode == 1
+
+
+def test_frames_stored_every_way_read_as_h5py_reads_them(tmp_path: Path) -> None:
+    """Frames read directly from their chunks and through libhdf5's pipeline alike: a deflated
+    chunk, one whose deflate filter was skipped (its filter mask), one never written (the fill
+    value), chunks of several frames, and a contiguous dataset."""
+    rng = np.random.default_rng(5)
+    t = 4
+    frames = rng.integers(0, 255, (t, 8, 12, 3), dtype=np.uint8)
+    path = tmp_path / "episode_0.hdf5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("action", data=rng.normal(size=(t, 2)))
+        images = f.create_group("observations/images")
+        d = images.create_dataset("masked", (t, 8, 12, 3), dtype=np.uint8, chunks=(1, 8, 12, 3), compression="gzip")
+        d[0] = frames[0]
+        d.id.write_direct_chunk((1, 0, 0, 0), frames[1].tobytes(), filter_mask=1)  # deflate skipped
+        d[3] = frames[3]  # row 2 never written: the fill value
+        images.create_dataset("multi", data=frames, chunks=(2, 8, 12, 3), compression="gzip")
+        images.create_dataset("contiguous", data=frames)
+    ds = roboframes.Dataset(path, fps=10)
+    b = ds.get_batch(list(range(t)))
+    for cam in ("masked", "multi", "contiguous"):
+        np.testing.assert_array_equal(b[f"observations/images/{cam}"], h5_rows(path, "", f"observations/images/{cam}"))
+    assert not b["observations/images/masked"][2].any()

@@ -2,7 +2,9 @@
 //! maps stored as images (LeRobot 0.6: TIFF bytes of the recorded depth), decoded to float32.
 
 use crate::error::{Error, Location, Result};
-use crate::table::{ColumnData, DataFile, StoredFrame};
+use std::cell::RefCell;
+
+use crate::table::{ColumnData, DataFile, FrameBytes};
 
 /// The encoded bytes of image feature `key` at `row`.
 fn image_bytes<'f>(file: &'f DataFile, key: &str, row: usize) -> Result<&'f [u8]> {
@@ -96,47 +98,62 @@ pub fn decode_depth_image(
     Ok(values.into_iter().flat_map(f32::to_ne_bytes).collect())
 }
 
-/// Decodes the image of `key` at `row` to interleaved `(H, W, C)` bytes, `dims` = `(H, W, C)`.
-pub fn decode_image(
-    file: &DataFile,
-    key: &str,
-    row: usize,
-    dims: (usize, usize, usize),
-) -> Result<Vec<u8>> {
-    match file.columns.get(key) {
-        Some(ColumnData::Frames(frames)) => match frames.frame(row)? {
-            StoredFrame::Pixels(px) => {
-                let (h, w, c) = dims;
-                if px.len() != h * w * c {
-                    return Err(Error::Image {
-                        at: Location::file(&file.path).with_key(key),
-                        msg: format!(
-                            "row {row}: frame holds {} bytes, the feature's shape ({h}, {w}, {c}) needs {}",
-                            px.len(),
-                            h * w * c
-                        ),
-                    });
-                }
-                Ok(px)
-            }
-            StoredFrame::Encoded(bytes) => decode_encoded(file, key, row, &bytes, dims),
-        },
-        _ => decode_encoded(file, key, row, image_bytes(file, key, row)?, dims),
-    }
+thread_local! {
+    /// Per decoding thread, the bytes a frame was read as (encoded rows) and the pixels it
+    /// decoded to, reused from frame to frame: a fresh buffer per frame costs the kernel's
+    /// zeroing of new pages, several times the copy itself at 640x480.
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Decodes encoded image bytes (PNG/JPEG) of `key` at `row` to `(H, W, C)` bytes.
-fn decode_encoded(
+/// Decodes the image of `key` at `row` to interleaved `(H, W, C)` bytes, `dims` = `(H, W, C)`,
+/// and hands them to `consume` (they live in a buffer the thread reuses).
+pub fn with_image<R>(
     file: &DataFile,
     key: &str,
     row: usize,
-    bytes: &[u8],
     dims: (usize, usize, usize),
-) -> Result<Vec<u8>> {
-    decode_bytes(bytes, Some(dims)).map_err(|m| Error::Image {
-        at: Location::file(&file.path).with_key(key),
+    consume: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<R> {
+    // (taken out of the cell for the call, and put back: a nested call would find it empty,
+    // not borrowed)
+    let (mut raw, mut pixels) = BUFFERS.with(RefCell::take);
+    let out =
+        fill_image(file, key, row, dims, &mut raw, &mut pixels).and_then(|()| consume(&pixels));
+    BUFFERS.with(|b| b.replace((raw, pixels)));
+    out
+}
+
+/// Decodes the image of `key` at `row` into `pixels` (`raw`: scratch for encoded frames).
+fn fill_image(
+    file: &DataFile,
+    key: &str,
+    row: usize,
+    (h, w, c): (usize, usize, usize),
+    raw: &mut Vec<u8>,
+    pixels: &mut Vec<u8>,
+) -> Result<()> {
+    let at = || Location::file(&file.path).with_key(key);
+    let failed = |m: String| Error::Image {
+        at: at(),
         msg: format!("row {row}: {m}"),
-    })
+    };
+    match file.columns.get(key) {
+        Some(ColumnData::Frames(frames)) => match frames.read_into(row, raw)? {
+            FrameBytes::Pixels => {
+                if raw.len() != h * w * c {
+                    return Err(failed(format!(
+                        "frame holds {} bytes, the feature's shape ({h}, {w}, {c}) needs {}",
+                        raw.len(),
+                        h * w * c
+                    )));
+                }
+                std::mem::swap(raw, pixels);
+                Ok(())
+            }
+            FrameBytes::Encoded => decode_bytes(raw, Some((h, w, c)), pixels).map_err(failed),
+        },
+        _ => decode_bytes(image_bytes(file, key, row)?, Some((h, w, c)), pixels).map_err(failed),
+    }
 }
 
 /// An image's `(H, W, C)`.
@@ -173,36 +190,54 @@ pub(crate) fn encoded_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, u
     Ok(dims)
 }
 
-/// Decodes encoded image bytes to `(H, W, C)` 8-bit pixels, checked against `expect` when given
-/// (before a JPEG's pixels are allocated). JPEGs are decoded by libjpeg-turbo as PIL and OpenCV
-/// decode them (accurate integer IDCT, smooth chroma upsampling): the same pixels as their
-/// readers. Trailing bytes after the image (a padded row) are ignored.
+/// Decodes encoded image bytes into `out` as `(H, W, C)` 8-bit pixels, checked against
+/// `expect` when given (before a JPEG's pixels are allocated). JPEGs are decoded by
+/// libjpeg-turbo as PIL and OpenCV decode them (accurate integer IDCT, smooth chroma
+/// upsampling): the same pixels as their readers. Trailing bytes after the image (a padded
+/// row) are ignored.
 fn decode_bytes(
     bytes: &[u8],
     expect: Option<(usize, usize, usize)>,
-) -> std::result::Result<Vec<u8>, String> {
-    let (pixels, (h, w, c)) = if is_jpeg(bytes) {
-        let dims = jpeg_dims(bytes)?;
-        check_dims(dims, expect)?;
-        let format = if dims.2 == 1 {
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    let (h, w, c) = if is_jpeg(bytes) {
+        let (h, w, c) = jpeg_dims(bytes)?;
+        check_dims((h, w, c), expect)?;
+        let format = if c == 1 {
             turbojpeg::PixelFormat::GRAY
         } else {
             turbojpeg::PixelFormat::RGB
         };
-        let img =
-            turbojpeg::decompress(bytes, format).map_err(|e| format!("cannot decode JPEG: {e}"))?;
-        (img.pixels, dims)
+        let size = h
+            .checked_mul(w)
+            .and_then(|n| n.checked_mul(c))
+            .ok_or_else(|| format!("a JPEG of {w}x{h} pixels is too large"))?;
+        out.clear();
+        out.resize(size, 0);
+        let image = turbojpeg::Image {
+            pixels: out.as_mut_slice(),
+            width: w,
+            pitch: w * c,
+            height: h,
+            format,
+        };
+        turbojpeg::Decompressor::new()
+            .and_then(|mut d| d.decompress(bytes, image))
+            .map_err(|e| format!("cannot decode JPEG: {e}"))?;
+        (h, w, c)
     } else {
-        decode_unchecked(bytes)?
+        let (pixels, dims) = decode_unchecked(bytes)?;
+        *out = pixels;
+        dims
     };
     check_dims((h, w, c), expect)?;
-    if pixels.len() != h * w * c {
+    if out.len() != h * w * c {
         return Err(format!(
             "decoded {} bytes for {h}x{w}x{c} pixels",
-            pixels.len()
+            out.len()
         ));
     }
-    Ok(pixels)
+    Ok(())
 }
 
 /// A size that disagrees with the feature's is refused rather than converted (LeRobot hands the

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::cache::FrameCache;
 use crate::error::{Error, Location, Result};
 use crate::frame::FrameOut;
-use crate::image::{decode_depth_image, decode_image};
+use crate::image::{decode_depth_image, with_image};
 use crate::table::DataFile;
 use crate::video::{Assigned, DecoderPool, FrameIndex};
 
@@ -340,19 +340,21 @@ fn target<'t, 'a>(targets: &'t [FrameTarget<'a>], i: usize) -> Result<&'t FrameT
 
 fn run_image(j: &ImageRequest, targets: &[FrameTarget]) -> Result<()> {
     let t = target(targets, j.target)?;
-    let raw = match t.format {
-        FrameOut::DepthImage(_) => decode_depth_image(&j.file, &t.key, j.row, t.dims),
-        _ => decode_image(&j.file, &t.key, j.row, t.dims),
+    let write = |raw: &[u8]| {
+        // SAFETY: every (target, slot) pair occurs in exactly one request (checked in `run`),
+        // and one request is handled by one thread.
+        unsafe { t.write(j.slot, raw) }.map_err(|m| Error::Image {
+            at: Location::file(&j.file.path)
+                .with_episode(j.episode)
+                .with_key(t.key.clone()),
+            msg: m,
+        })
+    };
+    match t.format {
+        FrameOut::DepthImage(_) => write(&decode_depth_image(&j.file, &t.key, j.row, t.dims)?),
+        _ => with_image(&j.file, &t.key, j.row, t.dims, write),
     }
-    .map_err(|e| e.within(Some(j.episode), Some(&t.key)))?;
-    // SAFETY: every (target, slot) pair occurs in exactly one request (checked in `run`), and
-    // one request is handled by one thread.
-    unsafe { t.write(j.slot, &raw) }.map_err(|m| Error::Image {
-        at: Location::file(&j.file.path)
-            .with_episode(j.episode)
-            .with_key(t.key.clone()),
-        msg: m,
-    })
+    .map_err(|e| e.within(Some(j.episode), Some(&t.key)))
 }
 
 /// Maps a file's requests to its frames (LeRobot's rule: the nearest pts, within tolerance),

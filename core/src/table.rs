@@ -33,19 +33,21 @@ pub enum ColumnData {
     Frames(std::sync::Arc<dyn RowFrames>),
 }
 
-/// One frame of a [`RowFrames`] column, as stored.
-pub enum StoredFrame {
+/// What a [`RowFrames`] column's frame holds once read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameBytes {
     /// `(H, W, C)` uint8 pixels, rows back to back.
-    Pixels(Vec<u8>),
+    Pixels,
     /// Encoded image bytes (JPEG/PNG, possibly followed by padding).
-    Encoded(Vec<u8>),
+    Encoded,
 }
 
 /// A camera column whose frames are read one row at a time (from a file another library
 /// wrote), on the decoding threads.
 pub trait RowFrames: std::fmt::Debug + Send + Sync {
-    /// The frame at `row` of this column.
-    fn frame(&self, row: usize) -> Result<StoredFrame>;
+    /// Reads the frame at `row` into `buf` (its contents replaced; callers reuse one buffer
+    /// across frames) and says what it holds.
+    fn read_into(&self, row: usize, buf: &mut Vec<u8>) -> Result<FrameBytes>;
 }
 
 /// The rows of one data parquet file.

@@ -7,6 +7,7 @@
 //! `timestamp` = `frame_index / fps`, `task_index` when there are tasks), built here.
 
 mod files;
+mod frames;
 mod layout;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use indexmap::IndexMap;
 use crate::error::{Error, Location, Result};
 use crate::meta::{DType, Episode, Feature, FeatureKind, Info};
 use crate::source::SourceOptions;
-use crate::table::{ColumnData, DataFile, RowFrames, StoredFrame};
+use crate::table::{ColumnData, DataFile};
 pub use layout::Layout;
 
 /// The most bytes one numeric dataset of one episode may take once read (it is read whole).
@@ -454,13 +455,13 @@ impl Hdf5Source {
                             shape.first().copied().unwrap_or(0)
                         )));
                     }
-                    ColumnData::Frames(Arc::new(Hdf5Frames {
-                        files: self.files.clone(),
-                        file: g.file,
-                        dataset: format!("{}/{}", g.group.trim_end_matches('/'), c.rel),
-                        encoded: c.kind == ColumnKind::Encoded,
-                        rows: n,
-                    }))
+                    ColumnData::Frames(Arc::new(frames::Hdf5Frames::new(
+                        self.files.clone(),
+                        g.file,
+                        &ds,
+                        format!("{}/{}", g.group.trim_end_matches('/'), c.rel),
+                        c.kind == ColumnKind::Encoded,
+                    )))
                 }
             };
             columns.insert(c.name.clone(), col);
@@ -569,42 +570,4 @@ fn numeric_dtype(t: &TypeDescriptor) -> std::result::Result<DType, String> {
         TypeDescriptor::Float(FloatSize::U8) => DType::F64,
         other => return Err(format!("values of type {other} are not numbers")),
     })
-}
-
-/// Frames of one camera dataset of one episode, read a row at a time.
-#[derive(Debug)]
-struct Hdf5Frames {
-    files: Arc<files::Files>,
-    file: usize,
-    /// The dataset's path in the file.
-    dataset: String,
-    encoded: bool,
-    rows: usize,
-}
-
-impl RowFrames for Hdf5Frames {
-    fn frame(&self, row: usize) -> Result<StoredFrame> {
-        let path = self.files.path(self.file)?;
-        let err = |m: String| source_error(path, "", Some(&self.dataset), m);
-        if row >= self.rows {
-            return Err(err(format!("row {row} of a dataset of {} rows", self.rows)));
-        }
-        let file = self.files.open(self.file)?;
-        let ds = file
-            .dataset(&self.dataset)
-            .map_err(|e| err(format!("cannot open the dataset: {e}")))?;
-        let ndim = ds.ndim();
-        let mut sel = vec![hdf5::SliceOrIndex::from(row..row + 1)];
-        sel.extend((1..ndim).map(|_| hdf5::SliceOrIndex::from(..)));
-        let hs = hdf5::Hyperslab::from(sel);
-        let arr = ds
-            .read_slice::<u8, _, ndarray::IxDyn>(hs)
-            .map_err(|e| err(format!("row {row}: cannot read the frame: {e}")))?;
-        let (bytes, _) = arr.into_raw_vec_and_offset();
-        Ok(if self.encoded {
-            StoredFrame::Encoded(bytes)
-        } else {
-            StoredFrame::Pixels(bytes)
-        })
-    }
 }
