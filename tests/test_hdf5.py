@@ -413,3 +413,17 @@ def test_frames_stored_every_way_read_as_h5py_reads_them(tmp_path: Path) -> None
     for cam in ("masked", "multi", "contiguous"):
         np.testing.assert_array_equal(b[f"observations/images/{cam}"], h5_rows(path, "", f"observations/images/{cam}"))
     assert not b["observations/images/masked"][2].any()
+
+
+def test_mlx_surface_reads_hdf5(aloha: Path) -> None:
+    import mlx.core as mx
+
+    import roboframes.mlx as rmx
+
+    ds = rmx.Dataset(aloha, fps=FPS, key_map="lerobot")
+    ref = roboframes.Dataset(aloha, fps=FPS, key_map="lerobot")
+    b = ds.get_batch([0, 9, 17])
+    want = ref.get_batch([0, 9, 17])
+    for k in ("observation.images.cam_low", "observation.state", "index"):
+        assert isinstance(b[k], mx.array)
+        np.testing.assert_array_equal(np.array(b[k]), want[k])

@@ -1,8 +1,12 @@
-"""The ``roboframes`` command: look at, check and summarise a LeRobot v3.0 dataset folder.
+"""The ``roboframes`` command: look at, check, summarise and convert a LeRobot v3.0 dataset
+folder, or HDF5 files read in place (ALOHA episode files, robomimic/LIBERO demo files).
 
 roboframes info ROOT                          summary: episodes, frames, fps, cameras, features, tasks, size
 roboframes validate ROOT [--decode all] [--json]   every problem at once; exit status 1 on errors
 roboframes stats ROOT [--recompute] [--json]  meta/stats.json, or statistics recomputed from the data
+roboframes convert SRC DST [--episodes 0 1]   SRC written as a LeRobot v3.0 dataset by LeRobot's writer
+
+HDF5 sources take --fps (when the files store none), --task and --key-map.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from .errors import Error, MetadataWarning
 
 
 def _size(root: Path) -> int:
+    if root.is_file():
+        return root.stat().st_size
     total = 0
     for dirpath, _dirs, files in os.walk(root):
         for f in files:
@@ -61,6 +67,8 @@ def _info(args: argparse.Namespace) -> int:
         "frames": ds.num_frames,
         "fps": ds.fps,
         "duration_s": ds.num_frames / float(ds.fps),
+        "format": ds.format,
+        "layout": (ds.info.get("source") or {}).get("layout"),
         "size_bytes": _size(ds.root) if isinstance(ds.root, Path) else None,
         "cameras": {},
         "features": {},
@@ -89,7 +97,10 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(_dumps(summary))
         return 0
-    print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
+    if ds.format == "lerobot":
+        print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
+    else:
+        print(f"{summary['root']}  ({ds.format.upper()}, {summary['layout']} layout, read in place)")
     print(
         f"  {summary['episodes']} episodes, {summary['frames']:,} frames at {summary['fps']} fps "
         f"({summary['duration_s'] / 60:.1f} min), "
@@ -182,6 +193,7 @@ def _validate(args: argparse.Namespace) -> int:
         tolerance_s=args.tolerance_s,
         progress=None if not args.json else False,
         storage_options=_options(args),
+        **_source(args),
     )
     if args.json:
         print(_dumps(report.to_dict()))
@@ -370,6 +382,22 @@ def _positive(text: str) -> int:
     return n
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    out = convert(
+        args.src,
+        args.dst,
+        episodes=args.episodes,
+        repo_id=args.repo_id,
+        robot_type=args.robot_type,
+        use_videos=not args.no_videos,
+        **_source(args),
+    )
+    print(f"{out}: a LeRobot v3.0 dataset (open it with roboframes.Dataset or LeRobot's LeRobotDataset)")
+    return 0
+
+
 def _root_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", help="dataset folder, or a remote root: s3://..., https://..., hf://datasets/org/name[@rev]")
     p.add_argument(
@@ -380,13 +408,47 @@ def _root_args(p: argparse.ArgumentParser) -> None:
         help="a setting of a remote root's store (repeatable; e.g. aws_endpoint=http://127.0.0.1:9000)",
     )
     p.add_argument("--cache-dir", default=None, help="keep blocks of remote files in this folder")
+    _source_args(p, key_map="source")
+
+
+def _source_args(p: argparse.ArgumentParser, key_map: str) -> None:
+    """The options of a root that is not a LeRobot dataset (HDF5 files)."""
+    p.add_argument("--format", choices=["lerobot", "hdf5"], default=None, help="the root's format (default: detected)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second of files that store none")
+    p.add_argument("--task", default=None, help="the task of every episode of files that store none")
+    p.add_argument(
+        "--key-map",
+        default=key_map,
+        metavar="lerobot|source|SRC=NAME,...",
+        help=f"item names of the files' keys: LeRobot's, the files' own, or given (default: {key_map})",
+    )
+
+
+def _key_map(text: str) -> str | dict[str, str] | None:
+    """``--key-map``: ``lerobot``, ``source`` (None) or ``SRC=NAME,...``."""
+    if text == "lerobot":
+        return "lerobot"
+    if text == "source":
+        return None
+    names: dict[str, str] = {}
+    for pair in text.split(","):
+        k, sep, v = pair.partition("=")
+        if not sep or not k or not v:
+            raise UsageError(f"--key-map takes lerobot, source or SRC=NAME,...; got {text!r}")
+        names[k] = v
+    return names
+
+
+def _source(args: argparse.Namespace) -> dict[str, Any]:
+    """The source options the command was given, as ``roboframes.Dataset``'s arguments."""
+    return {"format": args.format, "fps": args.fps, "task": args.task, "key_map": _key_map(args.key_map)}
 
 
 def _open(args: argparse.Namespace) -> Any:
     """The dataset the command names, remote roots with their options."""
     from .dataset import Dataset
 
-    return Dataset(args.root, storage_options=_options(args), cache_dir=args.cache_dir)
+    return Dataset(args.root, storage_options=_options(args), cache_dir=args.cache_dir, **_source(args))
 
 
 def _options(args: argparse.Namespace) -> dict[str, str] | None:
@@ -434,6 +496,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--frames", type=_positive, default=8, help="frames per camera (evenly spaced)")
     p.set_defaults(run=_frames)
+    p = sub.add_parser("convert", help="write a source as a LeRobot v3.0 dataset with LeRobot's writer")
+    p.add_argument("src", help="what to convert: HDF5 files (a file or folder) or a LeRobot dataset")
+    p.add_argument("dst", help="the LeRobot dataset folder to write (must not exist, unless it is this conversion)")
+    p.add_argument("--episodes", type=int, nargs="+", default=None, help="episodes of SRC to convert (default: all)")
+    p.add_argument(
+        "--repo-id", default=None, help="the dataset's repo_id in info.json (default: roboframes/<DST name>)"
+    )
+    p.add_argument("--robot-type", default=None)
+    p.add_argument("--no-videos", action="store_true", help="store cameras as images in the tables, not videos")
+    _source_args(p, key_map="lerobot")
+    p.set_defaults(run=_convert)
     args = ap.parse_args(argv)
     name = f"roboframes {args.command}"
     with warnings.catch_warnings(record=True) as caught:

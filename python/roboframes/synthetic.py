@@ -16,7 +16,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,9 +176,7 @@ def write_dataset(
     restored afterwards.
     """
     import importlib.util
-    import os
     import shutil
-    import warnings
 
     root = Path(root).expanduser()
     if importlib.util.find_spec("lerobot") is None:
@@ -198,6 +198,18 @@ def write_dataset(
                 f"{root} exists and is neither a LeRobot dataset nor an empty folder: overwrite=True "
                 "replaces only those"
             )
+    with quiet_lerobot_writer():
+        return _write(root, DatasetSpec() if spec is None else spec, repo_id)
+
+
+@contextlib.contextmanager
+def quiet_lerobot_writer() -> Iterator[None]:
+    """Silences LeRobot's writer while it runs: its INFO logs (the root logger is raised to
+    WARNING), its warnings and the ``datasets`` progress bars, and the encoders' banners
+    (``SVT_LOG``, unless set; PyAV's libav log level); everything is restored afterwards."""
+    import os
+    import warnings
+
     root_logger = logging.getLogger()
     level = root_logger.level
     root_logger.setLevel(max(level, logging.WARNING))
@@ -209,7 +221,7 @@ def write_dataset(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _write(root, DatasetSpec() if spec is None else spec, repo_id)
+            yield
     finally:
         root_logger.setLevel(level)
         if svt_log is None:

@@ -11,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -609,3 +610,20 @@ def test_patch_installs_the_06_classes() -> None:
         assert lds.EpisodeAwareSampler is rt.EpisodeAwareSampler06
     assert factory.LeRobotDataset is LeRobotDS
     assert lds.EpisodeAwareSampler is LeRobotSampler
+
+
+def test_convert_writes_with_the_06_writer(dataset06: Callable[[str], Path], tmp_path: Path) -> None:
+    """``roboframes convert`` through LeRobot 0.6's writer (its encoder configs' defaults): a
+    selection of a dataset, read back by LeRobot 0.6."""
+    from roboframes.convert import convert
+
+    src = dataset06("rgb")
+    out = convert(src, tmp_path / "subset", episodes=[3, 0], progress=False)
+    theirs = LeRobotDS("roboframes/subset", root=out)
+    ours = roboframes.Dataset(src, episodes=[0, 3])
+    assert len(theirs) == len(ours) and theirs.meta.total_episodes == 2
+    for i in range(len(ours)):
+        a, b = theirs[i], ours[i]
+        assert a["task"] == b["task"]
+        for k in ("observation.state", "action"):
+            np.testing.assert_array_equal(a[k].numpy(), b[k])
