@@ -150,9 +150,17 @@ fn fill_image(
                 std::mem::swap(raw, pixels);
                 Ok(())
             }
-            FrameBytes::Encoded => decode_bytes(raw, Some((h, w, c)), pixels).map_err(failed),
+            FrameBytes::Encoded(dct) => {
+                decode_bytes(raw, Some((h, w, c)), pixels, dct).map_err(failed)
+            }
         },
-        _ => decode_bytes(image_bytes(file, key, row)?, Some((h, w, c)), pixels).map_err(failed),
+        _ => decode_bytes(
+            image_bytes(file, key, row)?,
+            Some((h, w, c)),
+            pixels,
+            JpegDct::Accurate,
+        )
+        .map_err(failed),
     }
 }
 
@@ -181,7 +189,6 @@ fn jpeg_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, usize), String>
 }
 
 /// The `(H, W, C)` an encoded image decodes to, from its header (JPEG) or by decoding it.
-#[cfg(feature = "hdf5")]
 pub(crate) fn encoded_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, usize), String> {
     if is_jpeg(bytes) {
         return jpeg_dims(bytes);
@@ -190,41 +197,41 @@ pub(crate) fn encoded_dims(bytes: &[u8]) -> std::result::Result<(usize, usize, u
     Ok(dims)
 }
 
+/// Which inverse DCT decodes a JPEG: the readers a dataset is meant for differ, and so do their
+/// pixels (by a few levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JpegDct {
+    /// libjpeg's accurate integer IDCT: PIL, OpenCV and torchvision (LeRobot's image features,
+    /// HDF5 recordings).
+    Accurate,
+    /// libjpeg's fast integer IDCT: TensorFlow's `decode_jpeg`/`decode_image` default, so
+    /// TFDS's and RLDS loaders' images.
+    Fast,
+}
+
 /// Decodes encoded image bytes into `out` as `(H, W, C)` 8-bit pixels, checked against
 /// `expect` when given (before a JPEG's pixels are allocated). JPEGs are decoded by
-/// libjpeg-turbo as PIL and OpenCV decode them (accurate integer IDCT, smooth chroma
-/// upsampling): the same pixels as their readers. Trailing bytes after the image (a padded
-/// row) are ignored.
+/// libjpeg-turbo with the IDCT `dct` names (and its smooth chroma upsampling, every reader's
+/// default): the same pixels as the reader the data is meant for. Trailing bytes after the
+/// image (a padded row) are ignored.
 fn decode_bytes(
     bytes: &[u8],
     expect: Option<(usize, usize, usize)>,
     out: &mut Vec<u8>,
+    dct: JpegDct,
 ) -> std::result::Result<(), String> {
     let (h, w, c) = if is_jpeg(bytes) {
-        let (h, w, c) = jpeg_dims(bytes)?;
-        check_dims((h, w, c), expect)?;
-        let format = if c == 1 {
-            turbojpeg::PixelFormat::GRAY
-        } else {
-            turbojpeg::PixelFormat::RGB
-        };
+        let dims = jpeg_dims(bytes)?;
+        check_dims(dims, expect)?;
+        let (h, w, c) = dims;
         let size = h
             .checked_mul(w)
             .and_then(|n| n.checked_mul(c))
             .ok_or_else(|| format!("a JPEG of {w}x{h} pixels is too large"))?;
         out.clear();
         out.resize(size, 0);
-        let image = turbojpeg::Image {
-            pixels: out.as_mut_slice(),
-            width: w,
-            pitch: w * c,
-            height: h,
-            format,
-        };
-        turbojpeg::Decompressor::new()
-            .and_then(|mut d| d.decompress(bytes, image))
-            .map_err(|e| format!("cannot decode JPEG: {e}"))?;
-        (h, w, c)
+        turbo_decode(bytes, out, dims, dct)?;
+        dims
     } else {
         let (pixels, dims) = decode_unchecked(bytes)?;
         *out = pixels;
@@ -238,6 +245,90 @@ fn decode_bytes(
         ));
     }
     Ok(())
+}
+
+/// Decodes a JPEG of `(h, w, c)` (its header's; c = 1 or 3) into `out` with libjpeg-turbo's
+/// TurboJPEG API and the IDCT `dct` names.
+fn turbo_decode(
+    bytes: &[u8],
+    out: &mut [u8],
+    (h, w, c): Dims,
+    dct: JpegDct,
+) -> std::result::Result<(), String> {
+    use libc::{c_int, c_ulong};
+    use turbojpeg_sys as tj;
+    let too_large = || format!("a JPEG of {w}x{h} pixels is too large");
+    let width = c_int::try_from(w).map_err(|_| too_large())?;
+    let height = c_int::try_from(h).map_err(|_| too_large())?;
+    let pitch = w.checked_mul(c).ok_or_else(too_large)?;
+    let pitch_c = c_int::try_from(pitch).map_err(|_| too_large())?;
+    let len = c_ulong::try_from(bytes.len()).map_err(|_| too_large())?;
+    if out.len() < pitch.saturating_mul(h) {
+        return Err(format!("{} bytes for a {w}x{h}x{c} JPEG", out.len()));
+    }
+    let format = if c == 1 {
+        tj::TJPF_TJPF_GRAY
+    } else {
+        tj::TJPF_TJPF_RGB
+    };
+    let flags = match dct {
+        JpegDct::Accurate => tj::TJFLAG_ACCURATEDCT,
+        JpegDct::Fast => tj::TJFLAG_FASTDCT,
+    };
+    let flags = c_int::try_from(flags).map_err(|_| "TurboJPEG flags".to_string())?;
+    // SAFETY: the handle is checked non-null, used by this thread only and destroyed once;
+    // `bytes` is read for `len` bytes; `out` holds at least `pitch * height` bytes (checked
+    // above), what tjDecompress2 writes for a `width` x `height` image of `format` (3 or 1
+    // bytes a pixel, `c` from the header) at that pitch; the error text is copied before the
+    // handle is destroyed.
+    unsafe {
+        let handle = tj::tjInitDecompress();
+        if handle.is_null() {
+            return Err("cannot start a JPEG decoder".into());
+        }
+        let rc = tj::tjDecompress2(
+            handle,
+            bytes.as_ptr(),
+            len,
+            out.as_mut_ptr(),
+            width,
+            pitch_c,
+            height,
+            format as c_int,
+            flags,
+        );
+        let err = (rc != 0).then(|| {
+            let text = tj::tjGetErrorStr2(handle);
+            if text.is_null() {
+                "unknown error".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(text)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        });
+        tj::tjDestroy(handle);
+        match err {
+            Some(e) => Err(format!("cannot decode JPEG: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Decodes encoded image bytes (JPEG with the IDCT `dct` names, PNG) as roboframes decodes
+/// image features: `(H, W, C)` 8-bit pixels and their dims.
+pub fn decode_encoded_image(
+    bytes: &[u8],
+    dct: JpegDct,
+) -> Result<(Vec<u8>, (usize, usize, usize))> {
+    let fail = |m: String| Error::Image {
+        at: Location::default(),
+        msg: m,
+    };
+    let dims = encoded_dims(bytes).map_err(fail)?;
+    let mut out = Vec::new();
+    decode_bytes(bytes, Some(dims), &mut out, dct).map_err(fail)?;
+    Ok((out, dims))
 }
 
 /// A size that disagrees with the feature's is refused rather than converted (LeRobot hands the

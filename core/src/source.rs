@@ -2,17 +2,22 @@
 //! project wrote that roboframes reads in place (HDF5: ALOHA episode files, robomimic/LIBERO
 //! files). Which one is detected from the path, or forced with [`SourceOptions::format`].
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
+use crate::meta::{DType, Feature, FeatureKind, Info};
+use crate::table::ColumnData;
 
 /// Options of sources other than LeRobot roots (ignored for those).
 #[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
-    /// `"lerobot"` or `"hdf5"`; `None` detects the format from the path.
+    /// `"lerobot"`, `"hdf5"` or `"rlds"`; `None` detects the format from the path.
     pub format: Option<String>,
+    /// The split of an RLDS dataset (`None`: `train`, or its only split).
+    pub split: Option<String>,
     /// Frames per second, for a source that stores no rate (item `timestamp` is
     /// `frame_index / fps`); overrides a rate the files store.
     pub fps: Option<f64>,
@@ -41,6 +46,8 @@ pub enum KeyMap {
 pub enum Format {
     LeRobot,
     Hdf5,
+    /// An RLDS (TFDS builder) folder of TFRecord shards.
+    Rlds,
 }
 
 impl Format {
@@ -49,15 +56,17 @@ impl Format {
         match name {
             "lerobot" => Ok(Format::LeRobot),
             "hdf5" => Ok(Format::Hdf5),
+            "rlds" => Ok(Format::Rlds),
             other => Err(Error::InvalidArgument {
-                msg: format!("format must be 'lerobot' or 'hdf5', got '{other}'"),
+                msg: format!("format must be 'lerobot', 'hdf5' or 'rlds', got '{other}'"),
             }),
         }
     }
 
     /// The format of a local path: a `.hdf5`/`.h5` file, or a folder holding such files and no
-    /// `meta/info.json`, is HDF5; anything else is a LeRobot root (whose checks then say what
-    /// is missing).
+    /// `meta/info.json`, is HDF5; a folder with `dataset_info.json` and `features.json` (or
+    /// whose only version folder has them) is RLDS; anything else is a LeRobot root (whose
+    /// checks then say what is missing).
     pub fn detect(root: &Path, opts: &SourceOptions) -> Result<Format> {
         if let Some(f) = &opts.format {
             return Format::parse(f);
@@ -66,6 +75,16 @@ impl Format {
             return Ok(Format::Hdf5);
         }
         if root.is_dir() && !root.join("meta").join("info.json").exists() {
+            if crate::rldssrc::is_builder_folder(root)
+                || std::fs::read_dir(root)
+                    .map(|rd| {
+                        rd.flatten()
+                            .any(|e| crate::rldssrc::is_builder_folder(&e.path()))
+                    })
+                    .unwrap_or(false)
+            {
+                return Ok(Format::Rlds);
+            }
             let any_h5 = std::fs::read_dir(root)
                 .map(|rd| rd.flatten().any(|e| is_hdf5_name(&e.path())))
                 .unwrap_or(false);
@@ -82,4 +101,262 @@ pub fn is_hdf5_name(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "hdf5" | "h5" | "he5"))
+}
+
+/// Names items carry that a source's keys may not take (LeRobot's bookkeeping columns).
+pub(crate) const RESERVED: [&str; 5] = [
+    "index",
+    "episode_index",
+    "frame_index",
+    "timestamp",
+    "task_index",
+];
+
+/// Item names must be unique and leave LeRobot's bookkeeping names alone, and a given mapping
+/// may only name keys the source has. `keys`: (the source's name, the item name).
+pub(crate) fn check_names(keys: &[(&str, &str)], map: &KeyMap, root: &Path) -> Result<()> {
+    if let KeyMap::Names(names) = map {
+        for k in names.keys() {
+            if !keys.iter().any(|(rel, _)| rel == k) {
+                return Err(Error::InvalidArgument {
+                    msg: format!(
+                        "key_map names '{k}', which is not a key of '{}' (keys: {})",
+                        root.display(),
+                        keys.iter()
+                            .map(|(rel, _)| *rel)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (rel, name) in keys {
+        if RESERVED.contains(name) {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "key '{rel}' would be named '{name}', a name items keep for LeRobot's own \
+                     column; map it to another name with key_map"
+                ),
+            });
+        }
+        if !seen.insert(*name) {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "two keys would both be named '{name}' (the second is '{rel}'); give one \
+                     another name with key_map"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The feature of a numeric key: `dtype` as stored, `shape` of one row (`[]`: a scalar, shape
+/// `(1,)` as LeRobot writes it).
+pub(crate) fn numeric_feature(name: &str, dtype: DType, shape: &[usize]) -> Feature {
+    Feature {
+        name: name.to_owned(),
+        kind: FeatureKind::Numeric(dtype),
+        dtype_str: dtype.name().to_owned(),
+        shape: if shape.is_empty() {
+            vec![1]
+        } else {
+            shape.to_vec()
+        },
+        names: None,
+        depth: None,
+    }
+}
+
+/// The feature of a camera of `(H, W, C)` uint8 frames.
+pub(crate) fn image_feature(name: &str, (h, w, c): (usize, usize, usize)) -> Feature {
+    Feature {
+        name: name.to_owned(),
+        kind: FeatureKind::Image,
+        dtype_str: "image".into(),
+        shape: vec![h, w, c],
+        names: Some(vec!["height".into(), "width".into(), "channels".into()]),
+        depth: None,
+    }
+}
+
+/// The `Info` of a source that is not a LeRobot root, in LeRobot's terms: its features, then
+/// LeRobot's bookkeeping ones (`task_index` when there are tasks); `raw` is the `info.json`
+/// LeRobot would write for it (without paths), plus `source` saying what was read.
+pub(crate) fn synthetic_info(
+    features: Vec<Feature>,
+    fps: f64,
+    tasks: bool,
+    episodes: usize,
+    total_frames: i64,
+    source: serde_json::Value,
+) -> Info {
+    let mut all: IndexMap<String, Feature> =
+        features.into_iter().map(|f| (f.name.clone(), f)).collect();
+    all.insert(
+        "timestamp".into(),
+        numeric_feature("timestamp", DType::F32, &[]),
+    );
+    for k in ["frame_index", "episode_index", "index"] {
+        all.insert(k.into(), numeric_feature(k, DType::I64, &[]));
+    }
+    if tasks {
+        all.insert(
+            "task_index".into(),
+            numeric_feature("task_index", DType::I64, &[]),
+        );
+    }
+    let feats_json: serde_json::Map<String, serde_json::Value> = all
+        .values()
+        .map(|f| {
+            let names = f
+                .names
+                .clone()
+                .map_or(serde_json::Value::Null, |n| serde_json::json!(n));
+            let doc = serde_json::json!({"dtype": f.dtype_str, "shape": f.shape, "names": names});
+            (f.name.clone(), doc)
+        })
+        .collect();
+    let raw = serde_json::json!({
+        "fps": fps,
+        "total_episodes": episodes,
+        "total_frames": total_frames,
+        "features": feats_json,
+        "source": source,
+    });
+    Info {
+        codebase_version: String::new(),
+        fps,
+        data_path: String::new(),
+        video_path: None,
+        features: all,
+        total_episodes: i64::try_from(episodes).unwrap_or(i64::MAX),
+        total_frames,
+        raw,
+    }
+}
+
+/// LeRobot's bookkeeping columns of an episode's `rows` rows: `index` from `first_index`,
+/// `episode_index`, `frame_index`, `timestamp` = `frame_index / fps` as float32, and
+/// `task_index` (one per row) when given.
+pub(crate) fn bookkeeping_columns(
+    first_index: i64,
+    episode_index: i64,
+    rows: usize,
+    fps: f64,
+    task_index: Option<&[i64]>,
+) -> HashMap<String, ColumnData> {
+    let ints = |f: &dyn Fn(usize) -> i64| ColumnData::Fixed {
+        dtype: DType::I64,
+        per_row: 1,
+        bytes: (0..rows).flat_map(|r| f(r).to_ne_bytes()).collect(),
+    };
+    let row = |r: usize| i64::try_from(r).unwrap_or(i64::MAX);
+    let mut columns = HashMap::new();
+    columns.insert(
+        "index".into(),
+        ints(&|r| first_index.saturating_add(row(r))),
+    );
+    columns.insert("episode_index".into(), ints(&|_| episode_index));
+    columns.insert("frame_index".into(), ints(&row));
+    if let Some(t) = task_index {
+        columns.insert(
+            "task_index".into(),
+            ColumnData::Fixed {
+                dtype: DType::I64,
+                per_row: 1,
+                bytes: t.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            },
+        );
+    }
+    columns.insert(
+        "timestamp".into(),
+        ColumnData::Fixed {
+            dtype: DType::F32,
+            per_row: 1,
+            bytes: (0..rows)
+                .flat_map(|r| ((r as f64 / fps) as f32).to_ne_bytes())
+                .collect(),
+        },
+    );
+    columns
+}
+
+/// What a file looked like when a source was opened: its size and modification time.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// A file of a source with its [`Stamp`] at open: a file replaced or rewritten since is an
+/// error, never read as if it were the file the source's episodes were found in.
+#[derive(Debug)]
+pub(crate) struct Stamped {
+    path: PathBuf,
+    stamp: Stamp,
+    /// The format's name in errors.
+    format: &'static str,
+}
+
+/// The stamp of `path` now.
+fn stamp_of(path: &Path) -> Result<Stamp> {
+    let m = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            at: Location::file(path),
+            detail: "a file of the source is missing".into(),
+        },
+        _ => Error::Io {
+            at: Location::file(path),
+            source: e,
+        },
+    })?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+impl Stamped {
+    /// `path` (a file of a `format` source) as it is now.
+    pub fn new(path: PathBuf, format: &'static str) -> Result<Stamped> {
+        let stamp = stamp_of(&path)?;
+        Ok(Stamped {
+            path,
+            stamp,
+            format,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An error when the file changed since it was stamped.
+    pub fn check(&self) -> Result<()> {
+        if stamp_of(&self.path)? != self.stamp {
+            return Err(Error::Source {
+                at: Location::file(&self.path),
+                format: self.format,
+                msg: "the file changed after the dataset was opened; open the dataset again".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `len` bytes at `offset` into `buf` (its contents replaced), the file checked unchanged.
+    pub fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.check()?;
+        let io = |e: std::io::Error| Error::Io {
+            at: Location::file(&self.path),
+            source: e,
+        };
+        let f = std::fs::File::open(&self.path).map_err(io)?;
+        buf.clear();
+        buf.resize(len, 0);
+        f.read_exact_at(buf, offset).map_err(io)
+    }
+
+    /// `len` bytes at `offset`.
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(offset, len, &mut buf)?;
+        Ok(buf)
+    }
 }

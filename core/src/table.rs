@@ -38,8 +38,9 @@ pub enum ColumnData {
 pub enum FrameBytes {
     /// `(H, W, C)` uint8 pixels, rows back to back.
     Pixels,
-    /// Encoded image bytes (JPEG/PNG, possibly followed by padding).
-    Encoded,
+    /// Encoded image bytes (JPEG/PNG, possibly followed by padding), JPEGs decoded with the
+    /// IDCT of the reader the data is meant for.
+    Encoded(crate::image::JpegDct),
 }
 
 /// A camera column whose frames are read one row at a time (from a file another library

@@ -109,3 +109,34 @@ fn nearest_frame_times() {
         assert_eq!(ix.seconds(ix.packets[pos].pts), t);
     }
 }
+
+/// JPEG through libjpeg-turbo's C API (the one unsafe call of the image path): both IDCTs
+/// decode a frame to its size, close to the original, differing from each other by a few
+/// levels at most; a truncated JPEG is an error, not a partly decoded frame.
+#[test]
+fn jpeg_decodes_with_either_idct() {
+    use roboframes_core::{decode_encoded_image, JpegDct};
+    let (w, h) = (40usize, 24usize);
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7) % 251) as u8).collect();
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::Sub2x2).expect("encode");
+    let (accurate, dims) = decode_encoded_image(&jpeg, JpegDct::Accurate).expect("accurate");
+    let (fast, dims_fast) = decode_encoded_image(&jpeg, JpegDct::Fast).expect("fast");
+    assert_eq!((dims, dims_fast), ((h, w, 3), (h, w, 3)));
+    assert_eq!((accurate.len(), fast.len()), (w * h * 3, w * h * 3));
+    let most = accurate
+        .iter()
+        .zip(&fast)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 8, "the two IDCTs differ by {most} levels");
+    let truncated = &jpeg[..jpeg.len() / 2];
+    assert!(decode_encoded_image(truncated, JpegDct::Accurate).is_err());
+}

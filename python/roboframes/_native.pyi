@@ -80,6 +80,7 @@ class NativeDataset:
         task: str | None = None,
         key_map: Mapping[str, str] | None = None,
         key_map_lerobot: bool = False,
+        split: str | None = None,
     ) -> NativeDataset: ...
     def handle(self) -> int: ...
     def __len__(self) -> int: ...
@@ -156,6 +157,7 @@ def validate(
     task: str | None = None,
     key_map: Mapping[str, str] | None = None,
     key_map_lerobot: bool = False,
+    split: str | None = None,
 ) -> dict[str, Any]: ...
 def compute_stats(
     dataset: NativeDataset,

@@ -1,12 +1,13 @@
 """The ``roboframes`` command: look at, check, summarise and convert a LeRobot v3.0 dataset
-folder, or HDF5 files read in place (ALOHA episode files, robomimic/LIBERO demo files).
+folder, or files read in place (HDF5: ALOHA episode files, robomimic/LIBERO demo files; RLDS:
+Open X-Embodiment TFDS folders).
 
 roboframes info ROOT                          summary: episodes, frames, fps, cameras, features, tasks, size
 roboframes validate ROOT [--decode all] [--json]   every problem at once; exit status 1 on errors
 roboframes stats ROOT [--recompute] [--json]  meta/stats.json, or statistics recomputed from the data
 roboframes convert SRC DST [--episodes 0 1]   SRC written as a LeRobot v3.0 dataset by LeRobot's writer
 
-HDF5 sources take --fps (when the files store none), --task and --key-map.
+HDF5 and RLDS sources take --fps (when the files store none), --task, --key-map and --split.
 """
 
 from __future__ import annotations
@@ -413,7 +414,10 @@ def _root_args(p: argparse.ArgumentParser) -> None:
 
 def _source_args(p: argparse.ArgumentParser, key_map: str) -> None:
     """The options of a root that is not a LeRobot dataset (HDF5 files)."""
-    p.add_argument("--format", choices=["lerobot", "hdf5"], default=None, help="the root's format (default: detected)")
+    p.add_argument(
+        "--format", choices=["lerobot", "hdf5", "rlds"], default=None, help="the root's format (default: detected)"
+    )
+    p.add_argument("--split", default=None, help="the split of an RLDS dataset (default: train)")
     p.add_argument("--fps", type=float, default=None, help="frames per second of files that store none")
     p.add_argument("--task", default=None, help="the task of every episode of files that store none")
     p.add_argument(
@@ -441,7 +445,13 @@ def _key_map(text: str) -> str | dict[str, str] | None:
 
 def _source(args: argparse.Namespace) -> dict[str, Any]:
     """The source options the command was given, as ``roboframes.Dataset``'s arguments."""
-    return {"format": args.format, "fps": args.fps, "task": args.task, "key_map": _key_map(args.key_map)}
+    return {
+        "format": args.format,
+        "fps": args.fps,
+        "task": args.task,
+        "key_map": _key_map(args.key_map),
+        "split": args.split,
+    }
 
 
 def _open(args: argparse.Namespace) -> Any:

@@ -76,6 +76,7 @@ def convert(
     fps: float | None = None,
     task: str | None = None,
     key_map: str | Mapping[str, str] | None = "lerobot",
+    split: str | None = None,
     repo_id: str | None = None,
     robot_type: str | None = None,
     use_videos: bool = True,
@@ -104,13 +105,14 @@ def convert(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
     dst = Path(dst).expanduser()
-    ds = Dataset(src, episodes=episodes, format=format, fps=fps, task=task, key_map=key_map)
+    ds = Dataset(src, episodes=episodes, format=format, fps=fps, task=task, key_map=key_map, split=split)
     record = {
         "source": str(ds.root),
         "format": ds.format,
         "episodes": [int(e) for e in ds.episodes],
         "fps": ds.fps,
         "task": task,
+        "split": split,
         "key_map": key_map if not isinstance(key_map, Mapping) else dict(key_map),
         "use_videos": bool(use_videos),
         "lerobot": version,

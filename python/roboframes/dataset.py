@@ -247,13 +247,17 @@ class Dataset(CameraKeys):
             12-bit codes of a quantiser) are read as: ``"mm"`` (default, LeRobot's) or ``"m"``:
             float32 depth, dequantised as LeRobot does; ``"raw"``: the stored codes, uint16.
             One channel: ``(H, W, 1)``, or ``(1, H, W)`` with ``channels_last=False``.
-        format: ``"lerobot"`` or ``"hdf5"``; ``None`` (default) detects it: a ``.hdf5``/``.h5``
-            file, or a folder of them without ``meta/info.json``, is read as HDF5 (ALOHA's one
-            file per episode, or robomimic/LIBERO's ``data/demo_<i>`` groups).
+        format: ``"lerobot"``, ``"hdf5"`` or ``"rlds"``; ``None`` (default) detects it: a
+            ``.hdf5``/``.h5`` file, or a folder of them without ``meta/info.json``, is read as
+            HDF5 (ALOHA's one file per episode, or robomimic/LIBERO's ``data/demo_<i>``
+            groups); a TFDS builder folder (``dataset_info.json``, ``features.json`` and
+            TFRecord shards; or the folder above its only version) as RLDS (Open X-Embodiment).
         fps: Frames per second of a source that stores no rate (an HDF5 file without an
             ``fps`` attribute); items' ``timestamp`` is ``frame_index / fps``. Given, it
             overrides a stored rate.
-        task: The task of every episode of a source that stores none.
+        task: The task of every episode of a source that stores none (overrides RLDS's
+            ``language_instruction``).
+        split: The split of an RLDS dataset (default ``"train"``, or its only split).
         key_map: Item names of a source's keys: ``None`` keeps the source's names
             (``observations/qpos``, ``obs/agentview_image``); ``"lerobot"`` names the layout's
             usual keys as LeRobot does (``observation.state``, ``observation.images.<cam>``,
@@ -278,6 +282,7 @@ class Dataset(CameraKeys):
         fps: float | None = None,
         task: str | None = None,
         key_map: str | Mapping[str, str] | None = None,
+        split: str | None = None,
     ) -> None:
         # (the options as given: ReaderOptions checks each and keeps its normalised form)
         given: dict[str, Any] = {
@@ -296,6 +301,7 @@ class Dataset(CameraKeys):
             "fps": fps,
             "task": task,
             "key_map": key_map,
+            "split": split,
         }
         self._open(root, ReaderOptions(**given))
 
@@ -327,6 +333,7 @@ class Dataset(CameraKeys):
             o.task,
             o.key_map if isinstance(o.key_map, dict) else None,
             o.key_map == "lerobot",
+            o.split,
         )
         for message in self._native.open_warnings():
             warnings.warn(message, MetadataWarning, stacklevel=3)
@@ -345,7 +352,7 @@ class Dataset(CameraKeys):
         self.options: ReaderOptions = o
         self._specs = self._native.output_specs(o.frame_dtype, o.channels_last)
         self.info: dict[str, Any] = json.loads(self._native.info_json())
-        #: The format of the root: ``"lerobot"``, or ``"hdf5"`` for HDF5 files read in place.
+        #: The format of the root: ``"lerobot"``, or ``"hdf5"``/``"rlds"`` for files read in place.
         self.format: str = self._native.format
         # two batches' worth: the one the caller holds and the one being filled
         self._spares = BufferPool(limit=2 * sum(1 for spec in self._specs if spec.is_array))
@@ -547,6 +554,7 @@ class Dataset(CameraKeys):
             fps=o.fps,
             task=o.task,
             key_map=o.key_map,
+            split=o.split,
         )
 
     def quality(self, *, cameras: bool = True) -> QualityReport:

@@ -97,7 +97,7 @@ def thread_count(n: Any) -> int:
 
 
 #: The formats ``format=`` names (``None`` detects the format from the path).
-SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5")
+SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5", "rlds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,7 @@ class ReaderOptions:
     fps: float | None = None
     task: str | None = None
     key_map: str | dict[str, str] | None = None
+    split: str | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -159,6 +160,8 @@ class ReaderOptions:
             if isinstance(f, bool) or not isinstance(f, int | float | np.integer | np.floating) or not f > 0:
                 raise InvalidArgumentError(f"fps must be a positive number, got {f!r}")
             put("fps", float(f))
+        if self.split is not None and not isinstance(self.split, str):
+            raise TypeError(f"split must be a string, not {type(self.split).__name__}")
         if self.task is not None and not isinstance(self.task, str):
             raise TypeError(f"task must be a string, not {type(self.task).__name__}")
         k = self.key_map

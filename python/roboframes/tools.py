@@ -158,10 +158,12 @@ def validate(
     fps: float | None = None,
     task: str | None = None,
     key_map: str | Mapping[str, str] | None = None,
+    split: str | None = None,
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
-    stops at the first one, and works on datasets too broken to open). HDF5 files (see
-    ``roboframes.Dataset``; ``format``, ``fps``, ``task`` and ``key_map`` as there) are checked
+    stops at the first one, and works on datasets too broken to open). HDF5 files and RLDS
+    folders (see ``roboframes.Dataset``; ``format``, ``fps``, ``task``, ``key_map`` and ``split``
+    as there) are checked
     for what they can hold wrong: a layout that is not recognised, an episode whose datasets
     are missing, unreadable or not one row per frame, and camera frames that do not decode.
 
@@ -181,7 +183,7 @@ def validate(
     cb, bar = _progress(progress, "validate")
     try:
         names = dict(key_map) if isinstance(key_map, Mapping) else key_map
-        source = ReaderOptions(format=format, fps=fps, task=task, key_map=names)  # (checks them)
+        source = ReaderOptions(format=format, fps=fps, task=task, key_map=names, split=split)  # (checks them)
         raw = _native.validate(
             os.fspath(root),
             decode,
@@ -193,6 +195,7 @@ def validate(
             source.task,
             source.key_map if isinstance(source.key_map, dict) else None,
             source.key_map == "lerobot",
+            source.split,
         )
     finally:
         if bar is not None:

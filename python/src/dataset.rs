@@ -71,8 +71,10 @@ fn kind_name(k: OutputKind) -> &'static str {
 
 /// The options of a source that is not a LeRobot root, from Python's arguments (`key_map`: a
 /// dict of names, else LeRobot's names when `key_map_lerobot`, else the source's own).
+#[allow(clippy::too_many_arguments)]
 pub fn source_options(
     format: Option<String>,
+    split: Option<String>,
     fps: Option<f64>,
     task: Option<String>,
     key_map: Option<IndexMap<String, String>>,
@@ -85,6 +87,7 @@ pub fn source_options(
     };
     SourceOptions {
         format,
+        split,
         fps,
         task,
         key_map,
@@ -357,7 +360,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -376,9 +379,10 @@ impl NativeDataset {
         task: Option<String>,
         key_map: Option<IndexMap<String, String>>,
         key_map_lerobot: bool,
+        split: Option<String>,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
-            source: source_options(format, fps, task, key_map, key_map_lerobot),
+            source: source_options(format, split, fps, task, key_map, key_map_lerobot),
             depth_output: depth_output(depth_output_unit)?,
             episodes,
             delta_timestamps,
@@ -626,7 +630,7 @@ impl NativeDataset {
         self.inner.strict_decode()
     }
 
-    /// The source's format: `"lerobot"` or `"hdf5"`.
+    /// The source's format: `"lerobot"`, `"hdf5"` or `"rlds"`.
     #[getter]
     fn format(&self) -> &'static str {
         self.inner.format()

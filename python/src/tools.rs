@@ -68,7 +68,7 @@ fn with_progress<T: Send>(
 /// Checks the dataset at `root` (see `roboframes_core::validate`); returns a dict with
 /// `findings` (dicts: severity, check, path, episode, key, message) and counts.
 #[pyfunction]
-#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false))]
+#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn validate<'py>(
     py: Python<'py>,
@@ -82,6 +82,7 @@ pub fn validate<'py>(
     task: Option<String>,
     key_map: Option<IndexMap<String, String>>,
     key_map_lerobot: bool,
+    split: Option<String>,
 ) -> NativeResult<Bound<'py, PyDict>> {
     let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
         msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
@@ -96,7 +97,7 @@ pub fn validate<'py>(
         decode,
         tolerance_s,
         decode_threads,
-        source: source_options(format, fps, task, key_map, key_map_lerobot),
+        source: source_options(format, split, fps, task, key_map, key_map_lerobot),
     };
     let state = Progress::default();
     let report = with_progress(py, &state, progress.as_ref(), || {

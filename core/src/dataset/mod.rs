@@ -74,6 +74,8 @@ enum Source {
     /// HDF5 files read in place (each episode's group is its data table).
     #[cfg(feature = "hdf5")]
     Hdf5(Arc<crate::hdf5src::Hdf5Source>),
+    /// An RLDS dataset read in place (each episode's record is its data table).
+    Rlds(Arc<crate::rldssrc::RldsSource>),
 }
 
 /// What a source's metadata says: info, episodes, tasks, subtasks, stats and warnings.
@@ -211,6 +213,18 @@ impl Dataset {
         let (source, info, episodes, tasks, subtasks, stats, mut warnings) = match format {
             crate::source::Format::LeRobot => Self::lerobot_meta(&root)?,
             crate::source::Format::Hdf5 => Self::hdf5_meta(&root, &opts.source)?,
+            crate::source::Format::Rlds => {
+                let o = crate::rldssrc::open(&root, &opts.source)?;
+                (
+                    Source::Rlds(o.source),
+                    o.info,
+                    o.episodes,
+                    o.tasks,
+                    None,
+                    None,
+                    o.warnings,
+                )
+            }
         };
         let video_keys = info.video_keys();
 
@@ -389,12 +403,13 @@ impl Dataset {
         })
     }
 
-    /// The source's format name: `"lerobot"` or `"hdf5"`.
+    /// The source's format name: `"lerobot"`, `"hdf5"` or `"rlds"`.
     pub fn format(&self) -> &'static str {
         match self.source {
             Source::LeRobot => "lerobot",
             #[cfg(feature = "hdf5")]
             Source::Hdf5(_) => "hdf5",
+            Source::Rlds(_) => "rlds",
         }
     }
 

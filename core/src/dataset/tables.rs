@@ -27,12 +27,14 @@ impl Dataset {
         if let Some(f) = files().get(&key).cloned() {
             return Ok(f);
         }
-        #[cfg(feature = "hdf5")]
-        if let super::Source::Hdf5(src) = &self.source {
-            let f = Arc::new(
-                src.load_episode(ep.episode_index)
-                    .map_err(|e| e.within(Some(ep.episode_index), None))?,
-            );
+        let loaded = match &self.source {
+            super::Source::LeRobot => None,
+            #[cfg(feature = "hdf5")]
+            super::Source::Hdf5(src) => Some(src.load_episode(ep.episode_index)),
+            super::Source::Rlds(src) => Some(src.load_episode(ep.episode_index)),
+        };
+        if let Some(f) = loaded {
+            let f = Arc::new(f.map_err(|e| e.within(Some(ep.episode_index), None))?);
             files().entry(key).or_insert_with(|| f.clone());
             return Ok(f);
         }

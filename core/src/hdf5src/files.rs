@@ -13,9 +13,6 @@ use crate::error::{Error, Location, Result};
 /// thousands).
 const MAX_OPEN: usize = 64;
 
-/// What a file looked like when the source was opened: its size and modification time.
-type Stamp = (u64, Option<std::time::SystemTime>);
-
 /// The files of one source, opened read-only on demand and kept among the [`MAX_OPEN`] most
 /// recently used, per process (a forked worker opens its own handles). Dropping it closes them.
 /// A file replaced or rewritten since the source was opened is an error, never read as if it
@@ -23,32 +20,20 @@ type Stamp = (u64, Option<std::time::SystemTime>);
 #[derive(Debug)]
 pub struct Files {
     paths: Vec<PathBuf>,
-    stamps: Vec<Stamp>,
+    stamped: Vec<crate::source::Stamped>,
     open: Mutex<LruCache<usize, (u32, hdf5::File)>>,
-}
-
-/// The size and modification time of `path`.
-fn stamp(path: &Path) -> Result<Stamp> {
-    let m = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            at: Location::file(path),
-            detail: "HDF5 file is missing".into(),
-        },
-        _ => Error::Io {
-            at: Location::file(path),
-            source: e,
-        },
-    })?;
-    Ok((m.len(), m.modified().ok()))
 }
 
 impl Files {
     /// The files at `paths`, as they are now.
     pub fn new(paths: Vec<PathBuf>) -> Result<Files> {
-        let stamps = paths.iter().map(|p| stamp(p)).collect::<Result<_>>()?;
+        let stamped = paths
+            .iter()
+            .map(|p| crate::source::Stamped::new(p.clone(), super::FORMAT))
+            .collect::<Result<_>>()?;
         Ok(Files {
             paths,
-            stamps,
+            stamped,
             open: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(MAX_OPEN).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
@@ -80,14 +65,10 @@ impl Files {
                 }
             }
         }
-        if self.stamps.get(i) != Some(&stamp(path)?) {
-            return Err(source_error(
-                path,
-                "",
-                None,
-                "the file changed after the dataset was opened; open the dataset again",
-            ));
-        }
+        self.stamped
+            .get(i)
+            .ok_or_else(|| Error::internal("HDF5 source", format!("no file {i}")))?
+            .check()?;
         let f = hdf5::File::open(path)
             .map_err(|e| source_error(path, "", None, format!("cannot open the file: {e}")))?;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());

@@ -236,7 +236,8 @@ impl RowFrames for Hdf5Frames {
             self.read_hyperslab(&ds, row, buf).map_err(err)?;
         }
         Ok(if self.encoded {
-            FrameBytes::Encoded
+            // (ALOHA's recordings are read back with OpenCV)
+            FrameBytes::Encoded(crate::image::JpegDct::Accurate)
         } else {
             FrameBytes::Pixels
         })

@@ -17,7 +17,7 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use indexmap::IndexMap;
 
 use crate::error::{Error, Location, Result};
-use crate::meta::{DType, Episode, Feature, FeatureKind, Info};
+use crate::meta::{DType, Episode, Info};
 use crate::source::SourceOptions;
 use crate::table::{ColumnData, DataFile};
 pub use layout::Layout;
@@ -101,15 +101,6 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
-/// Names items carry that the source's keys may not take.
-const RESERVED: [&str; 5] = [
-    "index",
-    "episode_index",
-    "frame_index",
-    "timestamp",
-    "task_index",
-];
-
 /// Opens the HDF5 file or folder of files at `root`.
 pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let files = Arc::new(files::Files::new(files::list(root)?)?);
@@ -144,7 +135,14 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     for c in &mut columns {
         c.name = layout::item_name(found.layout, &c.rel, c.kind, &opts.key_map);
     }
-    check_names(&columns, &opts.key_map, root)?;
+    crate::source::check_names(
+        &columns
+            .iter()
+            .map(|c| (c.rel.as_str(), c.name.as_str()))
+            .collect::<Vec<_>>(),
+        &opts.key_map,
+        root,
+    )?;
 
     let mut tasks: IndexMap<i64, String> = IndexMap::new();
     let mut task_of: IndexMap<String, i64> = IndexMap::new();
@@ -212,14 +210,25 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             ));
         }
     }
-    let info = synthetic_info(
-        &columns,
+    let features = columns
+        .iter()
+        .map(|c| match (c.kind, c.shape.as_slice()) {
+            (ColumnKind::Numeric(dt), shape) => crate::source::numeric_feature(&c.name, dt, shape),
+            (_, [h, w, ch]) => crate::source::image_feature(&c.name, (*h, *w, *ch)),
+            (_, shape) => crate::source::numeric_feature(&c.name, DType::U8, shape),
+        })
+        .collect();
+    let info = crate::source::synthetic_info(
+        features,
         fps,
         !tasks.is_empty(),
-        &episodes,
+        episodes.len(),
         next,
-        found.layout,
-        paths,
+        serde_json::json!({
+            "format": "hdf5",
+            "layout": found.layout.name(),
+            "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        }),
     );
     Ok(Opened {
         source: Arc::new(Hdf5Source {
@@ -233,152 +242,6 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         tasks,
         warnings,
     })
-}
-
-/// Item names must be unique, leave LeRobot's bookkeeping names alone, and a given mapping may
-/// only name keys the source has.
-fn check_names(columns: &[Column], map: &crate::source::KeyMap, root: &Path) -> Result<()> {
-    if let crate::source::KeyMap::Names(names) = map {
-        for k in names.keys() {
-            if !columns.iter().any(|c| &c.rel == k) {
-                return Err(Error::InvalidArgument {
-                    msg: format!(
-                        "key_map names '{k}', which is not a key of '{}' (keys: {})",
-                        root.display(),
-                        columns
-                            .iter()
-                            .map(|c| c.rel.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            }
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for c in columns {
-        if RESERVED.contains(&c.name.as_str()) {
-            return Err(Error::InvalidArgument {
-                msg: format!(
-                    "key '{}' would be named '{}', a name items keep for LeRobot's own column; \
-                     map it to another name with key_map",
-                    c.rel, c.name
-                ),
-            });
-        }
-        if !seen.insert(c.name.as_str()) {
-            return Err(Error::InvalidArgument {
-                msg: format!(
-                    "two keys would both be named '{}' (the second is '{}'); give one another \
-                     name with key_map",
-                    c.name, c.rel
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The `Info` of an HDF5 source, in LeRobot's terms: the columns, then LeRobot's bookkeeping
-/// features; `raw` is the `info.json` LeRobot would write for it (without paths), plus a
-/// `source` entry saying what was read.
-fn synthetic_info(
-    columns: &[Column],
-    fps: f64,
-    tasks: bool,
-    episodes: &[Episode],
-    total_frames: i64,
-    layout: Layout,
-    paths: &[PathBuf],
-) -> Info {
-    let mut features: IndexMap<String, Feature> = IndexMap::new();
-    let mut add = |name: &str, kind: FeatureKind, dtype: &str, shape: Vec<usize>, names| {
-        features.insert(
-            name.to_owned(),
-            Feature {
-                name: name.to_owned(),
-                kind,
-                dtype_str: dtype.to_owned(),
-                shape,
-                names,
-                depth: None,
-            },
-        );
-    };
-    for c in columns {
-        match c.kind {
-            ColumnKind::Numeric(dt) => {
-                let shape = if c.shape.is_empty() {
-                    vec![1]
-                } else {
-                    c.shape.clone()
-                };
-                add(&c.name, FeatureKind::Numeric(dt), dt.name(), shape, None);
-            }
-            ColumnKind::Pixels | ColumnKind::Encoded => add(
-                &c.name,
-                FeatureKind::Image,
-                "image",
-                c.shape.clone(),
-                Some(vec!["height".into(), "width".into(), "channels".into()]),
-            ),
-        }
-    }
-    add(
-        "timestamp",
-        FeatureKind::Numeric(DType::F32),
-        "float32",
-        vec![1],
-        None,
-    );
-    for k in ["frame_index", "episode_index", "index"] {
-        add(k, FeatureKind::Numeric(DType::I64), "int64", vec![1], None);
-    }
-    if tasks {
-        add(
-            "task_index",
-            FeatureKind::Numeric(DType::I64),
-            "int64",
-            vec![1],
-            None,
-        );
-    }
-    let feats_json: serde_json::Map<String, serde_json::Value> = features
-        .values()
-        .map(|f| {
-            let mut m = serde_json::Map::new();
-            m.insert("dtype".into(), f.dtype_str.clone().into());
-            m.insert("shape".into(), serde_json::json!(f.shape));
-            m.insert(
-                "names".into(),
-                f.names
-                    .clone()
-                    .map_or(serde_json::Value::Null, |n| serde_json::json!(n)),
-            );
-            (f.name.clone(), serde_json::Value::Object(m))
-        })
-        .collect();
-    let raw = serde_json::json!({
-        "fps": fps,
-        "total_episodes": episodes.len(),
-        "total_frames": total_frames,
-        "features": feats_json,
-        "source": {
-            "format": "hdf5",
-            "layout": layout.name(),
-            "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        },
-    });
-    Info {
-        codebase_version: String::new(),
-        fps,
-        data_path: String::new(),
-        video_path: None,
-        features,
-        total_episodes: i64::try_from(episodes.len()).unwrap_or(i64::MAX),
-        total_frames,
-        raw,
-    }
 }
 
 impl Hdf5Source {
@@ -396,41 +259,13 @@ impl Hdf5Source {
         let file = self.files.open(g.file)?;
         let group = files::group(&file, &g.group, path)?;
         let n = g.length;
-        let mut columns = std::collections::HashMap::new();
-        let bookkeeping = |f: &dyn Fn(usize) -> i64| -> Result<ColumnData> {
-            let mut bytes = Vec::with_capacity(n * 8);
-            for r in 0..n {
-                bytes.extend_from_slice(&f(r).to_ne_bytes());
-            }
-            Ok(ColumnData::Fixed {
-                dtype: DType::I64,
-                per_row: 1,
-                bytes,
-            })
-        };
-        let first = g.first_index;
-        let row = |r: usize| i64::try_from(r).unwrap_or(i64::MAX);
-        columns.insert(
-            "index".into(),
-            bookkeeping(&|r| first.saturating_add(row(r)))?,
-        );
-        columns.insert("episode_index".into(), bookkeeping(&|_| episode_index)?);
-        columns.insert("frame_index".into(), bookkeeping(&row)?);
-        if let Some(t) = g.task_index {
-            columns.insert("task_index".into(), bookkeeping(&|_| t)?);
-        }
-        // LeRobot's timestamps: frame_index / fps, stored as float32
-        let mut ts = Vec::with_capacity(n * 4);
-        for r in 0..n {
-            ts.extend_from_slice(&((r as f64 / self.fps) as f32).to_ne_bytes());
-        }
-        columns.insert(
-            "timestamp".into(),
-            ColumnData::Fixed {
-                dtype: DType::F32,
-                per_row: 1,
-                bytes: ts,
-            },
+        let tasks = g.task_index.map(|t| vec![t; n]);
+        let mut columns = crate::source::bookkeeping_columns(
+            g.first_index,
+            episode_index,
+            n,
+            self.fps,
+            tasks.as_deref(),
         );
         for c in &self.columns {
             let err = |m: String| source_error(path, &g.group, Some(&c.rel), m);
@@ -468,7 +303,7 @@ impl Hdf5Source {
         }
         Ok(DataFile {
             path: path.clone(),
-            first_index: first,
+            first_index: g.first_index,
             rows: n,
             file_rows: n as u64,
             columns,
