@@ -12,7 +12,7 @@ import pytest
 
 import roboframes
 from roboframes.cli import main
-from roboframes.convert import RECORD, convert
+from roboframes.convert import RECORD, UNDER_WAY, convert
 from roboframes.errors import InvalidArgumentError
 from test_hdf5 import DEMOS, h5_rows, write_robomimic
 
@@ -84,8 +84,13 @@ def test_rerunning_is_safe(aloha: Path, tmp_path: Path) -> None:
     partial = tmp_path / "again.partial"
     (partial / "meta").mkdir(parents=True)
     (partial / "meta" / "junk").write_text("x")
+    with pytest.raises(FileExistsError, match="not an interrupted conversion"):
+        convert(aloha, tmp_path / "again", task="t", episodes=[1], progress=False)  # not ours: kept
+    assert (partial / "meta" / "junk").exists()
+    (partial / UNDER_WAY).write_text("{}")
     convert(aloha, tmp_path / "again", task="t", episodes=[1], progress=False)
     assert not partial.exists() and not (tmp_path / "again" / "meta" / "junk").exists()
+    assert not (tmp_path / "again" / UNDER_WAY).exists()
 
 
 def test_refusals(aloha: Path, tmp_path: Path) -> None:

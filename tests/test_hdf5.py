@@ -393,26 +393,50 @@ def test_jpeg_rows_that_are_not_images(tmp_path: Path) -> None:
 
 def test_frames_stored_every_way_read_as_h5py_reads_them(tmp_path: Path) -> None:
     """Frames read directly from their chunks and through libhdf5's pipeline alike: a deflated
-    chunk, one whose deflate filter was skipped (its filter mask), one never written (the fill
-    value), chunks of several frames, and a contiguous dataset."""
+    chunk, one whose deflate filter was skipped (its filter mask), chunks of several frames, a
+    contiguous dataset, and booleans; a frame never written is an error, not its fill value."""
     rng = np.random.default_rng(5)
     t = 4
     frames = rng.integers(0, 255, (t, 8, 12, 3), dtype=np.uint8)
     path = tmp_path / "episode_0.hdf5"
     with h5py.File(path, "w") as f:
         f.create_dataset("action", data=rng.normal(size=(t, 2)))
+        f.create_dataset("observations/half", data=rng.normal(size=(t, 3)).astype(np.float16))
         images = f.create_group("observations/images")
         d = images.create_dataset("masked", (t, 8, 12, 3), dtype=np.uint8, chunks=(1, 8, 12, 3), compression="gzip")
-        d[0] = frames[0]
+        d[0], d[2], d[3] = frames[0], frames[2], frames[3]
         d.id.write_direct_chunk((1, 0, 0, 0), frames[1].tobytes(), filter_mask=1)  # deflate skipped
-        d[3] = frames[3]  # row 2 never written: the fill value
         images.create_dataset("multi", data=frames, chunks=(2, 8, 12, 3), compression="gzip")
         images.create_dataset("contiguous", data=frames)
     ds = roboframes.Dataset(path, fps=10)
     b = ds.get_batch(list(range(t)))
     for cam in ("masked", "multi", "contiguous"):
         np.testing.assert_array_equal(b[f"observations/images/{cam}"], h5_rows(path, "", f"observations/images/{cam}"))
-    assert not b["observations/images/masked"][2].any()
+    np.testing.assert_array_equal(b["observations/half"], h5_rows(path, "", "observations/half").astype(np.float32))
+    del ds  # (closes its files: h5py writes only to a file nobody holds open)
+    with h5py.File(path, "r+") as f:
+        f.create_dataset(
+            "observations/images/holey", (t, 8, 12, 3), dtype=np.uint8, chunks=(1, 8, 12, 3), compression="gzip"
+        )[0] = frames[0]
+    holey = roboframes.Dataset(path, fps=10)
+    holey[0]
+    with pytest.raises(SourceFormatError, match="row 1: the frame was never written"):
+        holey[1]
+
+
+def test_booleans_that_are_not_booleans_are_errors(tmp_path: Path) -> None:
+    """h5py stores booleans as an int8 enum; a byte other than 0 or 1 there is damage, named."""
+    path = tmp_path / "episode_0.hdf5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("action", data=np.zeros((3, 2)))
+        flags = f.create_dataset("observations/flag", data=np.array([True, False, True]))
+        raw = flags.id.get_offset()
+    data = bytearray(path.read_bytes())
+    data[raw + 1] = 7
+    path.write_bytes(bytes(data))
+    with pytest.raises(SourceFormatError, match="element 1 is 7, not a boolean") as e:
+        roboframes.Dataset(path, fps=10)[0]
+    assert e.value.key == "observations/flag"
 
 
 def test_mlx_surface_reads_hdf5(aloha: Path) -> None:

@@ -299,17 +299,23 @@ fn turbo_decode(
         );
         let err = (rc != 0).then(|| {
             let text = tj::tjGetErrorStr2(handle);
-            if text.is_null() {
+            let text = if text.is_null() {
                 "unknown error".to_string()
             } else {
                 std::ffi::CStr::from_ptr(text)
                     .to_string_lossy()
                     .into_owned()
-            }
+            };
+            let warning = tj::tjGetErrorCode(handle) == tj::TJERR_TJERR_WARNING as c_int;
+            (warning, text)
         });
         tj::tjDestroy(handle);
         match err {
-            Some(e) => Err(format!("cannot decode JPEG: {e}")),
+            // libjpeg's warnings (extraneous bytes before a marker, ...) leave the pixels
+            // whole, and PIL, OpenCV and TensorFlow accept such images; a JPEG cut short is
+            // refused, as they refuse it
+            Some((true, e)) if !e.contains("Premature end") => Ok(()),
+            Some((_, e)) => Err(format!("cannot decode JPEG: {e}")),
             None => Ok(()),
         }
     }

@@ -360,3 +360,72 @@ impl Stamped {
         Ok(buf)
     }
 }
+
+/// The frame rate of a source: `given` (checked), else the one its files store, else the
+/// error `missing` makes (a source without a clock needs one: items' time is
+/// `frame_index / fps`).
+pub(crate) fn frame_rate(
+    given: Option<f64>,
+    stored: Option<f64>,
+    missing: impl FnOnce() -> Error,
+) -> Result<f64> {
+    match given {
+        Some(f) if f.is_finite() && f > 0.0 => Ok(f),
+        Some(f) => Err(Error::InvalidArgument {
+            msg: format!("fps must be a positive number, got {f}"),
+        }),
+        None => stored.ok_or_else(missing),
+    }
+}
+
+/// Task texts numbered in order of first appearance (`meta/tasks`' role for a source).
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    index: HashMap<String, i64>,
+    table: IndexMap<i64, String>,
+}
+
+impl Tasks {
+    /// The index of task `text`, numbered when first seen.
+    pub fn index(&mut self, text: &str) -> i64 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
+        self.index.insert(text.to_owned(), i);
+        self.table.insert(i, text.to_owned());
+        i
+    }
+
+    /// `{task_index: task}`.
+    pub fn into_table(self) -> IndexMap<i64, String> {
+        self.table
+    }
+}
+
+/// The episode table of a source whose episodes hold `lengths` frames, in order: episode `i`
+/// is its own data table (data file `i` of chunk 0; see `Dataset::data_file`), its items
+/// following the previous episode's.
+pub(crate) fn episode_table(lengths: &[usize]) -> Result<Vec<crate::meta::Episode>> {
+    let mut out = Vec::with_capacity(lengths.len());
+    let mut next: i64 = 0;
+    for (i, &n) in lengths.iter().enumerate() {
+        let too_many = || Error::InvalidArgument {
+            msg: "the episodes hold more than 2^63 frames".into(),
+        };
+        let index = i64::try_from(i).map_err(|_| too_many())?;
+        let length = i64::try_from(n).map_err(|_| too_many())?;
+        let to = next.checked_add(length).ok_or_else(too_many)?;
+        out.push(crate::meta::Episode {
+            episode_index: index,
+            length,
+            data_chunk_index: 0,
+            data_file_index: index,
+            dataset_from_index: next,
+            dataset_to_index: to,
+            videos: Vec::new(),
+        });
+        next = to;
+    }
+    Ok(out)
+}

@@ -30,6 +30,10 @@ BOOKKEEPING = ("index", "episode_index", "frame_index", "timestamp", "task_index
 #: The record of a conversion, in the written dataset's ``meta/``.
 RECORD = "roboframes_convert.json"
 
+#: The mark of a conversion under way, in ``DST.partial``: only a folder holding it is ever
+#: removed (an interrupted conversion's), never another one of that name.
+UNDER_WAY = ".roboframes-convert-under-way"
+
 
 def lerobot_features(ds: Dataset, use_videos: bool = True) -> dict[str, dict[str, Any]]:
     """The ``features`` to create a LeRobot dataset holding ``ds``'s items: cameras as videos
@@ -56,8 +60,13 @@ def lerobot_features(ds: Dataset, use_videos: bool = True) -> dict[str, dict[str
             )
         shape = tuple(int(d) for d in f["shape"])
         if f["dtype"] in ("video", "image"):
+            if shape[-1] != 3:
+                raise InvalidArgumentError(
+                    f"camera '{key}' has {shape[-1]} channels; LeRobot's writer takes colour (3-channel) "
+                    "frames: leave it out of the conversion with key_map, or convert its frames first"
+                )
             out[key] = {
-                "dtype": "video" if use_videos and shape[-1] == 3 else "image",
+                "dtype": "video" if use_videos else "image",
                 "shape": shape,
                 "names": ["height", "width", "channels"],
             }
@@ -128,11 +137,22 @@ def convert(
     if "task" not in {s.key for s in ds.output_specs()}:
         raise InvalidArgumentError(f"{ds.root} stores no task, and LeRobot's frames each need one: pass task='...'")
     features = lerobot_features(ds, use_videos)
+    empty = [e.index for e in ds.episodes() if e.length == 0]
+    if empty:
+        raise InvalidArgumentError(
+            f"episodes {empty} of {ds.root} hold no frames, and LeRobot saves no empty episode: "
+            "convert a selection without them (episodes=)"
+        )
     if float(ds.fps) != int(ds.fps):
         raise InvalidArgumentError(f"LeRobot stores an integer fps; {ds.root} is at {ds.fps} fps")
     partial = dst.with_name(dst.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)  # an interrupted conversion's leftovers (this name is ours)
+    if partial.exists() or partial.is_symlink():
+        if not (partial.is_dir() and not partial.is_symlink() and (partial / UNDER_WAY).is_file()):
+            raise FileExistsError(
+                f"{partial} exists and is not an interrupted conversion's (it lacks {UNDER_WAY}); "
+                "remove it or choose another destination"
+            )
+        shutil.rmtree(partial)  # an interrupted conversion's leftovers
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     total = len(ds)
@@ -148,6 +168,7 @@ def convert(
                 robot_type=robot_type,
                 use_videos=any(f["dtype"] == "video" for f in features.values()),
             )
+            (partial / UNDER_WAY).write_text(json.dumps(record) + "\n")
             for record_ in ds.episodes():
                 first, n = record_.first_item, record_.length
                 for start in range(first, first + n, batch_size):
@@ -170,5 +191,6 @@ def convert(
         if bar is not None:
             bar.close()
     (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    (partial / UNDER_WAY).unlink()
     partial.rename(dst)
     return dst

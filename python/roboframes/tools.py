@@ -217,11 +217,18 @@ def compute_stats(
     0.4.4's writer computes ``meta/stats.json`` (see the README), as ``{feature: {stat:
     ndarray}}`` in LeRobot's shapes: ``(D,)`` per element of a numeric feature's last axis,
     ``(3, 1, 1)`` per channel for cameras (values / 255), ``count`` of shape ``(1,)``.
-    ``root`` may be a remote root's URL, reached with ``storage_options``, or HDF5 files (see
-    ``roboframes.Dataset``), or an opened ``roboframes.Dataset`` (its selection and options)."""
+    ``root`` may be a remote root's URL, reached with ``storage_options``, or HDF5 files or an
+    RLDS folder (see ``roboframes.Dataset``), or an opened ``roboframes.Dataset``: then its own
+    selection and options are used, and ``episodes``, ``tolerance_s``, ``decode_threads`` and
+    ``storage_options`` must be left out."""
     from .dataset import Dataset as Opened
 
     if isinstance(root, Opened):
+        if episodes is not None or tolerance_s != 1e-4 or decode_threads is not None or storage_options is not None:
+            raise InvalidArgumentError(
+                "compute_stats of an opened dataset uses its own episodes and options: open it with "
+                "them (ds.reopen(episodes=...)) instead of passing them here"
+            )
         ds = root
     else:
         ds = Opened(

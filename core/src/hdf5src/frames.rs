@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hdf5::filters::Filter;
 
@@ -35,11 +35,11 @@ pub struct Hdf5Frames {
     dataset: String,
     encoded: bool,
     rows: usize,
+    /// The dataset's rank (a chunk's offset has one entry per dimension).
+    rank: usize,
     /// Bytes of one row (a frame, or an encoded row's padded width).
     row_bytes: usize,
     read: FrameRead,
-    /// The open dataset, with the pid of the process that opened it.
-    handle: Mutex<Option<(u32, hdf5::Dataset)>>,
 }
 
 thread_local! {
@@ -49,55 +49,64 @@ thread_local! {
 
 impl Hdf5Frames {
     /// The frames of `ds` (open in file `file` of `files`, at path `dataset`), uint8 rows of
-    /// pixels, or of encoded images when `encoded`.
+    /// pixels, or of encoded images when `encoded` (rank 2: one padded row of bytes a frame).
+    /// (The dataset is opened anew for each frame: a handle kept here would keep its file
+    /// open past the source's bound on open files.)
     pub fn new(
         files: Arc<Files>,
         file: usize,
         ds: &hdf5::Dataset,
         dataset: String,
         encoded: bool,
-    ) -> Hdf5Frames {
+    ) -> Result<Hdf5Frames> {
         let shape = ds.shape();
-        let row_bytes = shape.iter().skip(1).product();
+        let path = files.path(file)?;
+        let bad = |m: String| source_error(path, "", Some(&dataset), m);
+        if encoded && shape.len() != 2 {
+            return Err(bad(format!(
+                "shape {shape:?}: an encoded camera holds one row of bytes a frame"
+            )));
+        }
+        let row_bytes = shape
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |n, d| n.checked_mul(*d))
+            .filter(|n| *n <= crate::meta::MAX_FEATURE_ELEMENTS)
+            .ok_or_else(|| bad(format!("rows of shape {:?} are not frames", shape.get(1..))))?;
         let one_frame_chunks = ds
             .chunk()
             .is_some_and(|c| c.first() == Some(&1) && c.get(1..) == shape.get(1..));
+        // (a pipeline that cannot be read goes through libhdf5's own reading)
+        let filters = ds.dcpl().and_then(|p| p.get_filters());
         let mut read = FrameRead::Chunk { deflate: None };
-        if one_frame_chunks {
-            for (i, f) in ds.filters().iter().enumerate() {
-                match (f, &mut read) {
-                    (Filter::Deflate(_), FrameRead::Chunk { deflate }) if deflate.is_none() => {
-                        *deflate = u32::try_from(i).ok();
+        match filters {
+            Ok(filters) if one_frame_chunks => {
+                for (i, f) in filters.iter().enumerate() {
+                    match (f, &mut read) {
+                        (Filter::Deflate(_), FrameRead::Chunk { deflate }) if deflate.is_none() => {
+                            *deflate = u32::try_from(i).ok();
+                        }
+                        (Filter::Shuffle, _) => {}
+                        _ => read = FrameRead::Hyperslab,
                     }
-                    (Filter::Shuffle, _) => {}
-                    _ => read = FrameRead::Hyperslab,
                 }
             }
-        } else {
-            read = FrameRead::Hyperslab;
+            _ => read = FrameRead::Hyperslab,
         }
-        Hdf5Frames {
+        Ok(Hdf5Frames {
+            rows: shape.first().copied().unwrap_or(0),
+            rank: shape.len(),
             files,
             file,
             dataset,
             encoded,
-            rows: shape.first().copied().unwrap_or(0),
             row_bytes,
             read,
-            handle: Mutex::new(None),
-        }
+        })
     }
 
-    /// The dataset, open in this process.
+    /// The dataset, open.
     fn dataset(&self, path: &Path) -> Result<hdf5::Dataset> {
-        let pid = std::process::id();
-        // (a poisoned lock: the slot holds a whole value or none)
-        let mut slot = self.handle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((p, ds)) = slot.as_ref() {
-            if *p == pid {
-                return Ok(ds.clone());
-            }
-        }
         let ds = self
             .files
             .open(self.file)?
@@ -110,7 +119,14 @@ impl Hdf5Frames {
                     format!("cannot open the dataset: {e}"),
                 )
             })?;
-        *slot = Some((pid, ds.clone()));
+        if ds.ndim() != self.rank {
+            return Err(source_error(
+                path,
+                "",
+                Some(&self.dataset),
+                format!("the dataset's rank changed to {}", ds.ndim()),
+            ));
+        }
         Ok(ds)
     }
 
@@ -122,7 +138,7 @@ impl Hdf5Frames {
         buf: &mut Vec<u8>,
     ) -> std::result::Result<(), String> {
         let mut sel = vec![hdf5::SliceOrIndex::from(row..row + 1)];
-        sel.extend((1..ds.ndim()).map(|_| hdf5::SliceOrIndex::from(..)));
+        sel.extend((1..self.rank).map(|_| hdf5::SliceOrIndex::from(..)));
         let arr = ds
             .read_slice::<u8, _, ndarray::IxDyn>(hdf5::Hyperslab::from(sel))
             .map_err(|e| format!("row {row}: cannot read the frame: {e}"))?;
@@ -132,17 +148,24 @@ impl Hdf5Frames {
     }
 }
 
-/// The stored bytes of the chunk at row `row` of `ds` (a chunk of one row), its filter mask,
-/// or None when the chunk was never written (the row holds the fill value).
+/// The stored bytes of the chunk at row `row` of `ds` (a chunk of one row of rank `rank`), and
+/// its filter mask; at most `max_bytes` (a stored size past it is an error, not an
+/// allocation). A chunk never written is an error: the row would read as the fill value, not
+/// a recorded frame.
 fn read_chunk(
     ds: &hdf5::Dataset,
+    rank: usize,
     row: usize,
+    max_bytes: usize,
     out: &mut Vec<u8>,
-) -> std::result::Result<Option<u32>, String> {
+) -> std::result::Result<u32, String> {
     use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dread_chunk1};
     let offset: Vec<hdf5_sys::h5::hsize_t> = std::iter::once(row as u64)
-        .chain(std::iter::repeat_n(0, ds.ndim().saturating_sub(1)))
+        .chain(std::iter::repeat_n(0, rank.saturating_sub(1)))
         .collect();
+    if rank == 0 || ds.ndim() != rank {
+        return Err(format!("row {row}: the dataset's rank is not {rank}"));
+    }
     let id = ds.id();
     hdf5::sync::sync(|| {
         let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
@@ -155,10 +178,18 @@ fn read_chunk(
             return Err(format!("row {row}: cannot locate the frame's chunk"));
         }
         if size == 0 || addr == hdf5_sys::h5::HADDR_UNDEF {
-            return Ok(None);
+            return Err(format!(
+                "row {row}: the frame was never written (the dataset holds its fill value there)"
+            ));
         }
-        let size =
-            usize::try_from(size).map_err(|_| format!("row {row}: chunk of {size} bytes"))?;
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= max_bytes)
+            .ok_or_else(|| {
+                format!(
+                    "row {row}: a stored chunk of {size} bytes for a frame of at most {max_bytes}"
+                )
+            })?;
         out.clear();
         out.resize(size, 0);
         let mut filters = 0u32;
@@ -176,7 +207,7 @@ fn read_chunk(
         if rc < 0 {
             return Err(format!("row {row}: cannot read the frame's chunk"));
         }
-        Ok(Some(filters))
+        Ok(filters)
     })
 }
 
@@ -212,28 +243,43 @@ impl RowFrames for Hdf5Frames {
             return Err(err(format!("row {row} of a dataset of {} rows", self.rows)));
         }
         let ds = self.dataset(path)?;
-        let done = match self.read {
-            FrameRead::Chunk { deflate: None } => read_chunk(&ds, row, buf).map_err(err)?.is_some(),
+        // a chunk stored as is holds exactly one row; a deflated one at most zlib's worst case
+        let whole = |b: &Vec<u8>| {
+            if b.len() == self.row_bytes {
+                Ok(())
+            } else {
+                Err(format!(
+                    "row {row}: a chunk of {} bytes for a row of {}",
+                    b.len(),
+                    self.row_bytes
+                ))
+            }
+        };
+        match self.read {
+            FrameRead::Chunk { deflate: None } => {
+                read_chunk(&ds, self.rank, row, self.row_bytes, buf)
+                    .and_then(|_| whole(buf))
+                    .map_err(err)?
+            }
             FrameRead::Chunk { deflate: Some(at) } => {
+                let most = self
+                    .row_bytes
+                    .saturating_add(self.row_bytes / 1000)
+                    .saturating_add(1 << 16);
                 let mut stored = STORED.with(RefCell::take);
-                let got = read_chunk(&ds, row, &mut stored).and_then(|mask| match mask {
-                    None => Ok(false),
-                    // (the filter was skipped for this chunk: stored as is)
-                    Some(m) if m & (1 << at) != 0 => {
+                let got = read_chunk(&ds, self.rank, row, most, &mut stored).and_then(|mask| {
+                    if mask & (1 << at) != 0 {
+                        // (the filter was skipped for this chunk: stored as is)
                         std::mem::swap(buf, &mut stored);
-                        Ok(true)
+                        whole(buf)
+                    } else {
+                        inflate(&stored, self.row_bytes, buf).map_err(|m| format!("row {row}: {m}"))
                     }
-                    Some(_) => inflate(&stored, self.row_bytes, buf)
-                        .map(|()| true)
-                        .map_err(|m| format!("row {row}: {m}")),
                 });
                 STORED.with(|s| s.replace(stored));
                 got.map_err(err)?
             }
-            FrameRead::Hyperslab => false,
-        };
-        if !done {
-            self.read_hyperslab(&ds, row, buf).map_err(err)?;
+            FrameRead::Hyperslab => self.read_hyperslab(&ds, row, buf).map_err(err)?,
         }
         Ok(if self.encoded {
             // (ALOHA's recordings are read back with OpenCV)

@@ -212,14 +212,26 @@ fn first_dim(g: &hdf5::Group, name: &str, path: &Path, group: &str) -> Result<us
             format!("the episode has no '{name}' dataset (every episode needs one)"),
         )
     })?;
-    ds.shape().first().copied().ok_or_else(|| {
+    let length = ds.shape().first().copied().ok_or_else(|| {
         source_error(
             path,
             group,
             Some(name),
             "is a scalar, not one row per frame",
         )
-    })
+    })?;
+    if length > super::MAX_EPISODE_FRAMES {
+        return Err(source_error(
+            path,
+            group,
+            Some(name),
+            format!(
+                "an episode of {length} frames; more than {} is not a recording",
+                super::MAX_EPISODE_FRAMES
+            ),
+        ));
+    }
+    Ok(length)
 }
 
 /// The frame rate a file stores: an `fps` attribute (at the root, or on `data`), else
@@ -312,14 +324,16 @@ fn columns(
             ));
             continue;
         }
-        let dtype = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| {
-            source_error(
-                path,
-                group,
-                Some(&rel),
-                format!("cannot read the type: {e}"),
-            )
-        })?;
+        let dtype = match ds.dtype().and_then(|t| t.to_descriptor()) {
+            Ok(t) => t,
+            Err(e) => {
+                warnings.push(format!(
+                    "{}: '{group}/{rel}' is left out: its type is not one roboframes reads ({e})",
+                    path.display()
+                ));
+                continue;
+            }
+        };
         let is_u8 = matches!(
             dtype,
             hdf5::types::TypeDescriptor::Unsigned(hdf5::types::IntSize::U1)

@@ -23,7 +23,26 @@ use crate::table::{ColumnData, DataFile};
 pub use layout::Layout;
 
 /// The most bytes one numeric dataset of one episode may take once read (it is read whole).
-const MAX_COLUMN_BYTES: usize = 4 << 30;
+const MAX_COLUMN_BYTES: usize = 1 << 30;
+
+/// The most frames an episode may hold (70 minutes at 1 kHz; a dataset's declared shape costs
+/// no disk space, so a damaged or hostile file could claim any length).
+pub const MAX_EPISODE_FRAMES: usize = 1 << 22;
+
+/// A byte of a boolean dataset as stored: h5py writes numpy booleans as an int8 enum
+/// {FALSE: 0, TRUE: 1}, and libhdf5 copies its bytes unconverted, so they are read as bytes
+/// and checked (a Rust `bool` holding another byte would be undefined behaviour).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct StoredBool(u8);
+
+// SAFETY: `StoredBool` is a `u8` (repr(transparent)) and every byte is a valid `u8`; its type
+// descriptor is `bool`'s, a one-byte enum, so libhdf5 writes one byte per element into it.
+unsafe impl hdf5::H5Type for StoredBool {
+    fn type_descriptor() -> TypeDescriptor {
+        <bool as hdf5::H5Type>::type_descriptor()
+    }
+}
 
 /// The format name in errors.
 const FORMAT: &str = "HDF5";
@@ -107,30 +126,22 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let paths = files.paths();
     let mut warnings = Vec::new();
     let found = layout::scan(&files, opts, &mut warnings)?;
-    let fps = match opts.fps {
-        Some(f) if f.is_finite() && f > 0.0 => f,
-        Some(f) => {
-            return Err(Error::InvalidArgument {
-                msg: format!("fps must be a positive number, got {f}"),
-            })
-        }
-        None => found.fps.ok_or_else(|| {
-            source_error(
-                paths.first().map_or(root, PathBuf::as_path),
-                "",
-                None,
-                format!(
-                    "the {} files store no frame rate (an 'fps' attribute{}); pass fps= to say it",
-                    found.layout.name(),
-                    if found.layout == Layout::Robomimic {
-                        ", or env_args' control_freq"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-        })?,
-    };
+    let fps = crate::source::frame_rate(opts.fps, found.fps, || {
+        source_error(
+            paths.first().map_or(root, PathBuf::as_path),
+            "",
+            None,
+            format!(
+                "the {} files store no frame rate (an 'fps' attribute{}); pass fps= to say it",
+                found.layout.name(),
+                if found.layout == Layout::Robomimic {
+                    ", or env_args' control_freq"
+                } else {
+                    ""
+                }
+            ),
+        )
+    })?;
     let mut columns = found.columns;
     for c in &mut columns {
         c.name = layout::item_name(found.layout, &c.rel, c.kind, &opts.key_map);
@@ -144,54 +155,27 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         root,
     )?;
 
-    let mut tasks: IndexMap<i64, String> = IndexMap::new();
-    let mut task_of: IndexMap<String, i64> = IndexMap::new();
-    let mut episodes = Vec::with_capacity(found.episodes.len());
-    let mut groups = Vec::with_capacity(found.episodes.len());
-    let mut next: i64 = 0;
-    for (i, g) in found.episodes.into_iter().enumerate() {
-        let index = i64::try_from(i).map_err(|_| Error::InvalidArgument {
-            msg: "too many episodes".into(),
-        })?;
-        let length = i64::try_from(g.length).map_err(|_| {
-            source_error(
-                paths.get(g.file).map_or(root, PathBuf::as_path),
-                &g.group,
-                None,
-                "episode length past i64",
-            )
-        })?;
-        let task = opts.task.clone().or(g.task);
-        let task_index = task.map(|t| {
-            let n = i64::try_from(task_of.len()).unwrap_or(i64::MAX);
-            let ti = *task_of.entry(t.clone()).or_insert(n);
-            tasks.entry(ti).or_insert(t);
-            ti
-        });
-        let to = next
-            .checked_add(length)
-            .ok_or_else(|| Error::InvalidArgument {
-                msg: "the episodes hold more than 2^63 frames".into(),
-            })?;
-        episodes.push(Episode {
-            episode_index: index,
-            length,
-            // one "data file" per episode: its group (see `Hdf5Source::load_episode`)
-            data_chunk_index: 0,
-            data_file_index: index,
-            dataset_from_index: next,
-            dataset_to_index: to,
-            videos: Vec::new(),
-        });
-        groups.push(EpisodeGroup {
+    let lengths: Vec<usize> = found.episodes.iter().map(|g| g.length).collect();
+    let episodes = crate::source::episode_table(&lengths)?;
+    let mut tasks = crate::source::Tasks::default();
+    let groups: Vec<EpisodeGroup> = found
+        .episodes
+        .into_iter()
+        .zip(&episodes)
+        .map(|(g, e)| EpisodeGroup {
+            task_index: opts
+                .task
+                .as_deref()
+                .or(g.task.as_deref())
+                .map(|t| tasks.index(t)),
             file: g.file,
             group: g.group,
             length: g.length,
-            task_index,
-            first_index: next,
-        });
-        next = to;
-    }
+            first_index: e.dataset_from_index,
+        })
+        .collect();
+    let tasks = tasks.into_table();
+    let next = episodes.last().map_or(0, |e| e.dataset_to_index);
     let with_task = groups.iter().filter(|g| g.task_index.is_some()).count();
     if with_task != 0 && with_task != groups.len() {
         if let Some((i, g)) = groups
@@ -296,7 +280,7 @@ impl Hdf5Source {
                         &ds,
                         format!("{}/{}", g.group.trim_end_matches('/'), c.rel),
                         c.kind == ColumnKind::Encoded,
-                    )))
+                    )?))
                 }
             };
             columns.insert(c.name.clone(), col);
@@ -332,10 +316,17 @@ fn read_numeric(
     }
     let bytes: Vec<u8> = match stored {
         DType::Bool => {
-            let v: Vec<bool> = ds
+            let v: Vec<StoredBool> = ds
                 .read_raw()
                 .map_err(|e| format!("cannot read booleans: {e}"))?;
-            v.into_iter().map(u8::from).collect()
+            let mut out = Vec::with_capacity(v.len());
+            for (i, StoredBool(b)) in v.into_iter().enumerate() {
+                match b {
+                    0 | 1 => out.push(b),
+                    other => return Err(format!("element {i} is {other}, not a boolean (0 or 1)")),
+                }
+            }
+            out
         }
         DType::F16 | DType::BF16 | DType::F32 | DType::F64 => {
             let v: Vec<f32> = ds
@@ -401,6 +392,7 @@ fn numeric_dtype(t: &TypeDescriptor) -> std::result::Result<DType, String> {
             IntSize::U4 => DType::U32,
             IntSize::U8 => DType::U64,
         },
+        TypeDescriptor::Float(FloatSize::U2) => DType::F16,
         TypeDescriptor::Float(FloatSize::U4) => DType::F32,
         TypeDescriptor::Float(FloatSize::U8) => DType::F64,
         other => return Err(format!("values of type {other} are not numbers")),

@@ -10,7 +10,6 @@ mod example;
 mod features;
 mod tfrecord;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -233,30 +232,26 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         &opts.key_map,
         root,
     )?;
-    let fps = match opts.fps {
-        Some(f) if f.is_finite() && f > 0.0 => f,
-        Some(f) => {
-            return Err(Error::InvalidArgument {
-                msg: format!("fps must be a positive number, got {f}"),
-            })
-        }
-        None => return Err(source_error(
+    let fps = crate::source::frame_rate(opts.fps, None, || {
+        source_error(
             &folder,
             None,
             None,
             "RLDS datasets store no frame rate; pass fps= (the rate the episodes were recorded at)",
-        )),
-    };
+        )
+    })?;
+    // (stamped before the scan: a shard replaced while it is read is caught later)
+    let shards = Arc::new(
+        shard_list
+            .iter()
+            .map(|(path, _)| crate::source::Stamped::new(path.clone(), "TFRecord"))
+            .collect::<Result<Vec<_>>>()?,
+    );
     let task_key = task_feature.as_deref().filter(|_| opts.task.is_none());
     let scanned: Vec<Vec<Scanned>> = shard_list
         .par_iter()
         .map(|(path, expected)| scan_shard(path, *expected, &columns, task_key))
         .collect::<Result<_>>()?;
-    let mut stamped = Vec::with_capacity(shard_list.len());
-    for (path, _) in &shard_list {
-        stamped.push(crate::source::Stamped::new(path.clone(), "TFRecord")?);
-    }
-    let shards = Arc::new(stamped);
     // image sizes the features do not give: from the first frame
     for (ci, c) in columns.iter_mut().enumerate() {
         if let ColumnKind::Image { dims } = &mut c.kind {
@@ -266,54 +261,31 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         }
     }
 
-    let mut tasks: IndexMap<i64, String> = IndexMap::new();
-    let mut task_of: HashMap<String, i64> = HashMap::new();
-    let mut intern = |t: &str| -> i64 {
-        if let Some(i) = task_of.get(t) {
-            return *i;
-        }
-        let i = i64::try_from(task_of.len()).unwrap_or(i64::MAX);
-        task_of.insert(t.to_owned(), i);
-        tasks.insert(i, t.to_owned());
-        i
-    };
-    let mut episodes = Vec::new();
-    let mut rlds = Vec::new();
-    let mut next: i64 = 0;
-    for (shard, eps) in scanned.into_iter().enumerate() {
-        for s in eps {
-            let index = i64::try_from(episodes.len()).unwrap_or(i64::MAX);
-            let length = i64::try_from(s.length).unwrap_or(i64::MAX);
-            let to = next
-                .checked_add(length)
-                .ok_or_else(|| Error::InvalidArgument {
-                    msg: "the episodes hold more than 2^63 frames".into(),
-                })?;
-            let step_tasks = match (&opts.task, &s.tasks) {
-                (Some(t), _) => Some(vec![intern(t); s.length]),
-                (None, Some(ts)) => Some(ts.iter().map(|t| intern(t)).collect()),
-                (None, None) => None,
-            };
-            episodes.push(Episode {
-                episode_index: index,
-                length,
-                // one "data file" per episode: its record (see `RldsSource::load_episode`)
-                data_chunk_index: 0,
-                data_file_index: index,
-                dataset_from_index: next,
-                dataset_to_index: to,
-                videos: Vec::new(),
-            });
-            rlds.push(RldsEpisode {
-                shard,
-                length: s.length,
-                first_index: next,
-                columns: s.columns,
-                tasks: step_tasks,
-            });
-            next = to;
-        }
+    let lengths: Vec<usize> = scanned.iter().flatten().map(|s| s.length).collect();
+    let episodes = crate::source::episode_table(&lengths)?;
+    let mut tasks = crate::source::Tasks::default();
+    let mut rlds = Vec::with_capacity(episodes.len());
+    for ((shard, s), e) in scanned
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, eps)| eps.into_iter().map(move |s| (i, s)))
+        .zip(&episodes)
+    {
+        let step_tasks = match (&opts.task, &s.tasks) {
+            (Some(t), _) => Some(vec![tasks.index(t); s.length]),
+            (None, Some(ts)) => Some(ts.iter().map(|t| tasks.index(t)).collect()),
+            (None, None) => None,
+        };
+        rlds.push(RldsEpisode {
+            shard,
+            length: s.length,
+            first_index: e.dataset_from_index,
+            columns: s.columns,
+            tasks: step_tasks,
+        });
     }
+    let tasks = tasks.into_table();
+    let next = episodes.last().map_or(0, |e| e.dataset_to_index);
     let features: Vec<Feature> = columns
         .iter()
         .map(|c| match &c.kind {
@@ -418,20 +390,22 @@ fn scan_shard(
             match (&c.kind, kind) {
                 (ColumnKind::Image { .. }, example::Kind::Bytes(b)) => {
                     agree(b.value.len(), &key)?;
-                    let spans: Vec<(u64, usize)> = b
+                    // (each value is a slice of the record: its place there is its place in
+                    // the shard, after the record's offset)
+                    let spans = b
                         .value
                         .iter()
                         .map(|v| {
-                            let at = (v.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-                            (offset + at as u64, v.len())
+                            let at = (v.as_ptr() as usize)
+                                .checked_sub(base.as_ptr() as usize)
+                                .filter(|at| {
+                                    at.checked_add(v.len()).is_some_and(|end| end <= data.len())
+                                });
+                            let at = at.and_then(|at| offset.checked_add(at as u64));
+                            at.map(|at| (at, v.len()))
+                                .ok_or_else(|| bad("image bytes outside the record".into()))
                         })
-                        .collect();
-                    if spans
-                        .iter()
-                        .any(|(o, l)| *o < offset || o - offset + *l as u64 > data.len() as u64)
-                    {
-                        return Err(bad("image bytes outside the record".into()));
-                    }
+                        .collect::<Result<Vec<(u64, usize)>>>()?;
                     steps.push(Steps::Image(spans.into()));
                 }
                 (ColumnKind::Numeric { dtype, shape }, kind) => {
@@ -513,10 +487,19 @@ fn numeric_steps(
             f.value.iter().flat_map(|v| v.to_ne_bytes()).collect(),
             f.value.len(),
         )),
-        (DType::I64, example::Kind::Ints(i)) => Ok((
-            i.value.iter().flat_map(|v| v.to_ne_bytes()).collect(),
-            i.value.len(),
-        )),
+        (DType::I64, example::Kind::Ints(i)) => {
+            // (stored as int64: a value outside the declared dtype is damage, not data)
+            if let Some(v) = i.value.iter().find(|v| !fits(dtype, **v)) {
+                return Err(format!(
+                    "{v} does not fit the feature's dtype {}",
+                    dtype.name()
+                ));
+            }
+            Ok((
+                i.value.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+                i.value.len(),
+            ))
+        }
         (DType::Bool, example::Kind::Ints(i)) => {
             let mut out = Vec::with_capacity(i.value.len());
             for v in &i.value {
@@ -531,6 +514,19 @@ fn numeric_steps(
             "values are not stored as a list of {}",
             want.name()
         )),
+    }
+}
+
+/// True when `v` is a value of the integer dtype `dtype`.
+fn fits(dtype: DType, v: i64) -> bool {
+    match dtype {
+        DType::I8 => i8::try_from(v).is_ok(),
+        DType::I16 => i16::try_from(v).is_ok(),
+        DType::I32 => i32::try_from(v).is_ok(),
+        DType::U8 => u8::try_from(v).is_ok(),
+        DType::U16 => u16::try_from(v).is_ok(),
+        DType::U32 => u32::try_from(v).is_ok(),
+        _ => true,
     }
 }
 

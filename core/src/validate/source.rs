@@ -11,6 +11,9 @@ use crate::dataset::{Dataset, OpenOptions};
 use crate::error::Location;
 use crate::progress::Progress;
 
+/// Frames decoded at once per camera.
+const DECODE_CHUNK: usize = 64;
+
 /// Checks the source at `root` (not a LeRobot root).
 pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Report {
     let sink = Sink::default();
@@ -70,17 +73,24 @@ pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Pr
                         DecodeCheck::Ends => Vec::new(),
                         DecodeCheck::All => (first..e.dataset_to_index).collect(),
                     };
+                    // (a bounded number of frames at a time: an episode's frames may not fit
+                    // in memory at once)
                     for cam in &cameras {
-                        if items.is_empty() {
-                            break;
-                        }
-                        match ds.fill_one(cam, &items) {
-                            Ok(_) => n = n.saturating_add(items.len() as u64),
-                            Err(err) => sink.failed(
-                                "decode",
-                                &err.within(Some(e.episode_index), Some(cam)),
-                                at().with_key(cam.clone()),
-                            ),
+                        for chunk in items.chunks(DECODE_CHUNK) {
+                            if progress.cancelled() {
+                                break;
+                            }
+                            match ds.fill_one(cam, chunk) {
+                                Ok(_) => n = n.saturating_add(chunk.len() as u64),
+                                Err(err) => {
+                                    sink.failed(
+                                        "decode",
+                                        &err.within(Some(e.episode_index), Some(cam)),
+                                        at().with_key(cam.clone()),
+                                    );
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
