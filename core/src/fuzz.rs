@@ -14,7 +14,13 @@ use crate::table::DataFile;
 use crate::video::{FrameIndex, VideoReader};
 
 /// The targets by name (the names of `fuzz/`'s binaries and of its seed folders).
-pub const TARGETS: &[&str] = &["info_json", "episodes_table", "data_table", "mp4_index"];
+pub const TARGETS: &[&str] = &[
+    "info_json",
+    "episodes_table",
+    "data_table",
+    "mp4_index",
+    "rlds_shard",
+];
 
 /// Runs the target `name` on `data`; `false` when no target has that name. The files a
 /// target writes are removed afterwards.
@@ -24,6 +30,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "episodes_table" => episodes_table(data),
         "data_table" => data_table(data),
         "mp4_index" => mp4_index(data),
+        "rlds_shard" => rlds_shard(data),
         _ => return false,
     }
     let _ = fs::remove_dir_all(scratch());
@@ -246,6 +253,39 @@ pub fn mp4_index(data: &[u8]) {
     }
 }
 
+/// An RLDS shard (TFRecord framing of `tf.train.Example` records) in a builder folder whose
+/// features are fixed (`rldssrc::SMALL_FEATURES`) and whose `dataset_info.json` counts the
+/// records the framing holds: opening (CRCs, Example decoding, step counts, image spans), every
+/// episode's rows, and the frames of the first items (each image read from its span and
+/// decoded).
+pub fn rlds_shard(data: &[u8]) {
+    let root = scratch().join("rlds");
+    let Some(shard) = place(&root, "small-train.tfrecord-00000-of-00001", data) else {
+        return;
+    };
+    let records = crate::rldssrc::count_records(&shard).unwrap_or(0);
+    if crate::rldssrc::write_small(&root, data, records).is_err() {
+        return;
+    }
+    let mut opts = crate::dataset::OpenOptions {
+        decode_threads: Some(1),
+        ..Default::default()
+    };
+    opts.source.fps = Some(10.0);
+    let Ok(ds) = crate::dataset::Dataset::open(&root, opts) else {
+        return;
+    };
+    for e in ds.episode_table() {
+        if let Ok((f, rows)) = ds.episode_rows(e.episode_index) {
+            assert!(rows.end <= f.rows, "an episode's rows run past its table");
+        }
+    }
+    let items: Vec<i64> = (0..ds.len().min(16) as i64).collect();
+    if let Ok((frames, (h, w, c))) = ds.fill_one("observation/image", &items) {
+        assert_eq!(frames.len(), items.len() * h * w * c);
+    }
+}
+
 /// Writes seeds for every target under `dir/<target>/` from a freshly written testing dataset
 /// (needs the `ffmpeg` command-line tool): its `info.json`, episode table, data table and mp4
 /// (one without and one with B-frames).
@@ -276,5 +316,11 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
     crate::testing::write_video(&bframes, 32, 16, 10, 12, 4, 2)?;
     copy("mp4_index", "bframes.mp4", &bframes)?;
     fs::remove_file(bframes)?;
+    fs::create_dir_all(dir.join("rlds_shard"))?;
+    let shard = crate::rldssrc::small_record(3);
+    fs::write(
+        dir.join("rlds_shard/two_episodes.tfrecord"),
+        crate::rldssrc::frame_records(&[shard, crate::rldssrc::small_record(1)]),
+    )?;
     fs::remove_dir_all(ds)
 }

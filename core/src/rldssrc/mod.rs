@@ -48,6 +48,94 @@ fn source_error(
     }
 }
 
+/// `records` framed as a TFRecord file.
+#[cfg(feature = "testing")]
+pub(crate) fn frame_records(records: &[Vec<u8>]) -> Vec<u8> {
+    tfrecord::frame(records)
+}
+
+/// The number of records of the TFRecord file `path` (every CRC checked).
+#[cfg(feature = "testing")]
+pub(crate) fn count_records(path: &Path) -> Result<usize> {
+    tfrecord::scan(path, |_, _, _| Ok(()))
+}
+
+/// The `features.json` of a small RLDS dataset: per step an image, a state, `is_first` and a
+/// `language_instruction` (the fuzz target's and the tests' layout).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) const SMALL_FEATURES: &str = r#"{"pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
+ "featuresDict": {"features": {"steps": {
+  "pythonClassName": "tensorflow_datasets.core.features.dataset_feature.Dataset",
+  "sequence": {"feature": {"featuresDict": {"features": {
+    "observation": {"featuresDict": {"features": {
+      "image": {"image": {"shape": {"dimensions": ["8", "12", "3"]}, "dtype": "uint8", "encodingFormat": "jpeg"}},
+      "state": {"tensor": {"shape": {"dimensions": ["2"]}, "dtype": "float32", "encoding": "none"}}}}},
+    "is_first": {"tensor": {"shape": {}, "dtype": "bool", "encoding": "none"}},
+    "language_instruction": {"text": {}}}}}, "length": "-1"}}}}}"#;
+
+/// A record of the [`SMALL_FEATURES`] layout: an episode of `steps` steps (JPEG frames of
+/// 12x8 pixels).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn small_record(steps: usize) -> Vec<u8> {
+    use example::{BytesList, Example, Feature, Features, FloatList, Int64List, Kind};
+    let pixels: Vec<u8> = (0..8 * 12 * 3).map(|i| (i * 5 % 256) as u8).collect();
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: 12,
+        pitch: 36,
+        height: 8,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
+        .map(|j| j.to_vec())
+        .unwrap_or_default();
+    let feature = |kind: Kind| Feature { kind: Some(kind) };
+    let mut map = std::collections::HashMap::new();
+    map.insert(
+        "steps/observation/image".to_string(),
+        feature(Kind::Bytes(BytesList {
+            value: vec![bytes::Bytes::from(jpeg); steps],
+        })),
+    );
+    map.insert(
+        "steps/observation/state".to_string(),
+        feature(Kind::Floats(FloatList {
+            value: (0..steps * 2).map(|i| i as f32 * 0.5).collect(),
+        })),
+    );
+    map.insert(
+        "steps/is_first".to_string(),
+        feature(Kind::Ints(Int64List {
+            value: (0..steps).map(|i| i64::from(i == 0)).collect(),
+        })),
+    );
+    map.insert(
+        "steps/language_instruction".to_string(),
+        feature(Kind::Bytes(BytesList {
+            value: vec![bytes::Bytes::from_static(b"stack the cups"); steps],
+        })),
+    );
+    Example {
+        features: Some(Features { feature: map }),
+    }
+    .encode_to_vec()
+}
+
+/// Writes a small RLDS dataset in `folder`: `dataset_info.json`, [`SMALL_FEATURES`] and one
+/// shard (`shard`: the TFRecord bytes) holding `records` records.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn write_small(folder: &Path, shard: &[u8], records: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder)?;
+    std::fs::write(folder.join("features.json"), SMALL_FEATURES)?;
+    std::fs::write(
+        folder.join("dataset_info.json"),
+        format!(
+            r#"{{"name": "small", "splits": [{{"name": "train", "shardLengths": ["{records}"]}}]}}"#
+        ),
+    )?;
+    std::fs::write(folder.join("small-train.tfrecord-00000-of-00001"), shard)
+}
+
 /// True when `folder` is a TFDS builder folder (it holds `dataset_info.json` and
 /// `features.json`).
 pub fn is_builder_folder(folder: &Path) -> bool {
@@ -630,5 +718,54 @@ impl RowFrames for RldsFrames {
         shard.read_into(at, len, buf)?;
         // (RLDS datasets are read with TensorFlow, whose JPEG decoder uses the fast IDCT)
         Ok(FrameBytes::Encoded(crate::image::JpegDct::Fast))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{Dataset, OpenOptions};
+
+    fn open(folder: &Path) -> Result<Dataset> {
+        let mut opts = OpenOptions::default();
+        opts.source.fps = Some(5.0);
+        Dataset::open(folder, opts)
+    }
+
+    #[test]
+    fn reads_records_written_here() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shard = tfrecord::frame(&[small_record(3), small_record(2)]);
+        write_small(dir.path(), &shard, 2).expect("write");
+        let ds = open(dir.path()).expect("open");
+        assert_eq!((ds.len(), ds.episodes()), (5, vec![0, 1]));
+        let (frames, dims) = ds.fill_one("observation/image", &[0, 4]).expect("frames");
+        assert_eq!((dims, frames.len()), ((8, 12, 3), 2 * 8 * 12 * 3));
+        let (f, rows) = ds.episode_rows(1).expect("rows");
+        assert_eq!(rows, 0..2);
+        assert_eq!(f.fixed_row("is_first", 0), Some(&[1u8][..]));
+        assert_eq!(
+            ds.tasks().get(&0).map(String::as_str),
+            Some("stack the cups")
+        );
+    }
+
+    #[test]
+    fn damage_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut shard = tfrecord::frame(&[small_record(3)]);
+        let last = shard.len() - 6;
+        shard[last] ^= 1;
+        write_small(dir.path(), &shard, 1).expect("write");
+        let e = open(dir.path()).err().expect("a damaged record is refused");
+        assert!(
+            e.to_string().contains("record 0") && e.to_string().contains("CRC"),
+            "{e}"
+        );
+        // a record that is not an Example, with valid framing
+        let shard = tfrecord::frame(&[vec![0xFF; 10]]);
+        write_small(dir.path(), &shard, 1).expect("write");
+        let e = open(dir.path()).err().expect("not an Example");
+        assert!(e.to_string().contains("tf.train.Example"), "{e}");
     }
 }

@@ -112,6 +112,20 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// `records` framed as a TFRecord file (the fuzz seeds' and the tests' writer).
+#[cfg(any(test, feature = "testing"))]
+pub fn frame(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        let len = (r.len() as u64).to_le_bytes();
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&masked_crc(&len).to_le_bytes());
+        out.extend_from_slice(r);
+        out.extend_from_slice(&masked_crc(r).to_le_bytes());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::masked_crc;
