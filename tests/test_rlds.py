@@ -189,3 +189,14 @@ def test_convert_an_rlds_dataset(rlds: tuple[Path, dict[str, np.ndarray]], tmp_p
     np.testing.assert_array_equal(b["observation.images.image"], expected["1/observation/image"])
     np.testing.assert_array_equal(b["action"], expected["1/action"])
     assert list(b["task"]) == list(expected["1/language_instruction"])
+
+
+def test_the_command_on_rlds(rlds: tuple[Path, dict[str, np.ndarray]], capsys: pytest.CaptureFixture[str]) -> None:
+    from roboframes.cli import main
+
+    folder, _ = rlds
+    assert main(["info", str(folder), "--fps", "10"]) == 0
+    assert "RLDS, split train, read in place" in capsys.readouterr().out
+    assert main(["validate", str(folder), "--fps", "10", "--key-map", "lerobot"]) == 0
+    assert main(["info", str(folder)]) == 2  # no frame rate: the problem, one line
+    assert "fps=" in capsys.readouterr().err

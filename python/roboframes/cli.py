@@ -70,6 +70,7 @@ def _info(args: argparse.Namespace) -> int:
         "duration_s": ds.num_frames / float(ds.fps),
         "format": ds.format,
         "layout": (ds.info.get("source") or {}).get("layout"),
+        "split": (ds.info.get("source") or {}).get("split"),
         "size_bytes": _size(ds.root) if isinstance(ds.root, Path) else None,
         "cameras": {},
         "features": {},
@@ -101,7 +102,8 @@ def _info(args: argparse.Namespace) -> int:
     if ds.format == "lerobot":
         print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
     else:
-        print(f"{summary['root']}  ({ds.format.upper()}, {summary['layout']} layout, read in place)")
+        how = f"{summary['layout']} layout" if summary["layout"] else f"split {summary['split']}"
+        print(f"{summary['root']}  ({ds.format.upper()}, {how}, read in place)")
     print(
         f"  {summary['episodes']} episodes, {summary['frames']:,} frames at {summary['fps']} fps "
         f"({summary['duration_s'] / 60:.1f} min), "
