@@ -326,17 +326,19 @@ def test_episodes_that_disagree_are_errors_naming_group_and_key(robomimic: Path,
 
 
 def test_a_file_replaced_after_open_is_not_read(robomimic: Path, tmp_path: Path) -> None:
-    """A process that opens the files anew (a forked DataLoader worker) finds the file replaced
-    since the dataset was opened: an error, not the new file's values under the old episodes."""
+    """A file replaced (or rewritten) after the dataset was opened is an error, in this process
+    and in a forked DataLoader worker alike: never the new file's values under the old
+    episodes, nor a stale handle's."""
     import torch.utils.data
 
     path = tmp_path / "replaced.hdf5"
     shutil.copy(robomimic, path)
     ds = roboframes.Dataset(path)
-    first = ds[0]["actions"]
+    ds[0]
     write_robomimic(tmp_path / "new.hdf5", seed=9)
     (tmp_path / "new.hdf5").replace(path)
-    np.testing.assert_array_equal(ds[0]["actions"], first)  # this process's open file: unchanged
+    with pytest.raises(SourceFormatError, match="changed after the dataset was opened"):
+        ds[1]
     # (fork: the worker inherits this dataset, as a DataLoader's workers do on Linux)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1, multiprocessing_context="fork")
     with pytest.raises(Exception, match="changed after the dataset was opened"):
@@ -451,3 +453,46 @@ def test_mlx_surface_reads_hdf5(aloha: Path) -> None:
     for k in ("observation.images.cam_low", "observation.state", "index"):
         assert isinstance(b[k], mx.array)
         np.testing.assert_array_equal(np.array(b[k]), want[k])
+
+
+def test_what_cannot_be_read_is_an_error(tmp_path: Path) -> None:
+    """A task that is not text, a numeric dataset only partly written, a JPEG whose scan is
+    damaged (PIL refuses it too), and a camera whose header claims an absurd size."""
+    rng = np.random.default_rng(3)
+    t = 3
+
+    def episode(name: str, **edit: Any) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        path = folder / "episode_0.hdf5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset("action", data=rng.normal(size=(t, 2)))
+            if "task" in edit:
+                f.attrs["task"] = edit["task"]
+            q = f.create_dataset("observations/qpos", (t, 4), dtype=np.float64, chunks=(1, 4))
+            q[0 : (1 if edit.get("partial") else t)] = 1.0
+            if "jpeg" in edit:
+                rows = np.zeros((t, len(edit["jpeg"])), dtype=np.uint8)
+                rows[:] = np.frombuffer(edit["jpeg"], dtype=np.uint8)
+                f.create_dataset("observations/images/top", data=rows)
+        return folder
+
+    with pytest.raises(SourceFormatError, match="not UTF-8 text"):
+        roboframes.Dataset(episode("task", task=b"\xff\xfe"), fps=10)
+    with pytest.raises(SourceFormatError, match="only 1 of its 3 chunks") as e:
+        roboframes.Dataset(episode("partial", partial=True), fps=10)[0]
+    assert e.value.key == "observations/qpos"
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    good = buf.getvalue()
+    sos = good.index(b"\xff\xda")
+    damaged = good[: sos + 40] + b"\xff\x03" + good[sos + 40 :]
+    with pytest.raises(OSError):
+        Image.open(io.BytesIO(damaged)).load()  # PIL refuses it
+    with pytest.raises(ImageDecodeError):
+        roboframes.Dataset(episode("damaged", jpeg=damaged), fps=10)[0]
+    sof = good.index(b"\xff\xc0")
+    huge = bytearray(good)
+    huge[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2  # height, width
+    with pytest.raises(InvalidArgumentError, match="not a recording"):
+        roboframes.Dataset(episode("huge", jpeg=bytes(huge)), fps=10)

@@ -253,13 +253,30 @@ pub fn mp4_index(data: &[u8]) {
     }
 }
 
-/// An RLDS shard (TFRecord framing of `tf.train.Example` records) in a builder folder whose
-/// features are fixed (`rldssrc::SMALL_FEATURES`) and whose `dataset_info.json` counts the
-/// records the framing holds: opening (CRCs, Example decoding, step counts, image spans), every
-/// episode's rows, and the frames of the first items (each image read from its span and
-/// decoded).
+/// An RLDS shard in a builder folder whose features are fixed (`rldssrc::SMALL_FEATURES`) and
+/// whose `dataset_info.json` counts the records the shard holds: opening (CRCs, Example
+/// decoding, step counts, image spans), every episode's rows, and the frames of the first
+/// items (each image read from its span and decoded). The input is the records themselves,
+/// each as a little-endian u16 length and its bytes, framed here with valid CRCs (a mutated
+/// byte would otherwise only ever meet the CRC check); an input starting with `TFRECORD` is the
+/// shard as is (the framing and its CRCs under test).
 pub fn rlds_shard(data: &[u8]) {
     let root = scratch().join("rlds");
+    let shard_bytes = match data.strip_prefix(b"TFRECORD") {
+        Some(raw) => raw.to_vec(),
+        None => {
+            let mut records = Vec::new();
+            let mut rest = data;
+            while let [a, b, tail @ ..] = rest {
+                let n = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+                let (r, next) = tail.split_at(n);
+                records.push(r.to_vec());
+                rest = next;
+            }
+            crate::rldssrc::frame_records(&records)
+        }
+    };
+    let data = shard_bytes.as_slice();
     let Some(shard) = place(&root, "small-train.tfrecord-00000-of-00001", data) else {
         return;
     };
@@ -317,10 +334,19 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
     copy("mp4_index", "bframes.mp4", &bframes)?;
     fs::remove_file(bframes)?;
     fs::create_dir_all(dir.join("rlds_shard"))?;
-    let shard = crate::rldssrc::small_record(3);
-    fs::write(
-        dir.join("rlds_shard/two_episodes.tfrecord"),
-        crate::rldssrc::frame_records(&[shard, crate::rldssrc::small_record(1)]),
-    )?;
+    let records = [
+        crate::rldssrc::small_record(3),
+        crate::rldssrc::small_record(1),
+    ];
+    let mut container = Vec::new();
+    for r in &records {
+        let n = u16::try_from(r.len()).map_err(std::io::Error::other)?;
+        container.extend_from_slice(&n.to_le_bytes());
+        container.extend_from_slice(r);
+    }
+    fs::write(dir.join("rlds_shard/two_episodes.records"), container)?;
+    let mut raw = b"TFRECORD".to_vec();
+    raw.extend(crate::rldssrc::frame_records(&records));
+    fs::write(dir.join("rlds_shard/two_episodes.tfrecord"), raw)?;
     fs::remove_dir_all(ds)
 }

@@ -311,14 +311,27 @@ fn turbo_decode(
         });
         tj::tjDestroy(handle);
         match err {
-            // libjpeg's warnings (extraneous bytes before a marker, ...) leave the pixels
-            // whole, and PIL, OpenCV and TensorFlow accept such images; a JPEG cut short is
-            // refused, as they refuse it
-            Some((true, e)) if !e.contains("Premature end") => Ok(()),
+            // libjpeg's harmless warnings leave the pixels whole, and PIL, OpenCV and
+            // TensorFlow accept such images; any other warning (a damaged scan, a JPEG cut
+            // short) is refused, as they refuse it. (TurboJPEG keeps reporting a warning
+            // after a later fatal error, with the fatal error's text: the text decides.)
+            Some((true, e)) if harmless_jpeg_warning(&e) => Ok(()),
             Some((_, e)) => Err(format!("cannot decode JPEG: {e}")),
             None => Ok(()),
         }
     }
+}
+
+/// libjpeg warnings that leave a JPEG's pixels as its encoder meant them.
+fn harmless_jpeg_warning(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "extraneous bytes before marker",
+        "unknown jfif revision",
+        "unknown adobe color transform",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 /// Decodes encoded image bytes (JPEG with the IDCT `dct` names, PNG) as roboframes decodes

@@ -192,7 +192,21 @@ pub(crate) fn synthetic_info(
     episodes: usize,
     total_frames: i64,
     source: serde_json::Value,
-) -> Info {
+) -> Result<Info> {
+    // (shapes come from file headers: the bound `info.json`'s features have)
+    for f in &features {
+        let elements = f.shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        if elements.is_none_or(|n| n == 0 || n > crate::meta::MAX_FEATURE_ELEMENTS) {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "'{}' has rows of shape {:?}: not a recording's (at most {} elements)",
+                    f.name,
+                    f.shape,
+                    crate::meta::MAX_FEATURE_ELEMENTS
+                ),
+            });
+        }
+    }
     let mut all: IndexMap<String, Feature> =
         features.into_iter().map(|f| (f.name.clone(), f)).collect();
     all.insert(
@@ -226,7 +240,7 @@ pub(crate) fn synthetic_info(
         "features": feats_json,
         "source": source,
     });
-    Info {
+    Ok(Info {
         codebase_version: String::new(),
         fps,
         data_path: String::new(),
@@ -235,8 +249,12 @@ pub(crate) fn synthetic_info(
         total_episodes: i64::try_from(episodes).unwrap_or(i64::MAX),
         total_frames,
         raw,
-    }
+    })
 }
+
+/// The most frames an episode of a source may hold (70 minutes at 1 kHz; a declared shape or
+/// length costs no disk space, so a damaged or hostile file could claim any).
+pub const MAX_EPISODE_FRAMES: usize = 1 << 22;
 
 /// LeRobot's bookkeeping columns of an episode's `rows` rows: `index` from `first_index`,
 /// `episode_index`, `frame_index`, `timestamp` = `frame_index / fps` as float32, and
@@ -328,8 +346,14 @@ impl Stamped {
     }
 
     /// An error when the file changed since it was stamped.
+    #[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
     pub fn check(&self) -> Result<()> {
-        if stamp_of(&self.path)? != self.stamp {
+        self.same(stamp_of(&self.path)?)
+    }
+
+    /// An error when `now` is not the stamp the file had.
+    fn same(&self, now: Stamp) -> Result<()> {
+        if now != self.stamp {
             return Err(Error::Source {
                 at: Location::file(&self.path),
                 format: self.format,
@@ -342,12 +366,14 @@ impl Stamped {
     /// `len` bytes at `offset` into `buf` (its contents replaced), the file checked unchanged.
     pub fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        self.check()?;
         let io = |e: std::io::Error| Error::Io {
             at: Location::file(&self.path),
             source: e,
         };
         let f = std::fs::File::open(&self.path).map_err(io)?;
+        // (the file opened is the one checked: its own metadata, not the path's again)
+        let m = f.metadata().map_err(io)?;
+        self.same((m.len(), m.modified().ok()))?;
         buf.clear();
         buf.resize(len, 0);
         f.read_exact_at(buf, offset).map_err(io)

@@ -63,7 +63,7 @@ def lerobot_features(ds: Dataset, use_videos: bool = True) -> dict[str, dict[str
             if shape[-1] != 3:
                 raise InvalidArgumentError(
                     f"camera '{key}' has {shape[-1]} channels; LeRobot's writer takes colour (3-channel) "
-                    "frames: leave it out of the conversion with key_map, or convert its frames first"
+                    "frames: convert the source's frames to RGB first"
                 )
             out[key] = {
                 "dtype": "video" if use_videos else "image",
@@ -160,14 +160,20 @@ def convert(
     done_frames = 0
     try:
         with quiet_lerobot_writer():
-            writer = LeRobotDataset.create(
-                repo_id=repo_id or f"roboframes/{dst.name}",
-                fps=int(ds.fps),
-                features=features,
-                root=partial,
-                robot_type=robot_type,
-                use_videos=any(f["dtype"] == "video" for f in features.values()),
-            )
+            try:
+                writer = LeRobotDataset.create(
+                    repo_id=repo_id or f"roboframes/{dst.name}",
+                    fps=int(ds.fps),
+                    features=features,
+                    root=partial,
+                    robot_type=robot_type,
+                    use_videos=any(f["dtype"] == "video" for f in features.values()),
+                )
+            except BaseException:
+                # (the folder did not exist before: whatever create left there is its own)
+                if partial.is_dir() and not partial.is_symlink():
+                    shutil.rmtree(partial)
+                raise
             (partial / UNDER_WAY).write_text(json.dumps(record) + "\n")
             for record_ in ds.episodes():
                 first, n = record_.first_item, record_.length
@@ -191,6 +197,6 @@ def convert(
         if bar is not None:
             bar.close()
     (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    (partial / UNDER_WAY).unlink()
     partial.rename(dst)
+    (dst / UNDER_WAY).unlink()  # (after the rename: a crash before it leaves a marked partial)
     return dst

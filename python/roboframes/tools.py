@@ -208,35 +208,45 @@ def compute_stats(
     root: str | os.PathLike[str] | Dataset,
     episodes: Sequence[int] | None = None,
     *,
-    tolerance_s: float = 1e-4,
+    tolerance_s: float | None = None,
     decode_threads: int | None = None,
     progress: ProgressArg = None,
     storage_options: StorageOptions | None = None,
+    **source: Any,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Statistics of every numeric and camera feature, recomputed from the data the way LeRobot
     0.4.4's writer computes ``meta/stats.json`` (see the README), as ``{feature: {stat:
     ndarray}}`` in LeRobot's shapes: ``(D,)`` per element of a numeric feature's last axis,
     ``(3, 1, 1)`` per channel for cameras (values / 255), ``count`` of shape ``(1,)``.
-    ``root`` may be a remote root's URL, reached with ``storage_options``, or HDF5 files or an
-    RLDS folder (see ``roboframes.Dataset``), or an opened ``roboframes.Dataset``: then its own
-    selection and options are used, and ``episodes``, ``tolerance_s``, ``decode_threads`` and
-    ``storage_options`` must be left out."""
+    ``root`` may be a remote root's URL, reached with ``storage_options``; HDF5 files or an
+    RLDS folder, with ``roboframes.Dataset``'s ``format``, ``fps``, ``task``, ``key_map`` and
+    ``split`` in ``source``; or an opened ``roboframes.Dataset``: then its own selection and
+    options are used, and no other option may be given (``tolerance_s`` defaults to 1e-4)."""
     from .dataset import Dataset as Opened
 
     if isinstance(root, Opened):
-        if episodes is not None or tolerance_s != 1e-4 or decode_threads is not None or storage_options is not None:
+        given = {
+            "episodes": episodes,
+            "tolerance_s": tolerance_s,
+            "decode_threads": decode_threads,
+            "storage_options": storage_options,
+            **source,
+        }
+        passed = sorted(k for k, v in given.items() if v is not None)
+        if passed:
             raise InvalidArgumentError(
-                "compute_stats of an opened dataset uses its own episodes and options: open it with "
-                "them (ds.reopen(episodes=...)) instead of passing them here"
+                f"compute_stats of an opened dataset uses its own episodes and options, not {passed}: "
+                "open it with them (ds.reopen(...)) instead"
             )
         ds = root
     else:
         ds = Opened(
             root,
             episodes=episodes,
-            tolerance_s=tolerance_s,
+            tolerance_s=1e-4 if tolerance_s is None else tolerance_s,
             decode_threads=decode_threads,
             storage_options=storage_options,
+            **source,
         )
     cb, bar = _progress(progress, "stats")
     try:

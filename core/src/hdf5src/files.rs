@@ -61,7 +61,14 @@ impl Files {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((p, f)) = open.get(&i) {
                 if *p == pid {
-                    return Ok(f.clone());
+                    let f = f.clone();
+                    drop(open);
+                    // (an open handle reads a file rewritten in place as it is now)
+                    self.stamped
+                        .get(i)
+                        .ok_or_else(|| Error::internal("HDF5 source", format!("no file {i}")))?
+                        .check()?;
+                    return Ok(f);
                 }
             }
         }

@@ -93,6 +93,11 @@ impl Hdf5Frames {
             }
             _ => read = FrameRead::Hyperslab,
         }
+        // (read through libhdf5's pipeline, a frame never written would read as the fill
+        // value: such a dataset is refused; the direct path checks each frame's chunk)
+        if read == FrameRead::Hyperslab && shape.first().is_some_and(|n| *n > 0) {
+            super::checks::fully_written(ds).map_err(bad)?;
+        }
         Ok(Hdf5Frames {
             rows: shape.first().copied().unwrap_or(0),
             rank: shape.len(),

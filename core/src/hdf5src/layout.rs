@@ -91,7 +91,12 @@ pub fn scan(
         match this {
             Layout::Aloha => {
                 let length = first_dim(&file, "action", path, "")?;
-                let task = string_attr(&file, &["task", "language_instruction", "instruction"]);
+                let task = task_attr(
+                    &file,
+                    &["task", "language_instruction", "instruction"],
+                    path,
+                    "",
+                )?;
                 episodes.push(FoundEpisode {
                     file: i,
                     group: "/".into(),
@@ -101,8 +106,8 @@ pub fn scan(
             }
             Layout::Robomimic => {
                 let data = files::group(&file, "data", path)?;
-                let file_task =
-                    string_attr(&data, &["language_instruction", "task"]).or_else(|| {
+                let file_task = task_attr(&data, &["language_instruction", "task"], path, "data")?
+                    .or_else(|| {
                         json_attr(&data, "problem_info").and_then(|v| {
                             v.get("language_instruction")
                                 .and_then(|t| t.as_str())
@@ -113,7 +118,7 @@ pub fn scan(
                     let group = format!("data/{demo}");
                     let g = files::group(&file, &group, path)?;
                     let length = first_dim(&g, "actions", path, &group)?;
-                    let task = string_attr(&g, &["language_instruction", "task"])
+                    let task = task_attr(&g, &["language_instruction", "task"], path, &group)?
                         .or_else(|| file_task.clone());
                     episodes.push(FoundEpisode {
                         file: i,
@@ -220,14 +225,14 @@ fn first_dim(g: &hdf5::Group, name: &str, path: &Path, group: &str) -> Result<us
             "is a scalar, not one row per frame",
         )
     })?;
-    if length > super::MAX_EPISODE_FRAMES {
+    if length > crate::source::MAX_EPISODE_FRAMES {
         return Err(source_error(
             path,
             group,
             Some(name),
             format!(
                 "an episode of {length} frames; more than {} is not a recording",
-                super::MAX_EPISODE_FRAMES
+                crate::source::MAX_EPISODE_FRAMES
             ),
         ));
     }
@@ -268,19 +273,50 @@ fn number_attr(loc: &hdf5::Location, names: &[&str]) -> Option<f64> {
 }
 
 /// The first of the string attributes `names` that `loc` has.
-fn string_attr(loc: &hdf5::Location, names: &[&str]) -> Option<String> {
+/// The first of the task attributes `names` that `loc` (group `group` of `path`) has: a task
+/// that is not text is an error, not a missing task.
+fn task_attr(
+    loc: &hdf5::Location,
+    names: &[&str],
+    path: &Path,
+    group: &str,
+) -> Result<Option<String>> {
+    match names
+        .iter()
+        .find_map(|n| attr_bytes(loc, n).map(|b| (*n, b)))
+    {
+        None => Ok(None),
+        Some((name, bytes)) => String::from_utf8(bytes)
+            .map(|s| Some(s).filter(|s| !s.is_empty()))
+            .map_err(|_| {
+                source_error(
+                    path,
+                    group,
+                    Some(name),
+                    "the task attribute is not UTF-8 text",
+                )
+            }),
+    }
+}
+
+/// The bytes of string attribute `name` of `loc`, when it has one.
+fn attr_bytes(loc: &hdf5::Location, name: &str) -> Option<Vec<u8>> {
     use hdf5::types::{VarLenAscii, VarLenUnicode};
-    names.iter().find_map(|n| {
-        let a = loc.attr(n).ok()?;
-        a.read_scalar::<VarLenUnicode>()
-            .map(|s| s.as_str().to_owned())
-            .or_else(|_| {
-                a.read_scalar::<VarLenAscii>()
-                    .map(|s| s.as_str().to_owned())
-            })
-            .ok()
-            .filter(|s| !s.is_empty())
-    })
+    let a = loc.attr(name).ok()?;
+    a.read_scalar::<VarLenUnicode>()
+        .map(|s| s.as_bytes().to_vec())
+        .or_else(|_| {
+            a.read_scalar::<VarLenAscii>()
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .ok()
+}
+
+/// The first of the string attributes `names` that `loc` has, when it is text.
+fn string_attr(loc: &hdf5::Location, names: &[&str]) -> Option<String> {
+    let bytes = names.iter().find_map(|n| attr_bytes(loc, n))?;
+    // (checked as UTF-8: hdf5-metno's `as_str` assumes the bytes are)
+    String::from_utf8(bytes).ok().filter(|s| !s.is_empty())
 }
 
 /// A string attribute holding JSON, parsed.
@@ -324,7 +360,19 @@ fn columns(
             ));
             continue;
         }
-        let dtype = match ds.dtype().and_then(|t| t.to_descriptor()) {
+        // (a type is described only when it can be numbers and its names are text: hdf5-metno
+        // builds strings from member names unchecked)
+        let described = ds.dtype().and_then(|t| {
+            let c = super::checks::class(&t);
+            if !super::checks::numeric_class(c) {
+                return Err(format!("values of class {c:?} are not numbers").into());
+            }
+            if !super::checks::member_names_utf8(&t) {
+                return Err("an enum whose member names are not text".into());
+            }
+            t.to_descriptor()
+        });
+        let dtype = match described {
             Ok(t) => t,
             Err(e) => {
                 warnings.push(format!(

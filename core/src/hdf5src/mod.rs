@@ -6,6 +6,7 @@
 //! Items carry LeRobot's bookkeeping columns (`index`, `episode_index`, `frame_index`,
 //! `timestamp` = `frame_index / fps`, `task_index` when there are tasks), built here.
 
+mod checks;
 mod files;
 mod frames;
 mod layout;
@@ -24,10 +25,6 @@ pub use layout::Layout;
 
 /// The most bytes one numeric dataset of one episode may take once read (it is read whole).
 const MAX_COLUMN_BYTES: usize = 1 << 30;
-
-/// The most frames an episode may hold (70 minutes at 1 kHz; a dataset's declared shape costs
-/// no disk space, so a damaged or hostile file could claim any length).
-pub const MAX_EPISODE_FRAMES: usize = 1 << 22;
 
 /// A byte of a boolean dataset as stored: h5py writes numpy booleans as an int8 enum
 /// {FALSE: 0, TRUE: 1}, and libhdf5 copies its bytes unconverted, so they are read as bytes
@@ -213,7 +210,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             "layout": found.layout.name(),
             "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         }),
-    );
+    )?;
     Ok(Opened {
         source: Arc::new(Hdf5Source {
             files,
@@ -256,6 +253,31 @@ impl Hdf5Source {
             let ds = group
                 .dataset(&c.rel)
                 .map_err(|e| err(format!("the episode has no dataset '{}': {e}", c.rel)))?;
+            // (the first episode's types were described at open; a later one's are checked
+            // before hdf5-metno describes them, and must match the column's kind)
+            let t = ds
+                .dtype()
+                .map_err(|e| err(format!("cannot read the type: {e}")))?;
+            if !(checks::numeric_class(checks::class(&t)) && checks::member_names_utf8(&t)) {
+                return Err(err("values that are not numbers".into()));
+            }
+            let described = t
+                .to_descriptor()
+                .map_err(|e| err(format!("cannot read the type: {e}")))?;
+            let kind_ok = match c.kind {
+                ColumnKind::Numeric(_) => numeric_dtype(&described).is_ok(),
+                ColumnKind::Pixels | ColumnKind::Encoded => {
+                    described == TypeDescriptor::Unsigned(IntSize::U1)
+                }
+            };
+            if !kind_ok {
+                return Err(err(format!(
+                    "values of type {described}, while the first episode's are another kind"
+                )));
+            }
+            if n > 0 && matches!(c.kind, ColumnKind::Numeric(_)) {
+                checks::fully_written(&ds).map_err(err)?;
+            }
             let shape = ds.shape();
             let mut want = vec![n];
             want.extend_from_slice(&c.shape);

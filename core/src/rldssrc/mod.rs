@@ -395,7 +395,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             "split": split,
             "files": shard_list.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
         }),
-    );
+    )?;
     Ok(Opened {
         source: Arc::new(RldsSource {
             shards,
@@ -484,6 +484,11 @@ fn scan_shard(
                         .value
                         .iter()
                         .map(|v| {
+                            if v.is_empty() {
+                                // (an empty value need not be a slice of the record: it
+                                // reads as no bytes, which no decoder takes)
+                                return Ok((offset, 0));
+                            }
                             let at = (v.as_ptr() as usize)
                                 .checked_sub(base.as_ptr() as usize)
                                 .filter(|at| {
@@ -546,6 +551,17 @@ fn scan_shard(
             }
         };
         let length = length.map_or(0, |(n, _)| n);
+        if length > crate::source::MAX_EPISODE_FRAMES {
+            return Err(source_error(
+                path,
+                Some(record),
+                None,
+                format!(
+                    "an episode of {length} steps; more than {} is not a recording",
+                    crate::source::MAX_EPISODE_FRAMES
+                ),
+            ));
+        }
         out.push(Scanned {
             length,
             columns: steps,
