@@ -21,7 +21,16 @@ const MAX_OPEN: usize = 64;
 pub struct Files {
     paths: Vec<PathBuf>,
     stamped: Vec<crate::source::Stamped>,
-    open: Mutex<LruCache<usize, (u32, hdf5::File)>>,
+    open: Mutex<LruCache<usize, OpenFile>>,
+}
+
+/// A file open in a process, with the datasets opened in it (evicted with it, so that an
+/// evicted file closes: libhdf5 keeps a file open while any of its objects is).
+#[derive(Debug)]
+struct OpenFile {
+    pid: u32,
+    file: hdf5::File,
+    datasets: std::collections::HashMap<String, hdf5::Dataset>,
 }
 
 impl Files {
@@ -54,33 +63,54 @@ impl Files {
 
     /// File `i`, open.
     pub fn open(&self, i: usize) -> Result<hdf5::File> {
+        self.with_open(i, |f| Ok(f.file.clone()))
+    }
+
+    /// Dataset `name` of file `i`, open (kept with its file).
+    pub fn dataset(&self, i: usize, name: &str) -> Result<hdf5::Dataset> {
+        let path = self.path(i)?;
+        self.with_open(i, |f| {
+            if let Some(ds) = f.datasets.get(name) {
+                return Ok(ds.clone());
+            }
+            let ds = f.file.dataset(name).map_err(|e| {
+                source_error(
+                    path,
+                    "",
+                    Some(name),
+                    format!("cannot open the dataset: {e}"),
+                )
+            })?;
+            f.datasets.insert(name.to_owned(), ds.clone());
+            Ok(ds)
+        })
+    }
+
+    /// Calls `use_` with file `i` open in this process (opened, or reopened after a fork, when
+    /// it is not), under the cache's lock; the file is first checked unchanged since the
+    /// source was opened (an open handle would read a file rewritten in place as it is now).
+    fn with_open<T>(&self, i: usize, use_: impl FnOnce(&mut OpenFile) -> Result<T>) -> Result<T> {
         let pid = std::process::id();
         let path = self.path(i)?;
-        {
-            // (a poisoned lock: the cache is consistent, every update is one call)
-            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((p, f)) = open.get(&i) {
-                if *p == pid {
-                    let f = f.clone();
-                    drop(open);
-                    // (an open handle reads a file rewritten in place as it is now)
-                    self.stamped
-                        .get(i)
-                        .ok_or_else(|| Error::internal("HDF5 source", format!("no file {i}")))?
-                        .check()?;
-                    return Ok(f);
-                }
-            }
-        }
         self.stamped
             .get(i)
             .ok_or_else(|| Error::internal("HDF5 source", format!("no file {i}")))?
             .check()?;
-        let f = hdf5::File::open(path)
-            .map_err(|e| source_error(path, "", None, format!("cannot open the file: {e}")))?;
+        // (a poisoned lock: the cache is consistent, every update is one call)
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.put(i, (pid, f.clone()));
-        Ok(f)
+        if let Some(f) = open.get_mut(&i).filter(|f| f.pid == pid) {
+            return use_(f);
+        }
+        let file = hdf5::File::open(path)
+            .map_err(|e| source_error(path, "", None, format!("cannot open the file: {e}")))?;
+        let mut f = OpenFile {
+            pid,
+            file,
+            datasets: std::collections::HashMap::new(),
+        };
+        let out = use_(&mut f);
+        open.put(i, f);
+        out
     }
 }
 

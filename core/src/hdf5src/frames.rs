@@ -50,8 +50,8 @@ thread_local! {
 impl Hdf5Frames {
     /// The frames of `ds` (open in file `file` of `files`, at path `dataset`), uint8 rows of
     /// pixels, or of encoded images when `encoded` (rank 2: one padded row of bytes a frame).
-    /// (The dataset is opened anew for each frame: a handle kept here would keep its file
-    /// open past the source's bound on open files.)
+    /// (The dataset's handle is kept with its file, not here: one kept here would keep the
+    /// file open past the source's bound on open files.)
     pub fn new(
         files: Arc<Files>,
         file: usize,
@@ -110,20 +110,9 @@ impl Hdf5Frames {
         })
     }
 
-    /// The dataset, open.
+    /// The dataset, open (kept open with its file among the source's open files).
     fn dataset(&self, path: &Path) -> Result<hdf5::Dataset> {
-        let ds = self
-            .files
-            .open(self.file)?
-            .dataset(&self.dataset)
-            .map_err(|e| {
-                source_error(
-                    path,
-                    "",
-                    Some(&self.dataset),
-                    format!("cannot open the dataset: {e}"),
-                )
-            })?;
+        let ds = self.files.dataset(self.file, &self.dataset)?;
         if ds.ndim() != self.rank {
             return Err(source_error(
                 path,
