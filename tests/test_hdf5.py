@@ -479,6 +479,12 @@ def test_what_cannot_be_read_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(SourceFormatError, match="not UTF-8 text"):
         roboframes.Dataset(episode("task", task=b"\xff\xfe"), fps=10)
+    with pytest.raises(SourceFormatError, match="not a string") as e:
+        roboframes.Dataset(episode("numeric_task", task=3), fps=10)
+    assert e.value.key == "task"
+    # numpy's fixed-length bytes (h5py's fixed-length strings) are a task like any string
+    fixed = roboframes.Dataset(episode("fixed_task", task=np.bytes_(b"wipe the table")), fps=10)
+    assert fixed[0]["task"] == "wipe the table"
     with pytest.raises(SourceFormatError, match="only 1 of its 3 chunks") as e:
         roboframes.Dataset(episode("partial", partial=True), fps=10)[0]
     assert e.value.key == "observations/qpos"

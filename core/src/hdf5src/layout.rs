@@ -281,40 +281,58 @@ fn task_attr(
     path: &Path,
     group: &str,
 ) -> Result<Option<String>> {
-    match names
+    let Some((name, bytes)) = names
         .iter()
         .find_map(|n| attr_bytes(loc, n).map(|b| (*n, b)))
-    {
-        None => Ok(None),
-        Some((name, bytes)) => String::from_utf8(bytes)
-            .map(|s| Some(s).filter(|s| !s.is_empty()))
-            .map_err(|_| {
-                source_error(
-                    path,
-                    group,
-                    Some(name),
-                    "the task attribute is not UTF-8 text",
-                )
-            }),
-    }
+    else {
+        return Ok(None);
+    };
+    let bad = |m: String| source_error(path, group, Some(name), m);
+    let bytes = bytes.map_err(bad)?;
+    String::from_utf8(bytes)
+        .map(|s| Some(s).filter(|s| !s.is_empty()))
+        .map_err(|_| bad("the task attribute is not UTF-8 text".into()))
 }
 
-/// The bytes of string attribute `name` of `loc`, when it has one.
-fn attr_bytes(loc: &hdf5::Location, name: &str) -> Option<Vec<u8>> {
-    use hdf5::types::{VarLenAscii, VarLenUnicode};
+/// The longest fixed-length string attribute read (numpy's `bytes_` attributes, h5py's
+/// fixed-length strings); longer ones are an error, not cut.
+const MAX_FIXED_ATTR: usize = 4096;
+
+/// The bytes of string attribute `name` of `loc`: `None` when it has none, an error when it
+/// is not a string (variable- or fixed-length, ASCII or UTF-8).
+fn attr_bytes(loc: &hdf5::Location, name: &str) -> Option<std::result::Result<Vec<u8>, String>> {
+    use hdf5::types::{FixedAscii, FixedUnicode, VarLenAscii, VarLenUnicode};
     let a = loc.attr(name).ok()?;
-    a.read_scalar::<VarLenUnicode>()
-        .map(|s| s.as_bytes().to_vec())
-        .or_else(|_| {
-            a.read_scalar::<VarLenAscii>()
-                .map(|s| s.as_bytes().to_vec())
-        })
-        .ok()
+    let fixed_size = a.dtype().map(|t| t.size()).unwrap_or(0);
+    Some(
+        a.read_scalar::<VarLenUnicode>()
+            .map(|s| s.as_bytes().to_vec())
+            .or_else(|_| {
+                a.read_scalar::<VarLenAscii>()
+                    .map(|s| s.as_bytes().to_vec())
+            })
+            .or_else(|e| {
+                if fixed_size > MAX_FIXED_ATTR {
+                    return Err(e);
+                }
+                a.read_scalar::<FixedAscii<MAX_FIXED_ATTR>>()
+                    .map(|s| s.as_bytes().to_vec())
+                    .or_else(|_| {
+                        a.read_scalar::<FixedUnicode<MAX_FIXED_ATTR>>()
+                            .map(|s| s.as_bytes().to_vec())
+                    })
+            })
+            .map_err(|e| {
+                format!("the attribute is not a string of at most {MAX_FIXED_ATTR} bytes ({e})")
+            }),
+    )
 }
 
 /// The first of the string attributes `names` that `loc` has, when it is text.
 fn string_attr(loc: &hdf5::Location, names: &[&str]) -> Option<String> {
-    let bytes = names.iter().find_map(|n| attr_bytes(loc, n))?;
+    let bytes = names
+        .iter()
+        .find_map(|n| attr_bytes(loc, n).and_then(std::result::Result::ok))?;
     // (checked as UTF-8: hdf5-metno's `as_str` assumes the bytes are)
     String::from_utf8(bytes).ok().filter(|s| !s.is_empty())
 }
