@@ -103,6 +103,16 @@ pub fn is_hdf5_name(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "hdf5" | "h5" | "he5"))
 }
 
+/// What opening a source found: its reader, its `Info` and episode table in LeRobot's terms,
+/// its tasks, and what it left out (one message each).
+pub(crate) struct Opened<S> {
+    pub source: std::sync::Arc<S>,
+    pub info: Info,
+    pub episodes: Vec<crate::meta::Episode>,
+    pub tasks: IndexMap<i64, String>,
+    pub warnings: Vec<String>,
+}
+
 /// Names items carry that a source's keys may not take (LeRobot's bookkeeping columns).
 pub(crate) const RESERVED: [&str; 5] = [
     "index",

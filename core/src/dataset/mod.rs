@@ -214,16 +214,7 @@ impl Dataset {
             crate::source::Format::LeRobot => Self::lerobot_meta(&root)?,
             crate::source::Format::Hdf5 => Self::hdf5_meta(&root, &opts.source)?,
             crate::source::Format::Rlds => {
-                let o = crate::rldssrc::open(&root, &opts.source)?;
-                (
-                    Source::Rlds(o.source),
-                    o.info,
-                    o.episodes,
-                    o.tasks,
-                    None,
-                    None,
-                    o.warnings,
-                )
+                Self::source_meta(crate::rldssrc::open(&root, &opts.source)?, Source::Rlds)
             }
         };
         let video_keys = info.video_keys();
@@ -380,16 +371,23 @@ impl Dataset {
     /// The metadata of HDF5 files (see [`crate::hdf5src`]).
     #[cfg(feature = "hdf5")]
     fn hdf5_meta(root: &Path, opts: &crate::source::SourceOptions) -> Result<SourceMeta> {
-        let o = crate::hdf5src::open(root, opts)?;
-        Ok((
-            Source::Hdf5(o.source),
+        Ok(Self::source_meta(
+            crate::hdf5src::open(root, opts)?,
+            Source::Hdf5,
+        ))
+    }
+
+    /// The metadata of a source read in place (no subtasks, no `stats.json`).
+    fn source_meta<S>(o: crate::source::Opened<S>, wrap: fn(Arc<S>) -> Source) -> SourceMeta {
+        (
+            wrap(o.source),
             o.info,
             o.episodes,
             o.tasks,
             None,
             None,
             o.warnings,
-        ))
+        )
     }
 
     #[cfg(not(feature = "hdf5"))]

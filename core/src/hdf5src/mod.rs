@@ -15,10 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
-use indexmap::IndexMap;
 
 use crate::error::{Error, Location, Result};
-use crate::meta::{DType, Episode, Info};
+use crate::meta::DType;
 use crate::source::SourceOptions;
 use crate::table::{ColumnData, DataFile};
 pub use layout::Layout;
@@ -109,13 +108,7 @@ pub struct Hdf5Source {
 }
 
 /// What [`open`] found.
-pub struct Opened {
-    pub source: Arc<Hdf5Source>,
-    pub info: Info,
-    pub episodes: Vec<Episode>,
-    pub tasks: IndexMap<i64, String>,
-    pub warnings: Vec<String>,
-}
+pub type Opened = crate::source::Opened<Hdf5Source>;
 
 /// Opens the HDF5 file or folder of files at `root`.
 pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {

@@ -13,12 +13,11 @@ mod tfrecord;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use prost::Message;
 use rayon::prelude::*;
 
 use crate::error::{Error, Location, Result};
-use crate::meta::{DType, Episode, Feature, Info};
+use crate::meta::{DType, Feature};
 use crate::source::{KeyMap, SourceOptions};
 use crate::table::{ColumnData, DataFile, FrameBytes, RowFrames};
 use features::{StepFeature, StepKind};
@@ -242,13 +241,7 @@ pub struct RldsSource {
 }
 
 /// What [`open`] found.
-pub struct Opened {
-    pub source: Arc<RldsSource>,
-    pub info: Info,
-    pub episodes: Vec<Episode>,
-    pub tasks: IndexMap<i64, String>,
-    pub warnings: Vec<String>,
-}
+pub type Opened = crate::source::Opened<RldsSource>;
 
 /// True for the text feature that holds a step's task.
 fn is_task_text(rel: &str) -> bool {
