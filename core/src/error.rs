@@ -194,10 +194,15 @@ impl Error {
 
     /// An I/O error on `path`, as `NotFound` when the file does not exist.
     pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {
+        Self::io_missing(path, e, "")
+    }
+
+    /// An I/O error on `path`, as `NotFound` saying `missing` when the file does not exist.
+    pub(crate) fn io_missing(path: &std::path::Path, e: std::io::Error, missing: &str) -> Self {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound {
                 at: Location::file(path),
-                detail: String::new(),
+                detail: missing.to_owned(),
             }
         } else {
             Error::Io {

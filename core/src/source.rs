@@ -103,6 +103,16 @@ pub fn is_hdf5_name(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "hdf5" | "h5" | "he5"))
 }
 
+/// Episode `index` of a source's own episode list (episode indices are positions in it).
+pub(crate) fn episode<T>(episodes: &[T], index: i64) -> Result<&T> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| episodes.get(i))
+        .ok_or_else(|| Error::InvalidArgument {
+            msg: format!("episode {index} is not in the dataset"),
+        })
+}
+
 /// What opening a source found: its reader, its `Info` and episode table in LeRobot's terms,
 /// its tasks, and what it left out (one message each).
 pub(crate) struct Opened<S> {
@@ -327,16 +337,8 @@ pub(crate) struct Stamped {
 
 /// The stamp of `path` now.
 fn stamp_of(path: &Path) -> Result<Stamp> {
-    let m = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            at: Location::file(path),
-            detail: "a file of the source is missing".into(),
-        },
-        _ => Error::Io {
-            at: Location::file(path),
-            source: e,
-        },
-    })?;
+    let m = std::fs::metadata(path)
+        .map_err(|e| Error::io_missing(path, e, "a file of the source is missing"))?;
     Ok((m.len(), m.modified().ok()))
 }
 
@@ -376,10 +378,7 @@ impl Stamped {
     /// `len` bytes at `offset` into `buf` (its contents replaced), the file checked unchanged.
     pub fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        let io = |e: std::io::Error| Error::Io {
-            at: Location::file(&self.path),
-            source: e,
-        };
+        let io = |e: std::io::Error| Error::io(&self.path, e);
         let f = std::fs::File::open(&self.path).map_err(io)?;
         // (the file opened is the one checked: its own metadata, not the path's again)
         let m = f.metadata().map_err(io)?;

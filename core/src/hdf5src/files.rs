@@ -126,10 +126,7 @@ pub fn list(root: &Path) -> Result<Vec<PathBuf>> {
             detail: "no such HDF5 file or folder".into(),
         });
     }
-    let rd = std::fs::read_dir(root).map_err(|e| Error::Io {
-        at: Location::file(root),
-        source: e,
-    })?;
+    let rd = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
     let mut files: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())

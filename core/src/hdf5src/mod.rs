@@ -222,12 +222,7 @@ impl Hdf5Source {
     /// The rows of episode `episode_index` as a data table: LeRobot's bookkeeping columns, the
     /// numeric datasets read whole, the cameras as frame readers.
     pub fn load_episode(&self, episode_index: i64) -> Result<DataFile> {
-        let g = usize::try_from(episode_index)
-            .ok()
-            .and_then(|i| self.episodes.get(i))
-            .ok_or_else(|| Error::InvalidArgument {
-                msg: format!("episode {episode_index} is not in the dataset"),
-            })?;
+        let g = crate::source::episode(&self.episodes, episode_index)?;
         let path = self.files.path(g.file)?.to_path_buf();
         let path = &path;
         let file = self.files.open(g.file)?;

@@ -155,10 +155,7 @@ fn builder_folder(root: &Path) -> Result<PathBuf> {
         });
     }
     let versions: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| Error::Io {
-            at: Location::file(root),
-            source: e,
-        })?
+        .map_err(|e| Error::io(root, e))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| is_builder_folder(p))
@@ -653,12 +650,7 @@ impl RldsSource {
     /// The rows of episode `episode_index` as a data table: LeRobot's bookkeeping columns, the
     /// numeric steps read at open, the cameras as frame readers.
     pub fn load_episode(&self, episode_index: i64) -> Result<DataFile> {
-        let e = usize::try_from(episode_index)
-            .ok()
-            .and_then(|i| self.episodes.get(i))
-            .ok_or_else(|| Error::InvalidArgument {
-                msg: format!("episode {episode_index} is not in the dataset"),
-            })?;
+        let e = crate::source::episode(&self.episodes, episode_index)?;
         let shard = self
             .shards
             .get(e.shard)

@@ -28,33 +28,21 @@ fn damaged(path: &Path, record: usize, msg: impl Into<String>) -> Error {
 /// Reads every record of `path` in order, checking its CRCs, and hands each to `each` with
 /// its number and the file offset of its data.
 pub fn scan(path: &Path, mut each: impl FnMut(usize, &[u8], u64) -> Result<()>) -> Result<usize> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            at: Location::file(path),
-            detail: "TFRecord shard listed in dataset_info.json is missing".into(),
-        },
-        _ => Error::Io {
-            at: Location::file(path),
-            source: e,
-        },
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::io_missing(
+            path,
+            e,
+            "TFRecord shard listed in dataset_info.json is missing",
+        )
     })?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::Io {
-            at: Location::file(path),
-            source: e,
-        })?
-        .len();
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut pos: u64 = 0;
     let mut data = Vec::new();
     let mut n = 0usize;
     loop {
         let mut header = [0u8; 12];
-        let got = read_up_to(&mut r, &mut header).map_err(|e| Error::Io {
-            at: Location::file(path),
-            source: e,
-        })?;
+        let got = read_up_to(&mut r, &mut header).map_err(|e| Error::io(path, e))?;
         if got == 0 {
             return Ok(n);
         }
