@@ -176,9 +176,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
+        # the request stops counting as active before its body goes out: the client cannot
+        # finish reading it (and start its next request) before that, so the server's count
+        # never runs ahead of the client's requests in flight
+        self._leave()
         if not head:
             self.wfile.write(body)
         self.server.counters.add(not head, 0 if head else len(body))
+
+    def _leave(self) -> None:
+        if getattr(self, "_active", False):
+            self._active = False
+            self.server.counters.leave()
 
     def _api(self) -> bool:
         """The Hub's API endpoints that ``huggingface_hub`` (LeRobot's downloads, ``datasets``'
@@ -340,14 +349,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802
-        ranged = "Range" in self.headers
-        if ranged:
+        self._active = "Range" in self.headers
+        if self._active:
             self.server.counters.enter()
         try:
             self._serve(head=False)
         finally:
-            if ranged:
-                self.server.counters.leave()
+            self._leave()
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(head=True)
