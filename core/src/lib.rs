@@ -29,6 +29,7 @@ mod fs;
 #[cfg(feature = "hdf5")]
 pub(crate) mod hdf5src;
 pub(crate) mod image;
+pub(crate) mod mcapsrc;
 pub(crate) mod outputs;
 pub(crate) mod parquet_io;
 mod plan;

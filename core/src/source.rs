@@ -14,7 +14,7 @@ use crate::table::ColumnData;
 /// Options of sources other than LeRobot roots (ignored for those).
 #[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
-    /// `"lerobot"`, `"hdf5"` or `"rlds"`; `None` detects the format from the path.
+    /// `"lerobot"`, `"hdf5"`, `"rlds"` or `"mcap"`; `None` detects the format from the path.
     pub format: Option<String>,
     /// The split of an RLDS dataset (`None`: `train`, or its only split).
     pub split: Option<String>,
@@ -27,6 +27,15 @@ pub struct SourceOptions {
     /// layout's usual keys to LeRobot's (`observation.state`, `observation.images.<cam>`,
     /// `action`, ...).
     pub key_map: KeyMap,
+    /// MCAP: the topics to read (`None`: every topic roboframes can decode that is not much
+    /// sparser than the reference topic).
+    pub topics: Option<Vec<String>>,
+    /// MCAP: the topic whose message times are the items' times (`None`: the slowest camera,
+    /// or the slowest topic when there is no camera).
+    pub reference_topic: Option<String>,
+    /// MCAP: how much older than an item's time another topic's message may be, in seconds
+    /// (`None`: one period of the reference topic).
+    pub align_tolerance_s: Option<f64>,
 }
 
 /// How a source's keys are named in items.
@@ -48,6 +57,8 @@ pub enum Format {
     Hdf5,
     /// An RLDS (TFDS builder) folder of TFRecord shards.
     Rlds,
+    /// MCAP recordings: a `.mcap` file, or a folder of them (one episode each).
+    Mcap,
 }
 
 impl Format {
@@ -57,14 +68,15 @@ impl Format {
             "lerobot" => Ok(Format::LeRobot),
             "hdf5" => Ok(Format::Hdf5),
             "rlds" => Ok(Format::Rlds),
+            "mcap" => Ok(Format::Mcap),
             other => Err(Error::InvalidArgument {
-                msg: format!("format must be 'lerobot', 'hdf5' or 'rlds', got '{other}'"),
+                msg: format!("format must be 'lerobot', 'hdf5', 'rlds' or 'mcap', got '{other}'"),
             }),
         }
     }
 
     /// The format of a local path: a `.hdf5`/`.h5` file, or a folder holding such files and no
-    /// `meta/info.json`, is HDF5; a folder with `dataset_info.json` and `features.json` (or
+    /// `meta/info.json`, is HDF5 (likewise `.mcap` files are MCAP); a folder with `dataset_info.json` and `features.json` (or
     /// whose only version folder has them) is RLDS; anything else is a LeRobot root (whose
     /// checks then say what is missing).
     pub fn detect(root: &Path, opts: &SourceOptions) -> Result<Format> {
@@ -73,6 +85,9 @@ impl Format {
         }
         if is_hdf5_name(root) && root.is_file() {
             return Ok(Format::Hdf5);
+        }
+        if crate::mcapsrc::is_mcap_name(root) && root.is_file() {
+            return Ok(Format::Mcap);
         }
         if root.is_dir() && !root.join("meta").join("info.json").exists() {
             if crate::rldssrc::is_builder_folder(root)
@@ -90,6 +105,15 @@ impl Format {
                 .unwrap_or(false);
             if any_h5 {
                 return Ok(Format::Hdf5);
+            }
+            let any_mcap = std::fs::read_dir(root)
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| crate::mcapsrc::is_mcap_name(&e.path()))
+                })
+                .unwrap_or(false);
+            if any_mcap {
+                return Ok(Format::Mcap);
             }
         }
         Ok(Format::LeRobot)

@@ -81,6 +81,9 @@ class NativeDataset:
         key_map: Mapping[str, str] | None = None,
         key_map_lerobot: bool = False,
         split: str | None = None,
+        topics: Sequence[str] | None = None,
+        reference_topic: str | None = None,
+        align_tolerance_s: float | None = None,
     ) -> NativeDataset: ...
     def handle(self) -> int: ...
     def __len__(self) -> int: ...
@@ -158,6 +161,9 @@ def validate(
     key_map: Mapping[str, str] | None = None,
     key_map_lerobot: bool = False,
     split: str | None = None,
+    topics: Sequence[str] | None = None,
+    reference_topic: str | None = None,
+    align_tolerance_s: float | None = None,
 ) -> dict[str, Any]: ...
 def compute_stats(
     dataset: NativeDataset,

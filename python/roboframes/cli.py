@@ -417,7 +417,15 @@ def _root_args(p: argparse.ArgumentParser) -> None:
 def _source_args(p: argparse.ArgumentParser, key_map: str) -> None:
     """The options of a root that is not a LeRobot dataset (HDF5 files)."""
     p.add_argument(
-        "--format", choices=["lerobot", "hdf5", "rlds"], default=None, help="the root's format (default: detected)"
+        "--format", choices=["lerobot", "hdf5", "rlds", "mcap"], default=None, help="the root's format (default: detected)"
+    )
+    p.add_argument("--topics", default=None, metavar="T1,T2,...", help="the MCAP topics to read (default: all)")
+    p.add_argument("--reference-topic", default=None, help="the MCAP topic whose times are the items' times")
+    p.add_argument(
+        "--align-tolerance-s",
+        type=float,
+        default=None,
+        help="how much older than an item's time an MCAP topic's message may be (default: one period)",
     )
     p.add_argument("--split", default=None, help="the split of an RLDS dataset (default: train)")
     p.add_argument("--fps", type=float, default=None, help="frames per second of files that store none")
@@ -453,6 +461,9 @@ def _source(args: argparse.Namespace) -> dict[str, Any]:
         "task": args.task,
         "key_map": _key_map(args.key_map),
         "split": args.split,
+        "topics": None if args.topics is None else [t for t in args.topics.split(",") if t],
+        "reference_topic": args.reference_topic,
+        "align_tolerance_s": args.align_tolerance_s,
     }
 
 

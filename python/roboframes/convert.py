@@ -86,6 +86,9 @@ def convert(
     task: str | None = None,
     key_map: str | Mapping[str, str] | None = "lerobot",
     split: str | None = None,
+    topics: Sequence[str] | None = None,
+    reference_topic: str | None = None,
+    align_tolerance_s: float | None = None,
     repo_id: str | None = None,
     robot_type: str | None = None,
     use_videos: bool = True,
@@ -95,7 +98,8 @@ def convert(
     """Writes the episodes of ``src`` (all, or ``episodes``, renumbered from 0 in that order of
     the source) as a LeRobot v3.0 dataset at ``dst``; returns ``dst``.
 
-    ``format``, ``fps``, ``task`` and ``key_map`` open ``src`` as ``roboframes.Dataset`` does
+    ``format``, ``fps``, ``task``, ``key_map``, ``split``, ``topics``, ``reference_topic`` and
+    ``align_tolerance_s`` open ``src`` as ``roboframes.Dataset`` does
     (``key_map`` defaults to ``"lerobot"`` here: LeRobot's names; LeRobot refuses names with
     ``/``). Every frame needs a task: a source without one needs ``task``. ``progress``: a bar
     on stderr when it is a terminal (``None``), ``True``/``False``, or a callable receiving
@@ -114,7 +118,18 @@ def convert(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
     dst = Path(dst).expanduser()
-    ds = Dataset(src, episodes=episodes, format=format, fps=fps, task=task, key_map=key_map, split=split)
+    ds = Dataset(
+        src,
+        episodes=episodes,
+        format=format,
+        fps=fps,
+        task=task,
+        key_map=key_map,
+        split=split,
+        topics=topics,
+        reference_topic=reference_topic,
+        align_tolerance_s=align_tolerance_s,
+    )
     record = {
         "source": str(ds.root),
         "format": ds.format,
@@ -122,6 +137,9 @@ def convert(
         "fps": ds.fps,
         "task": task,
         "split": split,
+        "topics": None if topics is None else list(topics),
+        "reference_topic": reference_topic,
+        "align_tolerance_s": align_tolerance_s,
         "key_map": key_map if not isinstance(key_map, Mapping) else dict(key_map),
         "use_videos": bool(use_videos),
         "lerobot": version,

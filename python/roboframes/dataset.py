@@ -247,17 +247,26 @@ class Dataset(CameraKeys):
             12-bit codes of a quantiser) are read as: ``"mm"`` (default, LeRobot's) or ``"m"``:
             float32 depth, dequantised as LeRobot does; ``"raw"``: the stored codes, uint16.
             One channel: ``(H, W, 1)``, or ``(1, H, W)`` with ``channels_last=False``.
-        format: ``"lerobot"``, ``"hdf5"`` or ``"rlds"``; ``None`` (default) detects it: a
+        format: ``"lerobot"``, ``"hdf5"``, ``"rlds"`` or ``"mcap"``; ``None`` (default) detects it: a
             ``.hdf5``/``.h5`` file, or a folder of them without ``meta/info.json``, is read as
             HDF5 (ALOHA's one file per episode, or robomimic/LIBERO's ``data/demo_<i>``
             groups); a TFDS builder folder (``dataset_info.json``, ``features.json`` and
-            TFRecord shards; or the folder above its only version) as RLDS (Open X-Embodiment).
+            TFRecord shards; or the folder above its only version) as RLDS (Open X-Embodiment);
+            a ``.mcap`` file, or a folder of them, as MCAP (one episode per file).
         fps: Frames per second of a source that stores no rate (an HDF5 file without an
             ``fps`` attribute); items' ``timestamp`` is ``frame_index / fps``. Given, it
             overrides a stored rate.
         task: The task of every episode of a source that stores none (overrides RLDS's
             ``language_instruction``).
         split: The split of an RLDS dataset (default ``"train"``, or its only split).
+        topics: The topics of an MCAP recording to read (default: every topic roboframes can
+            decode whose rate is at least half the reference topic's; the others are left out
+            with a warning).
+        reference_topic: The MCAP topic whose message times are the items' times (default:
+            the slowest camera, or the slowest topic without cameras).
+        align_tolerance_s: How much older than an item's time another MCAP topic's message may
+            be (default: one period of the reference topic); a time where a topic has no such
+            message is an error when the dataset is opened.
         key_map: Item names of a source's keys: ``None`` keeps the source's names
             (``observations/qpos``, ``obs/agentview_image``); ``"lerobot"`` names the layout's
             usual keys as LeRobot does (``observation.state``, ``observation.images.<cam>``,
@@ -283,6 +292,9 @@ class Dataset(CameraKeys):
         task: str | None = None,
         key_map: str | Mapping[str, str] | None = None,
         split: str | None = None,
+        topics: Sequence[str] | None = None,
+        reference_topic: str | None = None,
+        align_tolerance_s: float | None = None,
     ) -> None:
         # (the options as given: ReaderOptions checks each and keeps its normalised form)
         given: dict[str, Any] = {
@@ -302,6 +314,9 @@ class Dataset(CameraKeys):
             "task": task,
             "key_map": key_map,
             "split": split,
+            "topics": topics,
+            "reference_topic": reference_topic,
+            "align_tolerance_s": align_tolerance_s,
         }
         self._open(root, ReaderOptions(**given))
 
@@ -334,6 +349,9 @@ class Dataset(CameraKeys):
             o.key_map if isinstance(o.key_map, dict) else None,
             o.key_map == "lerobot",
             o.split,
+            topics=o.topics,
+            reference_topic=o.reference_topic,
+            align_tolerance_s=o.align_tolerance_s,
         )
         for message in self._native.open_warnings():
             warnings.warn(message, MetadataWarning, stacklevel=3)
@@ -555,6 +573,9 @@ class Dataset(CameraKeys):
             task=o.task,
             key_map=o.key_map,
             split=o.split,
+            topics=o.topics,
+            reference_topic=o.reference_topic,
+            align_tolerance_s=o.align_tolerance_s,
         )
 
     def quality(self, *, cameras: bool = True) -> QualityReport:

@@ -97,7 +97,7 @@ def thread_count(n: Any) -> int:
 
 
 #: The formats ``format=`` names (``None`` detects the format from the path).
-SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5", "rlds")
+SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5", "rlds", "mcap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +121,9 @@ class ReaderOptions:
     task: str | None = None
     key_map: str | dict[str, str] | None = None
     split: str | None = None
+    topics: list[str] | None = None
+    reference_topic: str | None = None
+    align_tolerance_s: float | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -164,6 +167,17 @@ class ReaderOptions:
             raise TypeError(f"split must be a string, not {type(self.split).__name__}")
         if self.task is not None and not isinstance(self.task, str):
             raise TypeError(f"task must be a string, not {type(self.task).__name__}")
+        if self.topics is not None:
+            if isinstance(self.topics, str) or not all(isinstance(t, str) for t in self.topics):
+                raise TypeError("topics must be a list of topic names (str)")
+            put("topics", list(self.topics))
+        if self.reference_topic is not None and not isinstance(self.reference_topic, str):
+            raise TypeError(f"reference_topic must be a string, not {type(self.reference_topic).__name__}")
+        a = self.align_tolerance_s
+        if a is not None:
+            if isinstance(a, bool) or not isinstance(a, int | float | np.integer | np.floating) or not a >= 0:
+                raise InvalidArgumentError(f"align_tolerance_s must be a number of seconds >= 0, got {a!r}")
+            put("align_tolerance_s", float(a))
         k = self.key_map
         if isinstance(k, Mapping):
             if not all(isinstance(a, str) and isinstance(b, str) for a, b in k.items()):

@@ -159,11 +159,15 @@ def validate(
     task: str | None = None,
     key_map: str | Mapping[str, str] | None = None,
     split: str | None = None,
+    topics: Sequence[str] | None = None,
+    reference_topic: str | None = None,
+    align_tolerance_s: float | None = None,
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
     stops at the first one, and works on datasets too broken to open). HDF5 files and RLDS
-    folders (see ``roboframes.Dataset``; ``format``, ``fps``, ``task``, ``key_map`` and ``split``
-    as there) are checked
+    folders and MCAP recordings (see ``roboframes.Dataset``; ``format``, ``fps``, ``task``,
+    ``key_map``, ``split``, ``topics``, ``reference_topic`` and ``align_tolerance_s`` as there)
+    are checked
     for what they can hold wrong: a layout that is not recognised, an episode whose datasets
     are missing, unreadable or not one row per frame, and camera frames that do not decode.
 
@@ -183,7 +187,16 @@ def validate(
     cb, bar = _progress(progress, "validate")
     try:
         names = dict(key_map) if isinstance(key_map, Mapping) else key_map
-        source = ReaderOptions(format=format, fps=fps, task=task, key_map=names, split=split)  # (checks them)
+        source = ReaderOptions(  # (checks them)
+            format=format,
+            fps=fps,
+            task=task,
+            key_map=names,
+            split=split,
+            topics=None if topics is None else list(topics),
+            reference_topic=reference_topic,
+            align_tolerance_s=align_tolerance_s,
+        )
         raw = _native.validate(
             os.fspath(root),
             decode,
@@ -196,6 +209,9 @@ def validate(
             source.key_map if isinstance(source.key_map, dict) else None,
             source.key_map == "lerobot",
             source.split,
+            topics=source.topics,
+            reference_topic=source.reference_topic,
+            align_tolerance_s=source.align_tolerance_s,
         )
     finally:
         if bar is not None:

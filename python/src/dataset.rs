@@ -79,6 +79,7 @@ pub fn source_options(
     task: Option<String>,
     key_map: Option<IndexMap<String, String>>,
     key_map_lerobot: bool,
+    mcap: McapArgs,
 ) -> SourceOptions {
     let key_map = match (key_map, key_map_lerobot) {
         (Some(names), _) => KeyMap::Names(names),
@@ -91,8 +92,14 @@ pub fn source_options(
         fps,
         task,
         key_map,
+        topics: mcap.0,
+        reference_topic: mcap.1,
+        align_tolerance_s: mcap.2,
     }
 }
+
+/// MCAP's options from Python: `topics`, `reference_topic`, `align_tolerance_s`.
+pub type McapArgs = (Option<Vec<String>>, Option<String>, Option<f64>);
 
 /// The depth output named `name` (`"mm"`, `"m"` or `"raw"`).
 pub fn depth_output(name: &str) -> NativeResult<DepthOutput> {
@@ -360,7 +367,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -380,9 +387,20 @@ impl NativeDataset {
         key_map: Option<IndexMap<String, String>>,
         key_map_lerobot: bool,
         split: Option<String>,
+        topics: Option<Vec<String>>,
+        reference_topic: Option<String>,
+        align_tolerance_s: Option<f64>,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
-            source: source_options(format, split, fps, task, key_map, key_map_lerobot),
+            source: source_options(
+                format,
+                split,
+                fps,
+                task,
+                key_map,
+                key_map_lerobot,
+                (topics, reference_topic, align_tolerance_s),
+            ),
             depth_output: depth_output(depth_output_unit)?,
             episodes,
             delta_timestamps,

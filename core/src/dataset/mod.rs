@@ -76,6 +76,8 @@ enum Source {
     Hdf5(Arc<crate::hdf5src::Hdf5Source>),
     /// An RLDS dataset read in place (each episode's record is its data table).
     Rlds(Arc<crate::rldssrc::RldsSource>),
+    /// MCAP recordings read in place (each file's aligned rows are its data table).
+    Mcap(Arc<crate::mcapsrc::McapSource>),
 }
 
 /// What a source's metadata says: info, episodes, tasks, subtasks, stats and warnings.
@@ -215,6 +217,9 @@ impl Dataset {
             crate::source::Format::Hdf5 => Self::hdf5_meta(&root, &opts.source)?,
             crate::source::Format::Rlds => {
                 Self::source_meta(crate::rldssrc::open(&root, &opts.source)?, Source::Rlds)
+            }
+            crate::source::Format::Mcap => {
+                Self::source_meta(crate::mcapsrc::open(&root, &opts.source)?, Source::Mcap)
             }
         };
         let video_keys = info.video_keys();
@@ -401,13 +406,14 @@ impl Dataset {
         })
     }
 
-    /// The source's format name: `"lerobot"`, `"hdf5"` or `"rlds"`.
+    /// The source's format name: `"lerobot"`, `"hdf5"`, `"rlds"` or `"mcap"`.
     pub fn format(&self) -> &'static str {
         match self.source {
             Source::LeRobot => "lerobot",
             #[cfg(feature = "hdf5")]
             Source::Hdf5(_) => "hdf5",
             Source::Rlds(_) => "rlds",
+            Source::Mcap(_) => "mcap",
         }
     }
 

@@ -32,6 +32,7 @@ impl Dataset {
             #[cfg(feature = "hdf5")]
             super::Source::Hdf5(src) => Some(src.load_episode(ep.episode_index)),
             super::Source::Rlds(src) => Some(src.load_episode(ep.episode_index)),
+            super::Source::Mcap(src) => Some(src.load_episode(ep.episode_index)),
         };
         if let Some(f) = loaded {
             let f = Arc::new(f.map_err(|e| e.within(Some(ep.episode_index), None))?);
