@@ -20,6 +20,7 @@ pub const TARGETS: &[&str] = &[
     "data_table",
     "mp4_index",
     "rlds_shard",
+    "mcap_file",
 ];
 
 /// Runs the target `name` on `data`; `false` when no target has that name. The files a
@@ -31,6 +32,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "data_table" => data_table(data),
         "mp4_index" => mp4_index(data),
         "rlds_shard" => rlds_shard(data),
+        "mcap_file" => mcap_file(data),
         _ => return false,
     }
     let _ = fs::remove_dir_all(scratch());
@@ -303,6 +305,94 @@ pub fn rlds_shard(data: &[u8]) {
     }
 }
 
+/// An MCAP recording (the input is the file): opening (records, chunks, schemas, messages
+/// decoded, topics aligned), every episode's rows, and the first items of every key (camera
+/// frames read from their chunks and decoded).
+pub fn mcap_file(data: &[u8]) {
+    let root = scratch().join("mcap");
+    let Some(path) = place(&root, "rec.mcap", data) else {
+        return;
+    };
+    let opts = crate::dataset::OpenOptions {
+        decode_threads: Some(1),
+        ..Default::default()
+    };
+    let Ok(ds) = crate::dataset::Dataset::open(&path, opts) else {
+        return;
+    };
+    for e in ds.episode_table() {
+        if let Ok((f, rows)) = ds.episode_rows(e.episode_index) {
+            assert!(rows.end <= f.rows, "an episode's rows run past its table");
+        }
+    }
+    let items: Vec<i64> = (0..ds.len().min(16) as i64).collect();
+    let keys: Vec<String> = ds.info().features.keys().cloned().collect();
+    for k in keys {
+        if let Ok((values, (h, w, c))) = ds.fill_one(&k, &items) {
+            assert_eq!(values.len(), items.len() * h * w * c);
+        }
+    }
+}
+
+/// A small MCAP recording for tests and the fuzzer's seed, written with the `mcap` crate's
+/// writer: JSON channels (a 10 Hz camera of `foxglove.CompressedImage` with base64 JPEG data,
+/// a 20 Hz arm state), chunks uncompressed or zstd.
+pub fn small_mcap(frames: usize, zstd: bool) -> std::io::Result<Vec<u8>> {
+    use base64::Engine;
+    use std::collections::BTreeMap;
+    let err = |e: mcap::McapError| std::io::Error::other(e.to_string());
+    let pixels: Vec<u8> = (0..8 * 12 * 3).map(|i| (i * 7 % 256) as u8).collect();
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: 12,
+        pitch: 36,
+        height: 8,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
+        .map_err(std::io::Error::other)?
+        .to_vec();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(jpeg);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let compression = zstd.then_some(mcap::Compression::Zstd);
+    let mut w = mcap::WriteOptions::new()
+        .compression(compression)
+        .chunk_size(Some(1024))
+        .create(&mut out)
+        .map_err(err)?;
+    let cam_schema = w
+        .add_schema("foxglove.CompressedImage", "jsonschema", b"{}")
+        .map_err(err)?;
+    let arm_schema = w.add_schema("Arm", "jsonschema", b"{}").map_err(err)?;
+    let cam = w
+        .add_channel(cam_schema, "/camera", "json", &BTreeMap::new())
+        .map_err(err)?;
+    let arm = w
+        .add_channel(arm_schema, "/arm", "json", &BTreeMap::new())
+        .map_err(err)?;
+    let start: u64 = 1_700_000_000_000_000_000;
+    for i in 0..frames as u64 * 2 {
+        let t = start + i * 50_000_000;
+        let state = format!(r#"{{"q": [{i}, 0.5], "open": {}}}"#, i % 2 == 0);
+        let header = |channel_id, sequence, log_time| mcap::records::MessageHeader {
+            channel_id,
+            sequence,
+            log_time,
+            publish_time: log_time,
+        };
+        w.write_to_known_channel(&header(arm, i as u32, t), state.as_bytes())
+            .map_err(err)?;
+        if i % 2 == 0 {
+            let msg = format!(r#"{{"format": "jpeg", "data": "{b64}"}}"#);
+            w.write_to_known_channel(&header(cam, i as u32, t + 1), msg.as_bytes())
+                .map_err(err)?;
+        }
+    }
+    w.finish().map_err(err)?;
+    drop(w);
+    Ok(out.into_inner())
+}
+
 /// Writes seeds for every target under `dir/<target>/` from a freshly written testing dataset
 /// (needs the `ffmpeg` command-line tool): its `info.json`, episode table, data table and mp4
 /// (one without and one with B-frames).
@@ -348,5 +438,8 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
     let mut raw = b"TFRECORD".to_vec();
     raw.extend(crate::rldssrc::frame_records(&records));
     fs::write(dir.join("rlds_shard/two_episodes.tfrecord"), raw)?;
+    fs::create_dir_all(dir.join("mcap_file"))?;
+    fs::write(dir.join("mcap_file/plain.mcap"), small_mcap(4, false)?)?;
+    fs::write(dir.join("mcap_file/zstd.mcap"), small_mcap(4, true)?)?;
     fs::remove_dir_all(ds)
 }

@@ -1307,6 +1307,29 @@ mod tests {
         assert_eq!((ti, at), (1, 400));
     }
 
+    #[cfg(feature = "testing")]
+    #[test]
+    fn reads_a_recording_the_mcap_crate_writes() {
+        use crate::dataset::{Dataset, OpenOptions};
+        let dir = tempfile::tempdir().expect("tempdir");
+        for zstd in [false, true] {
+            let path = dir.path().join("rec.mcap");
+            std::fs::write(&path, crate::fuzz::small_mcap(4, zstd).expect("write")).expect("write");
+            let ds = Dataset::open(&path, OpenOptions::default()).expect("open");
+            assert_eq!((ds.len(), ds.format()), (4, "mcap"));
+            let (frames, dims) = ds.fill_one("/camera", &[0, 3]).expect("frames");
+            assert_eq!((dims, frames.len()), ((8, 12, 3), 2 * 8 * 12 * 3));
+            let (f, rows) = ds.episode_rows(0).expect("rows");
+            assert_eq!(rows, 0..4);
+            let q = f.fixed_row("/arm.q", 3).expect("q");
+            let q: Vec<f32> = q
+                .chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            assert_eq!(q, vec![6.0, 0.5]);
+        }
+    }
+
     #[test]
     fn natural_order() {
         let mut v = vec![PathBuf::from("ep10.mcap"), PathBuf::from("ep2.mcap")];
