@@ -104,7 +104,10 @@ def child_mcap(folder: str, repeats: int) -> dict[str, Any]:
                     if channel.topic == CAMS[1] and all(k in latest for k in (*CAMS, "/joint_states")):
                         item = {
                             "state": np.asarray(latest["/joint_states"].position, dtype=np.float32),
-                            **{c: np.asarray(Image.open(io.BytesIO(bytes(latest[c].data))).convert("RGB")) for c in CAMS},
+                            **{
+                                c: np.asarray(Image.open(io.BytesIO(bytes(latest[c].data))).convert("RGB"))
+                                for c in CAMS
+                            },
                         }
                         n += len(item) > 0
         return n

@@ -243,7 +243,12 @@ def test_a_gap_in_a_topic_is_an_error_naming_topic_and_time(tmp_path: Path) -> N
         grip = w.register_msgdef("my_robot/msg/Gripper", GRIPPER)
         for i in range(20):
             t = START + i * 100_000_000
-            msg = {"header": {"stamp": stamp(t), "frame_id": ""}, "name": ["a"], "position": [float(i)], "velocity": [0.0]}
+            msg = {
+                "header": {"stamp": stamp(t), "frame_id": ""},
+                "name": ["a"],
+                "position": [float(i)],
+                "velocity": [0.0],
+            }
             w.write_message("/joint_states", js, {**msg, "effort": [0.0]}, log_time=t, publish_time=t)
             if not 8 <= i <= 11:  # the gripper is silent for 0.4 s
                 g = {"opening": 0.5, "mode": 1, "closed": False, "target": [0.0, 0.0, 0.0]}

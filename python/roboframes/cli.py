@@ -417,7 +417,10 @@ def _root_args(p: argparse.ArgumentParser) -> None:
 def _source_args(p: argparse.ArgumentParser, key_map: str) -> None:
     """The options of a root that is not a LeRobot dataset (HDF5 files)."""
     p.add_argument(
-        "--format", choices=["lerobot", "hdf5", "rlds", "mcap"], default=None, help="the root's format (default: detected)"
+        "--format",
+        choices=["lerobot", "hdf5", "rlds", "mcap"],
+        default=None,
+        help="the root's format (default: detected)",
     )
     p.add_argument("--topics", default=None, metavar="T1,T2,...", help="the MCAP topics to read (default: all)")
     p.add_argument("--reference-topic", default=None, help="the MCAP topic whose times are the items' times")
