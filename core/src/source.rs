@@ -127,6 +127,71 @@ pub fn is_hdf5_name(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "hdf5" | "h5" | "he5"))
 }
 
+/// The files of a source at `root`: `root` itself when it is a file, or a folder's files that
+/// `is_name` accepts, in natural order (`episode_2` before `episode_10`). `missing` and `empty`
+/// are the details of the errors when `root` is neither, or a folder without such files.
+pub(crate) fn source_files(
+    root: &Path,
+    is_name: fn(&Path) -> bool,
+    missing: &str,
+    empty: &str,
+) -> Result<Vec<PathBuf>> {
+    if root.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    if !root.is_dir() {
+        return Err(Error::NotFound {
+            at: Location::file(root),
+            detail: missing.into(),
+        });
+    }
+    let rd = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_name(p) && p.is_file())
+        .collect();
+    if files.is_empty() {
+        return Err(Error::NotFound {
+            at: Location::file(root),
+            detail: empty.into(),
+        });
+    }
+    files.sort_by_cached_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
+    Ok(files)
+}
+
+/// A sort key that orders digit runs by their value.
+fn natural_key(name: &str) -> Vec<(u8, String)> {
+    let mut out: Vec<(u8, String)> = Vec::new();
+    let mut run = String::new();
+    let mut digits = false;
+    for ch in name.chars() {
+        let d = ch.is_ascii_digit();
+        if d != digits && !run.is_empty() {
+            out.push(natural_part(&run, digits));
+            run.clear();
+        }
+        digits = d;
+        run.push(ch);
+    }
+    if !run.is_empty() {
+        out.push(natural_part(&run, digits));
+    }
+    out
+}
+
+/// One part of a natural key: numbers compare by value (zero-padded to a fixed width, leading
+/// zeros dropped), before text.
+fn natural_part(run: &str, digits: bool) -> (u8, String) {
+    if digits {
+        let t = run.trim_start_matches('0');
+        (0, format!("{:0>40}", t))
+    } else {
+        (1, run.to_owned())
+    }
+}
+
 /// Episode `index` of a source's own episode list (episode indices are positions in it).
 pub(crate) fn episode<T>(episodes: &[T], index: i64) -> Result<&T> {
     usize::try_from(index)
@@ -487,4 +552,29 @@ pub(crate) fn episode_table(lengths: &[usize]) -> Result<Vec<crate::meta::Episod
         next = to;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn natural_order_sorts_numbers_by_value() {
+        let mut v = vec![
+            "episode_10.hdf5",
+            "episode_2.hdf5",
+            "episode_1.hdf5",
+            "a.hdf5",
+        ];
+        v.sort_by_key(|s| natural_key(s));
+        assert_eq!(
+            v,
+            [
+                "a.hdf5",
+                "episode_1.hdf5",
+                "episode_2.hdf5",
+                "episode_10.hdf5"
+            ]
+        );
+    }
 }

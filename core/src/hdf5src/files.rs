@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 use super::source_error;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Result};
 
 /// The most HDF5 files of one source kept open at once (a folder of ALOHA episodes may hold
 /// thousands).
@@ -117,89 +117,16 @@ impl Files {
 /// The HDF5 files of `root`: the file itself, or a folder's `.hdf5`/`.h5` files in natural
 /// order (`episode_2` before `episode_10`).
 pub fn list(root: &Path) -> Result<Vec<PathBuf>> {
-    if root.is_file() {
-        return Ok(vec![root.to_path_buf()]);
-    }
-    if !root.is_dir() {
-        return Err(Error::NotFound {
-            at: Location::file(root),
-            detail: "no such HDF5 file or folder".into(),
-        });
-    }
-    let rd = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
-    let mut files: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| crate::source::is_hdf5_name(p) && p.is_file())
-        .collect();
-    if files.is_empty() {
-        return Err(Error::NotFound {
-            at: Location::file(root),
-            detail: "the folder holds no .hdf5 or .h5 files".into(),
-        });
-    }
-    files.sort_by_cached_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
-    Ok(files)
-}
-
-/// A sort key that orders digit runs by their value.
-fn natural_key(name: &str) -> Vec<(u8, String)> {
-    let mut out: Vec<(u8, String)> = Vec::new();
-    let mut run = String::new();
-    let mut digits = false;
-    for ch in name.chars() {
-        let d = ch.is_ascii_digit();
-        if d != digits && !run.is_empty() {
-            out.push(part(&run, digits));
-            run.clear();
-        }
-        digits = d;
-        run.push(ch);
-    }
-    if !run.is_empty() {
-        out.push(part(&run, digits));
-    }
-    out
-}
-
-/// One part of a natural key: numbers compare by value (zero-padded to a fixed width, leading
-/// zeros dropped), before text.
-fn part(run: &str, digits: bool) -> (u8, String) {
-    if digits {
-        let t = run.trim_start_matches('0');
-        (0, format!("{:0>40}", t))
-    } else {
-        (1, run.to_owned())
-    }
+    crate::source::source_files(
+        root,
+        crate::source::is_hdf5_name,
+        "no such HDF5 file or folder",
+        "the folder holds no .hdf5 or .h5 files",
+    )
 }
 
 /// The group at `name` (`/` for the root) of an open file.
 pub fn group(file: &hdf5::File, name: &str, path: &Path) -> Result<hdf5::Group> {
     file.group(if name.is_empty() { "/" } else { name })
         .map_err(|e| source_error(path, name, None, format!("cannot open the group: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::natural_key;
-
-    #[test]
-    fn natural_order_sorts_numbers_by_value() {
-        let mut v = vec![
-            "episode_10.hdf5",
-            "episode_2.hdf5",
-            "episode_1.hdf5",
-            "a.hdf5",
-        ];
-        v.sort_by_key(|s| natural_key(s));
-        assert_eq!(
-            v,
-            [
-                "a.hdf5",
-                "episode_1.hdf5",
-                "episode_2.hdf5",
-                "episode_10.hdf5"
-            ]
-        );
-    }
 }

@@ -61,56 +61,12 @@ pub fn is_mcap_name(p: &Path) -> bool {
 
 /// The `.mcap` files of `root` (a file, or a folder's files in natural order).
 fn mcap_files(root: &Path) -> Result<Vec<PathBuf>> {
-    if root.is_file() {
-        return Ok(vec![root.to_path_buf()]);
-    }
-    if !root.is_dir() {
-        return Err(Error::NotFound {
-            at: Location::file(root),
-            detail: "an MCAP source is a .mcap file or a folder of them".into(),
-        });
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| Error::io(root, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| is_mcap_name(p) && p.is_file())
-        .collect();
-    files.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
-    if files.is_empty() {
-        return Err(Error::NotFound {
-            at: Location::file(root),
-            detail: "the folder holds no .mcap files".into(),
-        });
-    }
-    Ok(files)
-}
-
-/// File names with their digit runs compared as numbers (`ep2` before `ep10`).
-fn natural_key(p: &Path) -> Vec<(String, u128)> {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let mut digits = String::new();
-    for ch in name.chars() {
-        if ch.is_ascii_digit() {
-            digits.push(ch);
-        } else {
-            if !digits.is_empty() {
-                out.push((
-                    std::mem::take(&mut text),
-                    digits.parse().unwrap_or(u128::MAX),
-                ));
-                digits.clear();
-            }
-            text.push(ch);
-        }
-    }
-    out.push((text, digits.parse().unwrap_or(0)));
-    out
+    crate::source::source_files(
+        root,
+        is_mcap_name,
+        "an MCAP source is a .mcap file or a folder of them",
+        "the folder holds no .mcap files",
+    )
 }
 
 /// Where a message lies.
@@ -376,6 +332,12 @@ fn found(
     Ok(())
 }
 
+/// A message of a topic as opening read it: log time, place, and its leaves (not for images).
+type Decoded = (u64, MsgLoc, Option<Vec<Leaf>>);
+
+/// An image's pixels or encoded bytes, and its `(H, W, C)`.
+type ImageBytes = (Vec<u8>, (usize, usize, usize));
+
 /// A topic read as keys.
 #[derive(Debug)]
 struct Topic {
@@ -630,7 +592,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let fps = crate::source::frame_rate(opts.fps, Some(rounded_rate(ref_rate)), || {
         Error::internal("MCAP", "no rate")
     })?;
-    if !(ref_rate > 0.0) {
+    if ref_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Err(source_error(
             first,
             Some(&reference),
@@ -666,7 +628,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
 
     // each file's messages of each topic, decoded where they are not images
     let mut columns: Vec<Column> = Vec::new();
-    let mut decoded: Vec<Vec<Vec<(u64, MsgLoc, Option<Vec<Leaf>>)>>> = Vec::new();
+    let mut decoded: Vec<Vec<Vec<Decoded>>> = Vec::new();
     for (s, path) in scans.iter().zip(&paths) {
         let mut per_topic = Vec::new();
         for t in &topics {
@@ -1093,7 +1055,7 @@ fn image_of(
     decoder: &Decoder,
     kind: ImageKind,
     message: &[u8],
-) -> std::result::Result<(Vec<u8>, (usize, usize, usize)), String> {
+) -> std::result::Result<ImageBytes, String> {
     let leaves = decoder.decode(message)?;
     let field = |name: &str| leaves.iter().find(|l| l.path == name).map(|l| &l.values);
     let data = match field("data") {
@@ -1328,12 +1290,5 @@ mod tests {
                 .collect();
             assert_eq!(q, vec![6.0, 0.5]);
         }
-    }
-
-    #[test]
-    fn natural_order() {
-        let mut v = vec![PathBuf::from("ep10.mcap"), PathBuf::from("ep2.mcap")];
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
-        assert_eq!(v[0], PathBuf::from("ep2.mcap"));
     }
 }

@@ -513,7 +513,7 @@ MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n";
         let mut b = vec![0u8, 1, 0, 0];
         let body_start = 4;
         let align = |b: &mut Vec<u8>, n: usize| {
-            while (b.len() - body_start) % n != 0 {
+            while !(b.len() - body_start).is_multiple_of(n) {
                 b.push(0);
             }
         };
