@@ -274,7 +274,7 @@ def test_missing_frame_rate_and_bad_options(aloha: Path, robomimic: Path, tmp_pa
     with pytest.raises(InvalidArgumentError, match="LeRobot's own column"):
         roboframes.Dataset(robomimic, key_map={"rewards": "timestamp"})
     with pytest.raises(InvalidArgumentError, match="format"):
-        roboframes.Dataset(robomimic, format="mcap")
+        roboframes.Dataset(robomimic, format="zarr")
     with pytest.raises(DatasetNotFoundError):
         roboframes.Dataset(tmp_path / "nothing.hdf5", format="hdf5")
     # a LeRobot root asked to be read as HDF5 holds no HDF5 files

@@ -324,7 +324,12 @@ def write_json(path: Path, broken_at: int | None = None) -> None:
         cmd_ch = w.register_channel("/action", "json", cmd)
         for i in range(40):
             t = START + i * 50_000_000
-            state = {"timestamp": {"sec": 1, "nsec": i}, "q": [i * 0.5, -i], "gripper": {"open": i % 2 == 0}}
+            state = {
+                "timestamp": {"sec": 1, "nsec": i},
+                "q": [i * 0.5, -i],
+                "gripper": {"open": i % 2 == 0},
+                "contacts": [1.0] * (i % 3 + 1),  # a list whose length changes: not a key
+            }
             w.add_message(arm_ch, log_time=t, data=json.dumps(state).encode(), publish_time=t)
             if i % 2 == 0:
                 body = b'{"target": [1.5, ' if broken_at == i else json.dumps({"target": [i, 2 * i]}).encode()
@@ -335,7 +340,9 @@ def write_json(path: Path, broken_at: int | None = None) -> None:
 def test_json_channels_without_a_camera(tmp_path: Path) -> None:
     path = tmp_path / "json.mcap"
     write_json(path)
-    ds = roboframes.Dataset(path, task="wave")
+    with pytest.warns(MetadataWarning, match=r"'/arm.contacts' is left out: the first message has 1 values"):
+        ds = roboframes.Dataset(path, task="wave")
+    assert "/arm.contacts" not in ds.features
     # no camera: the slowest topic is the grid
     assert ds.info["source"]["reference_topic"] == "/action" and len(ds) == 20 and ds.fps == 10
     item = ds[3]

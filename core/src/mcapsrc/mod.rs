@@ -722,14 +722,23 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             None => {
                 for leaf in first_msg.2.iter().flatten() {
                     let Some(dtype) = leaf.dtype else { continue };
+                    // (a blob: protobuf `bytes`, base64 text; not a number per element)
+                    if matches!(leaf.values, Values::Bytes(_)) && !leaf.array {
+                        continue;
+                    }
                     let n = leaf.values.len();
+                    let key = format!("{}.{}", t.name, leaf.path);
                     if n == 0 {
                         warnings.push(format!(
-                            "{}: '{}.{}' is left out: it holds no values",
-                            first.display(),
-                            t.name,
-                            leaf.path
+                            "{}: '{key}' is left out: it holds no values",
+                            first.display()
                         ));
+                        continue;
+                    }
+                    // a key is a fixed shape: a field whose length changes (or that some
+                    // messages lack) is left out, saying where
+                    if let Some(why) = varying(&decoded, &paths, ti, &leaf.path, n) {
+                        warnings.push(format!("'{key}' is left out: {why}"));
                         continue;
                     }
                     columns.push(Column {
@@ -941,6 +950,35 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         tasks,
         warnings,
     })
+}
+
+/// Where the field `path` of topic `ti` has another length than `n` (or is missing) in some
+/// message of some file, if anywhere.
+fn varying(
+    decoded: &[Vec<Vec<Decoded>>],
+    paths: &[PathBuf],
+    ti: usize,
+    path: &str,
+    n: usize,
+) -> Option<String> {
+    for (per_topic, file) in decoded.iter().zip(paths) {
+        for (at, _, leaves) in per_topic.get(ti).into_iter().flatten() {
+            let len = leaves
+                .iter()
+                .flatten()
+                .find(|l| l.path == path)
+                .map(|l| l.values.len());
+            if len != Some(n) {
+                let has = len.map_or("no such field".to_string(), |m| format!("{m} values"));
+                return Some(format!(
+                    "the first message has {n} values, the message at log time {at} ns of {} \
+                     has {has}",
+                    file.display()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// A measured rate as `fps`: the nearest whole number when within 1% of it (recorders'

@@ -327,7 +327,13 @@ impl Schema {
             };
             match &f.ty {
                 Ty::Prim(p) => {
-                    let values = r.prims(*p, n.unwrap_or(1))?;
+                    let values = match (r.prims(*p, n.unwrap_or(1))?, n) {
+                        // (a `uint8` field is a number; `uint8[]` stays bytes: image data)
+                        (Values::Bytes(b), None) => {
+                            Values::Int(b.iter().map(|v| i64::from(*v)).collect())
+                        }
+                        (v, _) => v,
+                    };
                     if keep {
                         out.push(Leaf {
                             path,
