@@ -407,3 +407,38 @@ def test_convert_a_bag_to_lerobot(ros2_folder: Path, tmp_path: Path) -> None:
         a, b = src[i], back[i]
         np.testing.assert_array_equal(a["observation.joint_states.position"], b["observation.joint_states.position"])
         assert b["task"] == "pick"
+
+
+def test_a_remote_recording_reads_as_the_local_one(ros2_folder: Path, tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from remote_servers import file_server  # (the tests' loopback HTTP server)
+
+    from roboframes import remote
+
+    local = roboframes.Dataset(ros2_folder / "run_2.mcap", topics=["/cam/image/compressed", "/joint_states"])
+    folder = tmp_path / "served"
+    folder.mkdir()
+    (folder / "run_2.mcap").write_bytes((ros2_folder / "run_2.mcap").read_bytes())
+    with file_server({"bags": folder}) as srv:
+        url = f"{srv.url}/bags/run_2.mcap"
+        ds = roboframes.Dataset(url, topics=["/cam/image/compressed", "/joint_states"])
+        assert ds.format == "mcap" and len(ds) == len(local)
+        for i in range(len(ds)):
+            a, b = ds[i], local[i]
+            for k in ("/cam/image/compressed", "/joint_states.position", "timestamp"):
+                np.testing.assert_array_equal(a[k], b[k])
+        # a worker process reopens it from the pickled dataset
+        back = pickle.loads(pickle.dumps(ds))
+        np.testing.assert_array_equal(back[3]["/cam/image/compressed"], local[3]["/cam/image/compressed"])
+        assert (remote.stats(url) or {}).get("requests", 0) > 0
+        assert roboframes.validate(url, "all", progress=False, topics=["/cam/image/compressed", "/joint_states"]).ok
+        # a recording cut short on the server is an error naming its URL
+        whole = (folder / "run_2.mcap").read_bytes()
+        (folder / "cut.mcap").write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(SourceFormatError, match=r"cut\.mcap.*cut short"):
+            roboframes.Dataset(f"{srv.url}/bags/cut.mcap")
+        # HDF5 and RLDS roots are local only
+        with pytest.raises(InvalidArgumentError, match="local"):
+            roboframes.Dataset(f"{srv.url}/bags/x.hdf5", format="hdf5")

@@ -120,6 +120,20 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The format of a remote root (a URL): `format=` when given, else MCAP for a URL naming a
+    /// `.mcap` file, else a LeRobot root.
+    pub fn detect_remote(url: &str, opts: &SourceOptions) -> Result<Format> {
+        if let Some(f) = &opts.format {
+            return Format::parse(f);
+        }
+        if crate::mcapsrc::is_mcap_name(Path::new(url.trim_end_matches('/'))) {
+            return Ok(Format::Mcap);
+        }
+        Ok(Format::LeRobot)
+    }
+}
+
 /// True when the file name ends in `.hdf5`, `.h5` or `.he5`.
 pub fn is_hdf5_name(p: &Path) -> bool {
     p.extension()

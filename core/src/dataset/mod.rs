@@ -181,10 +181,26 @@ impl Dataset {
         let root = root.as_ref().to_path_buf();
         let text = root.to_string_lossy().into_owned();
         let remote = crate::store::is_url(&text);
-        let root = if remote {
-            crate::store::open_root(&text, &opts.remote)?
+        let format = if remote {
+            crate::source::Format::detect_remote(&text, &opts.source)?
         } else {
-            root
+            crate::source::Format::detect(&root, &opts.source)?
+        };
+        let root = match (remote, format) {
+            (false, _) => root,
+            // (a URL naming a .mcap file registers its folder: see `open_root`)
+            (true, crate::source::Format::LeRobot | crate::source::Format::Mcap) => {
+                crate::store::open_root(&text, &opts.remote)?
+            }
+            (true, _) => {
+                return Err(Error::InvalidArgument {
+                    msg: format!(
+                        "'{text}': HDF5 and RLDS sources are read from local files; remote roots \
+                         are LeRobot datasets and MCAP files (copy the files to a local disk \
+                         first)"
+                    ),
+                })
+            }
         };
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {
@@ -194,21 +210,6 @@ impl Dataset {
                 ),
             });
         }
-        let format = if remote {
-            if let Some(f) = &opts.source.format {
-                if crate::source::Format::parse(f)? != crate::source::Format::LeRobot {
-                    return Err(Error::InvalidArgument {
-                        msg: format!(
-                            "'{text}': a {f} source is read from local files; remote roots are \
-                             LeRobot datasets (copy the files to a local disk first)"
-                        ),
-                    });
-                }
-            }
-            crate::source::Format::LeRobot
-        } else {
-            crate::source::Format::detect(&root, &opts.source)?
-        };
         if !remote && format == crate::source::Format::LeRobot {
             crate::fs::local_root(&root)?;
         }

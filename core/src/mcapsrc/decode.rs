@@ -137,6 +137,11 @@ fn proto_leaves(
         return Err("messages nest too deep".into());
     }
     for field in m.descriptor().fields() {
+        // a field that tracks presence and is not set (an optional, a oneof's other member,
+        // a submessage) has no value: its default is not data
+        if field.supports_presence() && !m.has_field(&field) {
+            continue;
+        }
         let path = join(prefix, field.name());
         let value = m.get_field(&field);
         let list = field.is_list();

@@ -14,7 +14,7 @@ mod decode;
 mod ros2;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -59,8 +59,12 @@ pub fn is_mcap_name(p: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("mcap"))
 }
 
-/// The `.mcap` files of `root` (a file, or a folder's files in natural order).
+/// The `.mcap` files of `root` (a file, or a folder's files in natural order; a remote root is
+/// one file: remote folders cannot be listed).
 fn mcap_files(root: &Path) -> Result<Vec<PathBuf>> {
+    if crate::store::is_url(&root.to_string_lossy()) {
+        return Ok(vec![root.to_path_buf()]);
+    }
     crate::source::source_files(
         root,
         is_mcap_name,
@@ -81,9 +85,11 @@ enum MsgLoc {
 /// A chunk of a file: its compressed bytes' place and its header.
 #[derive(Debug, Clone)]
 struct ChunkLoc {
+    /// The chunk record's first byte (its opcode) and length (opcode, length and body).
     offset: u64,
     len: usize,
-    header: ChunkHeader,
+    /// The most bytes a record inside may hold (the chunk's uncompressed size).
+    limit: usize,
 }
 
 /// A channel as its records say.
@@ -114,6 +120,121 @@ struct Scanned {
     chunks: Vec<ChunkLoc>,
 }
 
+/// Schema and channel records larger than this are damage (a protobuf descriptor set of a
+/// recording's types is a few hundred KiB at most).
+const MAX_SCHEMA_BYTES: u64 = 64 << 20;
+
+/// The most bytes a record inside a chunk with `header` (of `compressed` bytes) may hold: its
+/// uncompressed size, checked against what a recording's chunk holds and what its compressed
+/// bytes can expand to (a few bytes may not claim gigabytes: the reader reserves what a
+/// record's length says).
+fn chunk_limit(
+    header: &ChunkHeader,
+    compressed: usize,
+    record: usize,
+) -> std::result::Result<usize, String> {
+    let most = (compressed as u64)
+        .saturating_mul(4096)
+        .saturating_add(16 << 20)
+        .min(MAX_CHUNK_BYTES);
+    if header.uncompressed_size > most {
+        return Err(format!(
+            "a chunk of {compressed} bytes claims {} bytes uncompressed; more than {most} is not \
+             a recording's",
+            header.uncompressed_size
+        ));
+    }
+    // (the chunk record itself is read under the same bound)
+    usize::try_from(header.uncompressed_size.max(record as u64))
+        .map_err(|_| "an absurd chunk".to_string())
+}
+
+/// The records inside the chunk record whose bytes (opcode, length, body) are `parts` back to
+/// back, decompressed (zstd, lz4 or none) and checked against the chunk's CRC, each at most
+/// `limit` bytes: `each` gets the schemas, channels and messages, parsed (other records are
+/// skipped unparsed). An error of `each` comes back as `Err(Ok(e))`, the reader's as
+/// `Err(Err(message))`.
+fn chunk_records(
+    parts: &[&[u8]],
+    limit: usize,
+    mut each: impl FnMut(Record<'_>) -> Result<()>,
+) -> std::result::Result<(), std::result::Result<Error, String>> {
+    use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+    let mut reader = LinearReader::new_with_options(
+        LinearReaderOptions::default()
+            .with_skip_start_magic(true)
+            .with_skip_end_magic(true)
+            .with_validate_chunk_crcs(true)
+            .with_record_length_limit(limit),
+    );
+    let mut parts = parts.iter().copied().filter(|p| !p.is_empty());
+    let mut current: &[u8] = parts.next().unwrap_or(&[]);
+    while let Some(event) = reader.next_event() {
+        match event.map_err(|e| Err(e.to_string()))? {
+            LinearReadEvent::ReadRequest(need) => {
+                if current.is_empty() {
+                    current = parts.next().unwrap_or(&[]);
+                }
+                let n = need.min(current.len());
+                let (now, rest) = current.split_at(n);
+                reader.insert(n).copy_from_slice(now);
+                reader.notify_read(n);
+                current = rest;
+            }
+            LinearReadEvent::Record { data, opcode } => {
+                if !matches!(opcode, op::SCHEMA | op::CHANNEL | op::MESSAGE) {
+                    continue;
+                }
+                if !prefixes_fit(opcode, data) {
+                    return Err(Err("a string or map longer than its record".into()));
+                }
+                let rec = mcap::parse_record(opcode, data).map_err(|e| Err(e.to_string()))?;
+                each(rec).map_err(Ok)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when the length prefixes of a Schema's, Channel's or Chunk's strings and maps fit in
+/// `body` (the record parser reserves what a prefix claims before reading it).
+fn prefixes_fit(opcode: u8, body: &[u8]) -> bool {
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = body.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
+    };
+    // the end of the length-prefixed field at `at`, if it fits before `end`
+    let field = |at: usize, end: usize| -> Option<usize> {
+        let e = at.checked_add(4)?.checked_add(u32_at(at)?)?;
+        (e <= end).then_some(e)
+    };
+    let strings = |mut at: usize, n: usize| -> Option<usize> {
+        for _ in 0..n {
+            at = field(at, body.len())?;
+        }
+        Some(at)
+    };
+    match opcode {
+        // id, name, encoding (the data's length is checked by the parser)
+        op::SCHEMA => strings(2, 2).is_some(),
+        // id, schema id, topic, message encoding, then the metadata map: its byte length,
+        // then key/value strings inside it
+        op::CHANNEL => (|| {
+            let at = strings(4, 2)?;
+            let end = field(at, body.len())?;
+            let mut p = at.checked_add(4)?;
+            while p < end {
+                p = field(p, end)?;
+            }
+            Some(())
+        })()
+        .is_some(),
+        // three times and sizes, a CRC, then the compression's name
+        op::CHUNK => strings(28, 1).is_some(),
+        _ => true,
+    }
+}
+
 /// True when a schema's type is an image message.
 fn image_kind(schema: &str) -> Option<ImageKind> {
     let last = schema.rsplit(['/', '.']).next().unwrap_or(schema);
@@ -132,14 +253,92 @@ enum ImageKind {
     Raw,
 }
 
-/// Reads every record of `path`: its channels, where each message lies, and the bytes of the
+/// A file read front to back, skipping what it does not need.
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// The bytes of one MCAP file: local (checked unchanged since open) or a remote object (read
+/// at the version first seen: a changed object is an error, never mixed in).
+#[derive(Debug)]
+enum FileBytes {
+    Local(crate::source::Stamped),
+    Remote {
+        object: crate::store::RemoteObject,
+        path: PathBuf,
+    },
+}
+
+impl FileBytes {
+    fn open(path: &Path) -> Result<FileBytes> {
+        match crate::store::remote_object(path, None)? {
+            Some(object) => Ok(FileBytes::Remote {
+                object,
+                path: path.to_path_buf(),
+            }),
+            None => Ok(FileBytes::Local(crate::source::Stamped::new(
+                path.to_path_buf(),
+                FORMAT,
+            )?)),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            FileBytes::Local(s) => s.path(),
+            FileBytes::Remote { path, .. } => path,
+        }
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<bytes::Bytes> {
+        match self {
+            FileBytes::Local(s) => Ok(s.read_at(offset, len)?.into()),
+            FileBytes::Remote { object, path } => {
+                let end = offset
+                    .checked_add(len as u64)
+                    .filter(|e| *e <= object.len())
+                    .ok_or_else(|| {
+                        source_error(
+                            path,
+                            None,
+                            format!("bytes {offset}+{len} past the file's end"),
+                        )
+                    })?;
+                object.read_range(offset, end, 0)
+            }
+        }
+    }
+
+    /// The whole file, read front to back (its size, and a reader).
+    fn reader(&self) -> Result<(u64, Box<dyn ReadSeek>, Option<crate::store::FailureSlot>)> {
+        match self {
+            FileBytes::Local(s) => {
+                let f = std::fs::File::open(s.path()).map_err(|e| Error::io(s.path(), e))?;
+                let size = f.metadata().map_err(|e| Error::io(s.path(), e))?.len();
+                Ok((size, Box::new(f), None))
+            }
+            FileBytes::Remote { object, .. } => {
+                let cursor = crate::store::RemoteCursor::new(object.clone());
+                let failure = cursor.failure();
+                Ok((object.len(), Box::new(cursor), Some(failure)))
+            }
+        }
+    }
+}
+
+/// Reads every record of `file`: its channels, where each message lies, and the bytes of the
 /// messages of channels that are not images.
-fn scan(path: &Path) -> Result<Scanned> {
-    let io = |e: std::io::Error| Error::io(path, e);
+fn scan(file: &FileBytes, topics: Option<&[String]>) -> Result<Scanned> {
+    let path = file.path();
+    let (size, reader, failure) = file.reader()?;
+    // (a remote read's own failure, retries spent or a changed object, is named as such)
+    let io = |e: std::io::Error| {
+        failure
+            .as_ref()
+            .and_then(|f| crate::store::recorded_failure(f, path))
+            .unwrap_or_else(|| Error::io(path, e))
+    };
     let bad = |at: u64, m: String| source_error(path, None, format!("at byte {at}: {m}"));
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let size = f.metadata().map_err(io)?.len();
-    let mut r = std::io::BufReader::with_capacity(1 << 20, &mut f);
+    let mut r = std::io::BufReader::with_capacity(1 << 20, reader);
     let mut magic = [0u8; 8];
     if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
         return Err(source_error(
@@ -178,57 +377,58 @@ fn scan(path: &Path) -> Result<Scanned> {
         }
         let wanted = matches!(opcode, op::SCHEMA | op::CHANNEL | op::MESSAGE | op::CHUNK);
         if !wanted {
-            r.seek(SeekFrom::Current(len as i64)).map_err(io)?;
+            r.seek_relative(len as i64).map_err(io)?;
             pos = start + len;
             continue;
+        }
+        let cap = match opcode {
+            op::SCHEMA | op::CHANNEL => MAX_SCHEMA_BYTES,
+            _ => MAX_CHUNK_BYTES,
+        };
+        if len > cap {
+            return Err(bad(
+                pos,
+                format!("a record of {len} bytes (opcode {opcode:#04x}); more than {cap} is not a recording's"),
+            ));
         }
         let n = usize::try_from(len).map_err(|_| bad(pos, "an absurd record".into()))?;
         body.clear();
         body.resize(n, 0);
         r.read_exact(&mut body).map_err(io)?;
+        if !prefixes_fit(opcode, &body) {
+            return Err(bad(pos, "a string or map longer than its record".into()));
+        }
         let record = mcap::parse_record(opcode, &body).map_err(|e| bad(pos, e.to_string()))?;
         let offset_in_body = |data: &[u8]| -> u64 {
             (data.as_ptr() as usize).saturating_sub(body.as_ptr() as usize) as u64
         };
         match record {
             Record::Chunk { header, data } => {
-                if header.uncompressed_size > MAX_CHUNK_BYTES {
-                    return Err(bad(
-                        pos,
-                        format!(
-                            "a chunk of {} bytes uncompressed; more than {MAX_CHUNK_BYTES} is not \
-                             a recording's",
-                            header.uncompressed_size
-                        ),
-                    ));
-                }
+                let limit = chunk_limit(&header, data.len(), n).map_err(|m| bad(pos, m))?;
+                drop(data);
                 let chunk = out.chunks.len();
                 let loc = ChunkLoc {
-                    offset: start + offset_in_body(&data),
-                    len: data.len(),
-                    header: header.clone(),
+                    offset: pos,
+                    len: n.saturating_add(9),
+                    limit,
                 };
                 let mut ordinal = 0usize;
-                let reader = mcap::read::ChunkReader::new(header, &data)
-                    .map_err(|e| bad(pos, format!("chunk: {e}")))?;
-                for rec in reader {
-                    let rec = rec.map_err(|e| bad(pos, format!("chunk: {e}")))?;
-                    match rec {
-                        Record::Message { header, data } => {
-                            let here = MsgLoc::Chunk { chunk, ordinal };
-                            ordinal += 1;
-                            found(
-                                &mut out,
-                                path,
-                                header.channel_id,
-                                header.log_time,
-                                here,
-                                &data,
-                            )?;
-                        }
-                        other => meta_record(&mut out, &mut schemas, other, path)?,
+                chunk_records(&[&head, &body], limit, |rec| match rec {
+                    Record::Message { header, data } => {
+                        let here = MsgLoc::Chunk { chunk, ordinal };
+                        ordinal += 1;
+                        found(
+                            &mut out,
+                            path,
+                            header.channel_id,
+                            header.log_time,
+                            here,
+                            &data,
+                        )
                     }
-                }
+                    other => meta_record(&mut out, &mut schemas, other, path, topics),
+                })
+                .map_err(|e| e.unwrap_or_else(|m| bad(pos, format!("chunk: {m}"))))?;
                 out.chunks.push(loc);
             }
             Record::Message { header, data } => {
@@ -245,7 +445,7 @@ fn scan(path: &Path) -> Result<Scanned> {
                     &data,
                 )?;
             }
-            other => meta_record(&mut out, &mut schemas, other, path)?,
+            other => meta_record(&mut out, &mut schemas, other, path, topics)?,
         }
         pos = start + len;
     }
@@ -262,6 +462,7 @@ fn meta_record(
     schemas: &mut HashMap<u16, (String, String, Vec<u8>)>,
     rec: Record<'_>,
     path: &Path,
+    wanted: Option<&[String]>,
 ) -> Result<()> {
     match rec {
         Record::Schema { header, data } => {
@@ -282,9 +483,12 @@ fn meta_record(
                     )
                 })?)
             };
+            // (bytes are kept for the topics decoded at open: not images, and only the topics
+            // named when some are)
             let keep = schema
                 .as_ref()
-                .is_none_or(|(name, _, _)| image_kind(name).is_none());
+                .is_none_or(|(name, _, _)| image_kind(name).is_none())
+                && wanted.is_none_or(|w| w.contains(&c.topic));
             out.channels.entry(c.id).or_insert(ChannelInfo {
                 topic: c.topic,
                 message_encoding: c.message_encoding,
@@ -373,7 +577,7 @@ enum ColumnKind {
 /// One file of the source.
 #[derive(Debug)]
 struct McapFile {
-    file: crate::source::Stamped,
+    file: FileBytes,
     chunks: Vec<ChunkLoc>,
     /// Recently decompressed chunks: each message's bytes, in chunk order.
     cache: Mutex<lru::LruCache<usize, Arc<Vec<bytes::Bytes>>>>,
@@ -383,7 +587,7 @@ impl McapFile {
     /// The bytes of the message at `loc`.
     fn message(&self, loc: MsgLoc) -> Result<bytes::Bytes> {
         match loc {
-            MsgLoc::File { offset, len } => Ok(self.file.read_at(offset, len)?.into()),
+            MsgLoc::File { offset, len } => self.file.read_at(offset, len),
             MsgLoc::Chunk { chunk, ordinal } => {
                 let msgs = self.chunk(chunk)?;
                 msgs.get(ordinal).cloned().ok_or_else(|| {
@@ -408,19 +612,22 @@ impl McapFile {
             .get(i)
             .ok_or_else(|| Error::internal("MCAP chunk", "no such chunk"))?;
         let data = self.file.read_at(loc.offset, loc.len)?;
-        let bad = |e: mcap::McapError| {
-            source_error(
-                self.file.path(),
-                None,
-                format!("chunk at byte {}: {e}", loc.offset),
-            )
-        };
         let mut msgs = Vec::new();
-        for rec in mcap::read::ChunkReader::new(loc.header.clone(), &data).map_err(bad)? {
-            if let Record::Message { data, .. } = rec.map_err(bad)? {
+        chunk_records(&[&data], loc.limit, |rec| {
+            if let Record::Message { data, .. } = rec {
                 msgs.push(bytes::Bytes::from(data.into_owned()));
             }
-        }
+            Ok(())
+        })
+        .map_err(|e| {
+            e.unwrap_or_else(|m| {
+                source_error(
+                    self.file.path(),
+                    None,
+                    format!("chunk at byte {}: {m}", loc.offset),
+                )
+            })
+        })?;
         let msgs = Arc::new(msgs);
         cache().put(i, msgs.clone());
         Ok(msgs)
@@ -473,9 +680,13 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let paths = mcap_files(root)?;
     let stamps = paths
         .iter()
-        .map(|p| crate::source::Stamped::new(p.clone(), FORMAT))
+        .map(|p| FileBytes::open(p))
         .collect::<Result<Vec<_>>>()?;
-    let scans: Vec<Scanned> = paths.par_iter().map(|p| scan(p)).collect::<Result<_>>()?;
+    let wanted_topics = opts.topics.as_deref();
+    let scans: Vec<Scanned> = stamps
+        .par_iter()
+        .map(|f| scan(f, wanted_topics))
+        .collect::<Result<_>>()?;
     let mut warnings = Vec::new();
     let first = paths.first().map(PathBuf::as_path).unwrap_or(root);
 
@@ -529,105 +740,32 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         }
     }
 
-    // message times of each topic in each file
-    let times_of = |s: &Scanned, topic: &str| -> Vec<u64> {
-        let mut t: Vec<u64> = s
-            .channels
-            .iter()
-            .filter(|(_, c)| c.topic == topic)
-            .flat_map(|(id, _)| s.messages.get(id).into_iter().flatten().map(|m| m.log_time))
-            .collect();
-        t.sort_unstable();
-        t
-    };
-    let rate = |topic: &str| -> f64 {
-        let all: Vec<u64> = scans
-            .iter()
-            .flat_map(|s| {
-                let t = times_of(s, topic);
-                t.windows(2)
-                    .map(|w| w[1].saturating_sub(w[0]))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        median(all)
-            .filter(|g| *g > 0)
-            .map_or(0.0, |g| 1e9 / g as f64)
-    };
-    let reference = match &opts.reference_topic {
-        Some(r) => {
-            if !topics.iter().any(|t| &t.name == r) {
-                return Err(Error::InvalidArgument {
-                    msg: format!(
-                        "reference_topic '{r}' is not a topic roboframes reads in '{}' (topics: {})",
-                        root.display(),
-                        topics.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                });
+    // every channel of a topic, in every file, must be the same type: one decoder reads them
+    for t in &topics {
+        let Some(model) = by_topic.get(&t.name) else {
+            continue;
+        };
+        for (sc, path) in scans.iter().zip(&paths) {
+            for c in sc.channels.values().filter(|c| c.topic == t.name) {
+                if c.message_encoding != model.message_encoding || c.schema != model.schema {
+                    return Err(source_error(
+                        path,
+                        Some(&t.name),
+                        format!(
+                            "the topic's messages are of another type or encoding here ({} '{}') \
+                             than in the first file that has it ({} '{}'); read the files apart",
+                            c.message_encoding,
+                            c.schema.as_ref().map_or("", |s| s.0.as_str()),
+                            model.message_encoding,
+                            model.schema.as_ref().map_or("", |s| s.0.as_str()),
+                        ),
+                    ));
+                }
             }
-            r.clone()
         }
-        None => {
-            let cams: Vec<&Topic> = topics.iter().filter(|t| t.image.is_some()).collect();
-            let pool: Vec<&Topic> = if cams.is_empty() {
-                topics.iter().collect()
-            } else {
-                cams
-            };
-            pool.iter()
-                .map(|t| (rate(&t.name), t.name.clone()))
-                .filter(|(r, _)| *r > 0.0)
-                .min_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, n)| n)
-                .ok_or_else(|| {
-                    source_error(
-                        first,
-                        None,
-                        "no topic holds two messages or more: there is no time grid to put items on",
-                    )
-                })?
-        }
-    };
-    let ref_rate = rate(&reference);
-    let fps = crate::source::frame_rate(opts.fps, Some(rounded_rate(ref_rate)), || {
-        Error::internal("MCAP", "no rate")
-    })?;
-    if ref_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-        return Err(source_error(
-            first,
-            Some(&reference),
-            "the reference topic holds fewer than two messages a file: it gives no time grid",
-        ));
     }
-    let tolerance_ns = match opts.align_tolerance_s {
-        Some(t) if t.is_finite() && t >= 0.0 => (t * 1e9).round() as u64,
-        Some(t) => {
-            return Err(Error::InvalidArgument {
-                msg: format!("align_tolerance_s must be a number of seconds >= 0, got {t}"),
-            })
-        }
-        None => (1e9 / ref_rate).round() as u64,
-    };
-    // topics much sparser than the grid are left out unless named
-    if wanted.is_none() {
-        topics.retain(|t| {
-            let r = rate(&t.name);
-            let keep = t.name == reference || r >= ref_rate / 2.0;
-            if !keep {
-                warnings.push(format!(
-                    "{}: topic '{}' is left out: {r:.2} messages/s against the reference topic's \
-                     {ref_rate:.2}; name it in topics= to read it",
-                    first.display(),
-                    t.name
-                ));
-            }
-            keep
-        });
-    }
-    topics.sort_by_key(|t| t.name != reference);
 
     // each file's messages of each topic, decoded where they are not images
-    let mut columns: Vec<Column> = Vec::new();
     let mut decoded: Vec<Vec<Vec<Decoded>>> = Vec::new();
     for (s, path) in scans.iter().zip(&paths) {
         let mut per_topic = Vec::new();
@@ -643,13 +781,6 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
                 .flat_map(|id| s.messages.get(id).into_iter().flatten())
                 .collect();
             msgs.sort_by_key(|m| m.log_time);
-            if msgs.is_empty() {
-                return Err(source_error(
-                    path,
-                    Some(&t.name),
-                    "the file has no message of this topic (name the topics to read with topics=)",
-                ));
-            }
             let list = msgs
                 .par_iter()
                 .map(|m| {
@@ -685,18 +816,19 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         .collect();
 
     // keys of each topic, from its first message in the first file
+    let mut columns: Vec<Column> = Vec::new();
     for (ti, t) in topics.iter().enumerate() {
-        let Some(first_msg) = decoded
-            .first()
-            .and_then(|d| d.get(ti))
-            .and_then(|l| l.first())
+        let Some((fi, first_msg)) = decoded
+            .iter()
+            .enumerate()
+            .find_map(|(fi, d)| d.get(ti).and_then(|l| l.first()).map(|m| (fi, m)))
         else {
             continue;
         };
         match t.image {
             Some(kind) => {
                 let file = files
-                    .first()
+                    .get(fi)
                     .ok_or_else(|| Error::internal("MCAP", "no file"))?;
                 let bytes = file.message(first_msg.1)?;
                 let dims = image_of(&t.decoder, kind, &bytes)
@@ -755,12 +887,182 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             }
         }
     }
+    // topics that give keys; the reference is one of them
+    let usable: Vec<bool> = (0..topics.len())
+        .map(|ti| columns.iter().any(|c| c.topic == ti))
+        .collect();
+    for (t, ok) in topics.iter().zip(&usable) {
+        if !ok && t.image.is_none() {
+            let why = format!("topic '{}' gives no numeric values", t.name);
+            if wanted.is_some() {
+                return Err(source_error(first, Some(&t.name), why));
+            }
+            warnings.push(format!("{}: {why}; it is left out", first.display()));
+        }
+    }
     if columns.is_empty() {
         return Err(source_error(
             first,
             None,
             "no topic holds values roboframes reads",
         ));
+    }
+    // message times of each topic in each file, and each topic's rate (one over the median of
+    // its positive intervals)
+    let rate = |ti: usize| -> f64 {
+        let gaps: Vec<u64> = decoded
+            .iter()
+            .filter_map(|d| d.get(ti))
+            .flat_map(|l| {
+                l.windows(2)
+                    .map(|w| w[1].0.saturating_sub(w[0].0))
+                    .filter(|g| *g > 0)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        median(gaps).map_or(0.0, |g| 1e9 / g as f64)
+    };
+    let rates: Vec<f64> = (0..topics.len()).map(rate).collect();
+    let reference = match &opts.reference_topic {
+        Some(r) => topics
+            .iter()
+            .position(|t| &t.name == r)
+            .filter(|ti| usable.get(*ti) == Some(&true))
+            .ok_or_else(|| Error::InvalidArgument {
+                msg: format!(
+                    "reference_topic '{r}' is not a topic roboframes reads in '{}' (topics: {})",
+                    root.display(),
+                    topics
+                        .iter()
+                        .zip(&usable)
+                        .filter(|(_, ok)| **ok)
+                        .map(|(t, _)| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?,
+        None => {
+            // the slowest camera, else the slowest topic, among those that give keys
+            let cams = (0..topics.len())
+                .any(|ti| usable[ti] && topics.get(ti).is_some_and(|t| t.image.is_some()));
+            (0..topics.len())
+                .filter(|&ti| usable[ti] && rates[ti] > 0.0)
+                .filter(|&ti| !cams || topics.get(ti).is_some_and(|t| t.image.is_some()))
+                .min_by(|a, b| rates[*a].total_cmp(&rates[*b]))
+                .ok_or_else(|| {
+                    source_error(
+                        first,
+                        None,
+                        "no topic holds two messages or more: there is no time grid to put items on",
+                    )
+                })?
+        }
+    };
+    let ref_name = topics
+        .get(reference)
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
+    let ref_rate = rates[reference];
+    if ref_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(source_error(
+            first,
+            Some(&ref_name),
+            "the reference topic holds fewer than two messages at different times: it gives no \
+             time grid",
+        ));
+    }
+    let fps = crate::source::frame_rate(opts.fps, Some(rounded_rate(ref_rate)), || {
+        Error::internal("MCAP", "no rate")
+    })?;
+    // which topics are read: the reference first, then the others that give keys (without
+    // topics=, not those much sparser than the grid)
+    let mut order = vec![reference];
+    for ti in 0..topics.len() {
+        if ti == reference || !usable[ti] {
+            continue;
+        }
+        let r = rates[ti];
+        if wanted.is_none() && r < ref_rate / 2.0 {
+            warnings.push(format!(
+                "{}: topic '{}' is left out: {r:.2} messages/s against the reference topic's \
+                 {ref_rate:.2}; name it in topics= to read it",
+                first.display(),
+                topics.get(ti).map_or("", |t| t.name.as_str()),
+            ));
+            continue;
+        }
+        order.push(ti);
+    }
+    // how old a topic's message may be: as given, else one and a half periods of the slower
+    // of the reference and the topic (a topic at half the grid's rate is held a period)
+    let tolerances: Vec<u64> = match opts.align_tolerance_s {
+        Some(t) if t.is_finite() && t >= 0.0 => vec![(t * 1e9).round() as u64; order.len()],
+        Some(t) => {
+            return Err(Error::InvalidArgument {
+                msg: format!("align_tolerance_s must be a number of seconds >= 0, got {t}"),
+            })
+        }
+        None => order
+            .iter()
+            .map(|&ti| {
+                let slower = ref_rate.min(rates[ti]).max(f64::MIN_POSITIVE);
+                (1.5e9 / slower).round() as u64
+            })
+            .collect(),
+    };
+    // the topics, their messages and the columns in that order
+    let mut slots: Vec<Option<Topic>> = topics.into_iter().map(Some).collect();
+    let topics: Vec<Topic> = order
+        .iter()
+        .filter_map(|&ti| slots.get_mut(ti).and_then(Option::take))
+        .collect();
+    let decoded: Vec<Vec<Vec<Decoded>>> = decoded
+        .into_iter()
+        .map(|mut per_topic| {
+            order
+                .iter()
+                .map(|&ti| {
+                    per_topic
+                        .get_mut(ti)
+                        .map(std::mem::take)
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    let mut columns: Vec<Column> = columns
+        .into_iter()
+        .filter_map(|mut c| {
+            c.topic = order.iter().position(|&ti| ti == c.topic)?;
+            Some(c)
+        })
+        .collect();
+    columns.sort_by_key(|c| c.topic);
+    for (per_topic, path) in decoded.iter().zip(&paths) {
+        for (t, msgs) in topics.iter().zip(per_topic) {
+            if msgs.is_empty() {
+                return Err(source_error(
+                    path,
+                    Some(&t.name),
+                    "the file has no message of this topic (name the topics to read with topics=)",
+                ));
+            }
+        }
+        // the grid: one message per time
+        if let Some(w) = per_topic
+            .first()
+            .and_then(|l| l.windows(2).find(|w| w[0].0 == w[1].0))
+        {
+            return Err(source_error(
+                path,
+                Some(&ref_name),
+                format!(
+                    "the reference topic has two messages at log time {} ns (two publishers?); \
+                     choose another reference_topic",
+                    w[0].0
+                ),
+            ));
+        }
     }
     for c in &mut columns {
         c.name = item_name(
@@ -791,7 +1093,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             .map(|l| l.iter().map(|m| m.0).collect())
             .collect();
         let (rows, trimmed) =
-            align(&grid, &topic_times, tolerance_ns).map_err(|(ti, at, why)| {
+            align(&grid, &topic_times, &tolerances).map_err(|(ti, at, why)| {
                 let name = topics.get(ti).map_or("", |t| t.name.as_str());
                 source_error(
                     path,
@@ -801,13 +1103,27 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
                          within align_tolerance_s={:.6}: {why}; raise align_tolerance_s, or leave \
                          the topic out with topics=",
                         at.saturating_sub(grid.first().copied().unwrap_or(at)) as f64 / 1e9,
-                        tolerance_ns as f64 / 1e9
+                        tolerances.get(ti).copied().unwrap_or(0) as f64 / 1e9
                     ),
                 )
             })?;
+        // delta_timestamps count items at fps: a grid with holes makes that a lie
+        let period = 1e9 / fps;
+        let holes = grid
+            .windows(2)
+            .filter(|w| (w[1].saturating_sub(w[0]) as f64) > 1.5 * period)
+            .count();
+        if holes > 0 {
+            warnings.push(format!(
+                "{}: the reference topic '{ref_name}' skips {holes} times (intervals longer \
+                 than 1.5/fps): delta_timestamps windows count items at fps={fps}, so across a \
+                 skip they reach further in time",
+                path.display()
+            ));
+        }
         if trimmed > 0 {
             warnings.push(format!(
-                "{}: {trimmed} of {} times of the reference topic '{reference}' are left out at \
+                "{}: {trimmed} of {} times of the reference topic '{ref_name}' are left out at \
                  the start or end of the recording, where another topic has no message yet (or \
                  any more)",
                 path.display(),
@@ -933,8 +1249,8 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         serde_json::json!({
             "format": "mcap",
             "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "reference_topic": reference,
-            "align_tolerance_s": tolerance_ns as f64 / 1e9,
+            "reference_topic": ref_name,
+            "align_tolerance_s": tolerances.iter().copied().max().unwrap_or(0) as f64 / 1e9,
             "topics": topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
         }),
     )?;
@@ -993,14 +1309,14 @@ fn rounded_rate(r: f64) -> f64 {
 }
 
 /// The rows of one file: for each time of the reference topic (`times[0]`, which is `grid`),
-/// each topic's latest message at or before it, no older than `tol` ns. Times before every
+/// each topic's latest message at or before it, no older than its `tol` ns. Times before every
 /// topic has begun, or after one has ended, are left out (their count is returned); a time
 /// between with a topic lacking such a message is an error: (topic, time, why).
 #[allow(clippy::type_complexity)]
 fn align(
     grid: &[u64],
     times: &[Vec<u64>],
-    tol: u64,
+    tol: &[u64],
 ) -> std::result::Result<(Vec<Vec<usize>>, usize), (usize, u64, String)> {
     let pick = |ti: usize, g: u64| -> std::result::Result<usize, String> {
         let t = times.get(ti).map(Vec::as_slice).unwrap_or(&[]);
@@ -1009,7 +1325,7 @@ fn align(
             return Err("the topic has no message before it".into());
         };
         let at = t.get(i).copied().unwrap_or(0);
-        if g - at > tol {
+        if g - at > tol.get(ti).copied().unwrap_or(0) {
             return Err(format!(
                 "the topic's latest message is {:.6} s older",
                 (g - at) as f64 / 1e9
@@ -1106,8 +1422,13 @@ fn image_of(
             Ok((data.clone(), dims))
         }
         ImageKind::Raw => {
+            // (JSON numbers are floats: a whole one is a size too)
             let int = |name: &str| match field(name) {
                 Some(Values::Int(v)) => v.first().and_then(|x| usize::try_from(*x).ok()),
+                Some(Values::Float(v)) => v
+                    .first()
+                    .filter(|x| x.fract() == 0.0 && **x >= 0.0 && **x < 1e15)
+                    .map(|x| *x as usize),
                 _ => None,
             };
             let (Some(h), Some(w)) = (int("height"), int("width")) else {
@@ -1298,12 +1619,12 @@ mod tests {
         let grid = vec![100, 200, 300, 400, 500];
         // the second topic starts after the first grid time and ends before the last
         let other = vec![150, 190, 290, 390];
-        let (rows, trimmed) = align(&grid, &[grid.clone(), other], 60).expect("aligned");
+        let (rows, trimmed) = align(&grid, &[grid.clone(), other], &[60, 60]).expect("aligned");
         assert_eq!(trimmed, 2);
         assert_eq!(rows, vec![vec![1, 1], vec![2, 2], vec![3, 3]]);
         // a gap inside: an error naming the topic and the time
         let gappy = vec![150, 250, 450];
-        let (ti, at, _) = align(&grid, &[grid.clone(), gappy], 60).expect_err("gap");
+        let (ti, at, _) = align(&grid, &[grid.clone(), gappy], &[60, 60]).expect_err("gap");
         assert_eq!((ti, at), (1, 400));
     }
 

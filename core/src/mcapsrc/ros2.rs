@@ -85,6 +85,9 @@ pub(crate) struct Schema {
     types: HashMap<String, Vec<Field>>,
 }
 
+/// A fixed array longer than this is not a message field.
+const MAX_FIXED_ARRAY: usize = 1 << 24;
+
 /// Nesting deeper than this is a hostile or broken schema (a type holding itself).
 const MAX_DEPTH: usize = 32;
 
@@ -149,7 +152,9 @@ fn parse_section(text: &str, pkg: &str) -> Result<Vec<Field>, String> {
                 } else {
                     let n: usize = inner
                         .parse()
-                        .map_err(|_| format!("cannot read the array size of '{ty}'"))?;
+                        .ok()
+                        .filter(|n| *n <= MAX_FIXED_ARRAY)
+                        .ok_or_else(|| format!("cannot read the array size of '{ty}'"))?;
                     (base, Count::Fixed(n))
                 }
             }
@@ -294,6 +299,15 @@ impl Schema {
         };
         let mut out = Vec::new();
         self.read_fields(&self.root, "", &mut r, &mut out, true, 0)?;
+        // (serializers pad a message to 4 bytes; more left over is a schema that does not
+        // describe the bytes)
+        let left = r.buf.len().saturating_sub(r.pos);
+        if left > 3 {
+            return Err(format!(
+                "{left} bytes of the message are left after its schema's fields: the schema \
+                 does not describe the message"
+            ));
+        }
         Ok(out)
     }
 
@@ -313,6 +327,10 @@ impl Schema {
             .types
             .get(ty)
             .ok_or_else(|| format!("no type '{ty}'"))?;
+        if fields.is_empty() {
+            // (ROS 2 gives an empty type one hidden `uint8` member, which is on the wire)
+            r.take(1)?;
+        }
         for f in fields {
             r.spend()?;
             let path = if prefix.is_empty() {
@@ -361,6 +379,7 @@ impl Schema {
                     // headers and stamps are read past; so are arrays of messages (kept out)
                     let keep_inner = keep && n.is_none() && !is_bookkeeping_type(m);
                     for _ in 0..n.unwrap_or(1) {
+                        r.spend()?;
                         self.read_fields(m, &path, r, out, keep_inner, depth + 1)?;
                     }
                 }
@@ -442,7 +461,8 @@ impl Cdr<'_> {
         let b = self.take(n)?;
         // the count includes the terminating NUL
         let text = b.strip_suffix(&[0]).unwrap_or(b);
-        String::from_utf8(text.to_vec()).map_err(|_| "a string that is not UTF-8".to_string())
+        // (text is kept only for an image's format and encoding; elsewhere it is read past)
+        Ok(String::from_utf8_lossy(text).into_owned())
     }
 
     fn prims(&mut self, p: Prim, n: usize) -> Result<Values, String> {
@@ -561,6 +581,22 @@ MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n";
         // cut short: an error, not zeros
         let e = s.decode(&m[..m.len() - 12]).expect_err("short");
         assert!(e.contains("more bytes"), "{e}");
+        // bytes the schema does not read: another schema's message
+        let mut long = m.clone();
+        long.extend([0u8; 8]);
+        let e = s.decode(&long).expect_err("long");
+        assert!(e.contains("left after"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_type_takes_its_hidden_byte() {
+        let text = "std_msgs/Empty e\nfloat32 x\n====\nMSG: std_msgs/Empty\n";
+        let s = Schema::parse("a/msg/A", text).expect("schema");
+        let mut m = vec![0u8, 1, 0, 0, 0, 0, 0, 0];
+        m.extend(2.5f32.to_le_bytes());
+        let leaves = s.decode(&m).expect("decode");
+        let x = leaves.iter().find(|l| l.path == "x").expect("x");
+        assert_eq!(x.values, Values::Float(vec![2.5]));
     }
 
     #[test]
@@ -571,5 +607,10 @@ MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n";
             .expect_err("recursive")
             .contains("hold themselves"));
         assert!(Schema::parse("a/msg/A", "wstring w\n").is_err());
+        assert!(Schema::parse("a/msg/A", "float64[99999999999] x\n").is_err());
+        // a fixed array of an empty type costs work even though it reads one byte each
+        let empty = "a/E[16777216] x\n====\nMSG: a/E\n";
+        let s = Schema::parse("a/msg/A", empty).expect("schema");
+        assert!(s.decode(&[0, 1, 0, 0]).is_err());
     }
 }

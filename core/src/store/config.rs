@@ -67,6 +67,13 @@ pub fn open_root(url: &str, opts: &RemoteOptions) -> Result<PathBuf> {
         raise_cache_capacity(b)?;
     }
     let url = url.trim_end_matches('/');
+    // a root that is one file (an MCAP recording): its folder is the root the store knows
+    if let Some((parent, name)) = url
+        .rsplit_once('/')
+        .filter(|(p, n)| crate::mcapsrc::is_mcap_name(std::path::Path::new(n)) && super::is_url(p))
+    {
+        return Ok(open_root(parent, opts)?.join(name));
+    }
     let at = || Location::file(url);
     if opts.storage_options.is_empty() && opts.cache_dir.is_none() {
         // the location of a root opened before (a tool reopening it, a worker process):

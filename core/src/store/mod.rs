@@ -204,10 +204,14 @@ pub type RootOptions = (Vec<(String, String)>, Option<PathBuf>);
 /// process (what a worker process needs to open it the same way); None for other locations.
 pub fn root_options(location: &Path) -> Result<Option<RootOptions>> {
     let s = location.to_string_lossy();
+    let s = s.trim_end_matches('/');
     let configs = CONFIGS.lock().map_err(|_| internal("poisoned lock"))?;
+    // the root itself, or the folder of a root that is one file (a remote MCAP recording)
+    let parent = s.rsplit_once('/').map(|(p, _)| p);
     Ok(configs
         .iter()
-        .find(|c| c.location == s.trim_end_matches('/'))
+        .find(|c| c.location == s)
+        .or_else(|| configs.iter().find(|c| Some(c.location.as_str()) == parent))
         .map(|c| (c.given.clone(), c.cache_dir.clone())))
 }
 

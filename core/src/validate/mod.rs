@@ -130,7 +130,17 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     let sink = Sink::default();
     let mut report = Report::default();
     let info_path = root.join("meta/info.json");
-    if !crate::store::is_url(&root.to_string_lossy()) {
+    let text = root.to_string_lossy();
+    if crate::store::is_url(&text) {
+        match crate::source::Format::detect_remote(&text, &opts.source) {
+            Ok(crate::source::Format::LeRobot) => {}
+            Ok(_) => return source::validate_source(root, opts, progress),
+            Err(e) => {
+                sink.failed("root", &e, Location::file(root));
+                return finish(report, sink, true);
+            }
+        }
+    } else {
         match crate::source::Format::detect(root, &opts.source) {
             Ok(crate::source::Format::LeRobot) => {}
             Ok(_) => return source::validate_source(root, opts, progress),
