@@ -85,11 +85,10 @@ enum MsgLoc {
 /// A chunk of a file: its compressed bytes' place and its header.
 #[derive(Debug, Clone)]
 struct ChunkLoc {
-    /// The chunk record's first byte (its opcode) and length (opcode, length and body).
+    /// Where the chunk's (compressed) records lie.
     offset: u64,
     len: usize,
-    /// The most bytes a record inside may hold (the chunk's uncompressed size).
-    limit: usize,
+    header: ChunkHeader,
 }
 
 /// A channel as its records say.
@@ -124,15 +123,10 @@ struct Scanned {
 /// recording's types is a few hundred KiB at most).
 const MAX_SCHEMA_BYTES: u64 = 64 << 20;
 
-/// The most bytes a record inside a chunk with `header` (of `compressed` bytes) may hold: its
-/// uncompressed size, checked against what a recording's chunk holds and what its compressed
-/// bytes can expand to (a few bytes may not claim gigabytes: the reader reserves what a
-/// record's length says).
-fn chunk_limit(
-    header: &ChunkHeader,
-    compressed: usize,
-    record: usize,
-) -> std::result::Result<usize, String> {
+/// Checks that a chunk of `compressed` bytes may hold what its `header` says it decompresses
+/// to: what a recording's chunk holds, and what its compressed bytes can expand to (a few bytes
+/// may not claim gigabytes: that much is allocated to decompress them).
+fn check_chunk_size(header: &ChunkHeader, compressed: usize) -> std::result::Result<(), String> {
     let most = (compressed as u64)
         .saturating_mul(4096)
         .saturating_add(16 << 20)
@@ -144,54 +138,80 @@ fn chunk_limit(
             header.uncompressed_size
         ));
     }
-    // (the chunk record itself is read under the same bound)
-    usize::try_from(header.uncompressed_size.max(record as u64))
-        .map_err(|_| "an absurd chunk".to_string())
+    Ok(())
 }
 
-/// The records inside the chunk record whose bytes (opcode, length, body) are `parts` back to
-/// back, decompressed (zstd, lz4 or none) and checked against the chunk's CRC, each at most
-/// `limit` bytes: `each` gets the schemas, channels and messages, parsed (other records are
-/// skipped unparsed). An error of `each` comes back as `Err(Ok(e))`, the reader's as
-/// `Err(Err(message))`.
+/// The records of a chunk (`header`, and its compressed bytes `data`): decompressed (zstd, lz4
+/// or none) into exactly the size the header gives, checked against its CRC, and walked with
+/// every length checked against what is left (the `mcap` crate's chunk readers trust inner
+/// lengths: a damaged one overflows there). `each` gets the schemas, channels and messages,
+/// parsed; other records are skipped unparsed. An error of `each` comes back as `Err(Ok(e))`,
+/// the chunk's own as `Err(Err(message))`.
 fn chunk_records(
-    parts: &[&[u8]],
-    limit: usize,
+    header: &ChunkHeader,
+    data: &[u8],
     mut each: impl FnMut(Record<'_>) -> Result<()>,
 ) -> std::result::Result<(), std::result::Result<Error, String>> {
-    use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
-    let mut reader = LinearReader::new_with_options(
-        LinearReaderOptions::default()
-            .with_skip_start_magic(true)
-            .with_skip_end_magic(true)
-            .with_validate_chunk_crcs(true)
-            .with_record_length_limit(limit),
-    );
-    let mut parts = parts.iter().copied().filter(|p| !p.is_empty());
-    let mut current: &[u8] = parts.next().unwrap_or(&[]);
-    while let Some(event) = reader.next_event() {
-        match event.map_err(|e| Err(e.to_string()))? {
-            LinearReadEvent::ReadRequest(need) => {
-                if current.is_empty() {
-                    current = parts.next().unwrap_or(&[]);
-                }
-                let n = need.min(current.len());
-                let (now, rest) = current.split_at(n);
-                reader.insert(n).copy_from_slice(now);
-                reader.notify_read(n);
-                current = rest;
-            }
-            LinearReadEvent::Record { data, opcode } => {
-                if !matches!(opcode, op::SCHEMA | op::CHANNEL | op::MESSAGE) {
-                    continue;
-                }
-                if !prefixes_fit(opcode, data) {
-                    return Err(Err("a string or map longer than its record".into()));
-                }
-                let rec = mcap::parse_record(opcode, data).map_err(|e| Err(e.to_string()))?;
-                each(rec).map_err(Ok)?;
-            }
+    let size = usize::try_from(header.uncompressed_size)
+        .map_err(|_| Err("an absurd uncompressed size".to_string()))?;
+    let raw: std::borrow::Cow<'_, [u8]> = match header.compression.as_str() {
+        "" => std::borrow::Cow::Borrowed(data),
+        "zstd" => std::borrow::Cow::Owned(
+            zstd::bulk::decompress(data, size).map_err(|e| Err(format!("zstd: {e}")))?,
+        ),
+        "lz4" => {
+            let mut out = Vec::with_capacity(size);
+            let dec = lz4::Decoder::new(data).map_err(|e| Err(format!("lz4: {e}")))?;
+            dec.take(size as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| Err(format!("lz4: {e}")))?;
+            std::borrow::Cow::Owned(out)
         }
+        other => {
+            return Err(Err(format!(
+                "chunks compressed with '{other}' (roboframes reads zstd, lz4 and uncompressed \
+                 chunks)"
+            )))
+        }
+    };
+    if raw.len() != size {
+        return Err(Err(format!(
+            "the chunk holds {} bytes once decompressed, its header says {size}",
+            raw.len()
+        )));
+    }
+    if header.uncompressed_crc != 0 && crc32fast::hash(&raw) != header.uncompressed_crc {
+        return Err(Err("the chunk's records do not match its CRC".into()));
+    }
+    let mut at = 0usize;
+    while at < raw.len() {
+        let head = raw
+            .get(at..at.saturating_add(9))
+            .ok_or_else(|| Err(format!("a record cut short at byte {at} of the chunk")))?;
+        let opcode = head.first().copied().unwrap_or(0);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(head.get(1..9).unwrap_or(&[0; 8]));
+        let len = u64::from_le_bytes(len);
+        let start = at.saturating_add(9);
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|e| *e <= raw.len())
+            .ok_or_else(|| {
+                Err(format!(
+                    "a record of {len} bytes at byte {at} runs past the chunk's end ({} bytes)",
+                    raw.len()
+                ))
+            })?;
+        let body = raw.get(start..end).unwrap_or(&[]);
+        if matches!(opcode, op::SCHEMA | op::CHANNEL | op::MESSAGE) {
+            if !prefixes_fit(opcode, body) {
+                return Err(Err("a string or map longer than its record".into()));
+            }
+            let rec = mcap::parse_record(opcode, body).map_err(|e| Err(e.to_string()))?;
+            each(rec).map_err(Ok)?;
+        }
+        at = end;
     }
     Ok(())
 }
@@ -404,16 +424,15 @@ fn scan(file: &FileBytes, topics: Option<&[String]>) -> Result<Scanned> {
         };
         match record {
             Record::Chunk { header, data } => {
-                let limit = chunk_limit(&header, data.len(), n).map_err(|m| bad(pos, m))?;
-                drop(data);
+                check_chunk_size(&header, data.len()).map_err(|m| bad(pos, m))?;
                 let chunk = out.chunks.len();
                 let loc = ChunkLoc {
-                    offset: pos,
-                    len: n.saturating_add(9),
-                    limit,
+                    offset: start + offset_in_body(&data),
+                    len: data.len(),
+                    header: header.clone(),
                 };
                 let mut ordinal = 0usize;
-                chunk_records(&[&head, &body], limit, |rec| match rec {
+                chunk_records(&header, &data, |rec| match rec {
                     Record::Message { header, data } => {
                         let here = MsgLoc::Chunk { chunk, ordinal };
                         ordinal += 1;
@@ -613,7 +632,7 @@ impl McapFile {
             .ok_or_else(|| Error::internal("MCAP chunk", "no such chunk"))?;
         let data = self.file.read_at(loc.offset, loc.len)?;
         let mut msgs = Vec::new();
-        chunk_records(&[&data], loc.limit, |rec| {
+        chunk_records(&loc.header, &data, |rec| {
             if let Record::Message { data, .. } = rec {
                 msgs.push(bytes::Bytes::from(data.into_owned()));
             }
