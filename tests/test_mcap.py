@@ -442,3 +442,74 @@ def test_a_remote_recording_reads_as_the_local_one(ros2_folder: Path, tmp_path: 
         # HDF5 and RLDS roots are local only
         with pytest.raises(InvalidArgumentError, match="local"):
             roboframes.Dataset(f"{srv.url}/bags/x.hdf5", format="hdf5")
+
+
+def write_rates(path: Path, depth_hz: int = 0, gripper_hz: int = 20, second_publisher: bool = False) -> None:
+    """A 30 Hz camera, a gripper at ``gripper_hz`` (1 ms after the camera's times), optionally a
+    raw 16-bit depth camera at ``depth_hz`` (which roboframes does not read) and a second
+    publisher on the camera's topic."""
+    from mcap_ros2.writer import Writer
+
+    with path.open("wb") as f:
+        w = Writer(f)
+        cam = w.register_msgdef("sensor_msgs/msg/CompressedImage", COMPRESSED_IMAGE)
+        raw = w.register_msgdef("sensor_msgs/msg/Image", RAW_IMAGE)
+        grip = w.register_msgdef("my_robot/msg/Gripper", GRIPPER)
+        px = jpeg(np.zeros((H, W, 3), np.uint8))
+        events: list[tuple[int, str, Any, dict[str, Any]]] = []
+        for i in range(60):  # 2 s
+            t = START + i * 1_000_000_000 // 30
+            head = {"stamp": stamp(t), "frame_id": ""}
+            events.append((t, "/cam", cam, {"header": head, "format": "jpeg", "data": px}))
+            if second_publisher and i == 30:
+                events.append((t, "/cam", cam, {"header": head, "format": "jpeg", "data": px}))
+        for i in range(2 * gripper_hz + 1):
+            t = START + i * 1_000_000_000 // gripper_hz + 1_000_000
+            g = {"opening": float(i), "mode": 0, "closed": False, "target": [0.0, 0.0, 0.0]}
+            events.append((t - 2_000_000, "/gripper", grip, g))
+        for i in range(2 * depth_hz):
+            t = START + i * 1_000_000_000 // depth_hz
+            d = {"header": {"stamp": stamp(t), "frame_id": ""}, "height": H, "width": W, "encoding": "16UC1"}
+            d |= {"is_bigendian": 0, "step": W * 2, "data": bytes(H * W * 2)}
+            events.append((t, "/depth", raw, d))
+        for t, topic, schema, msg in sorted(events, key=lambda e: e[0]):
+            w.write_message(topic, schema, msg, log_time=t, publish_time=t)
+        w.finish()
+
+
+def test_default_reference_and_tolerance_fit_real_rates(tmp_path: Path) -> None:
+    # a 20 Hz gripper next to a 30 Hz camera: its messages are up to 50 ms old at the camera's
+    # times, within the default tolerance (1.5 periods of the slower of the two)
+    path = tmp_path / "rates.mcap"
+    write_rates(path, depth_hz=15)
+    with pytest.warns(MetadataWarning, match="'/depth'.*16UC1"):
+        ds = roboframes.Dataset(path)
+    # the 15 Hz depth camera is slower, but roboframes cannot read it: the grid is the camera's
+    assert ds.info["source"]["reference_topic"] == "/cam" and ds.fps == 30
+    msgs = read_back(path)
+    grid = [t for t, _ in msgs["/cam"]][: len(ds)]
+    for r in (5, 17, len(ds) - 1):
+        want = latest(msgs["/gripper"], grid[r])
+        assert ds[r]["/gripper.opening"] == np.float32(want.opening)
+
+
+def test_two_messages_at_one_grid_time_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.mcap"
+    write_rates(path, second_publisher=True)
+    with pytest.raises(SourceFormatError, match=r"/cam.*two messages at log time"):
+        roboframes.Dataset(path)
+
+
+def test_a_topic_of_another_type_in_another_file_is_refused(tmp_path: Path) -> None:
+    from mcap_ros2.writer import Writer
+
+    for name, text in (("a.mcap", "float64 x\nfloat64 y\n"), ("b.mcap", "float64 y\nfloat64 x\n")):
+        with (tmp_path / name).open("wb") as f:
+            w = Writer(f)
+            s = w.register_msgdef("my_robot/msg/Point", text)
+            for i in range(5):
+                t = START + i * 100_000_000
+                w.write_message("/p", s, {"x": float(i), "y": -float(i)}, log_time=t, publish_time=t)
+            w.finish()
+    with pytest.raises(SourceFormatError, match=r"b\.mcap.*/p.*another type"):
+        roboframes.Dataset(tmp_path)
