@@ -414,7 +414,6 @@ def test_a_remote_recording_reads_as_the_local_one(ros2_folder: Path, tmp_path: 
 
     sys.path.insert(0, str(Path(__file__).parent))
     from remote_servers import file_server  # (the tests' loopback HTTP server)
-
     from roboframes import remote
 
     local = roboframes.Dataset(ros2_folder / "run_2.mcap", topics=["/cam/image/compressed", "/joint_states"])
