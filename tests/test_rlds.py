@@ -200,3 +200,34 @@ def test_the_command_on_rlds(rlds: tuple[Path, dict[str, np.ndarray]], capsys: p
     assert main(["validate", str(folder), "--fps", "10", "--key-map", "lerobot"]) == 0
     assert main(["info", str(folder)]) == 2  # no frame rate: the problem, one line
     assert "fps=" in capsys.readouterr().err
+
+
+def test_a_remote_builder_folder_reads_as_the_local_one(rlds: tuple[Path, dict[str, np.ndarray]]) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from remote_servers import file_server  # (the tests' loopback HTTP server)
+
+    from roboframes import remote
+
+    folder, _ = rlds
+    local = roboframes.Dataset(folder, fps=FPS)
+    with file_server({"rlds": folder}) as srv:
+        url = f"{srv.url}/rlds"
+        ds = roboframes.Dataset(url, fps=FPS)  # detected: dataset_info.json and no meta/info.json
+        assert ds.format == "rlds" and len(ds) == len(local)
+        want = local.get_batch(list(range(len(local))))
+        got = ds.get_batch(list(range(len(ds))))
+        for k in ("observation/image", "observation/state", "action", "task", "timestamp"):
+            if k == "task":
+                assert list(got[k]) == list(want[k])
+            else:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        assert (remote.stats(url) or {}).get("requests", 0) > 0
+    # a shard missing on the server (another server: a new root) is an error naming it
+    shard = sorted(folder.glob("*.tfrecord-*"))[0]
+    hidden = shard.with_name("hidden")
+    shard.rename(hidden)
+    try:
+        with file_server({"rlds": folder}) as srv, pytest.raises(DatasetNotFoundError, match=shard.name):
+            roboframes.Dataset(f"{srv.url}/rlds", fps=FPS, format="rlds")
+    finally:
+        hidden.rename(shard)

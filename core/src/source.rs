@@ -121,14 +121,20 @@ impl Format {
 }
 
 impl Format {
-    /// The format of a remote root (a URL): `format=` when given, else MCAP for a URL naming a
-    /// `.mcap` file, else a LeRobot root.
-    pub fn detect_remote(url: &str, opts: &SourceOptions) -> Result<Format> {
+    /// The format of a remote root (a URL registered by `store::open_root`): `format=` when
+    /// given, else MCAP for a URL naming a `.mcap` file, RLDS for a folder with
+    /// `dataset_info.json` and no `meta/info.json`, else a LeRobot root.
+    pub fn detect_remote(root: &Path, opts: &SourceOptions) -> Result<Format> {
         if let Some(f) = &opts.format {
             return Format::parse(f);
         }
-        if crate::mcapsrc::is_mcap_name(Path::new(url.trim_end_matches('/'))) {
+        if crate::mcapsrc::is_mcap_name(root) {
             return Ok(Format::Mcap);
+        }
+        if !crate::store::exists(&root.join("meta").join("info.json"))?
+            && crate::store::exists(&root.join("dataset_info.json"))?
+        {
+            return Ok(Format::Rlds);
         }
         Ok(Format::LeRobot)
     }
@@ -496,6 +502,102 @@ impl Stamped {
         let mut buf = Vec::new();
         self.read_into(offset, len, &mut buf)?;
         Ok(buf)
+    }
+}
+
+/// A file of a source read front to back, skipping what it does not need.
+pub(crate) trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+
+/// The bytes of one file of a source: local (checked unchanged since open, as [`Stamped`]) or a
+/// remote object (read at the version first seen: a changed object is an error, never mixed
+/// in).
+#[derive(Debug)]
+pub(crate) enum SourceFile {
+    Local(Stamped),
+    Remote {
+        object: crate::store::RemoteObject,
+        path: PathBuf,
+        /// The format's name in errors.
+        format: &'static str,
+    },
+}
+
+impl SourceFile {
+    /// The file at `path` (a local path or a location below a remote root) of a `format`
+    /// source, as it is now.
+    pub fn open(path: &Path, format: &'static str) -> Result<SourceFile> {
+        match crate::store::remote_object(path, None)? {
+            Some(object) => Ok(SourceFile::Remote {
+                object,
+                path: path.to_path_buf(),
+                format,
+            }),
+            None => Ok(SourceFile::Local(Stamped::new(path.to_path_buf(), format)?)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            SourceFile::Local(s) => s.path(),
+            SourceFile::Remote { path, .. } => path,
+        }
+    }
+
+    /// `len` bytes at `offset`.
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<bytes::Bytes> {
+        match self {
+            SourceFile::Local(s) => Ok(s.read_at(offset, len)?.into()),
+            SourceFile::Remote {
+                object,
+                path,
+                format,
+            } => {
+                let end = offset
+                    .checked_add(len as u64)
+                    .filter(|e| *e <= object.len())
+                    .ok_or_else(|| Error::Source {
+                        at: Location::file(path),
+                        format,
+                        msg: format!(
+                            "bytes {offset}..+{len} run past the file's end (cut short, or \
+                                 damaged)"
+                        ),
+                    })?;
+                object.read_range(offset, end, 0)
+            }
+        }
+    }
+
+    /// The whole file, read front to back (its size, and a reader).
+    pub fn reader(&self) -> Result<(u64, Box<dyn ReadSeek>, Option<crate::store::FailureSlot>)> {
+        match self {
+            SourceFile::Local(s) => {
+                let f = std::fs::File::open(s.path()).map_err(|e| Error::io(s.path(), e))?;
+                let size = f.metadata().map_err(|e| Error::io(s.path(), e))?.len();
+                Ok((size, Box::new(f), None))
+            }
+            SourceFile::Remote { object, .. } => {
+                let cursor = crate::store::RemoteCursor::new(object.clone());
+                let failure = cursor.failure();
+                Ok((object.len(), Box::new(cursor), Some(failure)))
+            }
+        }
+    }
+}
+
+impl SourceFile {
+    /// `len` bytes at `offset` into `buf` (its contents replaced).
+    pub fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
+        match self {
+            SourceFile::Local(s) => s.read_into(offset, len, buf),
+            SourceFile::Remote { .. } => {
+                let b = self.read_at(offset, len)?;
+                buf.clear();
+                buf.extend_from_slice(&b);
+                Ok(())
+            }
+        }
     }
 }
 

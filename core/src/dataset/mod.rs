@@ -181,27 +181,26 @@ impl Dataset {
         let root = root.as_ref().to_path_buf();
         let text = root.to_string_lossy().into_owned();
         let remote = crate::store::is_url(&text);
+        let root = if remote {
+            // (a URL naming a .mcap file registers its folder: see `open_root`)
+            crate::store::open_root(&text, &opts.remote)?
+        } else {
+            root
+        };
         let format = if remote {
-            crate::source::Format::detect_remote(&text, &opts.source)?
+            crate::source::Format::detect_remote(&root, &opts.source)?
         } else {
             crate::source::Format::detect(&root, &opts.source)?
         };
-        let root = match (remote, format) {
-            (false, _) => root,
-            // (a URL naming a .mcap file registers its folder: see `open_root`)
-            (true, crate::source::Format::LeRobot | crate::source::Format::Mcap) => {
-                crate::store::open_root(&text, &opts.remote)?
-            }
-            (true, _) => {
-                return Err(Error::InvalidArgument {
-                    msg: format!(
-                        "'{text}': HDF5 and RLDS sources are read from local files; remote roots \
-                         are LeRobot datasets and MCAP files (copy the files to a local disk \
-                         first)"
-                    ),
-                })
-            }
-        };
+        if remote && format == crate::source::Format::Hdf5 {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "'{text}': HDF5 files are read from local files (libhdf5 reads files, not \
+                     byte ranges); remote roots are LeRobot datasets, RLDS folders and MCAP \
+                     files (copy the HDF5 files to a local disk first)"
+                ),
+            });
+        }
         if !(opts.tolerance_s.is_finite() && opts.tolerance_s > 0.0) {
             return Err(Error::InvalidArgument {
                 msg: format!(

@@ -14,7 +14,7 @@ mod decode;
 mod ros2;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -273,81 +273,9 @@ enum ImageKind {
     Raw,
 }
 
-/// A file read front to back, skipping what it does not need.
-trait ReadSeek: Read + Seek + Send {}
-impl<T: Read + Seek + Send> ReadSeek for T {}
-
-/// The bytes of one MCAP file: local (checked unchanged since open) or a remote object (read
-/// at the version first seen: a changed object is an error, never mixed in).
-#[derive(Debug)]
-enum FileBytes {
-    Local(crate::source::Stamped),
-    Remote {
-        object: crate::store::RemoteObject,
-        path: PathBuf,
-    },
-}
-
-impl FileBytes {
-    fn open(path: &Path) -> Result<FileBytes> {
-        match crate::store::remote_object(path, None)? {
-            Some(object) => Ok(FileBytes::Remote {
-                object,
-                path: path.to_path_buf(),
-            }),
-            None => Ok(FileBytes::Local(crate::source::Stamped::new(
-                path.to_path_buf(),
-                FORMAT,
-            )?)),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            FileBytes::Local(s) => s.path(),
-            FileBytes::Remote { path, .. } => path,
-        }
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> Result<bytes::Bytes> {
-        match self {
-            FileBytes::Local(s) => Ok(s.read_at(offset, len)?.into()),
-            FileBytes::Remote { object, path } => {
-                let end = offset
-                    .checked_add(len as u64)
-                    .filter(|e| *e <= object.len())
-                    .ok_or_else(|| {
-                        source_error(
-                            path,
-                            None,
-                            format!("bytes {offset}+{len} past the file's end"),
-                        )
-                    })?;
-                object.read_range(offset, end, 0)
-            }
-        }
-    }
-
-    /// The whole file, read front to back (its size, and a reader).
-    fn reader(&self) -> Result<(u64, Box<dyn ReadSeek>, Option<crate::store::FailureSlot>)> {
-        match self {
-            FileBytes::Local(s) => {
-                let f = std::fs::File::open(s.path()).map_err(|e| Error::io(s.path(), e))?;
-                let size = f.metadata().map_err(|e| Error::io(s.path(), e))?.len();
-                Ok((size, Box::new(f), None))
-            }
-            FileBytes::Remote { object, .. } => {
-                let cursor = crate::store::RemoteCursor::new(object.clone());
-                let failure = cursor.failure();
-                Ok((object.len(), Box::new(cursor), Some(failure)))
-            }
-        }
-    }
-}
-
 /// Reads every record of `file`: its channels, where each message lies, and the bytes of the
 /// messages of channels that are not images.
-fn scan(file: &FileBytes, topics: Option<&[String]>) -> Result<Scanned> {
+fn scan(file: &crate::source::SourceFile, topics: Option<&[String]>) -> Result<Scanned> {
     let path = file.path();
     let (size, reader, failure) = file.reader()?;
     // (a remote read's own failure, retries spent or a changed object, is named as such)
@@ -596,7 +524,7 @@ enum ColumnKind {
 /// One file of the source.
 #[derive(Debug)]
 struct McapFile {
-    file: FileBytes,
+    file: crate::source::SourceFile,
     chunks: Vec<ChunkLoc>,
     /// Recently decompressed chunks: each message's bytes, in chunk order.
     cache: Mutex<lru::LruCache<usize, Arc<Vec<bytes::Bytes>>>>,
@@ -699,7 +627,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let paths = mcap_files(root)?;
     let stamps = paths
         .iter()
-        .map(|p| FileBytes::open(p))
+        .map(|p| crate::source::SourceFile::open(p, FORMAT))
         .collect::<Result<Vec<_>>>()?;
     let wanted_topics = opts.topics.as_deref();
     let scans: Vec<Scanned> = stamps

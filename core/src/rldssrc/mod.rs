@@ -56,7 +56,10 @@ pub(crate) fn frame_records(records: &[Vec<u8>]) -> Vec<u8> {
 /// The number of records of the TFRecord file `path` (every CRC checked).
 #[cfg(feature = "testing")]
 pub(crate) fn count_records(path: &Path) -> Result<usize> {
-    tfrecord::scan(path, |_, _, _| Ok(()))
+    tfrecord::scan(
+        &crate::source::SourceFile::open(path, "TFRecord")?,
+        |_, _, _| Ok(()),
+    )
 }
 
 /// The `features.json` of a small RLDS dataset: per step an image, a state, `is_first` and a
@@ -143,7 +146,8 @@ pub fn is_builder_folder(folder: &Path) -> bool {
 
 /// The builder folder of `root`: `root` itself, or its only version folder (`<name>/1.0.0/`).
 fn builder_folder(root: &Path) -> Result<PathBuf> {
-    if is_builder_folder(root) {
+    // (a remote root is the builder folder itself: stores cannot all list folders)
+    if is_builder_folder(root) || crate::store::is_url(&root.to_string_lossy()) {
         return Ok(root.to_path_buf());
     }
     if !root.is_dir() {
@@ -231,7 +235,7 @@ struct RldsEpisode {
 /// An opened RLDS source.
 #[derive(Debug)]
 pub struct RldsSource {
-    shards: Arc<Vec<crate::source::Stamped>>,
+    shards: Arc<Vec<crate::source::SourceFile>>,
     episodes: Vec<RldsEpisode>,
     columns: Vec<Column>,
     fps: f64,
@@ -322,13 +326,14 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     let shards = Arc::new(
         shard_list
             .iter()
-            .map(|(path, _)| crate::source::Stamped::new(path.clone(), "TFRecord"))
+            .map(|(path, _)| crate::source::SourceFile::open(path, "TFRecord"))
             .collect::<Result<Vec<_>>>()?,
     );
     let task_key = task_feature.as_deref().filter(|_| opts.task.is_none());
-    let scanned: Vec<Vec<Scanned>> = shard_list
+    let scanned: Vec<Vec<Scanned>> = shards
         .par_iter()
-        .map(|(path, expected)| scan_shard(path, *expected, &columns, task_key))
+        .zip(shard_list.par_iter())
+        .map(|(file, (_, expected))| scan_shard(file, *expected, &columns, task_key))
         .collect::<Result<_>>()?;
     // image sizes the features do not give: from the first frame
     for (ci, c) in columns.iter_mut().enumerate() {
@@ -420,13 +425,14 @@ fn item_name(rel: &str, image: bool, map: &KeyMap) -> String {
 /// Reads every record of one shard: its episodes' numeric steps, where their images lie,
 /// and their tasks (`task_key`'s texts).
 fn scan_shard(
-    path: &Path,
+    file: &crate::source::SourceFile,
     expected: u64,
     columns: &[Column],
     task_key: Option<&str>,
 ) -> Result<Vec<Scanned>> {
     let mut out = Vec::new();
-    let n = tfrecord::scan(path, |record, data, offset| {
+    let path = file.path();
+    let n = tfrecord::scan(file, |record, data, offset| {
         let base = bytes::Bytes::copy_from_slice(data);
         let example = example::Example::decode(base.clone()).map_err(|e| {
             source_error(
@@ -626,7 +632,7 @@ fn fits(dtype: DType, v: i64) -> bool {
 
 /// The `(H, W, C)` of image column `ci`, from its first frame.
 fn first_frame_dims(
-    shards: &[crate::source::Stamped],
+    shards: &[crate::source::SourceFile],
     scanned: &[Vec<Scanned>],
     ci: usize,
     rel: &str,
@@ -696,7 +702,7 @@ impl RldsSource {
 /// The encoded images of one camera of one episode: each step's bytes read from the shard.
 #[derive(Debug)]
 struct RldsFrames {
-    shards: Arc<Vec<crate::source::Stamped>>,
+    shards: Arc<Vec<crate::source::SourceFile>>,
     shard: usize,
     key: String,
     spans: Arc<[(u64, usize)]>,

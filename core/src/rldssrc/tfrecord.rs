@@ -25,24 +25,28 @@ fn damaged(path: &Path, record: usize, msg: impl Into<String>) -> Error {
     }
 }
 
-/// Reads every record of `path` in order, checking its CRCs, and hands each to `each` with
+/// Reads every record of `file` in order, checking its CRCs, and hands each to `each` with
 /// its number and the file offset of its data.
-pub fn scan(path: &Path, mut each: impl FnMut(usize, &[u8], u64) -> Result<()>) -> Result<usize> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        Error::io_missing(
-            path,
-            e,
-            "TFRecord shard listed in dataset_info.json is missing",
-        )
-    })?;
-    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = BufReader::with_capacity(1 << 20, file);
+pub fn scan(
+    file: &crate::source::SourceFile,
+    mut each: impl FnMut(usize, &[u8], u64) -> Result<()>,
+) -> Result<usize> {
+    let path = file.path();
+    let (size, reader, failure) = file.reader()?;
+    // (a remote read's own failure, retries spent or a changed object, is named as such)
+    let io = |e: std::io::Error| {
+        failure
+            .as_ref()
+            .and_then(|f| crate::store::recorded_failure(f, path))
+            .unwrap_or_else(|| Error::io(path, e))
+    };
+    let mut r = BufReader::with_capacity(1 << 20, reader);
     let mut pos: u64 = 0;
     let mut data = Vec::new();
     let mut n = 0usize;
     loop {
         let mut header = [0u8; 12];
-        let got = read_up_to(&mut r, &mut header).map_err(|e| Error::io(path, e))?;
+        let got = read_up_to(&mut r, &mut header).map_err(io)?;
         if got == 0 {
             return Ok(n);
         }
@@ -76,7 +80,15 @@ pub fn scan(path: &Path, mut each: impl FnMut(usize, &[u8], u64) -> Result<()>) 
         let mut crc = [0u8; 4];
         r.read_exact(&mut data)
             .and_then(|()| r.read_exact(&mut crc))
-            .map_err(|e| damaged(path, n, format!("cannot read the record: {e}")))?;
+            .map_err(|e| {
+                match failure
+                    .as_ref()
+                    .and_then(|f| crate::store::recorded_failure(f, path))
+                {
+                    Some(remote) => remote,
+                    None => damaged(path, n, format!("cannot read the record: {e}")),
+                }
+            })?;
         if masked_crc(&data) != u32::from_le_bytes(crc) {
             return Err(damaged(path, n, "the data's CRC does not match (damaged)"));
         }

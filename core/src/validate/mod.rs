@@ -132,7 +132,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     let info_path = root.join("meta/info.json");
     let text = root.to_string_lossy();
     if crate::store::is_url(&text) {
-        match crate::source::Format::detect_remote(&text, &opts.source) {
+        match crate::source::Format::detect_remote(root, &opts.source) {
             Ok(crate::source::Format::LeRobot) => {}
             Ok(_) => return source::validate_source(root, opts, progress),
             Err(e) => {
