@@ -205,7 +205,6 @@ def test_the_command_on_rlds(rlds: tuple[Path, dict[str, np.ndarray]], capsys: p
 def test_a_remote_builder_folder_reads_as_the_local_one(rlds: tuple[Path, dict[str, np.ndarray]]) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from remote_servers import file_server  # (the tests' loopback HTTP server)
-
     from roboframes import remote
 
     folder, _ = rlds
