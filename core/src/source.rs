@@ -131,12 +131,22 @@ impl Format {
         if crate::mcapsrc::is_mcap_name(root) {
             return Ok(Format::Mcap);
         }
-        if !crate::store::exists(&root.join("meta").join("info.json"))?
-            && crate::store::exists(&root.join("dataset_info.json"))?
-        {
-            return Ok(Format::Rlds);
+        if is_hdf5_name(root) {
+            return Ok(Format::Hdf5);
         }
-        Ok(Format::LeRobot)
+        // (a store may answer 403 for a missing key: an RLDS folder is still looked for, and
+        // the first error stands when it is not one either)
+        let lerobot = crate::store::exists(&root.join("meta").join("info.json"));
+        if matches!(lerobot, Ok(true)) {
+            return Ok(Format::LeRobot);
+        }
+        let rlds = crate::store::exists(&root.join("dataset_info.json"))
+            .and_then(|found| Ok(found && crate::store::exists(&root.join("features.json"))?));
+        match (lerobot, rlds) {
+            (_, Ok(true)) => Ok(Format::Rlds),
+            (Err(e), _) => Err(e),
+            _ => Ok(Format::LeRobot),
+        }
     }
 }
 

@@ -288,7 +288,12 @@ fn scan(file: &crate::source::SourceFile, topics: Option<&[String]>) -> Result<S
     let bad = |at: u64, m: String| source_error(path, None, format!("at byte {at}: {m}"));
     let mut r = std::io::BufReader::with_capacity(1 << 20, reader);
     let mut magic = [0u8; 8];
-    if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
+    // (a short file is not MCAP; a failed read, a remote one's above all, is its own error)
+    match r.read_exact(&mut magic) {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => return Err(io(e)),
+        _ => {}
+    }
+    if &magic != MAGIC {
         return Err(source_error(
             path,
             None,

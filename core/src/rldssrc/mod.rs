@@ -323,9 +323,10 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
         )
     })?;
     // (stamped before the scan: a shard replaced while it is read is caught later)
+    // (in parallel: a remote shard's first look is a request, and datasets have thousands)
     let shards = Arc::new(
         shard_list
-            .iter()
+            .par_iter()
             .map(|(path, _)| crate::source::SourceFile::open(path, "TFRecord"))
             .collect::<Result<Vec<_>>>()?,
     );
