@@ -512,3 +512,41 @@ def test_a_topic_of_another_type_in_another_file_is_refused(tmp_path: Path) -> N
             w.finish()
     with pytest.raises(SourceFormatError, match=r"b\.mcap.*/p.*another type"):
         roboframes.Dataset(tmp_path)
+
+
+def test_episodes_as_spans_of_recordings(ros2_folder: Path) -> None:
+    topics = ["/cam/image/compressed", "/joint_states"]
+    whole = roboframes.Dataset(ros2_folder, topics=topics)
+    spans = {"run_10.mcap": [(0.0, 0.35)], "run_2.mcap": [(0.0, 0.45), (0.45, 1.0)]}
+    ds = roboframes.Dataset(ros2_folder, topics=topics, episode_spans=spans)
+    lengths = [e["length"] for e in ds.episode_table()]
+    assert lengths == [4, 5, 5]  # in the order given
+    run2_first = 0  # run_2 is the whole dataset's first episode
+    second = ds.episode_table()[2]["dataset_from_index"]
+    for r in range(5):
+        a, b = ds[second + r], whole[run2_first + 5 + r]
+        np.testing.assert_array_equal(a["/joint_states.position"], b["/joint_states.position"])
+        np.testing.assert_array_equal(a["/cam/image/compressed"], b["/cam/image/compressed"])
+        assert int(a["frame_index"]) == r and int(a["episode_index"]) == 2
+    assert ds[second]["timestamp"] == 0.0
+    with pytest.raises(InvalidArgumentError, match="not a recording"):
+        roboframes.Dataset(ros2_folder, topics=topics, episode_spans={"nope.mcap": [(0, 1)]})
+    with pytest.raises(InvalidArgumentError, match="holds no item"):
+        roboframes.Dataset(ros2_folder, topics=topics, episode_spans={"run_2.mcap": [(5, 6)]})
+    with pytest.raises(InvalidArgumentError, match="start < end"):
+        roboframes.Dataset(ros2_folder, topics=topics, episode_spans={"run_2.mcap": [(0.5, 0.2)]})
+
+
+def test_the_command_on_recordings(ros2_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from roboframes.cli import main
+
+    args = ["--topics", "/cam/image/compressed,/joint_states"]
+    assert main(["info", str(ros2_folder), *args]) == 0
+    out = capsys.readouterr().out
+    assert "MCAP, items on /cam/image/compressed's times, read in place" in out and "2 episodes" in out
+    spans = ["--episode-span", "run_2.mcap:0:0.45", "--episode-span", "run_2.mcap:0.45:1"]
+    assert main(["info", str(ros2_folder), *args, *spans, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 2
+    assert main(["validate", str(ros2_folder), *args]) == 0
+    assert main(["info", str(ros2_folder), "--episode-span", "run_2.mcap:zero:1"]) == 2
+    assert "FILE:START:END" in capsys.readouterr().err

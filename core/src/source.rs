@@ -36,6 +36,10 @@ pub struct SourceOptions {
     /// MCAP: how much older than an item's time another topic's message may be, in seconds
     /// (`None`: one period of the reference topic).
     pub align_tolerance_s: Option<f64>,
+    /// MCAP: episodes as spans of recordings, (file name, start, end) in seconds from the
+    /// file's first message of the reference topic, `[start, end)`, in this order (`None`: one
+    /// episode per file).
+    pub episode_spans: Option<Vec<(String, f64, f64)>>,
 }
 
 /// How a source's keys are named in items.

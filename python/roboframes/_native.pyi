@@ -84,6 +84,7 @@ class NativeDataset:
         topics: Sequence[str] | None = None,
         reference_topic: str | None = None,
         align_tolerance_s: float | None = None,
+        episode_spans: Sequence[tuple[str, float, float]] | None = None,
     ) -> NativeDataset: ...
     def handle(self) -> int: ...
     def __len__(self) -> int: ...
@@ -164,6 +165,7 @@ def validate(
     topics: Sequence[str] | None = None,
     reference_topic: str | None = None,
     align_tolerance_s: float | None = None,
+    episode_spans: Sequence[tuple[str, float, float]] | None = None,
 ) -> dict[str, Any]: ...
 def compute_stats(
     dataset: NativeDataset,

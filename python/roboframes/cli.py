@@ -1,6 +1,6 @@
 """The ``roboframes`` command: look at, check, summarise and convert a LeRobot v3.0 dataset
 folder, or files read in place (HDF5: ALOHA episode files, robomimic/LIBERO demo files; RLDS:
-Open X-Embodiment TFDS folders).
+Open X-Embodiment TFDS folders; MCAP: ROS 2 and Foxglove recordings).
 
 roboframes info ROOT                          summary: episodes, frames, fps, cameras, features, tasks, size
 roboframes validate ROOT [--decode all] [--json]   every problem at once; exit status 1 on errors
@@ -71,6 +71,7 @@ def _info(args: argparse.Namespace) -> int:
         "format": ds.format,
         "layout": (ds.info.get("source") or {}).get("layout"),
         "split": (ds.info.get("source") or {}).get("split"),
+        "reference_topic": (ds.info.get("source") or {}).get("reference_topic"),
         "size_bytes": _size(ds.root) if isinstance(ds.root, Path) else None,
         "cameras": {},
         "features": {},
@@ -102,7 +103,12 @@ def _info(args: argparse.Namespace) -> int:
     if ds.format == "lerobot":
         print(f"{summary['root']}  (LeRobot {summary['codebase_version']})")
     else:
-        how = f"{summary['layout']} layout" if summary["layout"] else f"split {summary['split']}"
+        if summary["layout"]:
+            how = f"{summary['layout']} layout"
+        elif summary["reference_topic"]:
+            how = f"items on {summary['reference_topic']}'s times"
+        else:
+            how = f"split {summary['split']}"
         print(f"{summary['root']}  ({ds.format.upper()}, {how}, read in place)")
     print(
         f"  {summary['episodes']} episodes, {summary['frames']:,} frames at {summary['fps']} fps "
@@ -428,7 +434,14 @@ def _source_args(p: argparse.ArgumentParser, key_map: str) -> None:
         "--align-tolerance-s",
         type=float,
         default=None,
-        help="how much older than an item's time an MCAP topic's message may be (default: one period)",
+        help="how much older than an item's time an MCAP topic's message may be (default: 1.5 periods)",
+    )
+    p.add_argument(
+        "--episode-span",
+        action="append",
+        default=None,
+        metavar="FILE:START:END",
+        help="an MCAP episode: seconds [START, END) of the recording FILE (repeatable; default: one per file)",
     )
     p.add_argument("--split", default=None, help="the split of an RLDS dataset (default: train)")
     p.add_argument("--fps", type=float, default=None, help="frames per second of files that store none")
@@ -467,7 +480,26 @@ def _source(args: argparse.Namespace) -> dict[str, Any]:
         "topics": None if args.topics is None else [t for t in args.topics.split(",") if t],
         "reference_topic": args.reference_topic,
         "align_tolerance_s": args.align_tolerance_s,
+        "episode_spans": _episode_spans(args.episode_span),
     }
+
+
+def _episode_spans(given: list[str] | None) -> dict[str, list[tuple[float, float]]] | None:
+    """``--episode-span FILE:START:END`` (repeated) as ``episode_spans``."""
+    if not given:
+        return None
+    out: dict[str, list[tuple[float, float]]] = {}
+    for text in given:
+        name, _, rest = text.rpartition(":")
+        name, _, start = name.rpartition(":")
+        try:
+            span = (float(start), float(rest))
+        except ValueError:
+            raise UsageError(f"--episode-span takes FILE:START:END (seconds), got {text!r}") from None
+        if not name:
+            raise UsageError(f"--episode-span takes FILE:START:END (seconds), got {text!r}")
+        out.setdefault(name, []).append(span)
+    return out
 
 
 def _open(args: argparse.Namespace) -> Any:

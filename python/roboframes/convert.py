@@ -89,6 +89,7 @@ def convert(
     topics: Sequence[str] | None = None,
     reference_topic: str | None = None,
     align_tolerance_s: float | None = None,
+    episode_spans: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     repo_id: str | None = None,
     robot_type: str | None = None,
     use_videos: bool = True,
@@ -98,8 +99,8 @@ def convert(
     """Writes the episodes of ``src`` (all, or ``episodes``, renumbered from 0 in that order of
     the source) as a LeRobot v3.0 dataset at ``dst``; returns ``dst``.
 
-    ``format``, ``fps``, ``task``, ``key_map``, ``split``, ``topics``, ``reference_topic`` and
-    ``align_tolerance_s`` open ``src`` as ``roboframes.Dataset`` does
+    ``format``, ``fps``, ``task``, ``key_map``, ``split``, ``topics``, ``reference_topic``,
+    ``align_tolerance_s`` and ``episode_spans`` open ``src`` as ``roboframes.Dataset`` does
     (``key_map`` defaults to ``"lerobot"`` here: LeRobot's names; LeRobot refuses names with
     ``/``). Every frame needs a task: a source without one needs ``task``. ``progress``: a bar
     on stderr when it is a terminal (``None``), ``True``/``False``, or a callable receiving
@@ -129,6 +130,7 @@ def convert(
         topics=topics,
         reference_topic=reference_topic,
         align_tolerance_s=align_tolerance_s,
+        episode_spans=episode_spans,
     )
     record = {
         "source": str(ds.root),
@@ -140,6 +142,7 @@ def convert(
         "topics": None if topics is None else list(topics),
         "reference_topic": reference_topic,
         "align_tolerance_s": align_tolerance_s,
+        "episode_spans": None if episode_spans is None else {k: [list(r) for r in v] for k, v in episode_spans.items()},
         "key_map": key_map if not isinstance(key_map, Mapping) else dict(key_map),
         "use_videos": bool(use_videos),
         "lerobot": version,

@@ -267,6 +267,10 @@ class Dataset(CameraKeys):
         align_tolerance_s: How much older than an item's time another MCAP topic's message may
             be (default: one period of the reference topic); a time where a topic has no such
             message is an error when the dataset is opened.
+        episode_spans: Episodes of an MCAP source as spans of its recordings:
+            ``{file name: [(start_s, end_s), ...]}``, ``[start, end)`` seconds from the file's
+            first message of the reference topic, in the order given (default: one episode
+            per file).
         key_map: Item names of a source's keys: ``None`` keeps the source's names
             (``observations/qpos``, ``obs/agentview_image``); ``"lerobot"`` names the layout's
             usual keys as LeRobot does (``observation.state``, ``observation.images.<cam>``,
@@ -295,6 +299,7 @@ class Dataset(CameraKeys):
         topics: Sequence[str] | None = None,
         reference_topic: str | None = None,
         align_tolerance_s: float | None = None,
+        episode_spans: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     ) -> None:
         # (the options as given: ReaderOptions checks each and keeps its normalised form)
         given: dict[str, Any] = {
@@ -317,6 +322,7 @@ class Dataset(CameraKeys):
             "topics": topics,
             "reference_topic": reference_topic,
             "align_tolerance_s": align_tolerance_s,
+            "episode_spans": episode_spans,
         }
         self._open(root, ReaderOptions(**given))
 
@@ -352,6 +358,7 @@ class Dataset(CameraKeys):
             topics=o.topics,
             reference_topic=o.reference_topic,
             align_tolerance_s=o.align_tolerance_s,
+            episode_spans=o.episode_spans,
         )
         for message in self._native.open_warnings():
             warnings.warn(message, MetadataWarning, stacklevel=3)
@@ -576,6 +583,7 @@ class Dataset(CameraKeys):
             topics=o.topics,
             reference_topic=o.reference_topic,
             align_tolerance_s=o.align_tolerance_s,
+            episode_spans=o.episode_spans,
         )
 
     def quality(self, *, cameras: bool = True) -> QualityReport:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,40 @@ def thread_count(n: Any) -> int:
 SOURCE_FORMATS: tuple[str, ...] = ("lerobot", "hdf5", "rlds", "mcap")
 
 
+def episode_spans_of(spans: Any) -> list[tuple[str, float, float]]:
+    """MCAP episode spans, ``{file name: [(start_s, end_s), ...]}`` (or a list of
+    ``(file name, start_s, end_s)``), as the core takes them: ``(name, start, end)`` in order."""
+    items: list[tuple[Any, Any, Any]] = []
+    if isinstance(spans, Mapping):
+        for name, ranges in spans.items():
+            if isinstance(ranges, str | bytes) or not isinstance(ranges, Sequence):
+                raise TypeError(f"episode_spans[{name!r}] must be a list of (start_s, end_s) pairs")
+            for r in ranges:
+                if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) != 2:
+                    raise TypeError(f"episode_spans[{name!r}] must be a list of (start_s, end_s) pairs, got {r!r}")
+                items.append((name, r[0], r[1]))
+    elif isinstance(spans, Sequence) and not isinstance(spans, str | bytes):
+        for r in spans:
+            if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) != 3:
+                raise TypeError(f"episode_spans entries must be (file name, start_s, end_s), got {r!r}")
+            items.append((r[0], r[1], r[2]))
+    else:
+        raise TypeError("episode_spans must map file names to lists of (start_s, end_s) pairs")
+    out = []
+    for name, a, b in items:
+        if not isinstance(name, str):
+            raise TypeError(f"episode_spans file names must be strings, got {name!r}")
+        for v in (a, b):
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise TypeError(f"episode_spans times must be numbers of seconds, got {v!r}")
+        if not (0 <= float(a) < float(b)) or not np.isfinite(float(b)):
+            raise InvalidArgumentError(
+                f"episode_spans: ({a}, {b}) of {name!r} is not [start, end) with 0 <= start < end"
+            )
+        out.append((name, float(a), float(b)))
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class ReaderOptions:
     """Every option of how ``roboframes.Dataset`` reads a dataset (see its documentation for
@@ -124,6 +158,7 @@ class ReaderOptions:
     topics: list[str] | None = None
     reference_topic: str | None = None
     align_tolerance_s: float | None = None
+    episode_spans: list[tuple[str, float, float]] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -178,6 +213,8 @@ class ReaderOptions:
             if isinstance(a, bool) or not isinstance(a, int | float | np.integer | np.floating) or not a >= 0:
                 raise InvalidArgumentError(f"align_tolerance_s must be a number of seconds >= 0, got {a!r}")
             put("align_tolerance_s", float(a))
+        if self.episode_spans is not None:
+            put("episode_spans", episode_spans_of(self.episode_spans))
         k = self.key_map
         if isinstance(k, Mapping):
             if not all(isinstance(a, str) and isinstance(b, str) for a, b in k.items()):

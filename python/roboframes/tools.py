@@ -162,6 +162,7 @@ def validate(
     topics: Sequence[str] | None = None,
     reference_topic: str | None = None,
     align_tolerance_s: float | None = None,
+    episode_spans: Mapping[str, Sequence[tuple[float, float]]] | Sequence[tuple[str, float, float]] | None = None,
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
     stops at the first one, and works on datasets too broken to open). HDF5 files and RLDS
@@ -196,6 +197,7 @@ def validate(
             topics=None if topics is None else list(topics),
             reference_topic=reference_topic,
             align_tolerance_s=align_tolerance_s,
+            episode_spans=episode_spans,  # type: ignore[arg-type]  # (normalised by ReaderOptions)
         )
         raw = _native.validate(
             os.fspath(root),
@@ -212,6 +214,7 @@ def validate(
             topics=source.topics,
             reference_topic=source.reference_topic,
             align_tolerance_s=source.align_tolerance_s,
+            episode_spans=source.episode_spans,
         )
     finally:
         if bar is not None:

@@ -95,11 +95,18 @@ pub fn source_options(
         topics: mcap.0,
         reference_topic: mcap.1,
         align_tolerance_s: mcap.2,
+        episode_spans: mcap.3,
     }
 }
 
-/// MCAP's options from Python: `topics`, `reference_topic`, `align_tolerance_s`.
-pub type McapArgs = (Option<Vec<String>>, Option<String>, Option<f64>);
+/// MCAP's options from Python: `topics`, `reference_topic`, `align_tolerance_s`,
+/// `episode_spans`.
+pub type McapArgs = (
+    Option<Vec<String>>,
+    Option<String>,
+    Option<f64>,
+    Option<Vec<(String, f64, f64)>>,
+);
 
 /// The depth output named `name` (`"mm"`, `"m"` or `"raw"`).
 pub fn depth_output(name: &str) -> NativeResult<DepthOutput> {
@@ -367,7 +374,7 @@ impl Drop for NativeDataset {
 #[pymethods]
 impl NativeDataset {
     #[new]
-    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None))]
+    #[pyo3(signature = (root, episodes=None, delta_timestamps=None, tolerance_s=1e-4, decode_threads=None, strict_decode=false, storage_options=None, cache_dir=None, block_cache_bytes=None, depth_output_unit="mm", format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None, episode_spans=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -390,6 +397,7 @@ impl NativeDataset {
         topics: Option<Vec<String>>,
         reference_topic: Option<String>,
         align_tolerance_s: Option<f64>,
+        episode_spans: Option<Vec<(String, f64, f64)>>,
     ) -> NativeResult<Self> {
         let opts = OpenOptions {
             source: source_options(
@@ -399,7 +407,7 @@ impl NativeDataset {
                 task,
                 key_map,
                 key_map_lerobot,
-                (topics, reference_topic, align_tolerance_s),
+                (topics, reference_topic, align_tolerance_s, episode_spans),
             ),
             depth_output: depth_output(depth_output_unit)?,
             episodes,

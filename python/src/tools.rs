@@ -68,7 +68,7 @@ fn with_progress<T: Send>(
 /// Checks the dataset at `root` (see `roboframes_core::validate`); returns a dict with
 /// `findings` (dicts: severity, check, path, episode, key, message) and counts.
 #[pyfunction]
-#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None))]
+#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None, episode_spans=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn validate<'py>(
     py: Python<'py>,
@@ -86,6 +86,7 @@ pub fn validate<'py>(
     topics: Option<Vec<String>>,
     reference_topic: Option<String>,
     align_tolerance_s: Option<f64>,
+    episode_spans: Option<Vec<(String, f64, f64)>>,
 ) -> NativeResult<Bound<'py, PyDict>> {
     let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
         msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
@@ -107,7 +108,7 @@ pub fn validate<'py>(
             task,
             key_map,
             key_map_lerobot,
-            (topics, reference_topic, align_tolerance_s),
+            (topics, reference_topic, align_tolerance_s, episode_spans),
         ),
     };
     let state = Progress::default();

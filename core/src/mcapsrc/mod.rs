@@ -1033,9 +1033,8 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
     )?;
 
     // each file's grid, and each row's message of each topic
-    let mut lengths = Vec::new();
-    let mut built = Vec::new();
-    for ((per_topic, path), file) in decoded.iter().zip(&paths).zip(&files) {
+    let mut per_file: Vec<Vec<Vec<usize>>> = Vec::new();
+    for (per_topic, path) in decoded.iter().zip(&paths) {
         let grid: Vec<u64> = per_topic
             .first()
             .map(|l| l.iter().map(|m| m.0).collect())
@@ -1089,14 +1088,76 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
                 "more items than a recording holds",
             ));
         }
-        lengths.push(rows.len());
-        built.push((rows, file.clone(), path.clone()));
+        per_file.push(rows);
+    }
+    // the episodes: each recording, or the spans given (in their order)
+    let mut lengths = Vec::new();
+    let mut built: Vec<(Vec<Vec<usize>>, usize)> = Vec::new();
+    match &opts.episode_spans {
+        None => {
+            for (fi, rows) in per_file.into_iter().enumerate() {
+                lengths.push(rows.len());
+                built.push((rows, fi));
+            }
+        }
+        Some(spans) => {
+            for (name, from_s, to_s) in spans {
+                let fi = paths
+                    .iter()
+                    .position(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == *name))
+                    .ok_or_else(|| Error::InvalidArgument {
+                        msg: format!(
+                            "episode_spans names '{name}', which is not a recording of '{}'",
+                            root.display()
+                        ),
+                    })?;
+                if !(from_s.is_finite() && to_s.is_finite() && *from_s >= 0.0 && from_s < to_s) {
+                    return Err(Error::InvalidArgument {
+                        msg: format!(
+                            "episode_spans: the span ({from_s}, {to_s}) of '{name}' is not \
+                             [start, end) seconds with 0 <= start < end"
+                        ),
+                    });
+                }
+                let per_topic = decoded.get(fi).and_then(|d| d.first());
+                let origin = per_topic.and_then(|l| l.first()).map_or(0, |m| m.0);
+                let picked: Vec<Vec<usize>> = per_file
+                    .get(fi)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| {
+                        let t = r
+                            .first()
+                            .and_then(|&m| per_topic.and_then(|l| l.get(m)))
+                            .map_or(origin, |m| m.0);
+                        let s = t.saturating_sub(origin) as f64 / 1e9;
+                        s >= *from_s && s < *to_s
+                    })
+                    .cloned()
+                    .collect();
+                if picked.is_empty() {
+                    return Err(Error::InvalidArgument {
+                        msg: format!(
+                            "episode_spans: the span [{from_s}, {to_s}) s of '{name}' holds no \
+                             item (times are seconds from the file's first message of the \
+                             reference topic)"
+                        ),
+                    });
+                }
+                lengths.push(picked.len());
+                built.push((picked, fi));
+            }
+        }
     }
     let episodes = crate::source::episode_table(&lengths)?;
     let mut tasks = crate::source::Tasks::default();
     let mut out_eps = Vec::with_capacity(episodes.len());
-    for ((rows, file, path), (per_topic, e)) in built.into_iter().zip(decoded.iter().zip(&episodes))
-    {
+    for ((rows, fi), e) in built.into_iter().zip(&episodes) {
+        let (Some(per_topic), Some(file), Some(path)) =
+            (decoded.get(fi), files.get(fi), paths.get(fi))
+        else {
+            return Err(Error::internal("MCAP", "an episode without its file"));
+        };
         let t0 = rows
             .first()
             .and_then(|r| r.first())
@@ -1171,7 +1232,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
             }
         }
         out_eps.push(McapEpisode {
-            file,
+            file: file.clone(),
             length: e.length as usize,
             first_index: e.dataset_from_index,
             times,
