@@ -1211,7 +1211,7 @@ pub fn open(root: &Path, opts: &SourceOptions) -> Result<Opened> {
                                 .and_then(|ls| ls.iter().find(|l| &l.path == leaf));
                         let bad = |why: String| {
                             source_error(
-                                &path,
+                                path,
                                 Some(&c.rel),
                                 format!("message of '{topic}' at log time {} ns: {why}", m.0),
                             )
