@@ -583,20 +583,45 @@ impl SourceFile {
         }
     }
 
-    /// The whole file, read front to back (its size, and a reader).
-    pub fn reader(&self) -> Result<(u64, Box<dyn ReadSeek>, Option<crate::store::FailureSlot>)> {
+    /// The whole file, read front to back: its size, a reader, and what its read errors are.
+    pub fn reader(&self) -> Result<(u64, Box<dyn ReadSeek>, ReadErrors)> {
+        let errors = |slot| ReadErrors {
+            slot,
+            path: self.path().to_path_buf(),
+        };
         match self {
             SourceFile::Local(s) => {
                 let f = std::fs::File::open(s.path()).map_err(|e| Error::io(s.path(), e))?;
                 let size = f.metadata().map_err(|e| Error::io(s.path(), e))?.len();
-                Ok((size, Box::new(f), None))
+                Ok((size, Box::new(f), errors(None)))
             }
             SourceFile::Remote { object, .. } => {
                 let cursor = crate::store::RemoteCursor::new(object.clone());
-                let failure = cursor.failure();
-                Ok((object.len(), Box::new(cursor), Some(failure)))
+                let slot = cursor.failure();
+                Ok((object.len(), Box::new(cursor), errors(Some(slot))))
             }
         }
+    }
+}
+
+/// What a [`SourceFile::reader`]'s failed read was: a remote read's own failure (retries spent,
+/// a changed object) is named as such, not as a damaged file.
+pub(crate) struct ReadErrors {
+    slot: Option<crate::store::FailureSlot>,
+    path: PathBuf,
+}
+
+impl ReadErrors {
+    /// The remote failure behind the last failed read, if there was one.
+    pub fn remote(&self) -> Option<Error> {
+        self.slot
+            .as_ref()
+            .and_then(|f| crate::store::recorded_failure(f, &self.path))
+    }
+
+    /// The error of a failed read: the remote failure, else the I/O error.
+    pub fn of(&self, e: std::io::Error) -> Error {
+        self.remote().unwrap_or_else(|| Error::io(&self.path, e))
     }
 }
 

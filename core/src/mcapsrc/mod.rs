@@ -277,14 +277,8 @@ enum ImageKind {
 /// messages of channels that are not images.
 fn scan(file: &crate::source::SourceFile, topics: Option<&[String]>) -> Result<Scanned> {
     let path = file.path();
-    let (size, reader, failure) = file.reader()?;
-    // (a remote read's own failure, retries spent or a changed object, is named as such)
-    let io = |e: std::io::Error| {
-        failure
-            .as_ref()
-            .and_then(|f| crate::store::recorded_failure(f, path))
-            .unwrap_or_else(|| Error::io(path, e))
-    };
+    let (size, reader, errors) = file.reader()?;
+    let io = |e: std::io::Error| errors.of(e);
     let bad = |at: u64, m: String| source_error(path, None, format!("at byte {at}: {m}"));
     let mut r = std::io::BufReader::with_capacity(1 << 20, reader);
     let mut magic = [0u8; 8];

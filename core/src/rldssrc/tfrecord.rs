@@ -32,21 +32,14 @@ pub fn scan(
     mut each: impl FnMut(usize, &[u8], u64) -> Result<()>,
 ) -> Result<usize> {
     let path = file.path();
-    let (size, reader, failure) = file.reader()?;
-    // (a remote read's own failure, retries spent or a changed object, is named as such)
-    let io = |e: std::io::Error| {
-        failure
-            .as_ref()
-            .and_then(|f| crate::store::recorded_failure(f, path))
-            .unwrap_or_else(|| Error::io(path, e))
-    };
+    let (size, reader, errors) = file.reader()?;
     let mut r = BufReader::with_capacity(1 << 20, reader);
     let mut pos: u64 = 0;
     let mut data = Vec::new();
     let mut n = 0usize;
     loop {
         let mut header = [0u8; 12];
-        let got = read_up_to(&mut r, &mut header).map_err(io)?;
+        let got = read_up_to(&mut r, &mut header).map_err(|e| errors.of(e))?;
         if got == 0 {
             return Ok(n);
         }
@@ -81,13 +74,9 @@ pub fn scan(
         r.read_exact(&mut data)
             .and_then(|()| r.read_exact(&mut crc))
             .map_err(|e| {
-                match failure
-                    .as_ref()
-                    .and_then(|f| crate::store::recorded_failure(f, path))
-                {
-                    Some(remote) => remote,
-                    None => damaged(path, n, format!("cannot read the record: {e}")),
-                }
+                errors
+                    .remote()
+                    .unwrap_or_else(|| damaged(path, n, format!("cannot read the record: {e}")))
             })?;
         if masked_crc(&data) != u32::from_le_bytes(crc) {
             return Err(damaged(path, n, "the data's CRC does not match (damaged)"));
