@@ -341,17 +341,7 @@ pub fn small_mcap(frames: usize, zstd: bool) -> std::io::Result<Vec<u8>> {
     use base64::Engine;
     use std::collections::BTreeMap;
     let err = |e: mcap::McapError| std::io::Error::other(e.to_string());
-    let pixels: Vec<u8> = (0..8 * 12 * 3).map(|i| (i * 7 % 256) as u8).collect();
-    let image = turbojpeg::Image {
-        pixels: pixels.as_slice(),
-        width: 12,
-        pitch: 36,
-        height: 8,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
-        .map_err(std::io::Error::other)?
-        .to_vec();
+    let jpeg = crate::image::test_jpeg(7)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(jpeg);
     let mut out = std::io::Cursor::new(Vec::new());
     let compression = zstd.then_some(mcap::Compression::Zstd);

@@ -334,6 +334,23 @@ fn harmless_jpeg_warning(text: &str) -> bool {
     .any(|w| text.contains(w))
 }
 
+/// A 12x8 RGB JPEG of a ramp (pixel byte `i` is `i * step % 256`): the small frames of the
+/// sources' Rust tests and fuzz seeds.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn test_jpeg(step: usize) -> std::io::Result<Vec<u8>> {
+    let pixels: Vec<u8> = (0..8 * 12 * 3).map(|i| (i * step % 256) as u8).collect();
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: 12,
+        pitch: 36,
+        height: 8,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
+        .map(|j| j.to_vec())
+        .map_err(std::io::Error::other)
+}
+
 /// Decodes encoded image bytes (JPEG with the IDCT `dct` names, PNG) as roboframes decodes
 /// image features: `(H, W, C)` 8-bit pixels and their dims.
 pub fn decode_encoded_image(

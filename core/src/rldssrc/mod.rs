@@ -80,17 +80,7 @@ pub(crate) const SMALL_FEATURES: &str = r#"{"pythonClassName": "tensorflow_datas
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn small_record(steps: usize) -> Vec<u8> {
     use example::{BytesList, Example, Feature, Features, FloatList, Int64List, Kind};
-    let pixels: Vec<u8> = (0..8 * 12 * 3).map(|i| (i * 5 % 256) as u8).collect();
-    let image = turbojpeg::Image {
-        pixels: pixels.as_slice(),
-        width: 12,
-        pitch: 36,
-        height: 8,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
-        .map(|j| j.to_vec())
-        .unwrap_or_default();
+    let jpeg = crate::image::test_jpeg(5).unwrap_or_default();
     let feature = |kind: Kind| Feature { kind: Some(kind) };
     let mut map = std::collections::HashMap::new();
     map.insert(
