@@ -7,8 +7,8 @@
 # 2.12, torchcodec < 0.12, av < 16, numpy < 2.3) in /opt/venv, and roboframes built there against
 # FFmpeg 7.1 (cargo's target folder: target/lerobot06; the MLX extension: target/lerobot06-mlx).
 # The repository is at the same path inside, the host's /tmp at /tmp, the host's Rust toolchain
-# ($CARGO_HOME, $RUSTUP_HOME) and uv's download cache at theirs. CMD runs in the current folder,
-# with /opt/venv/bin first on PATH.
+# ($CARGO_HOME, $RUSTUP_HOME) at theirs; uv's download cache is the root's own (/var/cache/uv).
+# CMD runs in the current folder, with /opt/venv/bin first on PATH.
 #
 # The first run builds everything (several minutes: debootstrap, apt, the Python packages,
 # roboframes); later runs only rebuild roboframes when its sources changed (cargo and CMake are
@@ -32,15 +32,11 @@ CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 RUSTUP_HOME_DIR="${RUSTUP_HOME:-$HOME/.rustup}"
 # Who runs: the builds (cargo, CMake) and CMD run as the calling user, so that what they write
 # in the repository and in the toolchain's folders stays theirs; installing into the root (apt,
-# /opt/venv) runs as root. Root's package downloads share the caller's uv cache only when the
-# caller is root (else a cache of the root's own under .lerobot06).
+# /opt/venv) runs as root. uv's cache is the root's own /var/cache/uv: on the same mount as
+# /opt/venv, so that installs are hard links into it (a cache bound in from the host is another
+# mount, and uv would copy every file: several GB more on disk for torch and its CUDA libraries).
 RUN_UID="$(id -u)"
 RUN_GID="$(id -g)"
-if [ "$RUN_UID" = "0" ]; then
-  UV_CACHE="${UV_CACHE_DIR:-$HOME/.cache/uv}"
-else
-  UV_CACHE="$ENV_DIR/uv-cache"
-fi
 
 SUDO=""
 if [ "$RUN_UID" != "0" ]; then SUDO="sudo"; fi
@@ -58,7 +54,6 @@ in_root() {
     spec="$RUN_UID:$RUN_GID"
     home="/tmp/roboframes-lerobot06-home-$RUN_UID"
   fi
-  $SUDO mkdir -p "$UV_CACHE"
   # the host's settings for reaching the package registries (CA bundles, proxies, indexes), when
   # set: the root holds a copy of the host's CA bundle at the same path
   local pass=()
@@ -69,9 +64,9 @@ in_root() {
     if [ -n "${!v:-}" ]; then pass+=("$v=${!v}"); fi
   done
   $SUDO unshare --mount --propagation private -- bash -euo pipefail -c '
-    chroot_dir="$1"; repo="$2"; cargo_home="$3"; rustup_home="$4"; uv_cache="$5"; cwd="$6"
-    spec="$7"; home="$8"; npass="$9"
-    shift 9
+    chroot_dir="$1"; repo="$2"; cargo_home="$3"; rustup_home="$4"; cwd="$5"
+    spec="$6"; home="$7"; npass="$8"
+    shift 8
     pass=("${@:1:$npass}")
     shift "$npass"
     bind() { mkdir -p "$chroot_dir$2"; mount --rbind "$1" "$chroot_dir$2"; }
@@ -82,16 +77,15 @@ in_root() {
     bind "$repo" "$repo"
     bind "$cargo_home" "$cargo_home"
     bind "$rustup_home" "$rustup_home"
-    bind "$uv_cache" "$uv_cache"
     cp --remove-destination /etc/resolv.conf "$chroot_dir/etc/resolv.conf" 2>/dev/null || true
     exec chroot --userspec="$spec" "$chroot_dir" /usr/bin/env -i \
       HOME="$home" LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
       PATH="/opt/venv/bin:$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
       VIRTUAL_ENV=/opt/venv CARGO_HOME="$cargo_home" RUSTUP_HOME="$rustup_home" \
-      UV_CACHE_DIR="$uv_cache" CARGO_TARGET_DIR="$repo/target/lerobot06" \
+      UV_CACHE_DIR=/var/cache/uv CARGO_TARGET_DIR="$repo/target/lerobot06" \
       ROBOFRAMES_ENV=lerobot06 "${pass[@]}" \
       bash -c '"'"'mkdir -p "$HOME" && cd "$1" && shift && exec "$@"'"'"' _ "$cwd" "$@"
-  ' _ "$CHROOT" "$ROOT" "$CARGO_HOME_DIR" "$RUSTUP_HOME_DIR" "$UV_CACHE" "$cwd" "$spec" "$home" \
+  ' _ "$CHROOT" "$ROOT" "$CARGO_HOME_DIR" "$RUSTUP_HOME_DIR" "$cwd" "$spec" "$home" \
     "${#pass[@]}" "${pass[@]}" "$@"
 }
 
@@ -131,7 +125,8 @@ ensure_packages() {
     $SUDO cp /etc/ssl/certs/ca-certificates.crt "$CHROOT/etc/ssl/certs/ca-certificates.crt"
   [ -f /etc/pip.conf ] && $SUDO cp /etc/pip.conf "$CHROOT/etc/pip.conf"
   in_root root / bash -c "DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PKGS >/dev/null"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PKGS >/dev/null &&
+    apt-get clean"
   # (apt's ca-certificates rewrites the bundle: keep the host's, which may trust a local proxy)
   [ -f /etc/ssl/certs/ca-certificates.crt ] &&
     $SUDO cp /etc/ssl/certs/ca-certificates.crt "$CHROOT/etc/ssl/certs/ca-certificates.crt"

@@ -17,6 +17,8 @@ if [ "${1:-}" = "--quick" ]; then
   QUICK=1
   shift
 fi
+# CI builds once from a clean clone: cargo's incremental caches (several GB) would only take disk
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 bash scripts/setup.sh
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
@@ -70,6 +72,9 @@ if [ ! -x .venv-newest/bin/python ] || ! cmp -s "$NEWEST_LOCK" "$NEWEST_STAMP"; 
   cp "$NEWEST_LOCK" "$NEWEST_STAMP"
 fi
 export ROBOFRAMES_NEWEST_TORCH_PYTHON="$ROOT/.venv-newest/bin/python"
+# In CI, uv's cache keeps no second copy of the wheels just installed (where the cache is on
+# another file system than the venvs, its files are copies, not hard links: GBs of CUDA libraries)
+if [ "${CI:-}" = "true" ]; then .venv/bin/uv cache prune --ci -q; fi
 
 echo "[test] fuzzing, short run: 500 damaged LeRobot datasets and hostile API calls (fuzz/dataset_fuzz.py)"
 .venv/bin/python fuzz/dataset_fuzz.py --cases 500 --seed 0 --out target/fuzz-datasets
