@@ -61,8 +61,9 @@ def main() -> None:
     probe = roboframes.Dataset(args.root)
     fps = probe.fps
     ds = roboframes.Dataset(args.root, delta_timestamps={"action": [i / fps for i in range(args.chunk)]})
-    # rank and world size come from torch.distributed; a new permutation every epoch
-    loader = ds.loader(args.batch_size, shuffle=True, seed=args.seed, output="torch", prefetch=2)
+    # rank and world size come from torch.distributed; a new permutation every epoch; batches
+    # arrive on this rank's device (copied from pinned buffers on a GPU)
+    loader = ds.loader(args.batch_size, shuffle=True, seed=args.seed, output="torch", device=device, prefetch=2)
     state_dim = ds.features["observation.state"]["shape"][0]
     action_dim = ds.features["action"]["shape"][0]
     model = torch.nn.Sequential(
@@ -85,8 +86,8 @@ def main() -> None:
     record: list[dict[str, Any]] = []
     while step < args.steps:
         for batch in loader:
-            state = batch["observation.state"].to(device, non_blocking=True)
-            target = batch["action"].to(device, non_blocking=True)  # (B, chunk, action_dim)
+            state = batch["observation.state"]
+            target = batch["action"]  # (B, chunk, action_dim)
             pred = ddp(state).view(-1, args.chunk, action_dim)
             loss = torch.nn.functional.mse_loss(pred, target)
             opt.zero_grad()

@@ -87,6 +87,11 @@ class InvalidArgumentError(Error, ValueError):
     """An argument is invalid (unknown episode, negative tolerance, ...)."""
 
 
+class DeviceUnavailableError(Error, RuntimeError):
+    """``device=`` names a device this machine's PyTorch cannot use (``"cuda"`` without a GPU
+    or with a CPU-only PyTorch, an index past the last GPU). ``device="auto"`` never raises it."""
+
+
 class InternalError(Error, RuntimeError):
     """A fault inside roboframes, caused neither by the data nor by the arguments (a broken
     invariant, a poisoned lock, a caught panic); the message names the operation. Please
@@ -108,6 +113,7 @@ __all__ = [
     "DeltaTimestampsError",
     "IndexOutOfRangeError",
     "InvalidArgumentError",
+    "DeviceUnavailableError",
     "InternalError",
 ]
 

@@ -60,6 +60,11 @@ class Loader:
             ``_is_pad`` masks neither).
         output: ``"numpy"`` arrays, ``"torch"`` tensors (sharing the arrays' memory: no copy) or
             ``"mlx"`` arrays (made by the MLX batch primitive).
+        device: With ``output="torch"``: where the tensors go: ``"cpu"`` (default), ``"cuda"``,
+            ``"cuda:N"``, a ``torch.device``, or ``"auto"`` (the current CUDA device when there
+            is one, else the CPU). A CUDA batch is filled in reused pinned host buffers and
+            copied to the device on its current stream without blocking; the values are the
+            CPU batch's. ``DeviceUnavailableError`` when CUDA is named and cannot be used.
         prefetch: Batches decoded ahead while the caller uses the current one (``0``: none).
             Memory holds at most ``prefetch + 1`` batches besides the caller's.
         rank, world_size: This process's shard of every epoch (default: ``torch.distributed``'s
@@ -89,6 +94,7 @@ class Loader:
         episodes: Sequence[int] | None = None,
         cameras: Sequence[str] | None = None,
         output: Output = "numpy",
+        device: Any = None,
         prefetch: int = 2,
         rank: int | None = None,
         world_size: int | None = None,
@@ -108,6 +114,9 @@ class Loader:
         if output not in ("numpy", "torch", "mlx"):
             raise InvalidArgumentError(f"output must be 'numpy', 'torch' or 'mlx', got {output!r}")
         _check_output_installed(output)
+        self.device = None if device is None or output != "torch" else _torch_device(device)
+        if output != "torch" and device is not None and str(device) != "cpu":
+            raise InvalidArgumentError(f"device={device!r} needs output='torch' (output={output!r} is on the CPU)")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise InvalidArgumentError(f"prefetch must be an int >= 0, got {prefetch!r}")
         if gop_streams < 1 or gop_unit_frames < 1:
@@ -163,6 +172,12 @@ class Loader:
         #: The core's normalisation of this loader's batches (None: none).
         self._normalize = normalization(dataset, dict(normalize) if normalize else None, stats)
         self._spares = BufferPool(limit=(prefetch + 2) * len(self._specs))
+        #: pinned host buffers of batches bound to a CUDA device (None: the CPU's BufferPool)
+        self._staging: Any = None
+        if self.device is not None and self.device.type == "cuda":
+            from .torch.device import PinnedStaging
+
+            self._staging = PinnedStaging(self.device, limit=(prefetch + 2) * len(self._specs))
         self._prefetcher: Any = None
         self._pid = os.getpid()
 
@@ -317,7 +332,8 @@ class Loader:
                 j, bufs, current = pending.popleft()
                 strings = current.wait()
                 current = None
-                self._spares.keep(bufs)
+                if self._staging is None:
+                    self._spares.keep(bufs)
                 out = self._assemble(len(batches[j]), bufs, strings)
                 self._check_generation(generation)
                 self._cursor.advance(len(batches))
@@ -335,8 +351,9 @@ class Loader:
             pending.clear()
 
     def _buffers(self, b: int) -> list[np.ndarray | None]:
+        pool = self._spares if self._staging is None else self._staging
         return [
-            self._spares.take((b, *s.shape), np.dtype(s.dtype)) if w and s.is_array else None
+            pool.take((b, *s.shape), np.dtype(s.dtype)) if w and s.is_array else None
             for s, w in zip(self._specs, self._wanted, strict=True)
         ]
 
@@ -346,7 +363,7 @@ class Loader:
             if not w:
                 continue
             if buf is not None:
-                out[spec.key] = _to_output(buf, self.output)
+                out[spec.key] = _to_output(buf, self.output) if self._staging is None else self._staging.to_device(buf)
             elif strs is not None:
                 out[spec.key] = per_item(spec, strs, b)
         return out
@@ -382,7 +399,9 @@ class Loader:
     def __repr__(self) -> str:
         return (
             f"roboframes.Loader(batches={len(self)}, batch_size={self.batch_size}, shuffle={self.shuffle!r}, "
-            f"epoch={self.epoch}, position={self.position}, rank={self.rank}/{self.world_size}, output={self.output!r})"
+            f"epoch={self.epoch}, position={self.position}, rank={self.rank}/{self.world_size}, output={self.output!r}"
+            + ("" if self.device is None else f", device='{self.device}'")
+            + ")"
         )
 
 
@@ -399,6 +418,13 @@ def _check_output_installed(output: str) -> None:
             from . import mlx  # noqa: F401
         except ImportError as e:
             raise ImportError(f"output='mlx': {e}") from e
+
+
+def _torch_device(device: Any) -> Any:
+    """``device`` resolved by :func:`roboframes.torch.device.resolve_device`."""
+    from .torch.device import resolve_device
+
+    return resolve_device(device)
 
 
 def _to_output(a: np.ndarray, output: Output) -> Any:

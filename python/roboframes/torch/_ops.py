@@ -17,6 +17,7 @@ import torch
 
 from .. import _native, errors
 from ..dataset import Dataset
+from .device import DeviceLike, resolve_device
 
 __all__ = ["decode_frames", "gather", "get_batch", "handle_of", "frame_dtype_name", "torch_dtype", "FRAME_DTYPES"]
 
@@ -98,6 +99,40 @@ def _get_batch_fake(
     ]
 
 
+# CUDA index tensors: the CPU kernel on their values, its outputs copied to their device (the
+# fake kernels above already put the outputs there). Decoding is the CPU's; the copy is the
+# only work on the GPU.
+@torch.library.impl("roboframes::decode_frames", "CUDA")
+def _decode_frames_cuda(
+    dataset: int,
+    camera: str,
+    episode_index: torch.Tensor,
+    timestamp: torch.Tensor,
+    frame_dtype: torch.dtype,
+    channels_last: bool,
+) -> torch.Tensor:
+    frames: torch.Tensor = torch.ops.roboframes.decode_frames(
+        dataset, camera, episode_index.cpu(), timestamp.cpu(), frame_dtype, channels_last
+    )
+    return frames.to(episode_index.device)
+
+
+@torch.library.impl("roboframes::gather", "CUDA")
+def _gather_cuda(
+    dataset: int, key: str, indices: torch.Tensor, offsets: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    values, pads = torch.ops.roboframes.gather(dataset, key, indices.cpu(), offsets)
+    return values.to(indices.device), pads.to(indices.device)
+
+
+@torch.library.impl("roboframes::get_batch", "CUDA")
+def _get_batch_cuda(
+    dataset: int, indices: torch.Tensor, frame_dtype: torch.dtype, channels_last: bool
+) -> list[torch.Tensor]:
+    tensors = torch.ops.roboframes.get_batch(dataset, indices.cpu(), frame_dtype, channels_last)
+    return [t.to(indices.device) for t in tensors]
+
+
 T = TypeVar("T")
 
 
@@ -125,9 +160,12 @@ def handle_of(dataset: Dataset | int) -> int:
     raise TypeError(f"expected a roboframes dataset or handle, got {type(dataset).__name__}")
 
 
-def _as_1d(x: Any, dtype: torch.dtype) -> torch.Tensor:
+def _as_1d(x: Any, dtype: torch.dtype, device: DeviceLike) -> torch.Tensor:
+    """``x`` as a 1-D tensor of ``dtype``, on ``device`` when one is given (an operator's
+    outputs are on its index tensors' device)."""
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    return t.reshape(-1).to(dtype)
+    t = t.reshape(-1).to(dtype)
+    return t if device is None else t.to(resolve_device(device))
 
 
 def decode_frames(
@@ -138,6 +176,7 @@ def decode_frames(
     *,
     frame_dtype: torch.dtype = torch.uint8,
     channels_last: bool = True,
+    device: DeviceLike = None,
 ) -> torch.Tensor:
     """Frames of ``camera`` at ``timestamp[i]`` seconds into episode ``episode_index[i]``.
 
@@ -149,14 +188,16 @@ def decode_frames(
     are the decoder's own bytes (no conversion; 4x smaller than float32 to move to a GPU);
     :func:`get_batch` defaults to LeRobot's item format instead, since it reads items. Eager wrapper of
     ``torch.ops.roboframes.decode_frames`` with typed errors; call the operator itself inside
-    ``torch.compile``.
+    ``torch.compile``. The frames are on ``device`` (as :class:`roboframes.Loader`'s ``device=``),
+    by default on ``episode_index``'s device: the operators decode on the CPU and copy their
+    outputs to the device of CUDA index tensors.
     """
     frames: torch.Tensor = _typed_errors(
         torch.ops.roboframes.decode_frames,
         handle_of(dataset),
         camera,
-        _as_1d(episode_index, torch.int64),
-        _as_1d(timestamp, torch.float64),
+        _as_1d(episode_index, torch.int64, device),
+        _as_1d(timestamp, torch.float64, device),
         frame_dtype,
         channels_last,
     )
@@ -168,17 +209,20 @@ def gather(
     key: str,
     indices: torch.Tensor | Sequence[int],
     offsets: Sequence[int],
+    *,
+    device: DeviceLike = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Numeric feature ``key`` at frame ``offsets`` around each item of ``indices``.
 
     Offsets are clamped to the item's episode as LeRobot does. Returns ``values`` of shape
-    ``(N, T, *feature_shape)`` (``(N, T)`` for scalar features) and ``is_pad`` ``(N, T)`` bool.
+    ``(N, T, *feature_shape)`` (``(N, T)`` for scalar features) and ``is_pad`` ``(N, T)`` bool,
+    on ``device`` (default: ``indices``' device).
     """
     values_and_pads: tuple[torch.Tensor, torch.Tensor] = _typed_errors(
         torch.ops.roboframes.gather,
         handle_of(dataset),
         key,
-        _as_1d(indices, torch.int64),
+        _as_1d(indices, torch.int64, device),
         [int(o) for o in offsets],
     )
     return values_and_pads
@@ -190,6 +234,7 @@ def get_batch(
     *,
     frame_dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
+    device: DeviceLike = None,
 ) -> list[torch.Tensor]:
     """Every tensor entry of the items at ``indices``, stacked, in the dataset's key order
     (entries that are not arrays, such as ``task`` or language columns, are left out); one
@@ -197,11 +242,12 @@ def get_batch(
 
     Frames default to what LeRobot's items hold (``float32`` ``(N, 3, H, W)`` in ``[0, 1]``),
     since a batch is a batch of items; :func:`decode_frames` defaults to what the decoder gives
-    (``uint8`` ``(N, H, W, 3)``), since it reads frames, not items."""
+    (``uint8`` ``(N, H, W, 3)``), since it reads frames, not items. The tensors are on ``device``
+    (default: ``indices``' device)."""
     tensors: list[torch.Tensor] = _typed_errors(
         torch.ops.roboframes.get_batch,
         handle_of(dataset),
-        _as_1d(indices, torch.int64),
+        _as_1d(indices, torch.int64, device),
         frame_dtype,
         channels_last,
     )

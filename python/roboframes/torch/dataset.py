@@ -17,6 +17,7 @@ from ..dataset import Dataset
 from ..errors import InvalidArgumentError, MetadataError
 from . import _ops
 from .batch import BatchItem, _Batch, _index_tensor
+from .device import DeviceLike, resolve_device
 from .metadata import (
     CODEBASE_VERSION,
     LeRobotDatasetMetadata04,
@@ -59,6 +60,7 @@ class _DropIn(torch.utils.data.Dataset):
         storage_options: remote.StorageOptions | None,
         cache_dir: str | os.PathLike[str] | None,
         depth_output_unit: str,
+        device: DeviceLike,
         line: str,
         repo_type: str = "dataset",
         token: str | bool | None = None,
@@ -80,6 +82,8 @@ class _DropIn(torch.utils.data.Dataset):
         self.frame_dtype = frame_dtype
         self._image_dtype = image_dtype
         self.channels_last = bool(channels_last)
+        #: Where the items' tensors are (``device=``).
+        self.device = resolve_device(device)
         self._line = line
         _ops.frame_dtype_name(frame_dtype)  # validates
         _ops.frame_dtype_name(image_dtype)
@@ -231,6 +235,12 @@ class _DropIn(torch.utils.data.Dataset):
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
         self._fit_threads_to_workers()
+        if self.device.type != "cpu" and torch.utils.data.get_worker_info() is not None:
+            raise InvalidArgumentError(
+                f"device='{self.device}' in a DataLoader worker: CUDA tensors made in worker processes cannot be "
+                "shared safely; use num_workers=0 (roboframes decodes on its own threads), or device='cpu' with "
+                "pin_memory=True"
+            )
         idx = _index_tensor(indices)  # the core resolves negatives
         if len(idx) == 0:
             return []
@@ -248,19 +258,27 @@ class _DropIn(torch.utils.data.Dataset):
                 channels_last=self.channels_last,
             )
         batch: dict[str, Any] = dict(zip(self._tensor_keys, tensors, strict=True))
-        for key in self._squeeze:
-            batch[key] = batch[key].squeeze(1)
-        for key in self._float_images:
-            batch[key] = batch[key].to(self._image_dtype).div_(255)
-        if self._value_features:
-            values = self._numpy.get_values(idx.tolist())
-            for key in self._value_features:
-                batch[key] = values[key]
         # task strings the way LeRobot looks them up (position in meta/tasks.parquet)
         tasks = [self._label(self._task_names, t, "task", idx) for t in batch["task_index"].tolist()]
         subtasks = None
         if self._has_subtask:
             subtasks = [self._label(self._subtask_names, t, "subtask", idx) for t in batch["subtask_index"].tolist()]
+        if self.device.type != "cpu":
+            # (before the frames' float conversion: uint8 frames cross, and are converted there)
+            batch = {k: t.to(self.device) for k, t in batch.items()}
+        for key in self._squeeze:
+            batch[key] = batch[key].squeeze(1)
+        for key in self._float_images:
+            frames = batch[key].to(self._image_dtype)
+            # (on a GPU, by a divisor on the device: a CPU scalar would make torch multiply by
+            # its reciprocal there, which can differ from LeRobot's value / 255 in the last bit)
+            batch[key] = frames.div_(
+                255 if frames.is_cpu else torch.full((), 255, dtype=frames.dtype, device=frames.device)
+            )
+        if self._value_features:
+            values = self._numpy.get_values(idx.tolist())
+            for key in self._value_features:
+                batch[key] = values[key]
         keys = [k for k in self._keys if k in batch]  # the core's (LeRobot's) key order
         batch["task"] = tasks
         keys.append("task")
@@ -367,6 +385,12 @@ class LeRobotDataset04(_DropIn):
         storage_options: settings of a remote root's store (see ``roboframes.remote``).
         cache_dir: a folder for blocks of remote files on local disk (keyed by ETag).
         depth_output_unit: what depth maps (LeRobot 0.6's) are read as (``"mm"``, ``"m"``).
+        device: where the items' tensors are: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, a
+            ``torch.device`` or ``"auto"`` (a GPU when there is one). A CUDA batch goes to the
+            device as the core made it (``uint8`` frames where LeRobot's float32 ones are made
+            in torch) and is converted there; the values are the CPU's. Use it with
+            ``num_workers=0`` and without ``pin_memory`` (decoding runs on roboframes' own
+            threads); ``DeviceUnavailableError`` when CUDA cannot be used.
         reader_options: any other option of the NumPy reader (``roboframes.Dataset``:
             ``decode_threads``, ``strict_decode``, ``block_cache_bytes``, ...), passed to it
             as given; an unknown one is a ``TypeError``.
@@ -404,6 +428,7 @@ class LeRobotDataset04(_DropIn):
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         depth_output_unit: str = "mm",
+        device: DeviceLike = None,
         **reader_options: Any,
     ) -> None:
         super().__init__()
@@ -420,6 +445,7 @@ class LeRobotDataset04(_DropIn):
             "normalize": normalize,
             **reader_options,
             "depth_output_unit": depth_output_unit,
+            "device": _device_arg(device),
         }
         _check_depth_unit(depth_output_unit)
         self._open(
@@ -441,6 +467,7 @@ class LeRobotDataset04(_DropIn):
             storage_options=storage_options,
             cache_dir=cache_dir,
             depth_output_unit=depth_output_unit,
+            device=device,
             line="0.4",
         )
 
@@ -448,6 +475,11 @@ class LeRobotDataset04(_DropIn):
     def reader(self) -> Dataset:
         """The NumPy reader (``roboframes.Dataset``) this dataset's items come from."""
         return self._numpy
+
+
+def _device_arg(device: DeviceLike) -> str | None:
+    """``device=`` as a pickled drop-in keeps it (a ``torch.device`` as its name)."""
+    return device if device is None or isinstance(device, str) else str(device)
 
 
 def _check_depth_unit(unit: Any) -> None:
@@ -516,6 +548,7 @@ class LeRobotDataset06(_DropIn):
         streaming: bool = False,
         storage_options: remote.StorageOptions | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        device: DeviceLike = None,
         **reader_options: Any,
     ) -> None:
         super().__init__()
@@ -540,6 +573,7 @@ class LeRobotDataset06(_DropIn):
             "frame_dtype": frame_dtype,
             "channels_last": channels_last,
             "normalize": normalize,
+            "device": _device_arg(device),
             **reader_options,
         }
         if episode_filter is not None:
@@ -580,6 +614,7 @@ class LeRobotDataset06(_DropIn):
             storage_options=storage_options,
             cache_dir=cache_dir,
             depth_output_unit=depth_output_unit,
+            device=device,
             line="0.6",
             token=token,
         )
