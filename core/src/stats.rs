@@ -222,8 +222,45 @@ pub fn sample_frames(len: usize) -> Vec<usize> {
 }
 
 /// Recomputes the statistics of every numeric and camera feature of the selected episodes
-/// (features in `info.json` order; strings have none).
+/// (features in `info.json` order; strings have none): [`episode_stats_of`], then
+/// [`aggregate_stats`].
 pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureStats>> {
+    let per_episode = episode_stats_of(ds, progress)?;
+    Ok(aggregate_stats(&per_episode.keys, &per_episode.episodes))
+}
+
+/// The statistics of each selected episode, before the aggregation: [`aggregate_stats`] of
+/// the episodes of several runs (each over some of a dataset's episodes), concatenated in the
+/// dataset's episode order, equals [`compute_stats`] of all of them, bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeStats {
+    /// The features with statistics, in `info.json` order, and whether each is a camera.
+    pub keys: Vec<(String, bool)>,
+    /// Per selected episode (in dataset order), per key: the episode's statistics (`None`
+    /// when it has none, as an episode without frames).
+    pub episodes: Vec<Vec<Option<FeatureStats>>>,
+}
+
+/// LeRobot's aggregation over episodes of [`EpisodeStats::episodes`] (in order), per key.
+pub fn aggregate_stats(
+    keys: &[(String, bool)],
+    episodes: &[Vec<Option<FeatureStats>>],
+) -> Vec<FeatureStats> {
+    let mut out = Vec::new();
+    for (i, (key, camera)) in keys.iter().enumerate() {
+        let parts: Vec<FeatureStats> = episodes
+            .iter()
+            .filter_map(|e| e.get(i).cloned().flatten())
+            .collect();
+        if let Some(s) = aggregate(key, *camera, &parts) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Each selected episode's statistics (see [`EpisodeStats`]).
+pub fn episode_stats_of(ds: &Dataset, progress: &Progress) -> Result<EpisodeStats> {
     if !ds.delta_indices().is_empty() {
         return Err(Error::InvalidArgument {
             msg: "statistics are per frame: open the dataset without delta_timestamps to compute them".into(),
@@ -287,18 +324,20 @@ pub fn compute_stats(ds: &Dataset, progress: &Progress) -> Result<Vec<FeatureSta
     });
     result?;
     let per_episode = per_episode.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut out = Vec::new();
-    for (i, (key, kind)) in keys.iter().enumerate() {
-        let parts: Vec<FeatureStats> = per_episode
+    Ok(EpisodeStats {
+        keys: keys
             .iter()
-            .filter_map(|e| e.as_ref().and_then(|e| e.get(i).cloned().flatten()))
-            .collect();
-        let camera = matches!(kind, FeatureKind::Video | FeatureKind::Image);
-        if let Some(s) = aggregate(key, camera, &parts) {
-            out.push(s);
-        }
-    }
-    Ok(out)
+            .map(|(k, kind)| {
+                let camera = matches!(kind, FeatureKind::Video | FeatureKind::Image);
+                (k.clone(), camera)
+            })
+            .collect(),
+        // (every slot is filled once the parallel pass succeeded)
+        episodes: per_episode
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect(),
+    })
 }
 
 /// Per-channel statistics of interleaved uint8 frames of `(h, w, c)` after LeRobot's

@@ -166,10 +166,19 @@ def validate(
     reference_topic: str | None = None,
     align_tolerance_s: float | None = None,
     episode_spans: Sequence[tuple[str, float, float]] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> dict[str, Any]: ...
 def compute_stats(
     dataset: NativeDataset,
     progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]: ...
+def episode_stats(
+    dataset: NativeDataset,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[tuple[str, bool]], list[list[dict[str, Any] | None]]]: ...
+def aggregate_stats(
+    keys: Sequence[tuple[str, bool]],
+    episodes: Sequence[Sequence[dict[str, Any] | None]],
 ) -> list[dict[str, Any]]: ...
 def open_root(
     root: str,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Error, MetadataWarning
+from .errors import Error, InvalidArgumentError, MetadataWarning
 
 
 def _size(root: Path) -> int:
@@ -202,6 +202,7 @@ def _validate(args: argparse.Namespace) -> int:
         tolerance_s=args.tolerance_s,
         progress=None if not args.json else False,
         storage_options=_options(args),
+        engine=args.engine,
         **_source(args),
     )
     if args.json:
@@ -232,7 +233,13 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
 
 def _stats(args: argparse.Namespace) -> int:
     ds = _open(args)
-    stats = ds.stats(recompute=True, progress=None if not args.json else False) if args.recompute else dict(ds.stats)
+    if args.engine == "ray" and not args.recompute:
+        raise InvalidArgumentError("stats --engine ray needs --recompute (reading stats.json runs no tasks)")
+    stats = (
+        ds.stats(recompute=True, progress=None if not args.json else False, engine=args.engine)
+        if args.recompute
+        else dict(ds.stats)
+    )
     if args.json:
         print(_dumps(_jsonable(stats)))
         return 0
@@ -266,7 +273,7 @@ def _quality(args: argparse.Namespace) -> int:
         _writable(args.plot, "--plot")
         _needs("matplotlib", "quality --plot")
     ds = _open(args)
-    report = ds.quality(cameras=not args.no_cameras)
+    report = ds.quality(cameras=not args.no_cameras, engine=args.engine)
     if args.json:
         print(_dumps(report.to_dict()))
     else:
@@ -519,6 +526,16 @@ def _options(args: argparse.Namespace) -> dict[str, str] | None:
     return out or None
 
 
+def _engine_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="where the work runs: this process (default) or Ray tasks (an initialised Ray, "
+        "RAY_ADDRESS, or a local Ray started for the run); the same results",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roboframes`` console script."""
     ap = argparse.ArgumentParser(
@@ -536,17 +553,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--tolerance-s", type=float, default=1e-4)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _engine_arg(p)
     p.set_defaults(run=_validate)
     p = sub.add_parser("stats", help="feature statistics")
     _root_args(p)
     p.add_argument("--recompute", action="store_true", help="compute them from the data (as LeRobot's writer does)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _engine_arg(p)
     p.set_defaults(run=_stats)
     p = sub.add_parser("quality", help="per-episode quality scores and suggested exclusions")
     _root_args(p)
     p.add_argument("--plot", type=Path, default=None, help="write a chart of the scores (PNG; needs matplotlib)")
     p.add_argument("--no-cameras", action="store_true", help="skip the decoded-frame scores")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _engine_arg(p)
     p.set_defaults(run=_quality)
     p = sub.add_parser("frames", help="a contact sheet of an episode's frames, every camera")
     _root_args(p)

@@ -189,12 +189,17 @@ class Stats(dict[str, Any]):
         self._dataset = dataset
 
     def __call__(
-        self, recompute: bool = False, *, progress: bool | Callable[[int, int], None] | None = None
+        self,
+        recompute: bool = False,
+        *,
+        progress: bool | Callable[[int, int], None] | None = None,
+        engine: str = "local",
     ) -> dict[str, Any]:
         """``stats.json`` parsed anew (the whole dataset's, as LeRobot wrote it), or with
-        ``recompute=True`` the statistics of the selected episodes computed from the data."""
+        ``recompute=True`` the statistics of the selected episodes computed from the data
+        (``engine="ray"``: in Ray tasks, the same numbers)."""
         if recompute:
-            return self._dataset.compute_stats(progress=progress)
+            return self._dataset.compute_stats(progress=progress, engine=engine)
         return self._dataset.read_stats() or {}
 
     def __reduce__(self) -> Any:
@@ -554,24 +559,34 @@ class Dataset(CameraKeys):
         """
         return Stats(self.read_stats() or {}, self)
 
-    def compute_stats(self, *, progress: bool | Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def compute_stats(
+        self, *, progress: bool | Callable[[int, int], None] | None = None, engine: str = "local"
+    ) -> dict[str, Any]:
         """The statistics of every numeric and camera feature of the selected episodes,
         recomputed from the data in one parallel pass the way LeRobot's writer computes
         ``stats.json`` (:func:`roboframes.tools.compute_stats`), depth maps' in
-        ``depth_output_unit``."""
+        ``depth_output_unit``; ``engine="ray"`` runs the pass as Ray tasks (the same numbers,
+        bit for bit)."""
         per_frame = self if self.delta_timestamps is None else self.reopen(delta_timestamps=None)
-        stats = tools.compute_stats(per_frame, progress=progress)
+        stats = tools.compute_stats(per_frame, progress=progress, engine=engine)
         return depth_stats_in(stats, self.features, self.depth_output_unit, recomputed=True)
 
     def validate(
-        self, decode: str = "ends", *, progress: bool | Callable[[int, int], None] | None = None
+        self,
+        decode: str = "ends",
+        *,
+        progress: bool | Callable[[int, int], None] | None = None,
+        engine: str = "local",
     ) -> tools.ValidationReport:
         """Checks the whole dataset (every episode, not only the selected ones) and reports every
-        problem at once; see :func:`roboframes.tools.validate`."""
+        problem at once; see :func:`roboframes.tools.validate` (``engine="ray"``: as Ray
+        tasks, the same report)."""
         o = self.options
         return tools.validate(
             self.root,
             decode,
+            engine=engine,
+            storage_options=self.storage_options,
             tolerance_s=self.tolerance_s,
             decode_threads=o.decode_threads,
             progress=progress,
@@ -586,13 +601,14 @@ class Dataset(CameraKeys):
             episode_spans=o.episode_spans,
         )
 
-    def quality(self, *, cameras: bool = True) -> QualityReport:
+    def quality(self, *, cameras: bool = True, engine: str = "local") -> QualityReport:
         """Scores every selected episode (action jitter, idle fraction, frozen frames and
         sharpness per camera, length) and suggests exclusions with reasons; thresholds and
-        definitions in :mod:`roboframes.quality`."""
+        definitions in :mod:`roboframes.quality`; ``engine="ray"`` scores the episodes in Ray
+        tasks (the same report)."""
         from .quality import quality
 
-        return quality(self, cameras=cameras)
+        return quality(self, cameras=cameras, engine=engine)
 
     def train_val_split(
         self, val_fraction: float = 0.1, seed: int = 0, by: str = "episode", stratify: str | None = "task"

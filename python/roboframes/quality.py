@@ -31,10 +31,13 @@ reported once in ``QualityReport.dataset_findings`` instead of suggesting to exc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .dataset import Dataset
@@ -132,35 +135,75 @@ def _laplacian_variance(grey: np.ndarray) -> float:
     return float(lap.var())
 
 
-def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
+def quality(
+    ds: Dataset,
+    *,
+    cameras: bool = True,
+    engine: str = "local",
+    progress: Callable[[int, int], None] | None = None,
+) -> QualityReport:
     """Scores every selected episode of ``ds``; see the module documentation for each score and
-    threshold. ``cameras=False`` skips the decoded-frame scores."""
-    stats: dict[str, Any] = dict(ds.stats)
+    threshold. ``cameras=False`` skips the decoded-frame scores. ``engine="ray"`` scores the
+    episodes in Ray tasks (:mod:`roboframes.ray`): the same report."""
     if ds.delta_timestamps:
         # the scores are per frame: read the same episodes without windows
         ds = ds.reopen(delta_timestamps=None)
+    stds = numeric_stds(ds)
+    if engine == "ray":
+        from . import ray as rray
+
+        records = rray.quality_records(ds, cameras, stds, progress)
+    elif engine == "local":
+        records = episode_records(ds, cameras=cameras, stds=stds)
+    else:
+        raise InvalidArgumentError(f"engine must be 'local' or 'ray', got {engine!r}")
+    return judge(records, ds, cameras=cameras)
+
+
+def _scored(ds: Dataset, cameras: bool) -> tuple[str | None, str | None, list[str]]:
+    """The action key, the state key and the cameras that are scored."""
     feats = ds.features
     action_key = "action" if "action" in feats else None
     state_key = "observation.state" if "observation.state" in feats else None
     # (depth maps are not scored: the thresholds are in 8-bit colour levels)
     depth = set(ds.depth_keys)
     cams = [k for k in list(ds.video_keys) + list(ds.image_keys) if k not in depth] if cameras else []
+    return action_key, state_key, cams
+
+
+def _numeric(ds: Dataset, keys: list[str]) -> dict[str, np.ndarray]:
+    """Every item's values of the numeric ``keys``, as float64 ``(items, D)``."""
+    if not keys:
+        return {}
+    skip = [s.key for s in ds.output_specs() if s.key not in keys]
+    everything = ds.fill_batch(np.arange(len(ds)), ds.frame_dtype, ds.channels_last, skip=skip)
+    return {k: np.asarray(everything[k], dtype=np.float64).reshape(len(ds), -1) for k in keys}
+
+
+def numeric_stds(ds: Dataset) -> dict[str, np.ndarray]:
+    """The scales of the action and state scores: ``std`` of ``stats.json``, else of the
+    selected items' values (zeros made ones)."""
+    stats: dict[str, Any] = dict(ds.stats)
+    action_key, state_key, _ = _scored(ds, False)
+    keys = [k for k in (action_key, state_key) if k is not None]
+    missing = [k for k in keys if stats.get(k, {}).get("std") is None]
+    values = _numeric(ds, missing)
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        st = stats.get(k, {}).get("std")
+        s = np.asarray(st, dtype=np.float64).ravel() if st is not None else values[k].std(axis=0)
+        out[k] = np.where(s > 0, s, 1.0)
+    return out
+
+
+def episode_records(ds: Dataset, *, cameras: bool, stds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The scores of each selected episode of ``ds`` (opened without windows), with the
+    action and state scales ``stds`` (:func:`numeric_stds` of the whole selection)."""
+    action_key, state_key, cams = _scored(ds, cameras)
+    values = _numeric(ds, [k for k in (action_key, state_key) if k is not None])
+    a_all = values.get(action_key) if action_key else None
+    s_all = values.get(state_key) if state_key else None
     records: list[dict[str, Any]] = []
-    everything = {}
-    numeric = [k for k in (action_key, state_key) if k is not None]
-    if numeric:
-        skip = [s.key for s in ds.output_specs() if s.key not in numeric]
-        everything = ds.fill_batch(np.arange(len(ds)), ds.frame_dtype, ds.channels_last, skip=skip)
-
-    def std_of(key: str, values: np.ndarray) -> np.ndarray:
-        st = stats.get(key, {}).get("std")
-        s = np.asarray(st, dtype=np.float64).ravel() if st is not None else values.std(axis=0)
-        return np.where(s > 0, s, 1.0)
-
-    a_all = np.asarray(everything[action_key], dtype=np.float64).reshape(len(ds), -1) if action_key else None
-    s_all = np.asarray(everything[state_key], dtype=np.float64).reshape(len(ds), -1) if state_key else None
-    a_std = std_of(action_key, a_all) if action_key and a_all is not None else None
-    s_std = std_of(state_key, s_all) if state_key and s_all is not None else None
     for rec in ds.episodes():
         r: dict[str, Any] = {
             "episode_index": rec.index,
@@ -168,10 +211,10 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
             "task": rec.tasks[0] if rec.tasks else "",
         }
         span = slice(rec.first_item, rec.first_item + rec.length)
-        if a_all is not None and a_std is not None:
-            r["action_jitter"] = _second_difference_energy(a_all[span], a_std)
-        if s_all is not None and s_std is not None:
-            r["idle_fraction"] = _idle_fraction(s_all[span], s_std)
+        if a_all is not None and action_key is not None:
+            r["action_jitter"] = _second_difference_energy(a_all[span], stds[action_key])
+        if s_all is not None and state_key is not None:
+            r["idle_fraction"] = _idle_fraction(s_all[span], stds[state_key])
         if cams and rec.length >= 2:
             starts = np.unique(np.linspace(0, rec.length - 2, min(FRAME_PAIRS, rec.length - 1)).round().astype(int))
             items = np.concatenate([starts, starts + 1]) + rec.first_item
@@ -184,7 +227,13 @@ def quality(ds: Dataset, *, cameras: bool = True) -> QualityReport:
                 grey = f[:n].mean(axis=-1)
                 r[f"sharpness/{cam}"] = float(np.mean([_laplacian_variance(g) for g in grey]))
         records.append(r)
+    return records
 
+
+def judge(records: list[dict[str, Any]], ds: Dataset, *, cameras: bool) -> QualityReport:
+    """The exclusions and dataset findings the thresholds give for every episode's ``records``
+    (in episode order)."""
+    action_key, state_key, cams = _scored(ds, cameras)
     n = len(records)
     exclude: dict[int, list[str]] = {}
     findings: list[str] = []

@@ -163,6 +163,7 @@ def validate(
     reference_topic: str | None = None,
     align_tolerance_s: float | None = None,
     episode_spans: Mapping[str, Sequence[tuple[float, float]]] | Sequence[tuple[str, float, float]] | None = None,
+    engine: str = "local",
 ) -> ValidationReport:
     """Checks the LeRobot v3.0 dataset at ``root`` and reports every problem at once (it never
     stops at the first one, and works on datasets too broken to open). HDF5 files and RLDS
@@ -181,9 +182,14 @@ def validate(
         progress: ``None``: a progress bar when stderr is a terminal; ``True``/``False``;
             or a callable receiving ``(done, total)``.
         storage_options: Settings of a remote root's store (see :mod:`roboframes.remote`).
+        engine: ``"local"`` (this process) or ``"ray"``: the checks split into Ray tasks over
+            groups of files (:mod:`roboframes.ray`), the same report; ``progress`` then counts
+            finished tasks.
     """
     if decode not in ("none", "ends", "all"):
         raise InvalidArgumentError(f"decode must be 'none', 'ends' or 'all', got {decode!r}")
+    _check_engine(engine)
+    given_root = root
     root = open_root(root, storage_options)
     cb, bar = _progress(progress, "validate")
     try:
@@ -199,28 +205,48 @@ def validate(
             align_tolerance_s=align_tolerance_s,
             episode_spans=episode_spans,  # type: ignore[arg-type]  # (normalised by ReaderOptions)
         )
-        raw = _native.validate(
-            os.fspath(root),
-            decode,
-            float(tolerance_s),
-            decode_threads,
-            cb,
-            source.format,
-            source.fps,
-            source.task,
-            source.key_map if isinstance(source.key_map, dict) else None,
-            source.key_map == "lerobot",
-            source.split,
+        call: dict[str, Any] = dict(
+            root=os.fspath(root),
+            decode=decode,
+            tolerance_s=float(tolerance_s),
+            decode_threads=decode_threads,
+            format=source.format,
+            fps=source.fps,
+            task=source.task,
+            key_map=source.key_map if isinstance(source.key_map, dict) else None,
+            key_map_lerobot=source.key_map == "lerobot",
+            split=source.split,
             topics=source.topics,
             reference_topic=source.reference_topic,
             align_tolerance_s=source.align_tolerance_s,
             episode_spans=source.episode_spans,
         )
+        if engine == "ray":
+            from . import ray as rray
+
+            raw = rray.validate(_validate_part, (os.fspath(given_root), storage_options, call), cb)
+        else:
+            raw = _native.validate(**call, progress=cb)
     finally:
         if bar is not None:
             bar.close()
     findings = [Finding(**f) for f in raw.pop("findings")]
     return ValidationReport(root=os.fspath(root), decode=decode, findings=findings, **raw)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("local", "ray"):
+        raise InvalidArgumentError(f"engine must be 'local' or 'ray', got {engine!r}")
+
+
+def _validate_part(
+    root: str, storage_options: StorageOptions | None, call: dict[str, Any], part: tuple[int, int]
+) -> dict[str, Any]:
+    """Part ``part`` of a validation run, in a Ray task (its process registers the root's store
+    settings itself)."""
+    open_root(root, storage_options)
+    raw: dict[str, Any] = _native.validate(**call, part=part)
+    return raw
 
 
 def compute_stats(
@@ -231,6 +257,7 @@ def compute_stats(
     decode_threads: int | None = None,
     progress: ProgressArg = None,
     storage_options: StorageOptions | None = None,
+    engine: str = "local",
     **source: Any,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Statistics of every numeric and camera feature, recomputed from the data the way LeRobot
@@ -240,9 +267,12 @@ def compute_stats(
     ``root`` may be a remote root's URL, reached with ``storage_options``; HDF5 files or an
     RLDS folder, with ``roboframes.Dataset``'s ``format``, ``fps``, ``task``, ``key_map`` and
     ``split`` in ``source``; or an opened ``roboframes.Dataset``: then its own selection and
-    options are used, and no other option may be given (``tolerance_s`` defaults to 1e-4)."""
+    options are used, and no other option may be given (``tolerance_s`` defaults to 1e-4).
+    ``engine="ray"`` computes each episode's statistics in Ray tasks over runs of episodes that
+    share files and aggregates them here in episode order: the same numbers, bit for bit."""
     from .dataset import Dataset as Opened
 
+    _check_engine(engine)
     if isinstance(root, Opened):
         given = {
             "episodes": episodes,
@@ -269,7 +299,12 @@ def compute_stats(
         )
     cb, bar = _progress(progress, "stats")
     try:
-        raw = _native.compute_stats(ds._native, cb)
+        if engine == "ray":
+            from . import ray as rray
+
+            raw = rray.compute_stats(ds, cb)
+        else:
+            raw = _native.compute_stats(ds._native, cb)
     finally:
         if bar is not None:
             bar.close()

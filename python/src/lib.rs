@@ -30,6 +30,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remote::remote_stats, m)?)?;
     m.add_function(wrap_pyfunction!(remote::clear_remote_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(tools::compute_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::episode_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::aggregate_stats, m)?)?;
     m.add_function(wrap_pyfunction!(torch_ops::register_torch_ops, m)?)?;
     m.add_function(wrap_pyfunction!(errors::typed_error, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;

@@ -8,9 +8,12 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use roboframes_core::stats::{compute_stats as core_stats, QUANTILES};
+use roboframes_core::stats::{
+    aggregate_stats as core_aggregate, compute_stats as core_stats, episode_stats_of, FeatureStats,
+    QUANTILES,
+};
 use roboframes_core::validate::{
-    validate as core_validate, DecodeCheck, Progress, Severity, ValidateOptions,
+    validate as core_validate, DecodeCheck, Part, Progress, Severity, ValidateOptions,
 };
 use roboframes_core::Error;
 
@@ -68,7 +71,7 @@ fn with_progress<T: Send>(
 /// Checks the dataset at `root` (see `roboframes_core::validate`); returns a dict with
 /// `findings` (dicts: severity, check, path, episode, key, message) and counts.
 #[pyfunction]
-#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None, episode_spans=None))]
+#[pyo3(signature = (root, decode="ends", tolerance_s=1e-4, decode_threads=None, progress=None, format=None, fps=None, task=None, key_map=None, key_map_lerobot=false, split=None, topics=None, reference_topic=None, align_tolerance_s=None, episode_spans=None, part=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn validate<'py>(
     py: Python<'py>,
@@ -87,7 +90,20 @@ pub fn validate<'py>(
     reference_topic: Option<String>,
     align_tolerance_s: Option<f64>,
     episode_spans: Option<Vec<(String, f64, f64)>>,
+    part: Option<(usize, usize)>,
 ) -> NativeResult<Bound<'py, PyDict>> {
+    let part = match part {
+        None => Part::default(),
+        Some((index, count)) if count >= 1 && index < count => Part { index, count },
+        Some((index, count)) => {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "part must be (index, count) with 0 <= index < count, got ({index}, {count})"
+                ),
+            }
+            .into())
+        }
+    };
     let decode = DecodeCheck::parse(decode).ok_or_else(|| Error::InvalidArgument {
         msg: format!("decode must be 'none', 'ends' or 'all', got '{decode}'"),
     })?;
@@ -110,6 +126,7 @@ pub fn validate<'py>(
             key_map_lerobot,
             (topics, reference_topic, align_tolerance_s, episode_spans),
         ),
+        part,
     };
     let state = Progress::default();
     let report = with_progress(py, &state, progress.as_ref(), || {
@@ -161,20 +178,135 @@ pub fn compute_stats<'py>(
     let stats = with_progress(py, &state, progress.as_ref(), || {
         guarded("computing statistics", || core_stats(&ds, &state))
     })??;
+    stats_list(py, stats)
+}
+
+/// Aggregated statistics as `compute_stats` returns them: one dict per feature.
+fn stats_list(py: Python<'_>, stats: Vec<FeatureStats>) -> NativeResult<Bound<'_, PyList>> {
     let out = PyList::empty(py);
     for s in stats {
-        let d = PyDict::new(py);
+        let d = stats_dict(py, &s)?;
         d.set_item("key", &s.key)?;
         d.set_item("camera", s.camera)?;
-        d.set_item("min", s.min)?;
-        d.set_item("max", s.max)?;
-        d.set_item("mean", s.mean)?;
-        d.set_item("std", s.std)?;
-        d.set_item("count", s.count)?;
-        for ((_, name), q) in QUANTILES.iter().zip(s.quantiles) {
-            d.set_item(*name, q)?;
-        }
         out.append(d)?;
     }
     Ok(out)
+}
+
+/// One feature's statistics: `min`, `max`, `mean`, `std`, `count`, `q01` ... `q99`.
+fn stats_dict<'py>(py: Python<'py>, s: &FeatureStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("min", &s.min)?;
+    d.set_item("max", &s.max)?;
+    d.set_item("mean", &s.mean)?;
+    d.set_item("std", &s.std)?;
+    d.set_item("count", s.count)?;
+    for ((_, name), q) in QUANTILES.iter().zip(&s.quantiles) {
+        d.set_item(*name, q)?;
+    }
+    Ok(d)
+}
+
+/// The features with statistics and whether each is a camera (`EpisodeStats::keys`).
+type FeatureKeys = Vec<(String, bool)>;
+
+/// Each selected episode's statistics before the aggregation (for running the statistics on
+/// several machines, `roboframes.ray`): `(keys, episodes)`, `keys` the `(feature, is_camera)`
+/// pairs, `episodes` per selected episode one `stats_dict` (or `None`) per key.
+#[pyfunction]
+#[pyo3(signature = (dataset, progress=None))]
+pub fn episode_stats<'py>(
+    py: Python<'py>,
+    dataset: PyRef<'py, NativeDataset>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> NativeResult<(FeatureKeys, Bound<'py, PyList>)> {
+    let ds = dataset.inner.clone();
+    drop(dataset);
+    let state = Progress::default();
+    let per = with_progress(py, &state, progress.as_ref(), || {
+        guarded("computing statistics", || episode_stats_of(&ds, &state))
+    })??;
+    let episodes = PyList::empty(py);
+    for e in &per.episodes {
+        let row = PyList::empty(py);
+        for s in e {
+            match s {
+                Some(s) => row.append(stats_dict(py, s)?)?,
+                None => row.append(py.None())?,
+            }
+        }
+        episodes.append(row)?;
+    }
+    Ok((per.keys, episodes))
+}
+
+/// LeRobot's aggregation of `episode_stats`' episodes (of one or several runs, concatenated in
+/// the dataset's episode order): what `compute_stats` returns for all of them.
+#[pyfunction]
+pub fn aggregate_stats<'py>(
+    py: Python<'py>,
+    keys: Vec<(String, bool)>,
+    episodes: Vec<Vec<Option<Bound<'py, PyDict>>>>,
+) -> NativeResult<Bound<'py, PyList>> {
+    let mut parsed = Vec::with_capacity(episodes.len());
+    for (i, e) in episodes.iter().enumerate() {
+        if e.len() != keys.len() {
+            return Err(Error::InvalidArgument {
+                msg: format!(
+                    "episode {i} of the statistics has {} entries for {} keys",
+                    e.len(),
+                    keys.len()
+                ),
+            }
+            .into());
+        }
+        let mut row = Vec::with_capacity(e.len());
+        for (s, (key, camera)) in e.iter().zip(&keys) {
+            row.push(match s {
+                None => None,
+                Some(d) => Some(parse_stats(d, key, *camera)?),
+            });
+        }
+        parsed.push(row);
+    }
+    stats_list(py, core_aggregate(&keys, &parsed))
+}
+
+/// A `stats_dict` back: every entry present, of one length.
+fn parse_stats(d: &Bound<'_, PyDict>, key: &str, camera: bool) -> NativeResult<FeatureStats> {
+    let get = |name: &str| -> NativeResult<Vec<f64>> {
+        let v = d.get_item(name)?.ok_or_else(|| Error::InvalidArgument {
+            msg: format!("the statistics of '{key}' lack '{name}'"),
+        })?;
+        Ok(v.extract::<Vec<f64>>()?)
+    };
+    let count: u64 = d
+        .get_item("count")?
+        .ok_or_else(|| Error::InvalidArgument {
+            msg: format!("the statistics of '{key}' lack 'count'"),
+        })?
+        .extract()?;
+    let s = FeatureStats {
+        key: key.to_owned(),
+        camera,
+        min: get("min")?,
+        max: get("max")?,
+        mean: get("mean")?,
+        std: get("std")?,
+        count,
+        quantiles: QUANTILES
+            .iter()
+            .map(|(_, name)| get(name))
+            .collect::<NativeResult<_>>()?,
+    };
+    let n = s.mean.len();
+    if [&s.min, &s.max, &s.std].iter().any(|v| v.len() != n)
+        || s.quantiles.iter().any(|q| q.len() != n)
+    {
+        return Err(Error::InvalidArgument {
+            msg: format!("the statistics of '{key}' have entries of different lengths"),
+        }
+        .into());
+    }
+    Ok(s)
 }

@@ -66,6 +66,43 @@ pub struct ValidateOptions {
     pub decode_threads: Option<usize>,
     /// How to read a root that is not a LeRobot dataset (HDF5 files).
     pub source: crate::source::SourceOptions,
+    /// Which part of the run to do (the whole run by default).
+    pub part: Part,
+}
+
+/// One of `count` parts of a validation run, for running them on several machines (Python's
+/// `roboframes.ray`). Every check of the whole run runs in exactly one part, and the
+/// checks that depend on each other run in the same one: the metadata checks in part 0; a data
+/// file's checks, and the decode checks of its episodes, in the part of its position among the
+/// data files (contiguous ranges); a video file's checks in the part of its position among the
+/// video files. The findings of all parts, sorted as [`validate`] sorts them, are the whole
+/// run's; the counts are part 0's, but for `frames_decoded`, which the parts add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Default for Part {
+    fn default() -> Part {
+        Part { index: 0, count: 1 }
+    }
+}
+
+impl Part {
+    /// Whether item `i` of `n` belongs to this part (contiguous ranges of about `n / count`).
+    pub fn holds(&self, i: usize, n: usize) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        let of = (i as u128).saturating_mul(self.count as u128) / (n.max(1) as u128);
+        of == self.index as u128
+    }
+
+    /// Whether this part runs the checks done once per run (metadata).
+    pub fn first(&self) -> bool {
+        self.index == 0
+    }
 }
 
 /// What [`validate`] found, and how much it looked at.
@@ -137,7 +174,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
             Ok(_) => return source::validate_source(root, opts, progress),
             Err(e) => {
                 sink.failed("root", &e, Location::file(root));
-                return finish(report, sink, true);
+                return finish(report, first_only(sink, opts.part), true);
             }
         }
     } else {
@@ -146,35 +183,39 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
             Ok(_) => return source::validate_source(root, opts, progress),
             Err(e) => {
                 sink.failed("root", &e, Location::file(root));
-                return finish(report, sink, true);
+                return finish(report, first_only(sink, opts.part), true);
             }
         }
         if let Err(e) = crate::fs::local_root(root) {
             sink.failed("root", &e, Location::file(root));
-            return finish(report, sink, true);
+            return finish(report, first_only(sink, opts.part), true);
         }
     }
     let info = match meta::read_info(root) {
         Ok(i) => i,
         Err(e) => {
             sink.failed("info.json", &e, Location::file(&info_path));
-            return finish(report, sink, true);
+            return finish(report, first_only(sink, opts.part), true);
         }
     };
+    let part = opts.part;
+    // (a part other than the first reports no metadata finding: the first reports them all)
+    let meta_sink = Sink::default();
+    let once = if part.first() { &sink } else { &meta_sink };
     let tasks = match meta::read_tasks(root) {
         Ok(t) => Some(t),
         Err(e) => {
-            sink.failed("tasks", &e, Location::file(root.join("meta/tasks.parquet")));
+            once.failed("tasks", &e, Location::file(root.join("meta/tasks.parquet")));
             None
         }
     };
-    check_stats(root, &info, &sink);
+    check_stats(root, &info, once);
     let video_keys = info.video_keys();
     let rows = match meta::read_episode_rows(root, &video_keys) {
         Ok(e) => e,
         Err(e) => {
             sink.failed("episodes", &e, Location::file(root.join("meta/episodes")));
-            return finish(report, sink, true);
+            return finish(report, first_only(sink, opts.part), true);
         }
     };
     report.episodes = rows.len();
@@ -182,7 +223,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         .iter()
         .fold(0u64, |n, (e, _)| n.saturating_add(e.length.max(0) as u64));
     let all: Vec<Episode> = rows.iter().map(|(e, _)| e.clone()).collect();
-    check_episode_table(root, &info, &all, tasks.as_ref(), &sink);
+    check_episode_table(root, &info, &all, tasks.as_ref(), once);
     // each bad row is reported; the file checks below look only at the sound ones
     let mut episodes: Vec<Episode> = Vec::with_capacity(rows.len());
     // data files holding a bad row: their rows are not all accounted for by sound episodes, so
@@ -193,13 +234,28 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
             Ok(()) => episodes.push(e),
             Err(err) => {
                 partly_claimed.insert((e.data_chunk_index, e.data_file_index));
-                sink.failed("episode_range", &err, Location::file(&path))
+                once.failed("episode_range", &err, Location::file(&path))
             }
         }
     }
 
     let by_data = group(&episodes, |e| Some((e.data_chunk_index, e.data_file_index)));
     report.data_files = by_data.len();
+    // this part's data files, and the episodes they hold (decoded by the part that checks
+    // their timestamps: the decode checks skip episodes whose timestamps are off the grid)
+    let n_data = by_data.len();
+    let by_data: Vec<_> = by_data
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| part.holds(*i, n_data))
+        .map(|(_, g)| g)
+        .collect();
+    let mine: HashSet<(i64, i64)> = by_data.iter().map(|(f, _)| *f).collect();
+    let decoded_here: Vec<Episode> = episodes
+        .iter()
+        .filter(|e| mine.contains(&(e.data_chunk_index, e.data_file_index)))
+        .cloned()
+        .collect();
     let mut by_video: Vec<(usize, (i64, i64), Vec<&Episode>)> = Vec::new();
     for (vk, _) in video_keys.iter().enumerate() {
         for (file, eps) in group(&episodes, |e| {
@@ -209,10 +265,17 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         }
     }
     report.video_files = by_video.len();
+    let n_video = by_video.len();
+    let by_video: Vec<_> = by_video
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| part.holds(*i, n_video))
+        .map(|(_, g)| g)
+        .collect();
     progress.add_total(by_data.len() + by_video.len());
     let decoding = opts.decode != DecodeCheck::None;
     if decoding {
-        progress.add_total(episodes.len());
+        progress.add_total(decoded_here.len());
     }
 
     by_data.par_iter().for_each(|(file, eps)| {
@@ -238,15 +301,26 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         progress.step();
     });
     if decoding && !progress.cancelled() {
-        report.frames_decoded = decode_checks(root, &episodes, opts, &sink, progress);
+        report.frames_decoded = decode_checks(root, &decoded_here, opts, &sink, progress);
     }
     let complete = !progress.cancelled();
     finish(report, sink, complete)
 }
 
+/// `sink` in the first part of a run; nothing in the others (a finding that stops the run
+/// before its per-file checks is the whole run's, reported once).
+fn first_only(sink: Sink, part: Part) -> Sink {
+    if part.first() {
+        sink
+    } else {
+        Sink::default()
+    }
+}
+
 fn finish(mut report: Report, sink: Sink, complete: bool) -> Report {
     let mut findings = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    // errors first, then by file, episode and key (parallel checks finish in any order)
+    // errors first, then by file, episode, key, check and message (parallel checks finish in
+    // any order; `roboframes.ray` sorts the findings of a run's parts by the same key)
     findings.sort_by(|a, b| {
         let key = |f: &Finding| {
             (
@@ -255,11 +329,10 @@ fn finish(mut report: Report, sink: Sink, complete: bool) -> Report {
                 f.at.episode,
                 f.at.key.clone(),
                 f.check,
+                f.message.clone(),
             )
         };
-        key(a)
-            .partial_cmp(&key(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
+        key(a).cmp(&key(b))
     });
     report.findings = findings;
     report.complete = complete;

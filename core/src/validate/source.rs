@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::{finish, DecodeCheck, Report, Sink, ValidateOptions};
+use super::{finish, first_only, DecodeCheck, Report, Sink, ValidateOptions};
 use crate::dataset::{Dataset, OpenOptions};
 use crate::error::Location;
 use crate::progress::Progress;
@@ -28,11 +28,13 @@ pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Pr
         Ok(ds) => ds,
         Err(e) => {
             sink.failed("open", &e, Location::file(root));
-            return finish(report, sink, true);
+            return finish(report, first_only(sink, opts.part), true);
         }
     };
-    for w in ds.open_warnings() {
-        sink.warning("left_out", Location::file(root), w.clone());
+    if opts.part.first() {
+        for w in ds.open_warnings() {
+            sink.warning("left_out", Location::file(root), w.clone());
+        }
     }
     let episodes = ds.episode_table().to_vec();
     report.episodes = episodes.len();
@@ -47,6 +49,14 @@ pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Pr
         .and_then(|f| f.as_array())
         .map_or(0, Vec::len);
     let cameras = ds.info().camera_keys();
+    // (this part's episodes: a contiguous range)
+    let n = episodes.len();
+    let episodes: Vec<_> = episodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| opts.part.holds(*i, n))
+        .map(|(_, e)| e)
+        .collect();
     progress.add_total(episodes.len());
     let decoded: u64 = episodes
         .par_iter()
