@@ -26,8 +26,12 @@ if not torch.cuda.is_available():
     raise SystemExit(f"[gpu] torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: nothing to check")
 print(f"[gpu] torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}, roboframes {roboframes.__version__}")
 PY
+# (the benchmark runs even when a test fails: device time is scarce; the exit status is the
+# tests' then)
 echo "[gpu] tests/test_device.py"
-ROBOFRAMES_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py -rs
+status=0
+ROBOFRAMES_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py -rs || status=$?
 echo "[gpu] benches/device_loader.py"
-"$PY" benches/device_loader.py --device cuda --seconds 3 --data "$OUT/data" --out "$OUT"
-"$PY" benches/device_loader.py --device cuda --seconds 3 --step-ms 20 --data "$OUT/data" --out "$OUT/step-20ms"
+"$PY" benches/device_loader.py --device cuda --seconds 3 --data "$OUT/data" --out "$OUT" || status=$?
+"$PY" benches/device_loader.py --device cuda --seconds 3 --step-ms 20 --data "$OUT/data" --out "$OUT/step-20ms" || status=$?
+exit "$status"

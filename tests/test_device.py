@@ -114,6 +114,9 @@ def test_drop_in_cpu_and_auto(root, device) -> None:
         assert_same(dict(a), dict(b), target)
     back = pickle.loads(pickle.dumps(ds))
     assert back.device == target
+    # (a device index or torch.device pickles by its name)
+    if HAS_CUDA:
+        assert pickle.loads(pickle.dumps(rt.LeRobotDataset("roboframes/av1", root=root, device=0))).device.index == 0
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])
@@ -136,7 +139,9 @@ def test_operator_wrappers_cpu_and_auto(ds, device) -> None:
 
 @gpu
 @pytest.mark.parametrize(
-    ("frame_dtype", "channels_last"), [("uint8", True), ("float32", False), ("float16", False), ("bfloat16", True)]
+    # (the loader's torch output shares NumPy's arrays: no bfloat16 there)
+    ("frame_dtype", "channels_last"),
+    [("uint8", True), ("float32", False), ("float16", False)],
 )
 def test_loader_cuda_batches_equal_cpu_batches(ds, frame_dtype, channels_last) -> None:
     opts = dict(seed=5, output="torch", frame_dtype=frame_dtype, channels_last=channels_last, prefetch=2)
@@ -181,11 +186,15 @@ def test_drop_in_cuda_items_equal_cpu_items(root, frame_dtype) -> None:
 
 
 @gpu
-def test_drop_in_cuda_in_a_worker_is_an_error(root) -> None:
+def test_drop_in_cuda_in_a_worker_is_an_error_and_auto_is_the_cpu(root) -> None:
     ds = rt.LeRobotDataset("roboframes/av1", root=root, device="cuda")
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1)
     with pytest.raises(Exception, match="num_workers=0"):
         next(iter(loader))
+    auto = rt.LeRobotDataset("roboframes/av1", root=root, device="auto")
+    batch = next(iter(torch.utils.data.DataLoader(auto, batch_size=2, num_workers=1, pin_memory=True)))
+    ref = next(iter(torch.utils.data.DataLoader(rt.LeRobotDataset("roboframes/av1", root=root), batch_size=2)))
+    assert_same(ref, batch, torch.device("cpu"))
 
 
 @gpu

@@ -149,6 +149,20 @@ def test_read_batches_cameras_and_episodes(local_ray, multifile) -> None:
         rr.read(multifile, batch_size=0)
 
 
+def test_read_batches_cross_episodes_within_a_task(local_ray, dataset_dir) -> None:
+    import roboframes.ray as rr
+
+    root = dataset_dir("h264")  # (3 episodes in one data file and one video file per camera)
+    ds = roboframes.Dataset(root)
+    rds = rr.read(root, batch_size=4, override_num_blocks=1)
+    assert rds.count() == -(-len(ds) // 4)  # (the read tasks' metadata, without reading)
+    rows = rows_of(rds)
+    assert [len(np.asarray(r["index"])) for r in rows] == [4] * (len(ds) // 4) + ([len(ds) % 4] if len(ds) % 4 else [])
+    want = ds.get_batch(np.arange(len(ds)))
+    for k in ("observation.images.top", "action", "index"):
+        assert np.array_equal(np.concatenate([np.asarray(r[k]) for r in rows]), want[k]), k
+
+
 def test_read_feeds_ray_data_pipelines(local_ray, multifile, tmp_path) -> None:
     import roboframes.ray as rr
 
@@ -203,6 +217,18 @@ def test_validate_engine_ray_equals_local(local_ray, multifile, tmp_path) -> Non
     assert distributed.to_dict() == local.to_dict()
 
 
+def test_validate_engine_ray_on_a_dataset_that_does_not_open(local_ray, multifile, tmp_path) -> None:
+    """No tasks file: the dataset cannot open for the decode checks; that finding is the run's,
+    reported once, not once per part."""
+    bad = tmp_path / "no_tasks"
+    shutil.copytree(multifile, bad)
+    (bad / "meta" / "tasks.parquet").unlink()
+    local = roboframes.tools.validate(bad, "ends", progress=False)
+    distributed = roboframes.tools.validate(bad, "ends", progress=False, engine="ray")
+    assert not local.ok
+    assert distributed.to_dict() == local.to_dict()
+
+
 def test_quality_engine_ray_equals_local(local_ray, dataset_dir) -> None:
     ds = roboframes.Dataset(dataset_dir("quality"))
     assert ds.quality(engine="ray").to_dict() == ds.quality().to_dict()
@@ -238,6 +264,19 @@ def test_a_remote_root(local_ray, multifile) -> None:
         assert all(np.array_equal(a[k][n], b[k][n]) for k in a for n in a[k])
         report = remote.validate(engine="ray", progress=False)
         assert report.ok and report.episodes == local.num_episodes
+
+
+def test_a_task_error_is_raised_as_its_own_exception(local_ray, multifile, tmp_path) -> None:
+    """A file damaged after the caller opened the dataset: the task that reads it fails, and
+    the caller gets the core's exception naming the file, not Ray's wrapper."""
+    copy = tmp_path / "copy"
+    shutil.copytree(multifile, copy)
+    ds = roboframes.Dataset(copy)
+    data = sorted(copy.glob("data/**/*.parquet"))[2]
+    data.write_bytes(b"not parquet")
+    with pytest.raises(roboframes.Error, match=data.name) as caught:
+        ds.stats(recompute=True, progress=False, engine="ray")
+    assert not isinstance(caught.value, ray.exceptions.RayError)
 
 
 def test_unknown_engine_is_an_error(multifile) -> None:

@@ -142,7 +142,7 @@ fn episode_stats(values: &[f64], dims: usize, count: u64) -> Option<FeatureStats
 fn aggregate(key: &str, camera: bool, parts: &[FeatureStats]) -> Option<FeatureStats> {
     let first = parts.first()?;
     let dims = first.mean.len();
-    let total: u64 = parts.iter().map(|p| p.count).sum();
+    let total: u64 = parts.iter().fold(0u64, |n, p| n.saturating_add(p.count));
     if total == 0 {
         return None;
     }

@@ -145,6 +145,8 @@ def quality(
     """Scores every selected episode of ``ds``; see the module documentation for each score and
     threshold. ``cameras=False`` skips the decoded-frame scores. ``engine="ray"`` scores the
     episodes in Ray tasks (:mod:`roboframes.ray`): the same report."""
+    if engine not in ("local", "ray"):
+        raise InvalidArgumentError(f"engine must be 'local' or 'ray', got {engine!r}")
     if ds.delta_timestamps:
         # the scores are per frame: read the same episodes without windows
         ds = ds.reopen(delta_timestamps=None)
@@ -153,10 +155,8 @@ def quality(
         from . import ray as rray
 
         records = rray.quality_records(ds, cameras, stds, progress)
-    elif engine == "local":
-        records = episode_records(ds, cameras=cameras, stds=stds)
     else:
-        raise InvalidArgumentError(f"engine must be 'local' or 'ray', got {engine!r}")
+        records = episode_records(ds, cameras=cameras, stds=stds)
     return judge(records, ds, cameras=cameras)
 
 

@@ -93,9 +93,9 @@ def balance(units: list[tuple[int, T]], tasks: int) -> list[list[T]]:
 
 def plan_tasks(ds: Dataset, tasks: int) -> list[TaskPlan]:
     """About ``tasks`` read tasks over the selected episodes: contiguous runs of whole file
-    groups (so that a task decodes whole GOPs of its files and no two tasks open the same file)
-    of about equal item counts; a file group is split between tasks (by episode, then by items)
-    only when there are fewer groups than tasks."""
+    groups (so that a task decodes whole GOPs of its files, and a file group is read by one
+    task) of about equal item counts; a file group is split between tasks (by episode, then by
+    items) only when there are fewer groups than tasks."""
     if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
         raise InvalidArgumentError(f"the number of read tasks must be an int >= 1, got {tasks!r}")
     units: list[TaskPlan] = [runs for _, runs in file_groups(ds)]
@@ -116,11 +116,30 @@ def _item_bytes(ds: Dataset) -> int:
     return max(1, sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in ds.output_specs() if s.is_array))
 
 
+def _merged(plan: TaskPlan) -> TaskPlan:
+    """``plan`` with adjacent ranges joined (a task's batches cross episode boundaries)."""
+    out: TaskPlan = []
+    for s, e in plan:
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _rows(plan: TaskPlan, batch_size: int | None) -> int:
+    """The rows a read task makes: its items, or its batches."""
+    if batch_size is None:
+        return sum(e - s for s, e in plan)
+    return sum(math.ceil((e - s) / batch_size) for s, e in _merged(plan))
+
+
 def _blocks(ds: Dataset, plan: TaskPlan, batch_size: int | None, skip: Sequence[str]) -> Iterator[Any]:
     """The blocks of one read task: its items read in chunks of at most :data:`BLOCK_BYTES`
-    (rows: items), or in batches of ``batch_size`` (rows: batches)."""
+    (rows: items), or in batches of ``batch_size`` (rows: batches; a smaller one only at the
+    end of the task's items)."""
     per_read = batch_size or max(1, BLOCK_BYTES // _item_bytes(ds))
-    for start, end in plan:
+    for start, end in _merged(plan):
         for a in range(start, end, per_read):
             b = min(a + per_read, end)
             batch = ds.fill_batch(np.arange(a, b), ds.frame_dtype, ds.channels_last, skip=skip)
@@ -212,7 +231,7 @@ class _Datasource(Datasource):
         tasks = []
         for plan in self.plans:
             items = sum(e - s for s, e in plan)
-            rows = items if self.batch_size is None else math.ceil(items / self.batch_size)
+            rows = _rows(plan, self.batch_size)
             meta = BlockMetadata(num_rows=rows, size_bytes=items * self.item_bytes, input_files=None, exec_stats=None)
             tasks.append(ReadTask(_read_fn(self.ds, plan, self.batch_size, self.skip), meta))
         return tasks
@@ -242,15 +261,20 @@ def _run(fn: Callable[..., Any], args: list[tuple[Any, ...]], progress: Callable
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for r in ready:
-                out[index[r]] = ray.get(r)
+                try:
+                    out[index[r]] = ray.get(r)
+                except ray.exceptions.RayTaskError as e:
+                    cause = getattr(e, "cause", None)
+                    if isinstance(cause, BaseException):
+                        raise cause from None
+                    raise
                 done += 1
                 if progress is not None:
                     progress(done, len(refs))
-    except ray.exceptions.RayTaskError as e:
+    finally:
+        # (an error, Ctrl-C or a failing progress callback stops the tasks still running)
         for r in pending:
             ray.cancel(r)
-        cause = e.as_instanceof_cause()
-        raise (cause.cause if getattr(cause, "cause", None) is not None else cause) from None
     return out
 
 
@@ -294,12 +318,13 @@ def _finding_order(f: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _episode_stats(ds: Dataset, episodes: list[int]) -> tuple[list[tuple[str, bool]], list[Any]]:
+def _episode_stats(ds: Dataset, episodes: list[int]) -> tuple[list[tuple[str, bool]], list[tuple[int, Any]]]:
+    """One task's episodes' statistics: the keys, and ``(episode, row)`` per episode."""
     from . import _native
 
     part = ds.reopen(episodes=episodes)
     keys, rows = _native.episode_stats(part._native, None)  # noqa: SLF001
-    return keys, rows
+    return keys, list(zip(part.episodes, rows, strict=True))
 
 
 def compute_stats(ds: Dataset, progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
@@ -311,7 +336,9 @@ def compute_stats(ds: Dataset, progress: Callable[[int, int], None] | None) -> l
     groups = _episode_groups(ds)
     results = _run(_episode_stats, [(ds, g) for g in groups], progress)
     keys: list[tuple[str, bool]] = results[0][0] if results else []
-    rows = [row for _, part in results for row in part]
+    # (in the caller's episode order, whatever order a task's reopened selection has)
+    by_episode = {ep: row for _, part in results for ep, row in part}
+    rows = [by_episode[ep] for ep in ds.episodes]
     out: list[dict[str, Any]] = _native.aggregate_stats(keys, rows)
     return out
 
@@ -349,4 +376,5 @@ def quality_records(
     in episode order (the caller judges them)."""
     groups = _episode_groups(ds)
     parts = _run(_quality_part, [(ds, g, cameras, stds) for g in groups], progress)
-    return [r for part in parts for r in part]
+    by_episode = {r["episode_index"]: r for part in parts for r in part}
+    return [by_episode[ep] for ep in ds.episodes]

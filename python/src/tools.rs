@@ -249,6 +249,9 @@ pub fn aggregate_stats<'py>(
     episodes: Vec<Vec<Option<Bound<'py, PyDict>>>>,
 ) -> NativeResult<Bound<'py, PyList>> {
     let mut parsed = Vec::with_capacity(episodes.len());
+    // per key: its statistics' length (every episode's must agree) and the total count
+    let mut dims: Vec<Option<usize>> = vec![None; keys.len()];
+    let mut counts: Vec<u64> = vec![0; keys.len()];
     for (i, e) in episodes.iter().enumerate() {
         if e.len() != keys.len() {
             return Err(Error::InvalidArgument {
@@ -261,10 +264,27 @@ pub fn aggregate_stats<'py>(
             .into());
         }
         let mut row = Vec::with_capacity(e.len());
-        for (s, (key, camera)) in e.iter().zip(&keys) {
+        for (((s, (key, camera)), dim), count) in e
+            .iter()
+            .zip(&keys)
+            .zip(dims.iter_mut())
+            .zip(counts.iter_mut())
+        {
             row.push(match s {
                 None => None,
-                Some(d) => Some(parse_stats(d, key, *camera)?),
+                Some(d) => {
+                    let st = parse_stats(d, key, *camera)?;
+                    if *dim.get_or_insert(st.mean.len()) != st.mean.len() {
+                        return Err(Error::InvalidArgument {
+                            msg: format!("episode {i}: the statistics of '{key}' have another length than the other episodes'"),
+                        }
+                        .into());
+                    }
+                    *count = count.checked_add(st.count).ok_or_else(|| Error::InvalidArgument {
+                        msg: format!("the counts of '{key}' add up past 2^64"),
+                    })?;
+                    Some(st)
+                }
             });
         }
         parsed.push(row);

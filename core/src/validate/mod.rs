@@ -3,7 +3,7 @@
 //! cannot run (its input is already reported broken) is skipped, the others run.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -134,14 +134,15 @@ impl Sink {
                 message,
             });
     }
-    /// The episodes with an error of `check` so far.
-    fn episodes_with(&self, check: &str) -> HashSet<i64> {
+    /// The episodes with an error of `check` so far, with the file it names (an episode
+    /// index listed in two data files is two episodes).
+    fn episodes_with(&self, check: &str) -> HashSet<(Option<PathBuf>, i64)> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|f| f.check == check && f.severity == Severity::Error)
-            .filter_map(|f| f.at.episode)
+            .filter_map(|f| f.at.episode.map(|e| (f.at.path.clone(), e)))
             .collect()
     }
     /// A broken consistency rule (`rules`) as a finding.
@@ -300,7 +301,9 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         }
         progress.step();
     });
-    if decoding && !progress.cancelled() {
+    // (a part with no episode to decode opens nothing, but for the first, which reports a
+    // dataset that does not open)
+    if decoding && !progress.cancelled() && (part.first() || !decoded_here.is_empty()) {
         report.frames_decoded = decode_checks(root, &decoded_here, opts, &sink, progress);
     }
     let complete = !progress.cancelled();

@@ -186,8 +186,10 @@ pub(super) fn decode_checks(
     ) {
         Ok(d) => d,
         Err(e) => {
-            // (the checks above name the cause)
-            sink.failed("decode", &e, Location::file(root));
+            // (the checks above name the cause; reported once per run: by its first part)
+            if opts.part.first() {
+                sink.failed("decode", &e, Location::file(root));
+            }
             return 0;
         }
     };
@@ -210,6 +212,9 @@ pub(super) fn decode_checks(
             progress.step();
             return;
         };
+        // (the data file whose timestamps checks speak for this episode)
+        let data_path =
+            meta::data_file_path(root, ds.info(), e.data_chunk_index, e.data_file_index).ok();
         // the frames to decode: both ends, or every frame in chunks (never all indices at
         // once: the length comes from disk)
         let last = len.saturating_sub(1);
@@ -240,7 +245,9 @@ pub(super) fn decode_checks(
                     Ok(_) => {
                         decoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     }
-                    Err(Error::FrameTimestamp { .. }) if off_grid.contains(&e.episode_index) => {
+                    Err(Error::FrameTimestamp { .. })
+                        if off_grid.contains(&(data_path.clone(), e.episode_index)) =>
+                    {
                         break;
                     }
                     Err(err) => {

@@ -84,6 +84,7 @@ class _DropIn(torch.utils.data.Dataset):
         self.channels_last = bool(channels_last)
         #: Where the items' tensors are (``device=``).
         self.device = resolve_device(device)
+        self._auto_device = isinstance(device, str) and device.strip().lower() == "auto"
         self._line = line
         _ops.frame_dtype_name(frame_dtype)  # validates
         _ops.frame_dtype_name(image_dtype)
@@ -235,7 +236,7 @@ class _DropIn(torch.utils.data.Dataset):
         ``torch.utils.data.DataLoader`` calls this with each batch's indices.
         """
         self._fit_threads_to_workers()
-        if self.device.type != "cpu" and torch.utils.data.get_worker_info() is not None:
+        if self.device.type != "cpu" and torch.utils.data.get_worker_info() is not None and not self._auto_device:
             raise InvalidArgumentError(
                 f"device='{self.device}' in a DataLoader worker: CUDA tensors made in worker processes cannot be "
                 "shared safely; use num_workers=0 (roboframes decodes on its own threads), or device='cpu' with "
@@ -263,7 +264,8 @@ class _DropIn(torch.utils.data.Dataset):
         subtasks = None
         if self._has_subtask:
             subtasks = [self._label(self._subtask_names, t, "subtask", idx) for t in batch["subtask_index"].tolist()]
-        if self.device.type != "cpu":
+        # ("auto" in a DataLoader worker: the CPU, as with workers CUDA tensors cannot be made)
+        if self.device.type != "cpu" and torch.utils.data.get_worker_info() is None:
             # (before the frames' float conversion: uint8 frames cross, and are converted there)
             batch = {k: t.to(self.device) for k, t in batch.items()}
         for key in self._squeeze:
@@ -388,9 +390,10 @@ class LeRobotDataset04(_DropIn):
         device: where the items' tensors are: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, a
             ``torch.device`` or ``"auto"`` (a GPU when there is one). A CUDA batch goes to the
             device as the core made it (``uint8`` frames where LeRobot's float32 ones are made
-            in torch) and is converted there; the values are the CPU's. Use it with
+            in torch) and is converted there; the values are the CPU's. Use a CUDA device with
             ``num_workers=0`` and without ``pin_memory`` (decoding runs on roboframes' own
-            threads); ``DeviceUnavailableError`` when CUDA cannot be used.
+            threads; in a worker, ``"auto"`` gives CPU items and ``"cuda"`` is an error);
+            ``DeviceUnavailableError`` when CUDA cannot be used.
         reader_options: any other option of the NumPy reader (``roboframes.Dataset``:
             ``decode_threads``, ``strict_decode``, ``block_cache_bytes``, ...), passed to it
             as given; an unknown one is a ``TypeError``.
@@ -478,8 +481,11 @@ class LeRobotDataset04(_DropIn):
 
 
 def _device_arg(device: DeviceLike) -> str | None:
-    """``device=`` as a pickled drop-in keeps it (a ``torch.device`` as its name)."""
-    return device if device is None or isinstance(device, str) else str(device)
+    """``device=`` as a pickled drop-in keeps it: ``"auto"`` (and ``None``) as given, so that a
+    worker resolves it; any other device by its resolved name (``cuda:N``)."""
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return device
+    return str(resolve_device(device))
 
 
 def _check_depth_unit(unit: Any) -> None:

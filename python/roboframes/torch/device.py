@@ -31,7 +31,7 @@ def resolve_device(device: DeviceLike) -> torch.device:
         return torch.device("cpu")
     if isinstance(device, str) and device.strip().lower() == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cuda", _current_index())
         return torch.device("cpu")
     if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
         device = torch.device("cuda", device)  # (torch's convention: an index names a CUDA device)
@@ -58,11 +58,17 @@ def resolve_device(device: DeviceLike) -> torch.device:
         raise DeviceUnavailableError(
             f"device={device!r}: {why}; use device='cpu', or device='auto' to take a GPU where there is one"
         )
-    index = torch.cuda.current_device() if dev.index is None else dev.index
+    index = _current_index() if dev.index is None else dev.index
     count = torch.cuda.device_count()
     if index >= count:
         raise DeviceUnavailableError(f"device={device!r}: there are {count} CUDA devices (cuda:0 to cuda:{count - 1})")
     return torch.device("cuda", index)
+
+
+def _current_index() -> int:
+    """The current CUDA device's index, without creating a CUDA context where none exists yet
+    (in a DataLoader worker, say): until then it is 0."""
+    return torch.cuda.current_device() if torch.cuda.is_initialized() else 0
 
 
 class PinnedStaging:
@@ -96,7 +102,9 @@ class PinnedStaging:
             host, event = found
             event.synchronize()  # the copy out of it has finished
         else:
-            host = torch.empty(shape, dtype=tdtype, pin_memory=True)
+            # (pinned memory belongs to the current device's context: this one's, not GPU 0's)
+            with torch.cuda.device(self.device):
+                host = torch.empty(shape, dtype=tdtype, pin_memory=True)
         array: np.ndarray = host.numpy()  # (its base is a tensor over the same pinned memory)
         return array
 
