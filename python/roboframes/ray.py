@@ -1,4 +1,4 @@
-"""Whole-dataset passes on Ray Data (``pip install 'ray[data]'``).
+"""Whole-dataset passes on Ray Data (``pip install 'roboframes[ray]'``).
 
 - :func:`read`: a ``ray.data.Dataset`` of a dataset's items (or batches) for every format
   :class:`roboframes.Dataset` opens, local or remote, with read tasks planned from the episodes
@@ -29,7 +29,7 @@ try:
     from ray.data.block import BlockAccessor, BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 except ImportError as e:  # pragma: no cover (Ray is installed where this is tested)
-    raise ImportError("roboframes.ray (and engine='ray') needs Ray: pip install 'ray[data]'") from e
+    raise ImportError("roboframes.ray (and engine='ray') needs Ray: pip install 'roboframes[ray]' (or 'ray[data]')") from e
 
 from .dataset import Dataset
 from .errors import InvalidArgumentError
