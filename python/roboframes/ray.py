@@ -29,7 +29,9 @@ try:
     from ray.data.block import BlockAccessor, BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 except ImportError as e:  # pragma: no cover (Ray is installed where this is tested)
-    raise ImportError("roboframes.ray (and engine='ray') needs Ray: pip install 'roboframes[ray]' (or 'ray[data]')") from e
+    raise ImportError(
+        "roboframes.ray (and engine='ray') needs Ray: pip install 'roboframes[ray]' (or 'ray[data]')"
+    ) from e
 
 from .dataset import Dataset
 from .errors import InvalidArgumentError
