@@ -279,49 +279,53 @@ pub fn episode_stats_of(ds: &Dataset, progress: &Progress) -> Result<EpisodeStat
     // threads finish in (the same last bits every run)
     let per_episode: Mutex<Vec<Option<Vec<Option<FeatureStats>>>>> =
         Mutex::new(vec![None; episodes.len()]);
-    let result: Result<()> = episodes.par_iter().enumerate().try_for_each(|(pos, &ep)| {
-        if progress.cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let (file, rows) = ds.episode_rows(ep)?;
-        let n = rows.len();
-        let mut stats: Vec<Option<FeatureStats>> = Vec::with_capacity(keys.len());
-        for (key, kind) in &keys {
-            let s = match kind {
-                FeatureKind::Numeric(_) => {
-                    let (vals, per_row) =
-                        file.values_f64(key, rows.clone())
-                            .ok_or_else(|| Error::MissingColumn {
-                                at: Location::file(&file.path).with_episode(ep),
-                                column: key.clone(),
+    // (on the dataset's decode threads: see `Dataset::on_decode_threads`)
+    let result: Result<()> = ds.on_decode_threads(|| {
+        episodes.par_iter().enumerate().try_for_each(|(pos, &ep)| {
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let (file, rows) = ds.episode_rows(ep)?;
+            let n = rows.len();
+            let mut stats: Vec<Option<FeatureStats>> = Vec::with_capacity(keys.len());
+            for (key, kind) in &keys {
+                let s = match kind {
+                    FeatureKind::Numeric(_) => {
+                        let (vals, per_row) =
+                            file.values_f64(key, rows.clone()).ok_or_else(|| {
+                                Error::MissingColumn {
+                                    at: Location::file(&file.path).with_episode(ep),
+                                    column: key.clone(),
+                                }
                             })?;
-                    let f = info.features.get(key);
-                    let dims = f.and_then(|f| f.shape.last().copied()).unwrap_or(1).max(1);
-                    if per_row % dims != 0 {
-                        return Err(Error::metadata(
-                            Location::file(&file.path)
-                                .with_episode(ep)
-                                .with_key(key.clone()),
-                            "row size disagrees with the feature shape",
-                        ));
+                        let f = info.features.get(key);
+                        let dims = f.and_then(|f| f.shape.last().copied()).unwrap_or(1).max(1);
+                        if per_row % dims != 0 {
+                            return Err(Error::metadata(
+                                Location::file(&file.path)
+                                    .with_episode(ep)
+                                    .with_key(key.clone()),
+                                "row size disagrees with the feature shape",
+                            ));
+                        }
+                        episode_stats(&vals, dims, n as u64)
                     }
-                    episode_stats(&vals, dims, n as u64)
-                }
-                FeatureKind::Video | FeatureKind::Image => camera_stats(ds, key, ep, n)?,
-                FeatureKind::String | FeatureKind::Language => None,
-            };
-            stats.push(s);
-        }
-        if let Some(slot) = per_episode
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(pos)
-        {
-            *slot = Some(stats);
-        }
-        progress.step();
-        Ok(())
-    });
+                    FeatureKind::Video | FeatureKind::Image => camera_stats(ds, key, ep, n)?,
+                    FeatureKind::String | FeatureKind::Language => None,
+                };
+                stats.push(s);
+            }
+            if let Some(slot) = per_episode
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(pos)
+            {
+                *slot = Some(stats);
+            }
+            progress.step();
+            Ok(())
+        })
+    })?;
     result?;
     let per_episode = per_episode.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(EpisodeStats {

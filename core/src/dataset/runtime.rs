@@ -85,6 +85,16 @@ impl Dataset {
         }
     }
 
+    /// Runs `f` on this dataset's decode threads. A parallel loop whose body decodes (over
+    /// episodes, say) must run there: a thread of another pool (rayon's global one) that waits
+    /// for a decode on these threads runs other iterations of its loop meanwhile, each nested
+    /// on its stack, without bound; with enough iterations the stack overflows. Here the decode
+    /// of an iteration runs on the iteration's own thread.
+    pub fn on_decode_threads<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        let rt = self.runtime()?;
+        Ok(rt.pool.install(f))
+    }
+
     pub(super) fn runtime(&self) -> Result<Arc<Runtime>> {
         let pid = std::process::id();
         let threads = self.decode_threads();

@@ -58,57 +58,67 @@ pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Pr
         .map(|(_, e)| e)
         .collect();
     progress.add_total(episodes.len());
-    let decoded: u64 = episodes
-        .par_iter()
-        .map(|e| {
-            let mut n = 0u64;
-            if progress.cancelled() {
-                return n;
-            }
-            let at = || Location::default().with_episode(e.episode_index);
-            match ds.episode_rows(e.episode_index) {
-                Err(err) => sink.failed("episode", &err, at()),
-                Ok(_) => {
-                    let first = e.dataset_from_index;
-                    let last = e.dataset_to_index.saturating_sub(1);
-                    let items: Vec<i64> = match opts.decode {
-                        DecodeCheck::None => Vec::new(),
-                        DecodeCheck::Ends if e.length > 0 => {
-                            if first == last {
-                                vec![first]
-                            } else {
-                                vec![first, last]
+    // (on the dataset's decode threads: see `Dataset::on_decode_threads`)
+    let run = || {
+        episodes
+            .par_iter()
+            .map(|e| {
+                let mut n = 0u64;
+                if progress.cancelled() {
+                    return n;
+                }
+                let at = || Location::default().with_episode(e.episode_index);
+                match ds.episode_rows(e.episode_index) {
+                    Err(err) => sink.failed("episode", &err, at()),
+                    Ok(_) => {
+                        let first = e.dataset_from_index;
+                        let last = e.dataset_to_index.saturating_sub(1);
+                        let items: Vec<i64> = match opts.decode {
+                            DecodeCheck::None => Vec::new(),
+                            DecodeCheck::Ends if e.length > 0 => {
+                                if first == last {
+                                    vec![first]
+                                } else {
+                                    vec![first, last]
+                                }
                             }
-                        }
-                        DecodeCheck::Ends => Vec::new(),
-                        DecodeCheck::All => (first..e.dataset_to_index).collect(),
-                    };
-                    // (a bounded number of frames at a time: an episode's frames may not fit
-                    // in memory at once)
-                    for cam in &cameras {
-                        for chunk in items.chunks(DECODE_CHUNK) {
-                            if progress.cancelled() {
-                                break;
-                            }
-                            match ds.fill_one(cam, chunk) {
-                                Ok(_) => n = n.saturating_add(chunk.len() as u64),
-                                Err(err) => {
-                                    sink.failed(
-                                        "decode",
-                                        &err.within(Some(e.episode_index), Some(cam)),
-                                        at().with_key(cam.clone()),
-                                    );
+                            DecodeCheck::Ends => Vec::new(),
+                            DecodeCheck::All => (first..e.dataset_to_index).collect(),
+                        };
+                        // (a bounded number of frames at a time: an episode's frames may not fit
+                        // in memory at once)
+                        for cam in &cameras {
+                            for chunk in items.chunks(DECODE_CHUNK) {
+                                if progress.cancelled() {
                                     break;
+                                }
+                                match ds.fill_one(cam, chunk) {
+                                    Ok(_) => n = n.saturating_add(chunk.len() as u64),
+                                    Err(err) => {
+                                        sink.failed(
+                                            "decode",
+                                            &err.within(Some(e.episode_index), Some(cam)),
+                                            at().with_key(cam.clone()),
+                                        );
+                                        break;
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
-            progress.step();
-            n
-        })
-        .sum();
+                progress.step();
+                n
+            })
+            .sum::<u64>()
+    };
+    let decoded = match ds.on_decode_threads(run) {
+        Ok(n) => n,
+        Err(e) => {
+            sink.failed("decode", &e, Location::file(root));
+            0
+        }
+    };
     report.frames_decoded = decoded;
     let complete = !progress.cancelled();
     finish(report, sink, complete)

@@ -201,67 +201,73 @@ pub(super) fn decode_checks(
         .collect();
     let off_grid = sink.episodes_with("timestamps");
     let decoded = AtomicU64::new(0);
-    episodes.par_iter().for_each(|e| {
-        if progress.cancelled() {
-            return;
-        }
-        let (Some(start), Ok(len)) = (
-            ds.item_of_episode(e.episode_index),
-            usize::try_from(e.length),
-        ) else {
-            progress.step();
-            return;
-        };
-        // (the data file whose timestamps checks speak for this episode)
-        let data_path =
-            meta::data_file_path(root, ds.info(), e.data_chunk_index, e.data_file_index).ok();
-        // the frames to decode: both ends, or every frame in chunks (never all indices at
-        // once: the length comes from disk)
-        let last = len.saturating_sub(1);
-        for (key, bytes) in &cameras {
-            if *bytes > MAX_FRAME_BYTES {
-                sink.error(
-                    "decode",
-                    Location::file(root.join("meta/info.json")).with_key(key.clone()),
-                    format!("frames of {bytes} bytes are beyond what roboframes decodes"),
-                );
-                continue;
+    // (on the dataset's decode threads: see `Dataset::on_decode_threads`)
+    let run = || {
+        episodes.par_iter().for_each(|e| {
+            if progress.cancelled() {
+                return;
             }
-            // at most 32 frames and 64 MiB per chunk (one chunk per decoding thread at a time)
-            let per_chunk = ((64usize << 20) / (*bytes).max(1)).clamp(1, 32);
-            let (first, end, step) = match opts.decode {
-                DecodeCheck::All => (0, len, per_chunk),
-                _ => (0, 1, 1),
+            let (Some(start), Ok(len)) = (
+                ds.item_of_episode(e.episode_index),
+                usize::try_from(e.length),
+            ) else {
+                progress.step();
+                return;
             };
-            for a in (first..end).step_by(step) {
-                let chunk: Vec<i64> = match opts.decode {
-                    DecodeCheck::All => (a..(a + step).min(len))
-                        .map(|i| (start + i) as i64)
-                        .collect(),
-                    _ if last > 0 => vec![start as i64, (start + last) as i64],
-                    _ => vec![start as i64],
-                };
-                match ds.fill_one(key, &chunk) {
-                    Ok(_) => {
-                        decoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    }
-                    Err(Error::FrameTimestamp { .. })
-                        if off_grid.contains(&(data_path.clone(), e.episode_index)) =>
-                    {
-                        break;
-                    }
-                    Err(err) => {
-                        let err = err.within(Some(e.episode_index), Some(key));
-                        sink.failed("decode", &err, Location::file(root).with_key(key.clone()));
-                        break;
-                    }
+            // (the data file whose timestamps checks speak for this episode)
+            let data_path =
+                meta::data_file_path(root, ds.info(), e.data_chunk_index, e.data_file_index).ok();
+            // the frames to decode: both ends, or every frame in chunks (never all indices at
+            // once: the length comes from disk)
+            let last = len.saturating_sub(1);
+            for (key, bytes) in &cameras {
+                if *bytes > MAX_FRAME_BYTES {
+                    sink.error(
+                        "decode",
+                        Location::file(root.join("meta/info.json")).with_key(key.clone()),
+                        format!("frames of {bytes} bytes are beyond what roboframes decodes"),
+                    );
+                    continue;
                 }
-                if progress.cancelled() {
-                    break;
+                // at most 32 frames and 64 MiB per chunk (one chunk per decoding thread at a time)
+                let per_chunk = ((64usize << 20) / (*bytes).max(1)).clamp(1, 32);
+                let (first, end, step) = match opts.decode {
+                    DecodeCheck::All => (0, len, per_chunk),
+                    _ => (0, 1, 1),
+                };
+                for a in (first..end).step_by(step) {
+                    let chunk: Vec<i64> = match opts.decode {
+                        DecodeCheck::All => (a..(a + step).min(len))
+                            .map(|i| (start + i) as i64)
+                            .collect(),
+                        _ if last > 0 => vec![start as i64, (start + last) as i64],
+                        _ => vec![start as i64],
+                    };
+                    match ds.fill_one(key, &chunk) {
+                        Ok(_) => {
+                            decoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        }
+                        Err(Error::FrameTimestamp { .. })
+                            if off_grid.contains(&(data_path.clone(), e.episode_index)) =>
+                        {
+                            break;
+                        }
+                        Err(err) => {
+                            let err = err.within(Some(e.episode_index), Some(key));
+                            sink.failed("decode", &err, Location::file(root).with_key(key.clone()));
+                            break;
+                        }
+                    }
+                    if progress.cancelled() {
+                        break;
+                    }
                 }
             }
-        }
-        progress.step();
-    });
+            progress.step();
+        })
+    };
+    if let Err(e) = ds.on_decode_threads(run) {
+        sink.failed("decode", &e, Location::file(root));
+    }
     decoded.load(Ordering::Relaxed)
 }
