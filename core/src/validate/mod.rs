@@ -99,6 +99,17 @@ impl Part {
         of == self.index as u128
     }
 
+    /// The elements of `items` this part holds (a contiguous range of them).
+    pub fn mine<T>(&self, items: Vec<T>) -> Vec<T> {
+        let n = items.len();
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.holds(*i, n))
+            .map(|(_, x)| x)
+            .collect()
+    }
+
     /// Whether this part runs the checks done once per run (metadata).
     pub fn first(&self) -> bool {
         self.index == 0
@@ -244,13 +255,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     report.data_files = by_data.len();
     // this part's data files, and the episodes they hold (decoded by the part that checks
     // their timestamps: the decode checks skip episodes whose timestamps are off the grid)
-    let n_data = by_data.len();
-    let by_data: Vec<_> = by_data
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| part.holds(*i, n_data))
-        .map(|(_, g)| g)
-        .collect();
+    let by_data = part.mine(by_data);
     let mine: HashSet<(i64, i64)> = by_data.iter().map(|(f, _)| *f).collect();
     let decoded_here: Vec<Episode> = episodes
         .iter()
@@ -266,13 +271,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         }
     }
     report.video_files = by_video.len();
-    let n_video = by_video.len();
-    let by_video: Vec<_> = by_video
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| part.holds(*i, n_video))
-        .map(|(_, g)| g)
-        .collect();
+    let by_video = part.mine(by_video);
     progress.add_total(by_data.len() + by_video.len());
     let decoding = opts.decode != DecodeCheck::None;
     if decoding {

@@ -50,13 +50,7 @@ pub(super) fn validate_source(root: &Path, opts: &ValidateOptions, progress: &Pr
         .map_or(0, Vec::len);
     let cameras = ds.info().camera_keys();
     // (this part's episodes: a contiguous range)
-    let n = episodes.len();
-    let episodes: Vec<_> = episodes
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| opts.part.holds(*i, n))
-        .map(|(_, e)| e)
-        .collect();
+    let episodes = opts.part.mine(episodes);
     progress.add_total(episodes.len());
     // (on the dataset's decode threads: see `Dataset::on_decode_threads`)
     let run = || {
