@@ -13,6 +13,8 @@ __all__ = [
     "PendingBatch",
     "validate",
     "compute_stats",
+    "episode_stats",
+    "aggregate_stats",
     "open_root",
     "is_url",
     "root_options",
