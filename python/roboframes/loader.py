@@ -61,7 +61,7 @@ class Loader:
         output: ``"numpy"`` arrays, ``"torch"`` tensors (sharing the arrays' memory: no copy) or
             ``"mlx"`` arrays (made by the MLX batch primitive).
         device: With ``output="torch"``: where the tensors go: ``"cpu"`` (default), ``"cuda"``,
-            ``"cuda:N"``, a ``torch.device``, or ``"auto"`` (the current CUDA device when there
+            ``"cuda:N"``, a CUDA device index, a ``torch.device``, or ``"auto"`` (the current CUDA device when there
             is one, else the CPU). A CUDA batch is filled in reused pinned host buffers and
             copied to the device on its current stream without blocking; the values are the
             CPU batch's. ``DeviceUnavailableError`` when CUDA is named and cannot be used.

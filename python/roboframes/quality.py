@@ -144,7 +144,8 @@ def quality(
 ) -> QualityReport:
     """Scores every selected episode of ``ds``; see the module documentation for each score and
     threshold. ``cameras=False`` skips the decoded-frame scores. ``engine="ray"`` scores the
-    episodes in Ray tasks (:mod:`roboframes.ray`): the same report."""
+    episodes in Ray tasks (:mod:`roboframes.ray`): the same report; ``progress(done, total)``
+    is then called as tasks finish (the local run reports none)."""
     if engine not in ("local", "ray"):
         raise InvalidArgumentError(f"engine must be 'local' or 'ray', got {engine!r}")
     if ds.delta_timestamps:

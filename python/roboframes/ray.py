@@ -38,7 +38,9 @@ from .errors import InvalidArgumentError
 
 T = TypeVar("T")
 
-__all__ = ["read", "plan_tasks", "validate", "compute_stats", "quality_records", "TaskPlan"]
+# (validate, compute_stats and quality_records are the engines behind the tools' engine="ray":
+# call the tools, not these)
+__all__ = ["read", "plan_tasks", "file_groups", "balance", "TaskPlan"]
 
 #: A read task's item ranges (``[start, end)`` in the dataset's item numbering).
 TaskPlan = list[tuple[int, int]]
@@ -177,13 +179,15 @@ def read(
     ``delta_timestamps``, ``frame_dtype``, ``channels_last``, ``storage_options``, ...).
 
     Rows are items, with the keys of ``ds[i]`` as columns (frames and other arrays as Ray's
-    tensor columns, strings as strings), in dataset order; with ``batch_size``, rows are batches
-    of that many consecutive items (fewer at the end of a task), each column holding the
-    batch's array. ``cameras`` keeps only those cameras (the others are not decoded).
+    tensor columns, strings as strings), in the order the read tasks finish (dataset order with
+    ``DataContext.execution_options.preserve_order = True``; each row's ``index`` says which
+    item it is); with ``batch_size``, rows are batches of that many consecutive items (fewer
+    only at the end of a task's items), each column holding the batch's array. ``cameras`` keeps only those cameras (the others are not decoded).
 
     The read tasks are planned by :func:`plan_tasks` from the episodes and the files they live
     in; their number is ``override_num_blocks`` (or ``parallelism``, Ray's older name), by
-    default one per file group up to twice the cluster's CPUs. Each task opens the dataset
+    default one per file group up to twice the CPUs Ray has available (this machine's cores
+    when Ray is not initialised yet). Each task opens the dataset
     itself (a pickled :class:`roboframes.Dataset` reopens) and decodes on its own threads;
     ``ray_remote_args`` go to the read tasks (``num_cpus``, ``memory``, ...).
     """

@@ -183,7 +183,8 @@ def validate(
             or a callable receiving ``(done, total)``.
         storage_options: Settings of a remote root's store (see :mod:`roboframes.remote`).
         engine: ``"local"`` (this process) or ``"ray"``: the checks split into Ray tasks over
-            groups of files (:mod:`roboframes.ray`), the same report; ``progress`` then counts
+            groups of files (contiguous ranges of episodes for HDF5, RLDS and MCAP sources; at
+            most 64; :mod:`roboframes.ray`), the same report; ``progress`` then counts
             finished tasks.
     """
     if decode not in ("none", "ends", "all"):
@@ -269,7 +270,9 @@ def compute_stats(
     ``split`` in ``source``; or an opened ``roboframes.Dataset``: then its own selection and
     options are used, and no other option may be given (``tolerance_s`` defaults to 1e-4).
     ``engine="ray"`` computes each episode's statistics in Ray tasks over runs of episodes that
-    share files and aggregates them here in episode order: the same numbers, bit for bit."""
+    share files (each episode on its own for HDF5, RLDS and MCAP sources) and aggregates them
+    here in episode order: the same numbers, bit for bit; ``progress`` then counts finished
+    tasks."""
     from .dataset import Dataset as Opened
 
     _check_engine(engine)

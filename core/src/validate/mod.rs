@@ -71,8 +71,9 @@ pub struct ValidateOptions {
 }
 
 /// One of `count` parts of a validation run, for running them on several machines (Python's
-/// `roboframes.ray`). Every check of the whole run runs in exactly one part, and the
-/// checks that depend on each other run in the same one: the metadata checks in part 0; a data
+/// `roboframes.ray`). Every finding of the whole run is reported by exactly one part, and the
+/// checks that depend on each other run in the same one (the metadata is read, and checked,
+/// by every part; only part 0 reports it): the metadata checks in part 0; a data
 /// file's checks, and the decode checks of its episodes, in the part of its position among the
 /// data files (contiguous ranges); a video file's checks in the part of its position among the
 /// video files. The findings of all parts, sorted as [`validate`] sorts them, are the whole

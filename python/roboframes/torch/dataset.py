@@ -389,8 +389,8 @@ class LeRobotDataset04(_DropIn):
         depth_output_unit: what depth maps (LeRobot 0.6's) are read as (``"mm"``, ``"m"``).
         device: where the items' tensors are: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, a
             ``torch.device`` or ``"auto"`` (a GPU when there is one). A CUDA batch goes to the
-            device as the core made it (``uint8`` frames where LeRobot's float32 ones are made
-            in torch) and is converted there; the values are the CPU's. Use a CUDA device with
+            device as the core made it (frames in ``frame_dtype``; 0.6's image features beside
+            ``return_uint8`` videos are converted to float there); the values are the CPU's. Use a CUDA device with
             ``num_workers=0`` and without ``pin_memory`` (decoding runs on roboframes' own
             threads; in a worker, ``"auto"`` gives CPU items and ``"cuda"`` is an error);
             ``DeviceUnavailableError`` when CUDA cannot be used.
