@@ -81,7 +81,7 @@ def test_plans_keep_files_whole_and_cover_every_item_once(multifile) -> None:
             for t, plan in enumerate(plans):
                 for s, _ in plan:
                     for key, runs in groups:
-                        if any(a <= s < b for a, b in runs):
+                        if any(a <= s < b for _, a, b in runs):
                             assert owner.setdefault(key, t) == t, (tasks, key)
     with pytest.raises(InvalidArgumentError):
         plan_tasks(ds, 0)

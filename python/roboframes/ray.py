@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 # (validate, compute_stats and quality_records are the engines behind the tools' engine="ray":
 # call the tools, not these)
-__all__ = ["read", "plan_tasks", "file_groups", "balance", "TaskPlan"]
+__all__ = ["read", "plan_tasks", "file_groups", "balance", "TaskPlan", "FileGroup"]
 
 #: A read task's item ranges (``[start, end)`` in the dataset's item numbering).
 TaskPlan = list[tuple[int, int]]
@@ -55,11 +55,16 @@ def _file_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(v for k, v in row.items() if k.endswith(("chunk_index", "file_index")))
 
 
-def file_groups(ds: Dataset) -> list[tuple[tuple[Any, ...], list[tuple[int, int]]]]:
-    """The selected episodes as runs that share their files: ``(files, [(start, end), ...])``
-    per run, in dataset order, with each episode's item range."""
+#: A file group: the files, and each of its episodes with its item range ``[start, end)``.
+FileGroup = tuple[tuple[Any, ...], list[tuple[int, int, int]]]
+
+
+def file_groups(ds: Dataset) -> list[FileGroup]:
+    """The selected episodes as runs that share their files: ``(files, [(episode, start,
+    end), ...])`` per run, in dataset order (the one grouping both the read tasks and the
+    tools' engine plan by)."""
     rows = {r["episode_index"]: r for r in ds.episode_table()}
-    groups: list[tuple[tuple[Any, ...], list[tuple[int, int]]]] = []
+    groups: list[FileGroup] = []
     start = 0
     for ep in ds.episodes:
         row = rows[ep]
@@ -67,9 +72,9 @@ def file_groups(ds: Dataset) -> list[tuple[tuple[Any, ...], list[tuple[int, int]
         key = _file_key(row)
         if end > start:
             if groups and groups[-1][0] == key:
-                groups[-1][1].append((start, end))
+                groups[-1][1].append((ep, start, end))
             else:
-                groups.append((key, [(start, end)]))
+                groups.append((key, [(ep, start, end)]))
         start = end
     return groups
 
@@ -100,9 +105,14 @@ def plan_tasks(ds: Dataset, tasks: int) -> list[TaskPlan]:
     groups (so that a task decodes whole GOPs of its files, and a file group is read by one
     task) of about equal item counts; a file group is split between tasks (by episode, then by
     items) only when there are fewer groups than tasks."""
+    return _plan(file_groups(ds), tasks)
+
+
+def _plan(groups: list[FileGroup], tasks: int) -> list[TaskPlan]:
+    """:func:`plan_tasks` of the file groups ``groups``."""
     if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
         raise InvalidArgumentError(f"the number of read tasks must be an int >= 1, got {tasks!r}")
-    units: list[TaskPlan] = [runs for _, runs in file_groups(ds)]
+    units: list[TaskPlan] = [[(s, e) for _, s, e in eps] for _, eps in groups]
     total = sum(e - s for runs in units for s, e in runs)
     if total == 0:
         return []
@@ -112,8 +122,8 @@ def plan_tasks(ds: Dataset, tasks: int) -> list[TaskPlan]:
         if len(units) < tasks:
             per = math.ceil(total / tasks)
             units = [[(a, min(a + per, e))] for run in units for s, e in run for a in range(s, e, per)]
-    groups = balance([(sum(e - s for s, e in u), u) for u in units], tasks)
-    return [[r for unit in g for r in unit] for g in groups]
+    balanced = balance([(sum(e - s for s, e in u), u) for u in units], tasks)
+    return [[r for unit in g for r in unit] for g in balanced]
 
 
 def _item_bytes(ds: Dataset) -> int:
@@ -203,11 +213,12 @@ def read(
             raise InvalidArgumentError(f"{unknown} are not camera keys of the dataset (camera keys: {ds.camera_keys})")
         dropped = [c for c in ds.camera_keys if c not in set(cameras)]
         skip = [s.key for s in ds.output_specs() if s.key in dropped or s.key.removesuffix("_is_pad") in dropped]
+    groups = file_groups(ds)
     tasks = override_num_blocks if override_num_blocks is not None else (parallelism if parallelism > 0 else None)
     if tasks is None:
         cpus = int(ray.available_resources().get("CPU", 1)) if ray.is_initialized() else (os.cpu_count() or 1)
-        tasks = max(1, min(len(file_groups(ds)), 2 * cpus))
-    plans = plan_tasks(ds, tasks)
+        tasks = max(1, min(len(groups), 2 * cpus))
+    plans = _plan(groups, tasks)
     source = _Datasource(ds, plans, batch_size, skip)
     out: ray.data.Dataset = ray.data.read_datasource(
         source, override_num_blocks=len(plans) or 1, ray_remote_args=ray_remote_args
@@ -352,21 +363,12 @@ def compute_stats(ds: Dataset, progress: Callable[[int, int], None] | None) -> l
 def _episode_groups(ds: Dataset) -> list[list[int]]:
     """The selected episodes in about as many groups as the cluster runs tasks: contiguous
     runs of episodes that share files (whole file groups), of about equal item counts."""
-    rows = {r["episode_index"]: r for r in ds.episode_table()}
-    units: list[tuple[int, list[int]]] = []
-    last: tuple[Any, ...] | None = None
-    for ep in ds.episodes:
-        key = _file_key(rows[ep])
-        n = int(rows[ep]["length"])
-        if units and key == last:
-            units[-1] = (units[-1][0] + n, [*units[-1][1], ep])
-        else:
-            units.append((n, [ep]))
-        last = key
+    groups = file_groups(ds)
     tasks = _task_count(len(ds.episodes))
+    units = [(sum(e - s for _, s, e in eps), [ep for ep, _, _ in eps]) for _, eps in groups]
     if len(units) < tasks:
-        units = [(int(rows[e]["length"]), [e]) for _, eps in units for e in eps]
-    return [[e for eps in g for e in eps] for g in balance(units, tasks)]
+        units = [(e - s, [ep]) for _, eps in groups for ep, s, e in eps]
+    return [[ep for eps in g for ep in eps] for g in balance(units, tasks)]
 
 
 def _quality_part(ds: Dataset, episodes: list[int], cameras: bool, stds: dict[str, Any]) -> list[dict[str, Any]]:
