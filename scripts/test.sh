@@ -2,13 +2,15 @@
 # All tests: set up (idempotent), Rust format/lint/unit tests, Python format/lint/type checks
 # (ruff, mypy, stubtest), valgrind over the FFI code, a short coverage-guided fuzzing run of the
 # core's parsers, a short run of the whole-dataset fuzzer, then the pytest suites (among them a
-# clean-venv install of ./python), with a second environment holding the newest torch, and the
-# LeRobot 0.6 suite in its own environment (scripts/lerobot06.sh). CI runs this.
+# clean-venv install of ./python), with a second environment holding the newest torch, a third
+# holding LeRobot 0.3.3 (v2.1 fixtures and reference items), and the LeRobot 0.6 suite in its
+# own environment (scripts/lerobot06.sh). CI runs this.
 #
 # bash scripts/test.sh --quick [PYTEST ARGS...]: the edit-test loop's tier: set up, format,
 # lints, the Rust tests, ruff/mypy/stubtest and the Python tests not marked `slow` (training
 # runs, torchrun, fresh processes, torch.compile, the clean-venv install); no valgrind, fuzzing,
-# newest torch or LeRobot 0.6 environment. Other arguments go to pytest.
+# newest torch, LeRobot 0.3.3 or LeRobot 0.6 environment (tests needing LeRobot 0.3.3 run when
+# .venv-lerobot03 exists, and are skipped otherwise). Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -72,6 +74,18 @@ if [ ! -x .venv-newest/bin/python ] || ! cmp -s "$NEWEST_LOCK" "$NEWEST_STAMP"; 
   cp "$NEWEST_LOCK" "$NEWEST_STAMP"
 fi
 export ROBOFRAMES_NEWEST_TORCH_PYTHON="$ROOT/.venv-newest/bin/python"
+# LeRobot 0.3.3 (the last line of v2.1 datasets), in an environment of its own: its writer makes
+# the v2.1 fixtures and its LeRobotDataset gives the reference items of roboframes' v2.1 reader
+# (tests/test_lerobot_v21.py; the pinned lock: regenerate it from requirements-lerobot03.in)
+LR03_LOCK=requirements-lerobot03.lock
+LR03_STAMP=.venv-lerobot03/.roboframes-deps
+if [ ! -x .venv-lerobot03/bin/python ] || ! cmp -s "$LR03_LOCK" "$LR03_STAMP"; then
+  echo "[test] installing LeRobot 0.3.3 into .venv-lerobot03"
+  .venv/bin/uv venv -q --allow-existing --python "$ROOT/.venv/bin/python" .venv-lerobot03
+  VIRTUAL_ENV="$ROOT/.venv-lerobot03" .venv/bin/uv pip install -q -r "$LR03_LOCK"
+  cp "$LR03_LOCK" "$LR03_STAMP"
+fi
+export ROBOFRAMES_LEROBOT03_PYTHON="$ROOT/.venv-lerobot03/bin/python"
 # In CI, uv's cache keeps no second copy of the wheels just installed (where the cache is on
 # another file system than the venvs, its files are copies, not hard links: GBs of CUDA libraries)
 if [ "${CI:-}" = "true" ]; then .venv/bin/uv cache prune --ci -q; fi

@@ -4,6 +4,8 @@ fixtures; elsewhere it is not collected."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,3 +88,40 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pat
         return made[name]
 
     return get
+
+
+LEROBOT03_FIXTURE = Path(__file__).resolve().parent / "lerobot03_fixture.py"
+
+
+def lerobot03_python() -> str:
+    """The LeRobot 0.3.3 environment's Python: ``ROBOFRAMES_LEROBOT03_PYTHON`` (set by
+    ``scripts/test.sh``), else ``.venv-lerobot03``'s; the test is skipped without either."""
+    named = os.environ.get("ROBOFRAMES_LEROBOT03_PYTHON")
+    if named:
+        return named
+    local = Path(__file__).resolve().parent.parent / ".venv-lerobot03" / "bin" / "python"
+    if not local.exists():
+        pytest.skip("LeRobot 0.3.3's environment (.venv-lerobot03) is made by scripts/test.sh")
+    return str(local)
+
+
+def run_lerobot03(*args: str) -> None:
+    """``tests/lerobot03_fixture.py ARGS`` in the LeRobot 0.3.3 environment."""
+    r = subprocess.run(
+        [lerobot03_python(), str(LEROBOT03_FIXTURE), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SVT_LOG": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, f"LeRobot 0.3.3 ({' '.join(args[:2])}) failed:\n{r.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def v21_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LeRobot v2.1 dataset written by LeRobot 0.3.3's writer: 4 episodes (6, 1, 2, 9 frames)
+    in chunk folders of 2, two AV1 cameras, an image feature, an episode whose task changes
+    half-way."""
+    root = tmp_path_factory.mktemp("v21") / "ds"
+    run_lerobot03("write", str(root), "--lengths", "6,1,2,9", "--chunks-size", "2")
+    return root

@@ -288,3 +288,15 @@ def test_unknown_engine_is_an_error(multifile) -> None:
     ):
         with pytest.raises(InvalidArgumentError, match="engine"):
             call()
+
+
+def test_read_v21(local_ray, v21_dir: Path) -> None:
+    """A LeRobot v2.1 root (one data file and video per episode): a file group per episode."""
+    from roboframes.ray import file_groups, read
+
+    ds = roboframes.Dataset(v21_dir)
+    assert len(file_groups(ds)) == 4
+    rows = rows_of(read(v21_dir, override_num_blocks=2))
+    assert [int(r["index"]) for r in rows] == list(range(len(ds)))
+    for i in (0, 6, 17):
+        assert_item_equal(rows[i], ds[i], f"v21[{i}]")

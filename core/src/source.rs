@@ -391,6 +391,7 @@ pub(crate) fn synthetic_info(
         features: all,
         total_episodes: i64::try_from(episodes).unwrap_or(i64::MAX),
         total_frames,
+        legacy: None,
         raw,
     })
 }

@@ -76,6 +76,23 @@ impl DataFile {
         features: &[&Feature],
         rows: Option<std::ops::Range<u64>>,
     ) -> Result<DataFile> {
+        Self::load_placed(path, features, rows, None)
+    }
+
+    /// Reads the listed (non-video) features of a whole file whose first row is at `place` in
+    /// the dataset, whatever its `index` column holds: a v2.x episode file, whose rows LeRobot
+    /// 0.3 finds by their place (the lengths of the episodes before it), returning `index` as
+    /// stored.
+    pub fn load_at(path: &Path, features: &[&Feature], place: i64) -> Result<DataFile> {
+        Self::load_placed(path, features, None, Some(place))
+    }
+
+    fn load_placed(
+        path: &Path,
+        features: &[&Feature],
+        rows: Option<std::ops::Range<u64>>,
+        place: Option<i64>,
+    ) -> Result<DataFile> {
         let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
         let (batch, file_rows) = read_parquet_rows(path, &names, rows)?;
         let rows = batch.num_rows();
@@ -113,12 +130,23 @@ impl DataFile {
             };
             columns.insert(f.name.clone(), col);
         }
-        let first_index = match columns.get("index") {
-            Some(ColumnData::Fixed {
-                dtype: DType::I64,
-                bytes,
-                per_row: 1,
-            }) => {
+        let first_index = match (place, columns.get("index")) {
+            (
+                Some(place),
+                Some(ColumnData::Fixed {
+                    dtype: DType::I64,
+                    per_row: 1,
+                    ..
+                }),
+            ) => place,
+            (
+                _,
+                Some(ColumnData::Fixed {
+                    dtype: DType::I64,
+                    bytes,
+                    per_row: 1,
+                }),
+            ) => {
                 let idx = i64s(bytes);
                 let first = idx.first().copied().unwrap_or(0);
                 // (checked: an index near i64::MAX would wrap)

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from . import remote
 from .dataset import Dataset
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, MetadataError
 
 #: LeRobot's own columns: the writer makes them.
 BOOKKEEPING = ("index", "episode_index", "frame_index", "timestamp", "task_index")
@@ -105,6 +106,12 @@ def convert(
     ``/``). Every frame needs a task: a source without one needs ``task``. ``progress``: a bar
     on stderr when it is a terminal (``None``), ``True``/``False``, or a callable receiving
     ``(frames done, frames)``. Needs ``lerobot``.
+
+    A local LeRobot v2.1 dataset, converted whole (no ``episodes``) with its videos, is not
+    re-encoded: LeRobot's own v2.1-to-v3.0 converter copies its tables and video streams into
+    v3.0 files (:func:`convert_v21`); the result is checked to hold the source's episodes and
+    frames. Anything else (a selection of episodes, a remote or v2.0 root, another format) is
+    decoded by roboframes and re-encoded by LeRobot's writer.
     """
     from .synthetic import quiet_lerobot_writer
     from .tools import _progress
@@ -147,6 +154,15 @@ def convert(
         "use_videos": bool(use_videos),
         "lerobot": version,
     }
+    # a whole local v2.1 root is copied by LeRobot's converter (no re-encoding); else the writer
+    lossless = (
+        ds.format == "lerobot"
+        and ds.codebase_version == "v2.1"
+        and episodes is None
+        and use_videos
+        and not remote.is_url(ds.root)
+    )
+    record["method"] = "lerobot-v21-to-v30" if lossless else "lerobot-writer"
     if dst.exists() or dst.is_symlink():
         done = dst / "meta" / RECORD
         if done.is_file() and json.loads(done.read_text()) == record:
@@ -155,6 +171,8 @@ def convert(
             f"{dst} exists and is not this conversion of {ds.root} (its record, meta/{RECORD}, "
             "differs or is missing); remove it or choose another destination"
         )
+    if lossless:
+        return _convert_v21(ds, dst, record, progress)
     if "task" not in {s.key for s in ds.output_specs()}:
         raise InvalidArgumentError(f"{ds.root} stores no task, and LeRobot's frames each need one: pass task='...'")
     features = lerobot_features(ds, use_videos)
@@ -220,4 +238,76 @@ def convert(
     (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     partial.rename(dst)
     (dst / UNDER_WAY).unlink()  # (after the rename: a crash before it leaves a marked partial)
+    return dst
+
+
+def _v21_converter() -> Any:
+    """LeRobot's v2.1-to-v3.0 converter module: ``lerobot.datasets.v30`` in 0.4.x,
+    ``lerobot.scripts`` in 0.6.x."""
+    import importlib
+
+    names = ("lerobot.datasets.v30.convert_dataset_v21_to_v30", "lerobot.scripts.convert_dataset_v21_to_v30")
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not name.startswith(e.name):
+                raise ImportError(
+                    f"LeRobot's v2.1-to-v3.0 converter needs '{e.name}': pip install 'lerobot[dataset]'"
+                ) from e
+    raise ImportError("the installed LeRobot has no v2.1-to-v3.0 converter (LeRobot 0.4 and 0.6 have one)")
+
+
+def _convert_v21(
+    ds: Dataset, dst: Path, record: dict[str, Any], progress: bool | Callable[[int, int], None] | None
+) -> Path:
+    """Converts the local v2.1 root of ``ds`` into ``dst`` with LeRobot's own converter's steps
+    (info, tasks, data files, video files concatenated without re-encoding, episode metadata
+    with the episodes' statistics), written into ``DST.partial`` and renamed when the result
+    holds the source's episodes and frames."""
+    from .synthetic import quiet_lerobot_writer
+    from .tools import _progress
+
+    conv = _v21_converter()
+    partial = dst.with_name(dst.name + ".partial")
+    if partial.exists() or partial.is_symlink():
+        if not (partial.is_dir() and not partial.is_symlink() and (partial / UNDER_WAY).is_file()):
+            raise FileExistsError(
+                f"{partial} exists and is not an interrupted conversion's (it lacks {UNDER_WAY}); "
+                "remove it or choose another destination"
+            )
+        shutil.rmtree(partial)
+    src = Path(ds.root)
+    total = len(ds)
+    cb, bar = _progress(progress, "convert")
+    try:
+        partial.mkdir(parents=True)
+        (partial / UNDER_WAY).write_text(json.dumps(record) + "\n")
+        data_mb = int(conv.DEFAULT_DATA_FILE_SIZE_IN_MB)
+        video_mb = int(conv.DEFAULT_VIDEO_FILE_SIZE_IN_MB)
+        with quiet_lerobot_writer():
+            conv.convert_info(src, partial, data_mb, video_mb)
+            conv.convert_tasks(src, partial)
+            episodes_meta = conv.convert_data(src, partial, data_mb)
+            if cb is not None:
+                cb(total // 2, total)
+            videos_meta = conv.convert_videos(src, partial, video_mb)
+            conv.convert_episodes_metadata(src, partial, episodes_meta, videos_meta)
+        if cb is not None:
+            cb(total, total)
+    finally:
+        if bar is not None:
+            bar.close()
+    # the result against the source: the same episodes, each as long
+    out = Dataset(partial)
+    want = [(e.index, e.length) for e in ds.episodes()]
+    got = [(e.index, e.length) for e in out.episodes()]
+    if got != want or len(out) != total:
+        raise MetadataError(
+            f"converting {src}: LeRobot's converter wrote {len(got)} episodes of {len(out)} frames into "
+            f"{partial}, the source holds {len(want)} of {total}; {partial} is kept for inspection"
+        )
+    (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    partial.rename(dst)
+    (dst / UNDER_WAY).unlink()
     return dst

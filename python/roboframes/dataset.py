@@ -143,6 +143,76 @@ def parse_stats(text: str | None, root: str | Path) -> dict[str, Any] | None:
     return out
 
 
+def aggregate_episodes_stats(text: str, root: str | Path) -> dict[str, Any] | None:
+    """A v2.1 dataset's statistics as LeRobot 0.3 makes them at load: each line of
+    ``meta/episodes_stats.jsonl`` (``{"episode_index", "stats"}``, in episode order) parsed as
+    ``stats.json`` is (:func:`parse_stats`), then LeRobot's ``aggregate_stats``: min of mins,
+    max of maxes, count-weighted mean, and the parallel variance. None when no episode has
+    statistics; a line that cannot be read is a ``MetadataError`` naming the file and line."""
+    path = remote.join(root, "meta", "episodes_stats.jsonl")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            raise MetadataError(f"file '{path}': line {n}: not valid JSON: {e}", path=str(path)) from None
+        episode = doc.get("episode_index") if isinstance(doc, dict) else None
+        if isinstance(episode, bool) or not isinstance(episode, int) or not isinstance(doc.get("stats"), dict):
+            raise MetadataError(
+                f"file '{path}': line {n}: not an object with an integer 'episode_index' and 'stats'", path=str(path)
+            )
+        try:
+            stats = parse_stats(json.dumps(doc["stats"]), root)
+        except MetadataError as e:
+            raise MetadataError(
+                f"file '{path}': line {n} (episode {episode}): {e}", path=str(path), key=e.key
+            ) from None
+        rows.append((episode, stats or {}))
+    rows.sort(key=lambda r: r[0])
+    per_key: dict[str, list[dict[str, Any]]] = {}
+    for _, stats in rows:
+        for key, st in stats.items():
+            per_key.setdefault(key, []).append(st)
+    out: dict[str, Any] = {}
+    for key, parts in per_key.items():
+        try:
+            means = np.stack([p["mean"] for p in parts])
+            variances = np.stack([p["std"] ** 2 for p in parts])
+            counts = np.stack([p["count"] for p in parts])
+            total = counts.sum(axis=0)
+            while counts.ndim < means.ndim:
+                counts = np.expand_dims(counts, axis=-1)
+            mean = (means * counts).sum(axis=0) / total
+            variance = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
+            out[key] = {
+                "min": np.min(np.stack([p["min"] for p in parts]), axis=0),
+                "max": np.max(np.stack([p["max"] for p in parts]), axis=0),
+                "mean": mean,
+                "std": np.sqrt(variance),
+                "count": total,
+            }
+        except (KeyError, ValueError) as e:
+            what = f"lacks {e}" if isinstance(e, KeyError) else f"has shapes that differ between episodes ({e})"
+            raise MetadataError(
+                f"file '{path}', key '{key}': invalid metadata: an episode's statistics {what}", path=str(path), key=key
+            ) from None
+    return out or None
+
+
+def recorded_stats(ds: Dataset) -> dict[str, Any] | None:
+    """The statistics of ``ds``'s root as written: ``meta/stats.json`` parsed
+    (:func:`parse_stats`), or for a v2.1 root its episodes' (:func:`aggregate_episodes_stats`;
+    LeRobot 0.3 ignores a v2.1 root's ``stats.json``, if any). None when there are none."""
+    if ds.codebase_version == "v2.1":
+        where = remote.join(ds.root, "meta", "episodes_stats.jsonl")
+        if not remote.file_exists(where):
+            return None
+        return aggregate_episodes_stats(remote.read_bytes(where).decode("utf-8", "replace"), ds.root)
+    return parse_stats(ds._native.stats_json(), ds.root)  # noqa: SLF001
+
+
 def check_item_index(idx: object, n: int) -> None:
     """Refuses what is not one item index (``TypeError``), saying what to use for a slice."""
     if isinstance(idx, slice):
@@ -505,6 +575,14 @@ class Dataset(CameraKeys):
         return features
 
     @property
+    def codebase_version(self) -> str:
+        """The LeRobot layout of the root (``"v3.0"``, or ``"v2.1"``/``"v2.0"``: one data file
+        and one video per episode, read in place); ``""`` for a source that is not a LeRobot
+        dataset (HDF5, RLDS, MCAP)."""
+        version = self.info.get("codebase_version")
+        return version if isinstance(version, str) else ""
+
+    @property
     def episodes(self) -> EpisodeList:
         """Selected episode indices, in dataset order (a list); ``ds.episodes()`` iterates their
         :class:`~roboframes.tools.EpisodeRecord`\\ s (index, length, tasks, duration, first
@@ -545,7 +623,7 @@ class Dataset(CameraKeys):
         """``meta/stats.json`` as a new ``{feature: {stat: ndarray}}`` dict, or ``None`` when the
         dataset has none; depth maps' statistics in this dataset's ``depth_output_unit`` (as its
         items; LeRobot 0.6's ``rescale_depth_stats``)."""
-        stats = parse_stats(self._native.stats_json(), self.root)
+        stats = recorded_stats(self)
         return None if stats is None else depth_stats_in(stats, self.features, self.depth_output_unit)
 
     @functools.cached_property

@@ -206,7 +206,7 @@ impl Dataset {
     ) -> Result<(Arc<PathBuf>, f64, (f64, f64))> {
         let v = e.videos.get(vk).ok_or_else(|| {
             Error::metadata(
-                Location::file(self.root.join("meta/episodes")).with_episode(e.episode_index),
+                Location::file(self.info.episodes_path(&self.root)).with_episode(e.episode_index),
                 format!("no video location for '{key}'"),
             )
         })?;

@@ -258,13 +258,13 @@ impl Dataset {
             .try_fold(0i64, |acc, e| acc.checked_add(e.length))
             .ok_or_else(|| {
                 Error::metadata(
-                    Location::file(root.join("meta/episodes")),
+                    Location::file(info.episodes_path(&root)),
                     "the episodes' lengths add up to more than 2^63 frames",
                 )
             })?;
         if listed != info.total_frames {
             warnings.push(format!(
-                "{}: total_frames is {} but the episodes of meta/episodes hold {listed} frames; \
+                "{}: total_frames is {} but the episodes of the episode table hold {listed} frames; \
                  the episodes' lengths are used (`roboframes validate` reports the dataset)",
                 root.join("meta/info.json").display(),
                 info.total_frames,
@@ -351,11 +351,11 @@ impl Dataset {
         })
     }
 
-    /// The metadata of a LeRobot v3.0 root.
+    /// The metadata of a LeRobot root (v3.x, or v2.0/v2.1: see [`meta`]).
     fn lerobot_meta(root: &Path) -> Result<SourceMeta> {
         let info = meta::read_info(root)?;
-        let episodes = meta::read_episodes(root, &info.video_keys())?;
-        let tasks = meta::read_tasks(root)?;
+        let episodes = meta::read_episodes(root, &info)?;
+        let tasks = meta::read_tasks(root, &info)?;
         let subtasks = if info.features.contains_key("subtask_index") {
             meta::read_subtasks(root)?
         } else {

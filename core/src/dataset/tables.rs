@@ -67,10 +67,13 @@ impl Dataset {
         } else {
             None
         };
-        let f = Arc::new(
+        // (a v2.x file is one episode's, found by its place as LeRobot 0.3 does)
+        let loaded = if self.info.legacy.is_some() {
+            DataFile::load_at(&path, &feats, ep.dataset_from_index)
+        } else {
             DataFile::load_rows(&path, &feats, rows)
-                .map_err(|e| e.within(Some(ep.episode_index), None))?,
-        );
+        };
+        let f = Arc::new(loaded.map_err(|e| e.within(Some(ep.episode_index), None))?);
         self.check_rows(&f, key)?;
         files().entry(key).or_insert_with(|| f.clone());
         Ok(f)

@@ -176,11 +176,44 @@ pub struct Info {
     pub features: IndexMap<String, Feature>,
     pub total_episodes: i64,
     pub total_frames: i64,
+    /// Set for a LeRobot v2.0/v2.1 root (one data file and one video per episode, the episodes
+    /// and tasks in `meta/*.jsonl`); None for v3.x.
+    pub legacy: Option<LegacyLayout>,
     /// The whole document, for adapters that expose it.
     pub raw: Value,
 }
 
+/// The layout of a LeRobot v2.0/v2.1 root: episode `e`'s rows are the whole of its own data
+/// file, and its frames the whole of its own video per camera, both in chunk folder
+/// `e / chunks_size` (the templates' `{episode_chunk}` and `{episode_index}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegacyLayout {
+    /// `chunks_size`: episodes per chunk folder (positive).
+    pub chunks_size: i64,
+    /// v2.1 keeps each episode's statistics in `meta/episodes_stats.jsonl` (LeRobot 0.3
+    /// aggregates them at load); v2.0 has `meta/stats.json`.
+    pub episodes_stats: bool,
+}
+
 impl Info {
+    /// The file or folder holding the episode table: `meta/episodes.jsonl` (v2.x) or
+    /// `meta/episodes` (v3.x).
+    pub fn episodes_path(&self, root: &Path) -> std::path::PathBuf {
+        root.join(if self.legacy.is_some() {
+            "meta/episodes.jsonl"
+        } else {
+            "meta/episodes"
+        })
+    }
+    /// The file holding the tasks: `meta/tasks.jsonl` (v2.x) or `meta/tasks.parquet`.
+    pub fn tasks_path(&self, root: &Path) -> std::path::PathBuf {
+        root.join(if self.legacy.is_some() {
+            "meta/tasks.jsonl"
+        } else {
+            "meta/tasks.parquet"
+        })
+    }
+
     pub fn video_keys(&self) -> Vec<String> {
         self.keys_of(|k| *k == FeatureKind::Video)
     }
@@ -266,11 +299,32 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
         return Err(Error::metadata(at(), "top level is not an object"));
     }
     // The version first: an older layout differs in many fields, and this says why at once.
+    let mut legacy = None;
     if let Some(version) = raw.get("codebase_version").and_then(Value::as_str) {
-        if !version.starts_with("v3") {
+        if matches!(version, "v2.0" | "v2.1") {
+            let chunks_size = raw
+                .get("chunks_size")
+                .and_then(Value::as_i64)
+                .filter(|c| *c > 0)
+                .ok_or_else(|| {
+                    Error::metadata(
+                        at(),
+                        format!(
+                            "a {version} dataset needs 'chunks_size', a positive integer (episodes per chunk folder)"
+                        ),
+                    )
+                })?;
+            legacy = Some(LegacyLayout {
+                chunks_size,
+                episodes_stats: version == "v2.1",
+            });
+        } else if !version.starts_with("v3") {
             return Err(Error::metadata(
                 at(),
-                format!("codebase_version is '{version}'; roboframes reads LeRobot v3.x datasets"),
+                format!(
+                    "codebase_version is '{version}'; roboframes reads LeRobot v2.0, v2.1 and v3.x \
+                     datasets (LeRobot's own scripts convert older ones to v2.1)"
+                ),
             ));
         }
     }
@@ -381,6 +435,7 @@ pub fn parse_info(text: &str, path: &Path) -> Result<Info> {
         features,
         total_episodes: doc.total_episodes,
         total_frames: doc.total_frames,
+        legacy,
         raw,
     })
 }
@@ -440,12 +495,29 @@ mod tests {
         ));
         let e = parse_info(&bad_dtype, p).expect_err("bad dtype");
         assert!(e.to_string().contains("'x'"), "{e}");
+        // v2.x needs its chunk size; older layouts are named as such, not as a missing field
         let v2 = text_with_version("v2.1");
-        assert!(parse_info(&v2, p).is_err());
-        // an old layout lacking v3 fields is named as an old layout, not as a missing field
-        let old = r#"{"codebase_version":"v2.1","fps":30,"features":{}}"#;
-        let e = parse_info(old, p).expect_err("v2.1");
-        assert!(e.to_string().contains("reads LeRobot v3.x"), "{e}");
+        let e = parse_info(&v2, p).expect_err("v2.1 without chunks_size");
+        assert!(e.to_string().contains("chunks_size"), "{e}");
+        let v2 = v2.replacen("\"fps\"", "\"chunks_size\":2,\"fps\"", 1);
+        let legacy = parse_info(&v2, p).expect("v2.1").legacy;
+        assert_eq!(
+            legacy,
+            Some(LegacyLayout {
+                chunks_size: 2,
+                episodes_stats: true
+            })
+        );
+        let v20 = parse_info(&v2.replace("v2.1", "v2.0"), p).expect("v2.0");
+        assert_eq!(v20.legacy.map(|l| l.episodes_stats), Some(false));
+        let bad = v2.replacen("\"chunks_size\":2", "\"chunks_size\":0", 1);
+        assert!(parse_info(&bad, p).is_err());
+        let old = r#"{"codebase_version":"v1.6","fps":30,"features":{}}"#;
+        let e = parse_info(old, p).expect_err("v1.6");
+        assert!(
+            e.to_string().contains("reads LeRobot v2.0, v2.1 and v3.x"),
+            "{e}"
+        );
         let no_data_path = text_with_version("v3.0").replacen("\"data_path\"", "\"data_pathx\"", 1);
         let e = parse_info(&no_data_path, p).expect_err("no data_path");
         assert!(e.to_string().contains("missing field `data_path`"), "{e}");

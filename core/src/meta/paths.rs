@@ -1,5 +1,6 @@
 //! LeRobot's path templates (`data_path`, `video_path`) expanded into the paths of data and
-//! video files, kept inside the dataset root.
+//! video files, kept inside the dataset root. A v3.0 template names `{chunk_index}` and
+//! `{file_index}`; a v2.x one `{episode_chunk}` and `{episode_index}` (its file is the episode's).
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,9 @@ pub fn data_file_path(root: &Path, info: &Info, chunk: i64, file: i64) -> Result
         &[
             ("chunk_index", PathVar::Int(chunk)),
             ("file_index", PathVar::Int(file)),
+            // v2.x: a file per episode, named by the episode (see `meta::v2`)
+            ("episode_chunk", PathVar::Int(chunk)),
+            ("episode_index", PathVar::Int(file)),
         ],
     )
     .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;
@@ -111,6 +115,8 @@ pub fn video_file_path(
             ("video_key", PathVar::Str(key)),
             ("chunk_index", PathVar::Int(chunk)),
             ("file_index", PathVar::Int(file)),
+            ("episode_chunk", PathVar::Int(chunk)),
+            ("episode_index", PathVar::Int(file)),
         ],
     )
     .map_err(|m| Error::metadata(Location::file(root.join("meta/info.json")), m))?;

@@ -9,6 +9,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use indexmap::IndexMap;
 
+use super::Info;
 use crate::error::{Error, Location, Result};
 use crate::parquet_io::{list_parquet_files, read_parquet_columns};
 
@@ -70,14 +71,16 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a Arr
         })
 }
 
-/// Reads every `meta/episodes/chunk-*/file-*.parquet`, only the columns the reader needs, and
-/// checks each row ([`check_episode`]) and that no episode is listed twice. Returns the
-/// episodes sorted by `episode_index`.
-pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>> {
-    let episodes = read_episode_rows(root, video_keys)?;
-    let dir = root.join("meta").join("episodes");
+/// Reads the episode table (every `meta/episodes/chunk-*/file-*.parquet`, only the columns the
+/// reader needs; or a v2.x root's `meta/episodes.jsonl`) and checks each row
+/// ([`check_episode`]) and that no episode is listed twice. Returns the episodes sorted by
+/// `episode_index`.
+pub fn read_episodes(root: &Path, info: &Info) -> Result<Vec<Episode>> {
+    let episodes = read_episode_rows(root, info)?;
+    let dir = info.episodes_path(root);
+    let video_keys = info.video_keys();
     for (ep, path) in &episodes {
-        check_episode(ep, path, video_keys)?;
+        check_episode(ep, path, &video_keys)?;
     }
     let episodes: Vec<Episode> = episodes.into_iter().map(|(e, _)| e).collect();
     for w in episodes.windows(2) {
@@ -85,7 +88,7 @@ pub fn read_episodes(root: &Path, video_keys: &[String]) -> Result<Vec<Episode>>
             if a.episode_index == b.episode_index {
                 return Err(Error::metadata(
                     Location::file(&dir).with_episode(a.episode_index),
-                    "episode listed twice in meta/episodes",
+                    "episode listed twice in the episode table",
                 ));
             }
         }
@@ -134,9 +137,14 @@ pub fn check_episode(ep: &Episode, path: &Path, video_keys: &[String]) -> Result
     Ok(())
 }
 
-/// Every row of `meta/episodes` with the file it came from, sorted by `episode_index`, without
-/// checking the rows (`validate` reports each bad row; the reader refuses the first).
-pub fn read_episode_rows(root: &Path, video_keys: &[String]) -> Result<Vec<(Episode, PathBuf)>> {
+/// Every row of the episode table (`meta/episodes`, or a v2.x root's `meta/episodes.jsonl`)
+/// with the file it came from, sorted by `episode_index`, without checking the rows
+/// (`validate` reports each bad row; the reader refuses the first).
+pub fn read_episode_rows(root: &Path, info: &Info) -> Result<Vec<(Episode, PathBuf)>> {
+    if let Some(layout) = info.legacy {
+        return super::v2::read_episode_rows(root, info, layout);
+    }
+    let video_keys = &info.video_keys();
     let dir = root.join("meta").join("episodes");
     let files = episode_files(root)?;
     if files.is_empty() {
@@ -244,8 +252,11 @@ fn probe_episode_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads `meta/tasks.parquet`: the task string of each `task_index`.
-pub fn read_tasks(root: &Path) -> Result<IndexMap<i64, String>> {
+/// Reads `meta/tasks.parquet` (v2.x: `meta/tasks.jsonl`): the task string of each `task_index`.
+pub fn read_tasks(root: &Path, info: &Info) -> Result<IndexMap<i64, String>> {
+    if info.legacy.is_some() {
+        return super::v2::read_tasks(root, info);
+    }
     let path = root.join("meta").join("tasks.parquet");
     if !crate::store::exists(&path)? {
         return Err(Error::NotFound {

@@ -215,19 +215,19 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
     // (a part other than the first reports no metadata finding: the first reports them all)
     let meta_sink = Sink::default();
     let once = if part.first() { &sink } else { &meta_sink };
-    let tasks = match meta::read_tasks(root) {
+    let tasks = match meta::read_tasks(root, &info) {
         Ok(t) => Some(t),
         Err(e) => {
-            once.failed("tasks", &e, Location::file(root.join("meta/tasks.parquet")));
+            once.failed("tasks", &e, Location::file(info.tasks_path(root)));
             None
         }
     };
     check_stats(root, &info, once);
     let video_keys = info.video_keys();
-    let rows = match meta::read_episode_rows(root, &video_keys) {
+    let rows = match meta::read_episode_rows(root, &info) {
         Ok(e) => e,
         Err(e) => {
-            sink.failed("episodes", &e, Location::file(root.join("meta/episodes")));
+            sink.failed("episodes", &e, Location::file(info.episodes_path(root)));
             return finish(report, first_only(sink, opts.part), true);
         }
     };

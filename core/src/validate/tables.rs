@@ -22,13 +22,13 @@ pub(super) fn check_episode_table(
     sink: &Sink,
 ) {
     let info_at = || Location::file(root.join("meta/info.json"));
-    let eps_at = |e: i64| Location::file(root.join("meta/episodes")).with_episode(e);
+    let eps_at = |e: i64| Location::file(info.episodes_path(root)).with_episode(e);
     if info.total_episodes != episodes.len() as i64 {
         sink.error(
             "totals",
             info_at(),
             format!(
-                "total_episodes is {} but meta/episodes lists {} episodes",
+                "total_episodes is {} but the episode table lists {} episodes",
                 info.total_episodes,
                 episodes.len()
             ),
@@ -63,7 +63,12 @@ pub(super) fn check_episode_table(
                 "totals",
                 info_at(),
                 format!(
-                    "total_tasks is {n} but meta/tasks.parquet lists {} tasks",
+                    "total_tasks is {n} but {} lists {} tasks",
+                    if info.legacy.is_some() {
+                        "meta/tasks.jsonl"
+                    } else {
+                        "meta/tasks.parquet"
+                    },
                     t.len()
                 ),
             );
@@ -75,7 +80,7 @@ pub(super) fn check_episode_table(
             sink.error(
                 "episode_index",
                 eps_at(e.episode_index),
-                "episode index listed twice in meta/episodes",
+                "episode index listed twice in the episode table",
             );
         } else if e.episode_index != i as i64 {
             sink.warning(
@@ -140,10 +145,13 @@ fn json_shape(v: &Value) -> Option<Vec<usize>> {
     }
 }
 
-/// `meta/stats.json`: every statistic's shape against its feature.
+/// `meta/stats.json` (v2.1: each episode's statistics in `meta/episodes_stats.jsonl`): every
+/// statistic's shape against its feature.
 pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
+    if info.legacy.is_some_and(|l| l.episodes_stats) {
+        return check_episodes_stats(root, info, sink);
+    }
     let path = root.join("meta/stats.json");
-    let at = |key: &str| Location::file(&path).with_key(key);
     let text = match meta::read_stats(root) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -156,12 +164,7 @@ pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
         }
         Err(e) => return sink.failed("stats", &e, Location::file(&path)),
     };
-    // Python's json writes NaN and Infinity, which are not JSON: read them as null
-    let lenient = text
-        .replace("-Infinity", "null")
-        .replace("Infinity", "null")
-        .replace("NaN", "null");
-    let doc: Value = match serde_json::from_str(&lenient) {
+    let doc: Value = match serde_json::from_str(&lenient(&text)) {
         Ok(v) => v,
         Err(e) => {
             return sink.error(
@@ -174,17 +177,97 @@ pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
     let Some(doc) = doc.as_object() else {
         return sink.error("stats", Location::file(&path), "top level is not an object");
     };
+    check_stats_doc(doc, &path, "", info, sink, true);
+}
+
+/// Python's json writes NaN and Infinity, which are not JSON: read them as null.
+fn lenient(text: &str) -> String {
+    text.replace("-Infinity", "null")
+        .replace("Infinity", "null")
+        .replace("NaN", "null")
+}
+
+/// A v2.1 root's `meta/episodes_stats.jsonl`: a line per episode, each episode's statistics
+/// checked as `stats.json`'s are (LeRobot 0.3 aggregates them into the dataset's at load).
+fn check_episodes_stats(root: &Path, info: &Info, sink: &Sink) {
+    let path = root.join("meta/episodes_stats.jsonl");
+    let text = match crate::store::exists(&path).and_then(|there| {
+        there
+            .then(|| crate::store::read(&path, meta::MAX_JSONL_BYTES))
+            .transpose()
+    }) {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(None) => {
+            sink.warning(
+                "stats",
+                Location::file(&path),
+                "no meta/episodes_stats.jsonl: normalisation needs recomputed statistics",
+            );
+            return;
+        }
+        Err(e) => return sink.failed("stats", &e, Location::file(&path)),
+    };
+    let mut first = true;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let what = format!("line {}: ", n + 1);
+        let doc: Value = match serde_json::from_str(&lenient(line)) {
+            Ok(v) => v,
+            Err(e) => {
+                sink.error(
+                    "stats",
+                    Location::file(&path),
+                    format!("{what}not valid JSON: {e}"),
+                );
+                continue;
+            }
+        };
+        let episode = doc.get("episode_index").and_then(Value::as_i64);
+        let at = || match episode {
+            Some(e) => Location::file(&path).with_episode(e),
+            None => Location::file(&path),
+        };
+        let Some(stats) = doc.get("stats").and_then(Value::as_object) else {
+            sink.error("stats", at(), format!("{what}no 'stats' object"));
+            continue;
+        };
+        if episode.is_none() {
+            sink.error("stats", at(), format!("{what}no integer 'episode_index'"));
+        }
+        // (a feature without statistics is said once, not per episode)
+        check_stats_doc(stats, &path, &what, info, sink, first);
+        first = false;
+    }
+}
+
+/// One statistics document (`{feature: {stat: values}}`) of `path`; `what` prefixes messages
+/// (a line of a `.jsonl`); `missing`: also warn of features without statistics.
+fn check_stats_doc(
+    doc: &serde_json::Map<String, Value>,
+    path: &Path,
+    what: &str,
+    info: &Info,
+    sink: &Sink,
+    missing: bool,
+) {
+    let at = |key: &str| Location::file(path).with_key(key);
     for (key, stats) in doc {
         let Some(f) = info.features.get(key) else {
             sink.warning(
                 "stats",
                 at(key),
-                "statistics of a key that is not a feature",
+                format!("{what}statistics of a key that is not a feature"),
             );
             continue;
         };
         let Some(stats) = stats.as_object() else {
-            sink.error("stats", at(key), "statistics are not an object");
+            sink.error(
+                "stats",
+                at(key),
+                format!("{what}statistics are not an object"),
+            );
             continue;
         };
         // LeRobot's shapes: per channel for cameras; per element of the last axis otherwise
@@ -203,7 +286,7 @@ pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
                 sink.warning(
                     "stats",
                     at(key),
-                    format!("unknown statistic '{stat}' (not one of LeRobot's): not checked"),
+                    format!("{what}unknown statistic '{stat}' (not one of LeRobot's): not checked"),
                 );
                 continue;
             }
@@ -217,12 +300,12 @@ pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
                 Some(s) => sink.error(
                     "stats",
                     at(key),
-                    format!("'{stat}' has shape {s:?}, the feature needs {want:?}"),
+                    format!("{what}'{stat}' has shape {s:?}, the feature needs {want:?}"),
                 ),
                 None => sink.error(
                     "stats",
                     at(key),
-                    format!("'{stat}' is not a (rectangular) list of numbers"),
+                    format!("{what}'{stat}' is not a (rectangular) list of numbers"),
                 ),
             }
         }
@@ -233,9 +316,36 @@ pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
             key.as_str(),
             "index" | "frame_index" | "episode_index" | "task_index" | "timestamp"
         );
-        if numeric && !bookkeeping && !doc.contains_key(key) {
+        if missing && numeric && !bookkeeping && !doc.contains_key(key) {
             sink.warning("stats", at(key), "feature has no statistics");
         }
+    }
+}
+
+/// A v2.x episode file's `index` column against the episode's place in the dataset (the
+/// lengths of the episodes before it), which is where LeRobot 0.3 reads its rows: a warning
+/// when they differ (the items are read by place, their `index` values as stored, as LeRobot
+/// 0.3 does; a v3.0 conversion keeps the stored values).
+fn check_legacy_index(df: &DataFile, place: i64, eps: &[&Episode], sink: &Sink) {
+    let Some(e) = eps.first() else { return };
+    let first = df.int_scalar("index", 0);
+    let contiguous = (0..df.rows).all(|r| {
+        let want = i64::try_from(r).ok().and_then(|r| place.checked_add(r));
+        df.int_scalar("index", r) == want
+    });
+    if !contiguous {
+        sink.warning(
+            "index",
+            Location::file(&df.path)
+                .with_episode(e.episode_index)
+                .with_key("index"),
+            format!(
+                "'index' starts at {} and should run from {place} (the lengths of the episodes \
+                 before this one), one per row; the rows are read by their place, as LeRobot 0.3 \
+                 does, and 'index' is returned as stored",
+                first.map_or("no value".into(), |v| v.to_string())
+            ),
+        );
     }
 }
 
@@ -277,10 +387,22 @@ pub(super) fn check_data_file(
         .values()
         .filter(|f| f.kind != FeatureKind::Video)
         .collect();
-    let df = match DataFile::load(&path, &feats) {
+    // (a v2.x file is one episode's, at its place in the dataset: see `DataFile::load_at`)
+    let legacy_place = match (info.legacy, eps) {
+        (Some(_), [e]) => Some(e.dataset_from_index),
+        _ => None,
+    };
+    let loaded = match legacy_place {
+        Some(place) => DataFile::load_at(&path, &feats, place),
+        None => DataFile::load(&path, &feats),
+    };
+    let df = match loaded {
         Ok(d) => d,
         Err(e) => return sink.failed("data_file", &e, Location::file(&path)),
     };
+    if let Some(place) = legacy_place {
+        check_legacy_index(&df, place, eps, sink);
+    }
     let fps = info.fps;
     let check_ep = rules::checks_episode_index(info);
     for e in eps {

@@ -135,12 +135,19 @@ class EpisodeTable:
     ``episodes[i]`` (a dict), ``episodes["dataset_from_index"]`` (a list), ``len``, iteration,
     ``column_names`` and ``to_pandas()``. Read once, on first use."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, rows: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+        # `rows`: a v2.x root's table, as the core made it from meta/episodes.jsonl (its v3.0
+        # columns: where each episode's rows and frames lie)
         self._root = root
+        self._rows = rows
 
     @cached_property
     def _columns(self) -> dict[str, list[Any]]:
         import pyarrow as pa
+
+        if self._rows is not None:
+            rows = self._rows()
+            return {c: [r[c] for r in rows] for c in (rows[0] if rows else {})}
 
         folder = remote.join(self._root, "meta", "episodes")
         paths = _native.episode_files(str(self._root))
@@ -219,7 +226,9 @@ class _Metadata(CameraKeys):
         self._raw = raw
         # stats.json is optional: parsed on first use, so a broken one does not stop opening
         self._stats_reader = reader
-        self.episodes = EpisodeTable(self.root)
+        self._legacy_tasks = dict(reader.tasks) if reader.codebase_version.startswith("v2") else None
+        legacy_rows = reader._native.episode_table if self._legacy_tasks is not None else None  # noqa: SLF001
+        self.episodes = EpisodeTable(self.root, legacy_rows)
         for cached in ("tasks", "subtasks", "stats"):
             self.__dict__.pop(cached, None)
 
@@ -232,7 +241,13 @@ class _Metadata(CameraKeys):
 
     @cached_property
     def tasks(self) -> Any:
-        """``meta/tasks.parquet`` as LeRobot reads it: a DataFrame indexed by task string."""
+        """``meta/tasks.parquet`` as LeRobot reads it: a DataFrame indexed by task string (a v2.x
+        root's ``meta/tasks.jsonl`` in that shape)."""
+        if self._legacy_tasks is not None:
+            import pandas as pd
+
+            tasks = self._legacy_tasks
+            return pd.DataFrame({"task_index": list(tasks)}, index=pd.Index(list(tasks.values()), name="task"))
         return read_table(remote.join(self.root, "meta", "tasks.parquet")).to_pandas()
 
     @property
@@ -248,7 +263,9 @@ class _Metadata(CameraKeys):
     def get_data_file_path(self, ep_index: int) -> Path:
         """Data file of an episode, relative to ``root``."""
         ep = self._episode_row(ep_index)
-        return Path(self.data_path.format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"]))
+        chunk, file = ep["data/chunk_index"], ep["data/file_index"]
+        # (a v2.x template names the episode's chunk and index: its file is the episode's)
+        return Path(self.data_path.format(chunk_index=chunk, file_index=file, episode_chunk=chunk, episode_index=file))
 
     def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
         """Video file of an episode's camera, relative to ``root``."""
@@ -256,11 +273,10 @@ class _Metadata(CameraKeys):
         if self.video_path is None:
             info = remote.join(self.root, "meta", "info.json")
             raise MetadataError(f"file '{info}': the dataset has no videos (video_path is null)", path=str(info))
+        chunk, file = ep[f"videos/{vid_key}/chunk_index"], ep[f"videos/{vid_key}/file_index"]
         return Path(
             self.video_path.format(
-                video_key=vid_key,
-                chunk_index=ep[f"videos/{vid_key}/chunk_index"],
-                file_index=ep[f"videos/{vid_key}/file_index"],
+                video_key=vid_key, chunk_index=chunk, file_index=file, episode_chunk=chunk, episode_index=file
             )
         )
 
@@ -339,10 +355,11 @@ class _Metadata(CameraKeys):
 
 
 def parse_recorded_stats(reader: Dataset) -> dict[str, dict[str, Any]] | None:
-    """``meta/stats.json`` of ``reader``'s root as written (depth maps in their recorded unit)."""
-    from ..dataset import parse_stats
+    """``meta/stats.json`` of ``reader``'s root as written (depth maps in their recorded unit; a
+    v2.1 root's episodes' statistics aggregated as LeRobot 0.3 does)."""
+    from ..dataset import recorded_stats
 
-    return parse_stats(reader._native.stats_json(), reader.root)  # noqa: SLF001
+    return recorded_stats(reader)
 
 
 class LeRobotDatasetMetadata04(_Metadata):
