@@ -144,6 +144,30 @@ def test_episode_selection(v21: Path, tmp_path: Path) -> None:
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_v20_reads_as_lerobot03_does(v21: Path, refs, tmp_path: Path) -> None:
+    """A v2.0 root: v2.1's layout with the whole dataset's ``meta/stats.json`` instead of the
+    episodes' statistics (LeRobot 0.3 reads both)."""
+    root = copy_of(v21, tmp_path)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["codebase_version"] = "v2.0"
+    (root / "meta/info.json").write_text(json.dumps(info, indent=4))
+    stats = {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in refs["none"]["stats"].items()}
+    (root / "meta/stats.json").write_text(json.dumps(stats))
+    (root / "meta/episodes_stats.jsonl").unlink()
+    delta = WINDOWS["act"]
+    ref = reference(root, tmp_path, delta)
+    ds = roboframes.Dataset(root, delta_timestamps=delta)
+    assert ds.codebase_version == "v2.0"
+    for i in range(len(ds)):
+        assert_item_equal(ref["items"][i], ds[i], f"v2.0[{i}]")
+    got = ds.read_stats()
+    assert got is not None
+    for key, st in ref["stats"].items():
+        for name, a in st.items():
+            np.testing.assert_array_equal(got[key][name], a, err_msg=f"{key} {name}")
+    assert tools.validate(root).ok
+
+
 def test_drop_in_reads_v21(v21: Path, refs) -> None:
     pytest.importorskip("lerobot")
     from roboframes.torch import LeRobotDataset
@@ -173,6 +197,10 @@ def test_loader_reads_v21(v21: Path) -> None:
         for j, i in enumerate(batch["index"]):
             np.testing.assert_array_equal(batch["observation.images.wrist"][j], ds[int(i)]["observation.images.wrist"])
     assert seen == list(range(18))
+    mlx_rf = pytest.importorskip("roboframes.mlx")
+    mds = mlx_rf.Dataset(v21)
+    frame = mds[7]["observation.images.top"]
+    np.testing.assert_array_equal(np.array(frame), ds[7]["observation.images.top"])
 
 
 def test_http_root_reads_v21(v21: Path) -> None:
