@@ -300,3 +300,46 @@ def test_read_v21(local_ray, v21_dir: Path) -> None:
     assert [int(r["index"]) for r in rows] == list(range(len(ds)))
     for i in (0, 6, 17):
         assert_item_equal(rows[i], ds[i], f"v21[{i}]")
+
+
+def test_convert_engine_ray_equals_local(local_ray, multifile, tmp_path) -> None:
+    """``convert --engine ray``: shards written by Ray tasks and merged by LeRobot's
+    ``aggregate_datasets`` give the local conversion's dataset: ``stats.json`` and every
+    episode's statistics bit for bit (a shard numbers ``index``, ``episode_index`` and
+    ``task_index`` on its own: those are recomputed over the merged values), and LeRobot's
+    reader gives the same items, frames included."""
+    pytest.importorskip("lerobot")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from roboframes.convert import convert
+
+    local = convert(multifile, tmp_path / "local", progress=False)
+    assert cli.main(["convert", str(multifile), str(tmp_path / "ray"), "--engine", "ray"]) == 0
+    ray_out = tmp_path / "ray"
+    assert not (tmp_path / "ray.partial").exists()  # (the shards were its work folder's)
+    assert json.loads((local / "meta/stats.json").read_text()) == json.loads((ray_out / "meta/stats.json").read_text())
+
+    def episodes_table(root: Path) -> pa.Table:
+        return pa.concat_tables([pq.read_table(f) for f in sorted((root / "meta/episodes").glob("*/*.parquet"))])
+
+    a, b = episodes_table(local), episodes_table(ray_out)
+    stats_columns = [c for c in a.column_names if c.startswith("stats/")]
+    assert any(c.startswith("stats/index/") for c in stats_columns)
+    for c in stats_columns + ["episode_index", "length", "dataset_from_index", "tasks"]:
+        assert a[c].to_pylist() == b[c].to_pylist(), c
+    ra, rb = LeRobotDataset("x/local", root=local), LeRobotDataset("x/ray", root=ray_out)
+    assert len(ra) == len(rb) == len(roboframes.Dataset(multifile))
+    for i in range(len(ra)):
+        x, y = ra[i], rb[i]
+        assert list(x) == list(y)
+        for k, v in x.items():
+            if isinstance(v, str):
+                assert v == y[k], (i, k)
+            else:
+                assert v.dtype == y[k].dtype and v.shape == y[k].shape and bool((v == y[k]).all()), (i, k)
+    # the record is the same conversion's: either engine finds it done
+    assert convert(multifile, ray_out, progress=False) == ray_out
+    with pytest.raises(InvalidArgumentError, match="engine"):
+        convert(multifile, tmp_path / "nope", engine="spark")

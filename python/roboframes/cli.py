@@ -5,7 +5,7 @@ Open X-Embodiment TFDS folders; MCAP: ROS 2 and Foxglove recordings).
 roboframes info ROOT                          summary: episodes, frames, fps, cameras, features, tasks, size
 roboframes validate ROOT [--decode all] [--json]   every problem at once; exit status 1 on errors
 roboframes stats ROOT [--recompute] [--json]  meta/stats.json, or statistics recomputed from the data
-roboframes convert SRC DST [--episodes 0 1]   SRC written as a LeRobot v3.0 dataset by LeRobot's writer
+roboframes convert SRC DST [--episodes 0 1] [--engine ray]   SRC written as a LeRobot v3.0 dataset by LeRobot's writer
 
 HDF5 and RLDS sources take --fps (when the files store none), --task, --key-map and --split.
 """
@@ -408,6 +408,7 @@ def _convert(args: argparse.Namespace) -> int:
         repo_id=args.repo_id,
         robot_type=args.robot_type,
         use_videos=not args.no_videos,
+        engine=args.engine,
         **_source(args),
     )
     print(f"{out}: a LeRobot v3.0 dataset (open it with roboframes.Dataset or LeRobot's LeRobotDataset)")
@@ -583,6 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--robot-type", default=None)
     p.add_argument("--no-videos", action="store_true", help="store cameras as images in the tables, not videos")
+    _engine_arg(p)
     _source_args(p, key_map="lerobot")
     p.set_defaults(run=_convert)
     args = ap.parse_args(argv)

@@ -96,6 +96,7 @@ def convert(
     use_videos: bool = True,
     batch_size: int = 64,
     progress: bool | Callable[[int, int], None] | None = None,
+    engine: str = "local",
 ) -> Path:
     """Writes the episodes of ``src`` (all, or ``episodes``, renumbered from 0 in that order of
     the source) as a LeRobot v3.0 dataset at ``dst``; returns ``dst``.
@@ -112,6 +113,16 @@ def convert(
     v3.0 files (:func:`convert_v21`); the result is checked to hold the source's episodes and
     frames. Anything else (a selection of episodes, a remote or v2.0 root, another format) is
     decoded by roboframes and re-encoded by LeRobot's writer.
+
+    ``engine="ray"`` runs the writer path as Ray tasks (the connected cluster, or a local Ray
+    started for the call): each task writes a run of episodes that share files with LeRobot's
+    writer into a shard under ``DST.partial``, the shards are merged in episode order by
+    LeRobot's ``aggregate_datasets``, and the statistics are made those of the local run, bit
+    for bit: the episodes' statistics of ``index``, ``episode_index`` and ``task_index``
+    (a shard numbers its own) computed by LeRobot's ``compute_episode_stats`` over the merged
+    values, and ``stats.json`` folded over the episodes in order as LeRobot's writer folds it.
+    ``DST`` must be on a file system every Ray node sees. (A whole local v2.1 root is copied,
+    not re-encoded, on the caller whatever the engine: that is I/O, not decoding.)
     """
     from .synthetic import quiet_lerobot_writer
     from .tools import _progress
@@ -125,6 +136,9 @@ def convert(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+    from .tools import _check_engine
+
+    _check_engine(engine)
     dst = Path(dst).expanduser()
     ds = Dataset(
         src,
@@ -192,53 +206,226 @@ def convert(
                 "remove it or choose another destination"
             )
         shutil.rmtree(partial)  # an interrupted conversion's leftovers
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
     total = len(ds)
     cb, bar = _progress(progress, "convert")
-    done_frames = 0
+    create = {
+        "repo_id": repo_id or f"roboframes/{dst.name}",
+        "fps": int(ds.fps),
+        "features": features,
+        "robot_type": robot_type,
+        "use_videos": any(f["dtype"] == "video" for f in features.values()),
+    }
     try:
-        with quiet_lerobot_writer():
-            try:
-                writer = LeRobotDataset.create(
-                    repo_id=repo_id or f"roboframes/{dst.name}",
-                    fps=int(ds.fps),
-                    features=features,
-                    root=partial,
-                    robot_type=robot_type,
-                    use_videos=any(f["dtype"] == "video" for f in features.values()),
-                )
-            except BaseException:
-                # (the folder did not exist before: whatever create left there is its own)
-                if partial.is_dir() and not partial.is_symlink():
-                    shutil.rmtree(partial)
-                raise
+        if engine == "ray":
+            partial.mkdir(parents=True)
             (partial / UNDER_WAY).write_text(json.dumps(record) + "\n")
-            for record_ in ds.episodes():
-                first, n = record_.first_item, record_.length
-                for start in range(first, first + n, batch_size):
-                    batch = ds.get_batch(list(range(start, min(start + batch_size, first + n))))
-                    for j in range(len(batch["index"])):
-                        frame: dict[str, Any] = {"task": batch["task"][j]}
-                        for key, f in features.items():
-                            if f["dtype"] == "string":
-                                frame[key] = batch[key][j]
-                                continue
-                            value = np.asarray(batch[key][j])
-                            frame[key] = value.reshape(f["shape"]) if f["dtype"] not in ("video", "image") else value
-                        writer.add_frame(frame)
-                    done_frames += len(batch["index"])
+            merged = _convert_with_ray(ds, partial, create, batch_size, cb)
+        else:
+            merged = partial
+            with quiet_lerobot_writer():
+                writer = _create_writer(partial, create)
+                (partial / UNDER_WAY).write_text(json.dumps(record) + "\n")
+                written = [0]
+
+                def frames_done(n: int) -> None:
+                    written[0] += n
                     if cb is not None:
-                        cb(done_frames, total)
-                writer.save_episode()
-            writer.finalize()
+                        cb(written[0], total)
+
+                _write_episodes(ds, writer, features, batch_size, frames_done)
+                writer.finalize()
     finally:
         if bar is not None:
             bar.close()
-    (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    partial.rename(dst)
-    (dst / UNDER_WAY).unlink()  # (after the rename: a crash before it leaves a marked partial)
+    (merged / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    if merged == partial:
+        partial.rename(dst)
+        (dst / UNDER_WAY).unlink()  # (after the rename: a crash before it leaves a marked partial)
+    else:
+        merged.rename(dst)  # (out of the marked work folder, then the folder goes)
+        shutil.rmtree(partial)
     return dst
+
+
+def _create_writer(root: Path, create: dict[str, Any]) -> Any:
+    """``LeRobotDataset.create`` at ``root`` (which must not exist); whatever a failed create
+    left there is removed (the folder was its own)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    try:
+        return LeRobotDataset.create(root=root, **create)
+    except BaseException:
+        if root.is_dir() and not root.is_symlink():
+            shutil.rmtree(root)
+        raise
+
+
+def _write_episodes(
+    ds: Dataset, writer: Any, features: dict[str, dict[str, Any]], batch_size: int, frames_done: Callable[[int], None]
+) -> None:
+    """Every selected episode of ``ds``, in order, through LeRobot's ``add_frame`` /
+    ``save_episode`` (``frames_done(n)`` after each batch of ``n`` frames)."""
+    for record_ in ds.episodes():
+        first, n = record_.first_item, record_.length
+        for start in range(first, first + n, batch_size):
+            batch = ds.get_batch(list(range(start, min(start + batch_size, first + n))))
+            for j in range(len(batch["index"])):
+                frame: dict[str, Any] = {"task": batch["task"][j]}
+                for key, f in features.items():
+                    if f["dtype"] == "string":
+                        frame[key] = batch[key][j]
+                        continue
+                    value = np.asarray(batch[key][j])
+                    frame[key] = value.reshape(f["shape"]) if f["dtype"] not in ("video", "image") else value
+                writer.add_frame(frame)
+            frames_done(len(batch["index"]))
+        writer.save_episode()
+
+
+#: LeRobot's bookkeeping columns whose values a shard numbers on its own (the others,
+#: ``frame_index`` and ``timestamp``, are the same in a shard as in the whole).
+RENUMBERED = ("index", "episode_index", "task_index")
+
+
+def _write_shard(
+    ds: Dataset, episodes: list[int], root: str, create: dict[str, Any], batch_size: int
+) -> list[tuple[Any, list[str]]]:
+    """A Ray task: ``episodes`` of ``ds`` written by LeRobot's writer as a dataset at ``root``;
+    returns, per episode in order, the statistics LeRobot's writer computed for it and the task
+    of each of its frames."""
+    from .synthetic import quiet_lerobot_writer
+
+    part = ds.reopen(episodes=episodes)
+    captured: list[tuple[Any, list[str]]] = []
+    with quiet_lerobot_writer():
+        writer = _create_writer(Path(root), create)
+        meta = writer.meta
+        save = meta.save_episode
+        tasks: list[str] = []
+
+        def save_episode(episode_index: int, length: int, ep_tasks: Any, stats: Any, *a: Any, **k: Any) -> Any:
+            captured.append((stats, list(tasks)))
+            tasks.clear()
+            return save(episode_index, length, ep_tasks, stats, *a, **k)
+
+        meta.save_episode = save_episode
+        add = writer.add_frame
+
+        def add_frame(frame: dict[str, Any], *a: Any, **k: Any) -> Any:
+            tasks.append(frame["task"])
+            return add(frame, *a, **k)
+
+        writer.add_frame = add_frame
+        _write_episodes(part, writer, create["features"], batch_size, lambda n: None)
+        writer.finalize()
+    if len(captured) != len(episodes):
+        raise RuntimeError(
+            f"LeRobot's writer saved {len(captured)} episodes of {len(episodes)} into {root}: the "
+            "installed LeRobot saves episodes otherwise than roboframes expects"
+        )
+    return captured
+
+
+def _lerobot_io() -> tuple[Any, Any, Any]:
+    """LeRobot's ``aggregate_datasets``, ``compute_episode_stats`` / ``aggregate_stats`` and
+    ``write_stats`` (in ``datasets.utils`` in 0.4.x, ``datasets.io_utils`` in 0.6.x)."""
+    from lerobot.datasets import compute_stats
+    from lerobot.datasets.aggregate import aggregate_datasets
+
+    try:
+        from lerobot.datasets.io_utils import write_stats  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from lerobot.datasets.utils import write_stats  # type: ignore[attr-defined,no-redef,unused-ignore]
+    return aggregate_datasets, compute_stats, write_stats
+
+
+def _convert_with_ray(
+    ds: Dataset, work: Path, create: dict[str, Any], batch_size: int, cb: Callable[[int, int], None] | None
+) -> Path:
+    """The writer path as Ray tasks (see :func:`convert`): shards under ``work/shards``, merged
+    into ``work/merged`` (returned) with the local run's statistics."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from . import ray as rray
+
+    aggregate_datasets, compute_stats, write_stats = _lerobot_io()
+    groups = rray._episode_groups(ds)  # noqa: SLF001
+    shards = [work / "shards" / f"shard-{k:05d}" for k in range(len(groups))]
+    (work / "shards").mkdir()
+    sizes = [sum(e.length for e in ds.reopen(episodes=g).episodes()) for g in groups]
+    total = sum(sizes)
+
+    def progress(done: int, n: int) -> None:
+        if cb is not None:
+            cb(sum(sizes[:done]) if done < n else total, total)
+
+    results = rray._run(  # noqa: SLF001
+        _write_shard, [(ds, g, str(root), create, batch_size) for g, root in zip(groups, shards, strict=True)], progress
+    )
+    merged = work / "merged"
+    repo_id = create["repo_id"]
+    from .synthetic import quiet_lerobot_writer
+
+    with quiet_lerobot_writer():
+        aggregate_datasets(
+            repo_ids=[f"{repo_id}-shard-{k}" for k in range(len(shards))],
+            aggr_repo_id=repo_id,
+            roots=shards,
+            aggr_root=merged,
+        )
+    # the episodes' statistics and stats.json as the local run makes them
+    tasks_table = pq.read_table(merged / "meta" / "tasks.parquet").to_pandas()
+    task_index = {str(t): int(i) for t, i in zip(tasks_table.index, tasks_table["task_index"], strict=True)}
+    per_episode = [ep for shard in results for ep in shard]
+    features = create["features"] | _bookkeeping_features(merged)
+    files = sorted((merged / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    tables = [pq.read_table(f) for f in files]
+    rows = [(t, r) for t in range(len(tables)) for r in range(tables[t].num_rows)]
+    if len(rows) != len(per_episode):
+        raise RuntimeError(f"merging the shards gave {len(rows)} episodes, the tasks wrote {len(per_episode)}")
+    stats_of: list[Any] = []
+    fixed: dict[tuple[int, str], list[Any]] = {}
+    for (t, r), (ep_stats, frame_tasks) in zip(rows, per_episode, strict=True):
+        row = {c: tables[t].column(c)[r].as_py() for c in ("episode_index", "dataset_from_index", "length")}
+        ep, start, n = row["episode_index"], row["dataset_from_index"], row["length"]
+        if ep != len(stats_of) or len(frame_tasks) != n:
+            raise RuntimeError(
+                f"merging the shards put episode {ep} ({n} frames) at position {len(stats_of)}, where the "
+                f"shards wrote an episode of {len(frame_tasks)} frames"
+            )
+        buffer = {
+            "index": np.arange(start, start + n),
+            "episode_index": np.full((n,), ep),
+            "task_index": np.array([task_index[x] for x in frame_tasks]),
+        }
+        renumbered = compute_stats.compute_episode_stats(
+            {k: buffer[k] for k in RENUMBERED}, {k: features[k] for k in RENUMBERED}
+        )
+        ep_stats = {**ep_stats, **renumbered}
+        stats_of.append(ep_stats)
+        for key in RENUMBERED:
+            for name, value in ep_stats[key].items():
+                fixed.setdefault((t, f"stats/{key}/{name}"), []).append(np.asarray(value).tolist())
+    for t, (path, table) in enumerate(zip(files, tables, strict=True)):
+        for (tt, column), values in fixed.items():
+            if tt != t or column not in table.column_names:
+                continue
+            i = table.schema.get_field_index(column)
+            table = table.set_column(i, column, pa.array(values, type=table.schema.field(column).type))
+        pq.write_table(table, path)
+    stats = None
+    for ep_stats in stats_of:
+        stats = ep_stats if stats is None else compute_stats.aggregate_stats([stats, ep_stats])
+    if stats is not None:
+        write_stats(stats, merged)
+    return merged
+
+
+def _bookkeeping_features(root: Path) -> dict[str, dict[str, Any]]:
+    """The features of LeRobot's bookkeeping columns, as its writer declared them at ``root``."""
+    info = json.loads((root / "meta" / "info.json").read_text())
+    return {k: v for k, v in info["features"].items() if k in BOOKKEEPING}
 
 
 def _v21_converter() -> Any:
