@@ -59,7 +59,7 @@ def test_missing_info(broken: Path) -> None:
         (lambda d: "{not json", "not valid JSON"),
         (lambda d: json.dumps({k: v for k, v in d.items() if k != "features"}), "features"),
         (lambda d: json.dumps({**d, "fps": "fast"}), "fps"),
-        (lambda d: json.dumps({**d, "codebase_version": "v2.1"}), "v2.1"),
+        (lambda d: json.dumps({**d, "codebase_version": "v1.6"}), "v1.6"),
         (
             lambda d: json.dumps({**d, "features": {**d["features"], "x": {"dtype": "complex", "shape": [1]}}}),
             "'x'",
@@ -73,6 +73,15 @@ def test_malformed_info(broken: Path, mutate, needle: str) -> None:
         roboframes.Dataset(broken)
     assert needle in str(e.value)
     assert "info.json" in str(e.value)
+
+
+def test_v3_root_labelled_v21(broken: Path) -> None:
+    """A v3.0 root whose info.json says v2.1 is looked for in v2.1's files, and says so."""
+    p = broken / "meta" / "info.json"
+    p.write_text(json.dumps({**json.loads(p.read_text()), "codebase_version": "v2.1"}))
+    with pytest.raises(errors.DatasetNotFoundError) as e:
+        roboframes.Dataset(broken)
+    assert "episodes.jsonl" in str(e.value) and "v2.x" in str(e.value)
 
 
 def test_missing_data_column(broken: Path) -> None:

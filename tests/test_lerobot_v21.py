@@ -181,6 +181,12 @@ def test_drop_in_reads_v21(v21: Path, refs) -> None:
     assert list(meta.tasks.index) == ["pick the cube", "place the cube", "stack the blocks"]
     assert meta.get_task_index("stack the blocks") == 2
     assert len(meta.episodes) == 4 and meta.episodes[3]["dataset_from_index"] == 9
+    assert meta.episodes["tasks"] == [
+        ["pick the cube"],
+        ["place the cube"],
+        ["stack the blocks", "pick the cube"],
+        ["place the cube"],
+    ]
     assert meta.get_data_file_path(2) == Path("data/chunk-001/episode_000002.parquet")
     assert meta.get_video_file_path(3, "observation.images.top") == Path(
         "videos/chunk-001/observation.images.top/episode_000003.mp4"
@@ -300,6 +306,49 @@ def test_rows_are_found_by_place_as_lerobot03_does(v21: Path, tmp_path: Path) ->
     assert report.ok, report.findings
     warned = [f for f in report.findings if f.check == "index"]
     assert len(warned) == 1 and warned[0].episode == 1 and "should run from 6" in warned[0].message, warned
+    # LeRobot's converter would copy those values into a v3.0 dataset no reader can use: refused
+    pytest.importorskip("lerobot")
+    from roboframes.convert import convert
+
+    with pytest.raises(roboframes.errors.MetadataError, match="should run from 6"):
+        convert(root, tmp_path / "v30", progress=False)
+    assert not (tmp_path / "v30").exists() and not (tmp_path / "v30.partial").exists()
+
+
+def test_statistics_lines_as_lerobot03_reads_them(v21: Path, refs, tmp_path: Path) -> None:
+    """An episode's statistics listed twice count once, with the last line (LeRobot 0.3 keeps a
+    dict); ``validate`` says so, and says which episodes have none."""
+    root = copy_of(v21, tmp_path)
+    path = root / "meta/episodes_stats.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], *lines, ""]))  # episode 0 twice, the same numbers
+    got = roboframes.Dataset(root).read_stats()
+    assert got is not None
+    for key, st in refs["none"]["stats"].items():
+        for name, a in st.items():
+            np.testing.assert_array_equal(got[key][name], a, err_msg=f"{key} {name}")
+    found = [f for f in tools.validate(root).findings if f.check == "episodes_stats"]
+    assert [(f.severity, f.episode) for f in found] == [("warning", 0)] and "line 2" in found[0].message, found
+    path.write_text("\n".join(lines[:2]) + "\n")  # episodes 2 and 3 without statistics
+    found = [f for f in tools.validate(root).findings if f.check == "episodes_stats"]
+    assert len(found) == 1 and "2 episode(s) have no statistics (2, 3)" in found[0].message, found
+    # a statistic that is not a list is refused, naming the file, line and key
+    doc = json.loads(lines[0])
+    doc["stats"]["action"]["mean"] = 0.5
+    path.write_text(json.dumps(doc) + "\n")
+    with pytest.raises(roboframes.errors.MetadataError, match="line 1 .episode 0.: 'mean' has shape") as e:
+        roboframes.Dataset(root).read_stats()
+    assert e.value.key == "action" and str(e.value.path).endswith("episodes_stats.jsonl")
+
+
+def test_unlisted_data_file_is_named(v21: Path, tmp_path: Path) -> None:
+    """A data file no episode names: LeRobot 0.3 would read it too (shifting the rows after
+    it); ``validate`` names it, and ``convert`` refuses to copy it."""
+    root = copy_of(v21, tmp_path)
+    shutil.copy(root / "data/chunk-000/episode_000001.parquet", root / "data/chunk-001/episode_000007.parquet")
+    found = [f for f in tools.validate(root).findings if f.check == "data_file"]
+    assert len(found) == 1 and found[0].severity == "warning" and found[0].path.endswith("episode_000007.parquet")
+    assert len(roboframes.Dataset(root)) == 18
 
 
 def test_convert_v21_to_v30_read_equal_by_lerobot(v21: Path, refs, tmp_path: Path) -> None:

@@ -524,12 +524,12 @@ def test_an_episode_missing_from_meta_episodes_is_refused_not_left_out(copy) -> 
         info["total_episodes"] -= 1
         _write_info(root, info)
         ds = roboframes.Dataset(root)
-        with pytest.raises(MetadataError, match="belong to no episode of meta/episodes") as e:
+        with pytest.raises(MetadataError, match="belong to no episode of the episode table") as e:
             ds.get_batch(range(len(ds)))
         data = sorted(root.glob("data/*/*.parquet"))[0]
         assert str(data) in str(e.value) and f"{lost} of its" in str(e.value)
         found = [f for f in ds.validate().errors if f.check == "data_file"]
-        assert found and "belong to no episode of meta/episodes" in found[0].message
+        assert found and "belong to no episode of the episode table" in found[0].message
         shutil.rmtree(root)
 
 

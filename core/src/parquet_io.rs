@@ -35,7 +35,9 @@ pub fn list_parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
             source: e,
         })?;
         let p = entry.path();
-        if p.is_dir() {
+        // (a folder's own type, not a link's target: a link back up would recurse forever)
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
             out.extend(list_parquet_files(&p)?);
         } else if p.extension().is_some_and(|e| e == "parquet") {
             out.push(p);

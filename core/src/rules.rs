@@ -150,8 +150,8 @@ pub fn unclaimed_rows(file: &DataFile, claimed: u64) -> Option<Broken> {
             "data_file",
             Location::file(&file.path),
             format!(
-                "{} of its {} rows belong to no episode of meta/episodes (an episode missing \
-                 from the table?)",
+                "{} of its {} rows belong to no episode of the episode table (meta/episodes; an \
+                 episode missing from it?)",
                 file.file_rows - claimed,
                 file.file_rows
             ),
@@ -191,7 +191,7 @@ pub fn video_span(
             v.to_timestamp,
             e.length,
             if n < e.length {
-                ": the file's timeline does not match meta/episodes (frames missing or shifted: \
+                ": the file's timeline does not match the episode table (frames missing or shifted: \
                  a damaged or edited file?)"
             } else {
                 ""

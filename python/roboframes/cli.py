@@ -244,7 +244,7 @@ def _stats(args: argparse.Namespace) -> int:
         print(_dumps(_jsonable(stats)))
         return 0
     if not stats:
-        print(f"{ds.root}: no meta/stats.json (use --recompute)")
+        print(f"{ds.root}: no {_stats_file(ds)} (use --recompute)")
         return 0
 
     def fmt(v: Any) -> str:
@@ -263,7 +263,7 @@ def _stats(args: argparse.Namespace) -> int:
         ]
         for k, s in stats.items()
     ]
-    print(f"{ds.root}: {'recomputed from the data' if args.recompute else 'meta/stats.json'}")
+    print(f"{ds.root}: {'recomputed from the data' if args.recompute else _stats_file(ds)}")
     print(_table(rows, ["feature", "mean", "std", "min", "max", "count"]))
     return 0
 
@@ -396,6 +396,14 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
+
+
+def _stats_file(ds: Any) -> str:
+    """Where a dataset's recorded statistics are: ``meta/stats.json``, or a v2.1 root's
+    episodes' (aggregated)."""
+    if ds.codebase_version == "v2.1":
+        return "meta/episodes_stats.jsonl (aggregated as LeRobot 0.3 does)"
+    return "meta/stats.json"
 
 
 def _convert(args: argparse.Namespace) -> int:

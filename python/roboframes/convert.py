@@ -186,7 +186,7 @@ def convert(
             "differs or is missing); remove it or choose another destination"
         )
     if lossless:
-        return _convert_v21(ds, dst, record, progress)
+        return _convert_v21(ds, dst, record, progress, robot_type)
     if "task" not in {s.key for s in ds.output_specs()}:
         raise InvalidArgumentError(f"{ds.root} stores no task, and LeRobot's frames each need one: pass task='...'")
     features = lerobot_features(ds, use_videos)
@@ -297,6 +297,8 @@ def _write_shard(
 
     part = ds.reopen(episodes=episodes)
     captured: list[tuple[Any, list[str]]] = []
+    if Path(root).exists():
+        shutil.rmtree(root)  # a retried task's first attempt's (inside the marked work folder)
     with quiet_lerobot_writer():
         writer = _create_writer(Path(root), create)
         meta = writer.meta
@@ -353,12 +355,12 @@ def _convert_with_ray(
     groups = rray._episode_groups(ds)  # noqa: SLF001
     shards = [work / "shards" / f"shard-{k:05d}" for k in range(len(groups))]
     (work / "shards").mkdir()
-    sizes = [sum(e.length for e in ds.reopen(episodes=g).episodes()) for g in groups]
-    total = sum(sizes)
+    total = len(ds)
 
     def progress(done: int, n: int) -> None:
+        # (tasks of about equal item counts: frames in proportion to the tasks finished)
         if cb is not None:
-            cb(sum(sizes[:done]) if done < n else total, total)
+            cb(total * done // n, total)
 
     results = rray._run(  # noqa: SLF001
         _write_shard, [(ds, g, str(root), create, batch_size) for g, root in zip(groups, shards, strict=True)], progress
@@ -446,15 +448,39 @@ def _v21_converter() -> Any:
 
 
 def _convert_v21(
-    ds: Dataset, dst: Path, record: dict[str, Any], progress: bool | Callable[[int, int], None] | None
+    ds: Dataset,
+    dst: Path,
+    record: dict[str, Any],
+    progress: bool | Callable[[int, int], None] | None,
+    robot_type: str | None,
 ) -> Path:
     """Converts the local v2.1 root of ``ds`` into ``dst`` with LeRobot's own converter's steps
     (info, tasks, data files, video files concatenated without re-encoding, episode metadata
     with the episodes' statistics), written into ``DST.partial`` and renamed when the result
-    holds the source's episodes and frames."""
-    from .synthetic import quiet_lerobot_writer
-    from .tools import _progress
+    holds the source's episodes and frames. ``robot_type``, when given, replaces the source's
+    in ``info.json`` (a v3.0 ``info.json`` holds no ``repo_id``).
 
+    The root is validated first (its tables, not its frames): LeRobot's converter copies the
+    stored values, so a root whose tables disagree with its metadata, whose ``index`` is not
+    where its rows lie, or whose episodes lack statistics would give a v3.0 dataset that
+    cannot be read right; such a root is refused, naming what is wrong."""
+    from .synthetic import quiet_lerobot_writer
+    from .tools import _progress, validate
+
+    report = validate(ds.root, decode="none", progress=False)
+    blocking = [
+        f for f in report.findings if f.severity == "error" or f.check in ("index", "episode_index", "episodes_stats", "data_file")
+    ]
+    if blocking:
+        listed = "; ".join(str(f) for f in blocking[:5])
+        more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
+        raise MetadataError(
+            f"{ds.root} cannot be copied into v3.0 as it is (LeRobot's converter copies the stored "
+            f"values): {listed}{more}. `roboframes validate` lists every problem; converting a "
+            "selection (episodes=[...], every episode for all of them) decodes and re-encodes "
+            "through LeRobot's writer instead, which renumbers the rows",
+            path=str(ds.root),
+        )
     conv = _v21_converter()
     partial = dst.with_name(dst.name + ".partial")
     if partial.exists() or partial.is_symlink():
@@ -480,6 +506,11 @@ def _convert_v21(
                 cb(total // 2, total)
             videos_meta = conv.convert_videos(src, partial, video_mb)
             conv.convert_episodes_metadata(src, partial, episodes_meta, videos_meta)
+        if robot_type is not None:
+            info_path = partial / "meta" / "info.json"
+            info = json.loads(info_path.read_text())
+            info["robot_type"] = robot_type
+            info_path.write_text(json.dumps(info, indent=4))
         if cb is not None:
             cb(total, total)
     finally:
@@ -492,7 +523,8 @@ def _convert_v21(
     if got != want or len(out) != total:
         raise MetadataError(
             f"converting {src}: LeRobot's converter wrote {len(got)} episodes of {len(out)} frames into "
-            f"{partial}, the source holds {len(want)} of {total}; {partial} is kept for inspection"
+            f"{partial}, the source holds {len(want)} of {total}; {partial} is left as it is (the next "
+            "conversion into DST removes it)"
         )
     (partial / "meta" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     partial.rename(dst)

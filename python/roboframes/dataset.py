@@ -103,18 +103,21 @@ class CameraKeys:
         return feature_keys(self.features, "language")
 
 
-def parse_stats(text: str | None, root: str | Path) -> dict[str, Any] | None:
+def parse_stats(
+    text: str | None, root: str | Path, path: str | Path | None = None, context: str = ""
+) -> dict[str, Any] | None:
     """``meta/stats.json`` as LeRobot reads it: Python's ``json`` (``NaN`` and ``Infinity``
     allowed), every leaf a NumPy array. None when the dataset has no stats. A file that is not
     that shape (invalid JSON, nesting deeper than LeRobot's, ragged lists, non-numbers) is a
-    ``MetadataError`` naming the file and the key."""
+    ``MetadataError`` naming the file (``path``, by default the root's ``meta/stats.json``)
+    and the key, its message led by ``context`` (where in the file)."""
     if text is None:
         return None
-    path = remote.join(root, "meta", "stats.json")
+    path = remote.join(root, "meta", "stats.json") if path is None else path
 
     def bad(msg: str, key: str | None = None) -> MetadataError:
         where = f", key '{key}'" if key else ""
-        return MetadataError(f"file '{path}'{where}: invalid metadata: {msg}", path=str(path), key=key)
+        return MetadataError(f"file '{path}'{where}: invalid metadata: {context}{msg}", path=str(path), key=key)
 
     try:
         stats = json.loads(text)
@@ -148,9 +151,10 @@ def aggregate_episodes_stats(text: str, root: str | Path) -> dict[str, Any] | No
     ``meta/episodes_stats.jsonl`` (``{"episode_index", "stats"}``, in episode order) parsed as
     ``stats.json`` is (:func:`parse_stats`), then LeRobot's ``aggregate_stats``: min of mins,
     max of maxes, count-weighted mean, and the parallel variance. None when no episode has
-    statistics; a line that cannot be read is a ``MetadataError`` naming the file and line."""
+    statistics; a line that cannot be read is a ``MetadataError`` naming the file and line. An
+    episode with two lines counts once, with its last (LeRobot 0.3 keeps them in a dict)."""
     path = remote.join(root, "meta", "episodes_stats.jsonl")
-    rows: list[tuple[int, dict[str, Any]]] = []
+    rows: dict[int, dict[str, Any]] = {}  # (an episode listed twice: the last line, as LeRobot 0.3)
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -163,17 +167,21 @@ def aggregate_episodes_stats(text: str, root: str | Path) -> dict[str, Any] | No
             raise MetadataError(
                 f"file '{path}': line {n}: not an object with an integer 'episode_index' and 'stats'", path=str(path)
             )
-        try:
-            stats = parse_stats(json.dumps(doc["stats"]), root)
-        except MetadataError as e:
-            raise MetadataError(
-                f"file '{path}': line {n} (episode {episode}): {e}", path=str(path), key=e.key
-            ) from None
-        rows.append((episode, stats or {}))
-    rows.sort(key=lambda r: r[0])
-    per_key: dict[str, list[dict[str, Any]]] = {}
-    for _, stats in rows:
+        context = f"line {n} (episode {episode}): "
+        stats = parse_stats(json.dumps(doc["stats"]), root, path, context) or {}
         for key, st in stats.items():
+            for name, arr in st.items():
+                if arr.ndim < 1 or (name == "count" and arr.shape != (1,)):
+                    raise MetadataError(
+                        f"file '{path}', key '{key}': invalid metadata: {context}'{name}' has shape "
+                        f"{arr.shape}; LeRobot's per-episode statistics are lists ('count' one number)",
+                        path=str(path),
+                        key=key,
+                    )
+        rows[episode] = stats
+    per_key: dict[str, list[dict[str, Any]]] = {}
+    for episode in sorted(rows):
+        for key, st in rows[episode].items():
             per_key.setdefault(key, []).append(st)
     out: dict[str, Any] = {}
     for key, parts in per_key.items():
@@ -209,7 +217,12 @@ def recorded_stats(ds: Dataset) -> dict[str, Any] | None:
         where = remote.join(ds.root, "meta", "episodes_stats.jsonl")
         if not remote.file_exists(where):
             return None
-        return aggregate_episodes_stats(remote.read_bytes(where).decode("utf-8", "replace"), ds.root)
+        data = remote.read_bytes(where)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MetadataError(f"file '{where}': invalid metadata: not UTF-8 text ({e})", path=str(where)) from None
+        return aggregate_episodes_stats(text, ds.root)
     return parse_stats(ds._native.stats_json(), ds.root)  # noqa: SLF001
 
 
@@ -277,7 +290,8 @@ class Stats(dict[str, Any]):
 
 
 class Dataset(CameraKeys):
-    """A LeRobot v3.0 dataset read by the roboframes core.
+    """A LeRobot v3.0 dataset (or v2.1/v2.0, or an HDF5, RLDS or MCAP source) read by the
+    roboframes core.
 
     Items carry LeRobot's keys in LeRobot's order: video camera keys, then the parquet
     features (image features included), then ``{key}_is_pad`` for every key with deltas, then
@@ -601,7 +615,8 @@ class Dataset(CameraKeys):
 
     @property
     def tasks(self) -> dict[int, str]:
-        """``{task_index: task}``, in the row order of ``meta/tasks.parquet``."""
+        """``{task_index: task}``, in the row order of ``meta/tasks.parquet`` (v2.x:
+        ``meta/tasks.jsonl``)."""
         return self._native.tasks()
 
     @property
@@ -628,7 +643,8 @@ class Dataset(CameraKeys):
 
     @functools.cached_property
     def stats(self) -> Stats:
-        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent), depth maps'
+        """``meta/stats.json`` as ``{feature: {stat: ndarray}}`` (empty when absent; a v2.1 root's
+        episodes' statistics aggregated as LeRobot 0.3 does, :func:`recorded_stats`), depth maps'
         in ``depth_output_unit``.
 
         Parsed once; a plain mutable dict, so normalisation code may edit it in place. Calling

@@ -43,7 +43,7 @@ impl Dataset {
         if !crate::store::exists(&path)? {
             return Err(Error::NotFound {
                 at: Location::file(&path).with_episode(ep.episode_index),
-                detail: "data file listed in meta/episodes is missing".into(),
+                detail: "data file listed in the episode table is missing".into(),
             });
         }
         let feats: Vec<_> = self

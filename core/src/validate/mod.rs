@@ -17,7 +17,10 @@ mod source;
 mod tables;
 mod videos;
 
-use tables::{check_data_file, check_episode_table, check_stats};
+use tables::{
+    check_data_file, check_episode_table, check_stats, check_stats_coverage,
+    check_unlisted_data_files,
+};
 use videos::{check_video_file, decode_checks};
 
 /// How bad a finding is (the rules' own severity).
@@ -222,7 +225,7 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
             None
         }
     };
-    check_stats(root, &info, once);
+    let stats_lines = check_stats(root, &info, once);
     let video_keys = info.video_keys();
     let rows = match meta::read_episode_rows(root, &info) {
         Ok(e) => e,
@@ -237,6 +240,10 @@ pub fn validate(root: &Path, opts: &ValidateOptions, progress: &Progress) -> Rep
         .fold(0u64, |n, (e, _)| n.saturating_add(e.length.max(0) as u64));
     let all: Vec<Episode> = rows.iter().map(|(e, _)| e.clone()).collect();
     check_episode_table(root, &info, &all, tasks.as_ref(), once);
+    if let Some(lines) = &stats_lines {
+        check_stats_coverage(root, lines, &all, once);
+    }
+    check_unlisted_data_files(root, &info, &all, once);
     // each bad row is reported; the file checks below look only at the sound ones
     let mut episodes: Vec<Episode> = Vec::with_capacity(rows.len());
     // data files holding a bad row: their rows are not all accounted for by sound episodes, so

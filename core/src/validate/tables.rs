@@ -146,11 +146,72 @@ fn json_shape(v: &Value) -> Option<Vec<usize>> {
 }
 
 /// `meta/stats.json` (v2.1: each episode's statistics in `meta/episodes_stats.jsonl`): every
-/// statistic's shape against its feature.
-pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) {
+/// statistic's shape against its feature. For v2.1, returns the episode of each line (with
+/// its line number), for [`check_stats_coverage`].
+pub(super) fn check_stats(root: &Path, info: &Info, sink: &Sink) -> Option<Vec<(i64, usize)>> {
     if info.legacy.is_some_and(|l| l.episodes_stats) {
         return check_episodes_stats(root, info, sink);
     }
+    check_stats_json(root, info, sink);
+    None
+}
+
+/// A v2.1 root's `meta/episodes_stats.jsonl` against the episode table: an episode without a
+/// line is a warning (LeRobot 0.3 aggregates what there is, and its converter to v3.0 fails),
+/// as is an episode with two (LeRobot 0.3 keeps the last, as roboframes does) or a line of an
+/// episode the table does not list.
+pub(super) fn check_stats_coverage(
+    root: &Path,
+    lines: &[(i64, usize)],
+    episodes: &[Episode],
+    sink: &Sink,
+) {
+    let path = root.join("meta/episodes_stats.jsonl");
+    let listed: HashSet<i64> = episodes.iter().map(|e| e.episode_index).collect();
+    let mut first_line: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for &(ep, line) in lines {
+        let at = || Location::file(&path).with_episode(ep);
+        if let Some(before) = first_line.insert(ep, line) {
+            sink.warning(
+                "episodes_stats",
+                at(),
+                format!(
+                    "line {line}: episode {ep} has statistics on line {before} too; the last line is \
+                     used, as LeRobot 0.3 does"
+                ),
+            );
+        } else if !listed.contains(&ep) {
+            sink.warning(
+                "episodes_stats",
+                at(),
+                format!(
+                    "line {line}: statistics of an episode that meta/episodes.jsonl does not list"
+                ),
+            );
+        }
+    }
+    let mut without: Vec<i64> = listed
+        .into_iter()
+        .filter(|e| !first_line.contains_key(e))
+        .collect();
+    without.sort_unstable();
+    if let Some(&first) = without.first() {
+        let shown: Vec<String> = without.iter().take(10).map(|e| e.to_string()).collect();
+        sink.warning(
+            "episodes_stats",
+            Location::file(&path).with_episode(first),
+            format!(
+                "{} episode(s) have no statistics ({}{}): the dataset's statistics leave them out, \
+                 and LeRobot's converter to v3.0 needs them",
+                without.len(),
+                shown.join(", "),
+                if without.len() > 10 { ", ..." } else { "" }
+            ),
+        );
+    }
+}
+
+fn check_stats_json(root: &Path, info: &Info, sink: &Sink) {
     let path = root.join("meta/stats.json");
     let text = match meta::read_stats(root) {
         Ok(Some(t)) => t,
@@ -189,24 +250,38 @@ fn lenient(text: &str) -> String {
 
 /// A v2.1 root's `meta/episodes_stats.jsonl`: a line per episode, each episode's statistics
 /// checked as `stats.json`'s are (LeRobot 0.3 aggregates them into the dataset's at load).
-fn check_episodes_stats(root: &Path, info: &Info, sink: &Sink) {
+fn check_episodes_stats(root: &Path, info: &Info, sink: &Sink) -> Option<Vec<(i64, usize)>> {
     let path = root.join("meta/episodes_stats.jsonl");
     let text = match crate::store::exists(&path).and_then(|there| {
         there
             .then(|| crate::store::read(&path, meta::MAX_JSONL_BYTES))
             .transpose()
     }) {
-        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(Some(bytes)) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.error(
+                    "stats",
+                    Location::file(&path),
+                    format!("not UTF-8 text: {e}"),
+                );
+                return None;
+            }
+        },
         Ok(None) => {
             sink.warning(
                 "stats",
                 Location::file(&path),
                 "no meta/episodes_stats.jsonl: normalisation needs recomputed statistics",
             );
-            return;
+            return None;
         }
-        Err(e) => return sink.failed("stats", &e, Location::file(&path)),
+        Err(e) => {
+            sink.failed("stats", &e, Location::file(&path));
+            return None;
+        }
     };
+    let mut lines = Vec::new();
     let mut first = true;
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -233,13 +308,15 @@ fn check_episodes_stats(root: &Path, info: &Info, sink: &Sink) {
             sink.error("stats", at(), format!("{what}no 'stats' object"));
             continue;
         };
-        if episode.is_none() {
-            sink.error("stats", at(), format!("{what}no integer 'episode_index'"));
+        match episode {
+            Some(e) => lines.push((e, n + 1)),
+            None => sink.error("stats", at(), format!("{what}no integer 'episode_index'")),
         }
         // (a feature without statistics is said once, not per episode)
         check_stats_doc(stats, &path, &what, info, sink, first);
         first = false;
     }
+    Some(lines)
 }
 
 /// One statistics document (`{feature: {stat: values}}`) of `path`; `what` prefixes messages
@@ -345,6 +422,38 @@ fn check_legacy_index(df: &DataFile, place: i64, eps: &[&Episode], sink: &Sink) 
                  does, and 'index' is returned as stored",
                 first.map_or("no value".into(), |v| v.to_string())
             ),
+        );
+    }
+}
+
+/// A local v2.x root's parquet files under `data/` that no episode of `meta/episodes.jsonl`
+/// names: LeRobot 0.3 reads every file there (`load_dataset(data_dir=...)`), so its rows would
+/// shift every later episode's there; roboframes reads the listed episodes only. A warning each.
+pub(super) fn check_unlisted_data_files(
+    root: &Path,
+    info: &Info,
+    episodes: &[Episode],
+    sink: &Sink,
+) {
+    if info.legacy.is_none() || crate::store::is_url(&root.to_string_lossy()) {
+        return;
+    }
+    let listed: HashSet<std::path::PathBuf> = episodes
+        .iter()
+        .filter_map(|e| {
+            meta::data_file_path(root, info, e.data_chunk_index, e.data_file_index).ok()
+        })
+        .collect();
+    let Ok(files) = crate::parquet_io::list_parquet_files(&root.join("data")) else {
+        return; // (no data folder: each episode's missing file is reported)
+    };
+    for f in files.into_iter().filter(|f| !listed.contains(f)) {
+        sink.warning(
+            "data_file",
+            Location::file(&f),
+            "a data file no episode of meta/episodes.jsonl names: LeRobot 0.3 reads every file \
+             under data/ (so its rows shift every later episode's there); roboframes reads the \
+             listed episodes only",
         );
     }
 }
@@ -494,7 +603,14 @@ pub(super) fn check_data_file(
             sink.error(
                 "task_index",
                 at("task_index"),
-                format!("task_index {v:?} name(s) no task of meta/tasks.parquet"),
+                format!(
+                    "task_index {v:?} name(s) no task of {}",
+                    if info.legacy.is_some() {
+                        "meta/tasks.jsonl"
+                    } else {
+                        "meta/tasks.parquet"
+                    }
+                ),
             );
         }
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -129,6 +130,22 @@ def read_table(location: str | Path) -> Any:
         raise ParquetError(f"file '{location}': cannot read parquet: {e}", path=str(location)) from None
 
 
+def _jsonl_tasks(location: str | Path) -> dict[int, list[str]]:
+    """``{episode_index: tasks}`` of a v2.x root's ``meta/episodes.jsonl`` (the core has read
+    and checked its episodes and lengths; an episode's ``tasks`` that is not a list of strings
+    is a ``MetadataError`` naming the file and line)."""
+    out: dict[int, list[str]] = {}
+    for n, line in enumerate(remote.read_bytes(location).decode("utf-8", "strict").splitlines(), 1):
+        if not line.strip():
+            continue
+        doc = json.loads(line)
+        tasks = doc.get("tasks", [])
+        if not (isinstance(tasks, list) and all(isinstance(t, str) for t in tasks)):
+            raise MetadataError(f"file '{location}': line {n}: 'tasks' is not a list of strings", path=str(location))
+        out[int(doc["episode_index"])] = tasks
+    return out
+
+
 class EpisodeTable:
     """``meta.episodes``: one row per episode (every column of ``meta/episodes`` except the
     ``stats/*`` ones, as LeRobot loads it), with the access patterns LeRobot's code uses:
@@ -147,7 +164,11 @@ class EpisodeTable:
 
         if self._rows is not None:
             rows = self._rows()
-            return {c: [r[c] for r in rows] for c in (rows[0] if rows else {})}
+            columns = {c: [r[c] for r in rows] for c in (rows[0] if rows else {})}
+            # each episode's tasks, as meta/episodes.jsonl lists them (LeRobot's `tasks` column)
+            tasks = _jsonl_tasks(remote.join(self._root, "meta", "episodes.jsonl"))
+            episodes = columns.pop("episode_index", [])
+            return {"episode_index": episodes, "tasks": [tasks.get(int(e), []) for e in episodes], **columns}
 
         folder = remote.join(self._root, "meta", "episodes")
         paths = _native.episode_files(str(self._root))
