@@ -55,12 +55,14 @@ in_root() {
     home="/tmp/roboframes-lerobot06-home-$RUN_UID"
   fi
   # the host's settings for reaching the package registries (CA bundles, proxies, indexes), when
-  # set: the root holds a copy of the host's CA bundle at the same path
+  # set: the root holds a copy of the host's CA bundle at the same path; and the v2.1 fixture
+  # LeRobot 0.3.3 wrote on the host (scripts/test.sh), for the 0.6 suite
   local pass=()
   local v
   for v in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CERT PIP_INDEX_URL \
     PIP_EXTRA_INDEX_URL PIP_DEFAULT_TIMEOUT UV_INDEX_URL UV_DEFAULT_INDEX UV_EXTRA_INDEX_URL \
-    UV_NATIVE_TLS HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+    UV_NATIVE_TLS HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy \
+    ROBOFRAMES_V21_FIXTURE; do
     if [ -n "${!v:-}" ]; then pass+=("$v=${!v}"); fi
   done
   $SUDO unshare --mount --propagation private -- bash -euo pipefail -c '

@@ -101,5 +101,13 @@ export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 # .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
 echo "[test] the core's Rust tests against FFmpeg 7.1 (scripts/lerobot06.sh)"
 bash scripts/lerobot06.sh cargo test -q --release -p roboframes-core --features testing
+# a v2.1 dataset by LeRobot 0.3.3's writer, and its LeRobot 0.3.3 items, for the 0.6 suite to read
+# with the 0.6 drop-in and to convert with LeRobot 0.6's converter (the root has no LeRobot 0.3)
+V21="$ROOT/target/v21-fixture"
+rm -rf "$V21" && mkdir -p "$V21"
+SVT_LOG=1 "$ROBOFRAMES_LEROBOT03_PYTHON" tests/lerobot03_fixture.py write "$V21/ds" --chunks-size 2 >/dev/null 2>&1
+SVT_LOG=1 "$ROBOFRAMES_LEROBOT03_PYTHON" tests/lerobot03_fixture.py items "$V21/ds" "$V21/items.pkl" \
+  --delta '{"action": [0.0, 0.1, 0.2], "observation.images.top": [-0.1, 0.0]}' >/dev/null 2>&1
+export ROBOFRAMES_V21_FIXTURE="$V21"
 echo "[test] the LeRobot 0.6 suite (scripts/lerobot06.sh: Python 3.13, FFmpeg 7.1, lerobot 0.6)"
 bash scripts/lerobot06.sh python -m pytest -q tests/lerobot06 "$@"

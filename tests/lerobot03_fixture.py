@@ -3,8 +3,9 @@ imports roboframes: it writes LeRobot v2.1 datasets with LeRobot 0.3.3's own wri
 the items of LeRobot 0.3.3's ``LeRobotDataset`` on them, the reference of roboframes' v2.1
 reader (``tests/test_lerobot_v21.py``).
 
-    python lerobot03_fixture.py write ROOT [--lengths 6,1,2,9] [--chunks-size N] [--no-videos]
+    python lerobot03_fixture.py write ROOT [--lengths 6,1,2,9] [--chunks-size N] [--no-videos] [--scale K]
     python lerobot03_fixture.py items ROOT OUT.pkl [--delta JSON] [--episodes 0,1] [--indices 0,3]
+    python lerobot03_fixture.py time ROOT --indices 5,2,... [--delta JSON]   (benches/v21_read.py)
 
 ``items`` writes a pickle ``{"len": n, "items": {index: {key: ndarray | str}}}`` (tensors as
 NumPy arrays).
@@ -28,7 +29,11 @@ IMAGE = ("observation.images.still", 24, 40)
 TASKS = ("pick the cube", "place the cube", "stack the blocks")
 
 
-def features(videos: bool) -> dict[str, dict[str, Any]]:
+def cameras(scale: int) -> tuple[tuple[str, int, int], ...]:
+    return tuple((name, h * scale, w * scale) for name, h, w in CAMERAS)
+
+
+def features(videos: bool, scale: int = 1) -> dict[str, dict[str, Any]]:
     feats: dict[str, dict[str, Any]] = {
         "observation.state": {"dtype": "float32", "shape": (6,), "names": [f"j{i}" for i in range(6)]},
         "action": {"dtype": "float32", "shape": (4,), "names": [f"a{i}" for i in range(4)]},
@@ -38,7 +43,7 @@ def features(videos: bool) -> dict[str, dict[str, Any]]:
         "next.done": {"dtype": "bool", "shape": (1,), "names": None},
     }
     if videos:
-        for name, h, w in CAMERAS:
+        for name, h, w in cameras(scale):
             feats[name] = {"dtype": "video", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
     name, h, w = IMAGE
     feats[name] = {"dtype": "image", "shape": (h, w, 3), "names": ["height", "width", "channels"]}
@@ -59,10 +64,10 @@ def frame_image(h: int, w: int, t: int, seed: int) -> np.ndarray:
     return img
 
 
-def write(root: Path, lengths: list[int], chunks_size: int | None, videos: bool) -> None:
+def write(root: Path, lengths: list[int], chunks_size: int | None, videos: bool, scale: int = 1) -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    feats = features(videos)
+    feats = features(videos, scale)
     ds = LeRobotDataset.create(
         repo_id="roboframes/v21-fixture",
         fps=10,
@@ -87,7 +92,7 @@ def write(root: Path, lengths: list[int], chunks_size: int | None, videos: bool)
                 "next.done": np.array([t == n - 1]),
             }
             if videos:
-                for ci, (name, h, w) in enumerate(CAMERAS):
+                for ci, (name, h, w) in enumerate(cameras(scale)):
                     frame[name] = frame_image(h, w, g, ci + 1)
             name, h, w = IMAGE
             frame[name] = frame_image(h, w, g, 9)
@@ -123,6 +128,23 @@ def items(
         pickle.dump(dump, f)
 
 
+def time_items(root: Path, delta: dict[str, list[float]] | None, indices: list[int]) -> None:
+    """Prints ``{"items_per_s", "items", "seconds"}``: LeRobot 0.3.3's ``ds[i]`` over
+    ``indices`` in order, after a warm-up of its first 3."""
+    import time
+
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset("roboframes/v21-fixture", root=root, delta_timestamps=delta)
+    for i in indices[:3]:
+        ds[i]
+    t = time.perf_counter()
+    for i in indices:
+        ds[i]
+    s = time.perf_counter() - t
+    print(json.dumps({"items_per_s": len(indices) / s, "items": len(indices), "seconds": s}))
+
+
 def main() -> int:
     os.environ.setdefault("SVT_LOG", "1")
     logging.getLogger().setLevel(logging.WARNING)
@@ -133,6 +155,11 @@ def main() -> int:
     w.add_argument("--lengths", default="6,1,2,9")
     w.add_argument("--chunks-size", type=int, default=None)
     w.add_argument("--no-videos", action="store_true")
+    w.add_argument("--scale", type=int, default=1)
+    tm = sub.add_parser("time")
+    tm.add_argument("root", type=Path)
+    tm.add_argument("--indices", required=True)
+    tm.add_argument("--delta", default=None)
     it = sub.add_parser("items")
     it.add_argument("root", type=Path)
     it.add_argument("out", type=Path)
@@ -141,7 +168,9 @@ def main() -> int:
     it.add_argument("--indices", default=None)
     a = p.parse_args()
     if a.cmd == "write":
-        write(a.root, [int(x) for x in a.lengths.split(",")], a.chunks_size, not a.no_videos)
+        write(a.root, [int(x) for x in a.lengths.split(",")], a.chunks_size, not a.no_videos, a.scale)
+    elif a.cmd == "time":
+        time_items(a.root, None if a.delta is None else json.loads(a.delta), [int(x) for x in a.indices.split(",")])
     else:
         ints = lambda s: None if s is None else [int(x) for x in s.split(",")]  # noqa: E731
         items(a.root, a.out, None if a.delta is None else json.loads(a.delta), ints(a.episodes), ints(a.indices))

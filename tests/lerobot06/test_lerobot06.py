@@ -627,3 +627,58 @@ def test_convert_writes_with_the_06_writer(dataset06: Callable[[str], Path], tmp
         assert a["task"] == b["task"]
         for k in ("observation.state", "action"):
             np.testing.assert_array_equal(a[k].numpy(), b[k])
+
+
+def v21_fixture() -> Path:
+    """The v2.1 dataset LeRobot 0.3.3 wrote on the host (``scripts/test.sh`` sets
+    ``ROBOFRAMES_V21_FIXTURE``: ``ds/`` and ``items.pkl``, its LeRobot 0.3.3 items)."""
+    where = os.environ.get("ROBOFRAMES_V21_FIXTURE")
+    if not where:
+        pytest.skip("scripts/test.sh writes the v2.1 fixture with LeRobot 0.3.3 on the host")
+    return Path(where)
+
+
+V21_DELTA = {"action": [0.0, 0.1, 0.2], "observation.images.top": [-0.1, 0.0]}
+
+
+def assert_items_equal_v21(ref: dict[str, Any], ours: dict[str, Any], where: str) -> None:
+    assert list(ref) == list(ours), where
+    for k, a in ref.items():
+        b = ours[k]
+        if isinstance(a, str):
+            assert a == b, (where, k)
+            continue
+        b = b.numpy()
+        assert a.dtype == b.dtype and a.shape == b.shape, (where, k, a.dtype, b.dtype, a.shape, b.shape)
+        np.testing.assert_array_equal(a, b, err_msg=f"{where} {k}")
+
+
+def test_v21_root_with_the_06_drop_in(tmp_path: Path) -> None:
+    """A LeRobot v2.1 root through the 0.6 drop-in: LeRobot 0.3.3's items, frames included."""
+    fixture = v21_fixture()
+    with open(fixture / "items.pkl", "rb") as f:
+        ref = pickle.load(f)
+    ds = rt.LeRobotDataset("roboframes/v21", root=fixture / "ds", delta_timestamps=V21_DELTA)
+    assert len(ds) == ref["len"]
+    for i in range(len(ds)):
+        assert_items_equal_v21(ref["items"][i], ds[i], f"v21[{i}]")
+    assert list(ds.meta.tasks.index) == ["pick the cube", "place the cube", "stack the blocks"]
+    np.testing.assert_array_equal(ds.meta.stats["action"]["mean"], ref["stats"]["action"]["mean"])
+
+
+def test_v21_converted_by_lerobot06s_converter(tmp_path: Path) -> None:
+    """``roboframes convert`` of a v2.1 root runs LeRobot 0.6's converter steps (streams copied):
+    LeRobot 0.6's reader gives LeRobot 0.3.3's items of the source."""
+    from roboframes.convert import convert
+
+    fixture = v21_fixture()
+    with open(fixture / "items.pkl", "rb") as f:
+        ref = pickle.load(f)
+    src = tmp_path / "v21"
+    shutil.copytree(fixture / "ds", src)
+    out = convert(src, tmp_path / "v30", progress=False)
+    assert json.loads((out / "meta/roboframes_convert.json").read_text())["method"] == "lerobot-v21-to-v30"
+    theirs = LeRobotDS("roboframes/v30", root=out, delta_timestamps=V21_DELTA)
+    assert len(theirs) == ref["len"]
+    for i in range(len(theirs)):
+        assert_items_equal_v21(ref["items"][i], theirs[i], f"converted[{i}]")

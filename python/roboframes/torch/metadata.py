@@ -264,6 +264,9 @@ class _Metadata(CameraKeys):
     def tasks(self) -> Any:
         """``meta/tasks.parquet`` as LeRobot reads it: a DataFrame indexed by task string (a v2.x
         root's ``meta/tasks.jsonl`` in that shape)."""
+        return self._tasks_table()
+
+    def _tasks_table(self) -> Any:
         if self._legacy_tasks is not None:
             import pandas as pd
 
@@ -580,7 +583,7 @@ class LeRobotDatasetMetadata06(_Metadata):
     def tasks(self) -> Any:
         """``meta/tasks.parquet`` as LeRobot 0.6 reads it: a DataFrame indexed by task string
         (an index named ``task``)."""
-        tasks = read_table(remote.join(self.root, "meta", "tasks.parquet")).to_pandas()
+        tasks = self._tasks_table()
         tasks.index.name = "task"
         return tasks
 
