@@ -469,7 +469,9 @@ def _convert_v21(
 
     report = validate(ds.root, decode="none", progress=False)
     blocking = [
-        f for f in report.findings if f.severity == "error" or f.check in ("index", "episode_index", "episodes_stats", "data_file")
+        f
+        for f in report.findings
+        if f.severity == "error" or f.check in ("index", "episode_index", "episodes_stats", "data_file")
     ]
     if blocking:
         listed = "; ".join(str(f) for f in blocking[:5])
