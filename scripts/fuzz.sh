@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-30}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(info_json episodes_table data_table mp4_index rlds_shard mcap_file)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(info_json episodes_table v2_meta data_table mp4_index rlds_shard mcap_file)
 OUT="${FUZZ_OUT:-target/fuzz-out}"
 
 AFL_VERSION=0.18.2

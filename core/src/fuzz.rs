@@ -1,5 +1,6 @@
 //! Fuzz targets for the parsers that read bytes from disk (feature `testing`): `info.json` and
-//! its path templates, the episode table, a data table and the mp4 frame index. Each target
+//! its path templates, the episode table (v3.0's parquet, and a v2.x root's `.jsonl` files), a
+//! data table and the mp4 frame index. Each target
 //! takes arbitrary bytes, must never panic, hang or abort, and checks the properties the reader
 //! relies on when a parse succeeds. The coverage-guided fuzzer in `fuzz/` (AFL++, stable Rust)
 //! calls them; `core/tests/fuzz_replay.rs` replays the seeds and every saved finding under
@@ -17,6 +18,7 @@ use crate::video::{FrameIndex, VideoReader};
 pub const TARGETS: &[&str] = &[
     "info_json",
     "episodes_table",
+    "v2_meta",
     "data_table",
     "mp4_index",
     "rlds_shard",
@@ -29,6 +31,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
     match name {
         "info_json" => info_json(data),
         "episodes_table" => episodes_table(data),
+        "v2_meta" => v2_meta(data),
         "data_table" => data_table(data),
         "mp4_index" => mp4_index(data),
         "rlds_shard" => rlds_shard(data),
@@ -158,6 +161,77 @@ fn camera_info() -> Option<meta::Info> {
     let parsed = meta::parse_info(&info, Path::new("info.json")).ok();
     assert!(parsed.is_some(), "the fixed info.json must parse");
     parsed
+}
+
+/// The text of a v2.1 root's `info.json` with the testing dataset's camera, chunks of 2
+/// episodes (also a seed of `info_json`: v2.x templates).
+fn v2_info_text() -> String {
+    format!(
+        r#"{{"codebase_version":"v2.1","chunks_size":2,"fps":10,
+        "data_path":"data/chunk-{{episode_chunk:03d}}/episode_{{episode_index:06d}}.parquet",
+        "video_path":"videos/chunk-{{episode_chunk:03d}}/{{video_key}}/episode_{{episode_index:06d}}.mp4",
+        "total_episodes":1,"total_frames":1,"features":{{
+        "{CAMERA}":{{"dtype":"video","shape":[48,64,3]}},
+        "timestamp":{{"dtype":"float32","shape":[1]}},
+        "frame_index":{{"dtype":"int64","shape":[1]}},
+        "episode_index":{{"dtype":"int64","shape":[1]}},
+        "index":{{"dtype":"int64","shape":[1]}},
+        "task_index":{{"dtype":"int64","shape":[1]}}}}}}"#
+    )
+}
+
+/// [`v2_info_text`] parsed.
+fn v2_info() -> Option<meta::Info> {
+    let parsed = meta::parse_info(&v2_info_text(), Path::new("info.json")).ok();
+    assert!(parsed.is_some(), "the fixed v2.1 info.json must parse");
+    parsed
+}
+
+/// A v2.x root's `meta/episodes.jsonl` and `meta/tasks.jsonl` (the input split at its first NUL
+/// byte): the lenient and the strict episode readers and the tasks reader. Episodes that pass
+/// the checks are sorted, each once, their rows laid end to end from 0, each its own data file
+/// and video inside the root.
+pub fn v2_meta(data: &[u8]) {
+    let root = scratch().join("v2");
+    let _ = fs::remove_dir_all(&root);
+    let (episodes, tasks) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (data, &[][..]),
+    };
+    if place(&root, "meta/episodes.jsonl", episodes).is_none()
+        || place(&root, "meta/tasks.jsonl", tasks).is_none()
+    {
+        return;
+    }
+    let Some(info) = v2_info() else {
+        return;
+    };
+    if let Ok(rows) = meta::read_episode_rows(&root, &info) {
+        assert!(rows
+            .windows(2)
+            .all(|w| matches!(w, [(a, _), (b, _)] if a.episode_index <= b.episode_index)));
+    }
+    if let Ok(eps) = meta::read_episodes(&root, &info) {
+        let mut next = 0i64;
+        for e in &eps {
+            assert!(e.length > 0 && e.episode_index >= 0);
+            assert_eq!(e.dataset_from_index, next, "rows laid end to end");
+            next = e.dataset_to_index;
+            assert_eq!(e.data_file_index, e.episode_index);
+            assert_eq!(e.videos.len(), 1);
+            if let Ok(p) = meta::data_file_path(&root, &info, e.data_chunk_index, e.data_file_index)
+            {
+                assert_confined(&root, &p);
+            }
+        }
+        assert!(eps
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.episode_index < b.episode_index)));
+    }
+    let _ = meta::read_tasks(&root, &info);
 }
 
 /// The features of the testing dataset's data table.
@@ -416,10 +490,18 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
         fs::copy(from, dir.join(target).join(name)).map(|_| ())
     };
     copy("info_json", "info.json", &ds.join("meta/info.json"))?;
+    fs::write(dir.join("info_json/v21.json"), v2_info_text())?;
     copy(
         "episodes_table",
         "episodes.parquet",
         &ds.join("meta/episodes/chunk-000/file-000.parquet"),
+    )?;
+    fs::create_dir_all(dir.join("v2_meta"))?;
+    fs::write(
+        dir.join("v2_meta/two_episodes.jsonl"),
+        b"{\"episode_index\": 0, \"tasks\": [\"pick\"], \"length\": 3}\n\
+          {\"episode_index\": 1, \"tasks\": [\"pick\", \"place\"], \"length\": 2}\n\0\
+          {\"task_index\": 0, \"task\": \"pick\"}\n{\"task_index\": 1, \"task\": \"place\"}\n",
     )?;
     copy(
         "data_table",
