@@ -122,7 +122,7 @@ pub fn episodes_table(data: &[u8]) {
         return;
     }
     let keys = vec![CAMERA.to_owned()];
-    let Some(info) = camera_info() else {
+    let Some(info) = camera_info_of(false) else {
         return;
     };
     if let Ok(rows) = meta::read_episode_rows(&root, &info) {
@@ -144,33 +144,20 @@ pub fn episodes_table(data: &[u8]) {
     }
 }
 
-/// An `info.json` with the testing dataset's camera (the episode table's video columns).
-fn camera_info() -> Option<meta::Info> {
-    let info = format!(
-        r#"{{"codebase_version":"v3.0","fps":10,
-        "data_path":"data/chunk-{{chunk_index:03d}}/file-{{file_index:03d}}.parquet",
-        "video_path":"videos/{{video_key}}/chunk-{{chunk_index:03d}}/file-{{file_index:03d}}.mp4",
-        "total_episodes":1,"total_frames":1,"features":{{
-        "{CAMERA}":{{"dtype":"video","shape":[48,64,3]}},
-        "timestamp":{{"dtype":"float32","shape":[1]}},
-        "frame_index":{{"dtype":"int64","shape":[1]}},
-        "episode_index":{{"dtype":"int64","shape":[1]}},
-        "index":{{"dtype":"int64","shape":[1]}},
-        "task_index":{{"dtype":"int64","shape":[1]}}}}}}"#
-    );
-    let parsed = meta::parse_info(&info, Path::new("info.json")).ok();
-    assert!(parsed.is_some(), "the fixed info.json must parse");
-    parsed
-}
-
-/// The text of a v2.1 root's `info.json` with the testing dataset's camera, chunks of 2
-/// episodes (also a seed of `info_json`: v2.x templates).
-fn v2_info_text() -> String {
+/// The text of an `info.json` with the testing dataset's camera: a v3.0 root's, or (`v2`) a v2.1
+/// root's with chunks of 2 episodes (also a seed of `info_json`: v2.x templates).
+fn camera_info_text(v2: bool) -> String {
+    let layout = if v2 {
+        r#""codebase_version":"v2.1","chunks_size":2,
+        "data_path":"data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "video_path":"videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4""#
+    } else {
+        r#""codebase_version":"v3.0",
+        "data_path":"data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "video_path":"videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4""#
+    };
     format!(
-        r#"{{"codebase_version":"v2.1","chunks_size":2,"fps":10,
-        "data_path":"data/chunk-{{episode_chunk:03d}}/episode_{{episode_index:06d}}.parquet",
-        "video_path":"videos/chunk-{{episode_chunk:03d}}/{{video_key}}/episode_{{episode_index:06d}}.mp4",
-        "total_episodes":1,"total_frames":1,"features":{{
+        r#"{{{layout},"fps":10,"total_episodes":1,"total_frames":1,"features":{{
         "{CAMERA}":{{"dtype":"video","shape":[48,64,3]}},
         "timestamp":{{"dtype":"float32","shape":[1]}},
         "frame_index":{{"dtype":"int64","shape":[1]}},
@@ -180,10 +167,10 @@ fn v2_info_text() -> String {
     )
 }
 
-/// [`v2_info_text`] parsed.
-fn v2_info() -> Option<meta::Info> {
-    let parsed = meta::parse_info(&v2_info_text(), Path::new("info.json")).ok();
-    assert!(parsed.is_some(), "the fixed v2.1 info.json must parse");
+/// [`camera_info_text`] parsed (the episode table's video columns).
+fn camera_info_of(v2: bool) -> Option<meta::Info> {
+    let parsed = meta::parse_info(&camera_info_text(v2), Path::new("info.json")).ok();
+    assert!(parsed.is_some(), "the fixed info.json must parse");
     parsed
 }
 
@@ -206,7 +193,7 @@ pub fn v2_meta(data: &[u8]) {
     {
         return;
     }
-    let Some(info) = v2_info() else {
+    let Some(info) = camera_info_of(true) else {
         return;
     };
     if let Ok(rows) = meta::read_episode_rows(&root, &info) {
@@ -490,7 +477,7 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
         fs::copy(from, dir.join(target).join(name)).map(|_| ())
     };
     copy("info_json", "info.json", &ds.join("meta/info.json"))?;
-    fs::write(dir.join("info_json/v21.json"), v2_info_text())?;
+    fs::write(dir.join("info_json/v21.json"), camera_info_text(true))?;
     copy(
         "episodes_table",
         "episodes.parquet",

@@ -198,14 +198,7 @@ def convert(
         )
     if float(ds.fps) != int(ds.fps):
         raise InvalidArgumentError(f"LeRobot stores an integer fps; {ds.root} is at {ds.fps} fps")
-    partial = dst.with_name(dst.name + ".partial")
-    if partial.exists() or partial.is_symlink():
-        if not (partial.is_dir() and not partial.is_symlink() and (partial / UNDER_WAY).is_file()):
-            raise FileExistsError(
-                f"{partial} exists and is not an interrupted conversion's (it lacks {UNDER_WAY}); "
-                "remove it or choose another destination"
-            )
-        shutil.rmtree(partial)  # an interrupted conversion's leftovers
+    partial = _fresh_partial(dst)
     total = len(ds)
     cb, bar = _progress(progress, "convert")
     create = {
@@ -245,6 +238,21 @@ def convert(
         merged.rename(dst)  # (out of the marked work folder, then the folder goes)
         shutil.rmtree(partial)
     return dst
+
+
+def _fresh_partial(dst: Path) -> Path:
+    """``DST.partial``, where a conversion into ``dst`` is written: an interrupted conversion's
+    leftovers there (a folder holding :data:`UNDER_WAY`) are removed; anything else there is
+    refused, never removed."""
+    partial = dst.with_name(dst.name + ".partial")
+    if partial.exists() or partial.is_symlink():
+        if not (partial.is_dir() and not partial.is_symlink() and (partial / UNDER_WAY).is_file()):
+            raise FileExistsError(
+                f"{partial} exists and is not an interrupted conversion's (it lacks {UNDER_WAY}); "
+                "remove it or choose another destination"
+            )
+        shutil.rmtree(partial)
+    return partial
 
 
 def _create_writer(root: Path, create: dict[str, Any]) -> Any:
@@ -484,14 +492,7 @@ def _convert_v21(
             path=str(ds.root),
         )
     conv = _v21_converter()
-    partial = dst.with_name(dst.name + ".partial")
-    if partial.exists() or partial.is_symlink():
-        if not (partial.is_dir() and not partial.is_symlink() and (partial / UNDER_WAY).is_file()):
-            raise FileExistsError(
-                f"{partial} exists and is not an interrupted conversion's (it lacks {UNDER_WAY}); "
-                "remove it or choose another destination"
-            )
-        shutil.rmtree(partial)
+    partial = _fresh_partial(dst)
     src = Path(ds.root)
     total = len(ds)
     cb, bar = _progress(progress, "convert")
