@@ -173,7 +173,14 @@ impl Dataset {
             .index(&r.path)
             .map_err(|e| e.within(Some(r.episode), Some(key)))?;
         let mut short = Vec::new();
-        for e in self.episodes.iter().filter(|e| place(e) == Some(file)) {
+        let in_file = self
+            .in_video_file
+            .get(vk)
+            .and_then(|files| files.get(&file))
+            .into_iter()
+            .flatten()
+            .filter_map(|&p| self.episodes.get(p));
+        for e in in_file {
             let Some(v) = e.videos.get(vk) else { continue };
             let (lo, hi) = self.span_of(e, v);
             let broken = rules::video_span(r.path.as_path(), key, e, v, index.count_in(lo, hi));

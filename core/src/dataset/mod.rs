@@ -113,6 +113,12 @@ pub struct Dataset {
     episodes: Vec<Episode>,
     /// Position in `episodes` of each episode index.
     pos_of: HashMap<i64, usize>,
+    /// Positions in `episodes` of the episodes of each data file (chunk, file): a file's load
+    /// looks up its episodes here, not by a scan of every episode (a v2.x root has a file per
+    /// episode, so a scan per load would cost episodes squared).
+    in_data_file: HashMap<(i64, i64), Vec<usize>>,
+    /// The same per video file (chunk, file), one map per video key (in `video_keys` order).
+    in_video_file: Vec<HashMap<(i64, i64), Vec<usize>>>,
     selected: Vec<usize>,
     /// Cumulative item counts of the selected episodes (len = selected.len() + 1).
     cum: Vec<usize>,
@@ -229,6 +235,21 @@ impl Dataset {
             .enumerate()
             .map(|(i, e)| (e.episode_index, i))
             .collect();
+        let mut in_data_file: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+        let mut in_video_file: Vec<HashMap<(i64, i64), Vec<usize>>> =
+            vec![HashMap::new(); video_keys.len()];
+        for (i, e) in episodes.iter().enumerate() {
+            in_data_file
+                .entry((e.data_chunk_index, e.data_file_index))
+                .or_default()
+                .push(i);
+            for (files, v) in in_video_file.iter_mut().zip(&e.videos) {
+                files
+                    .entry((v.chunk_index, v.file_index))
+                    .or_default()
+                    .push(i);
+            }
+        }
         let selected: Vec<usize> = match &opts.episodes {
             None => (0..episodes.len()).collect(),
             Some(list) => {
@@ -330,6 +351,8 @@ impl Dataset {
             info,
             episodes,
             pos_of,
+            in_data_file,
+            in_video_file,
             selected,
             cum,
             tasks,

@@ -55,9 +55,7 @@ impl Dataset {
         let rows = if remote {
             // the file's rows start at the first index of its first episode
             let first = self
-                .episodes
-                .iter()
-                .filter(|e| (e.data_chunk_index, e.data_file_index) == file)
+                .episodes_in(file)
                 .map(|e| e.dataset_from_index)
                 .min()
                 .unwrap_or(ep.dataset_from_index);
@@ -84,11 +82,7 @@ impl Dataset {
     /// only reported by `validate`: LeRobot never reads it.)
     fn check_rows(&self, f: &DataFile, key: (i64, i64, i64)) -> Result<()> {
         let check_ep = rules::checks_episode_index(&self.info);
-        let in_file: Vec<&Episode> = self
-            .episodes
-            .iter()
-            .filter(|e| (e.data_chunk_index, e.data_file_index) == (key.0, key.1))
-            .collect();
+        let in_file: Vec<&Episode> = self.episodes_in((key.0, key.1)).collect();
         for e in in_file
             .iter()
             .filter(|e| key.2 == WHOLE_FILE || e.episode_index == key.2)
@@ -99,6 +93,15 @@ impl Dataset {
             acc.saturating_add(u64::try_from(e.length).unwrap_or(0))
         });
         rules::first_error(rules::unclaimed_rows(f, claimed))
+    }
+
+    /// The episodes of data file `file` (chunk, file), in table order.
+    fn episodes_in(&self, file: (i64, i64)) -> impl Iterator<Item = &Episode> {
+        self.in_data_file
+            .get(&file)
+            .into_iter()
+            .flatten()
+            .filter_map(|&p| self.episodes.get(p))
     }
 
     /// The data file of episode `episode_index` and the rows of that episode in it.
