@@ -97,10 +97,6 @@ echo "[test] pytest"
 export ROBOFRAMES_REQUIRE_MLX=1  # the MLX tests must run here, never skip
 .venv/bin/python -m pytest -q tests "$@"
 
-# LeRobot 0.6.x on Python 3.13 with FFmpeg 7.1: a Debian 13 root made by debootstrap under
-# .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
-echo "[test] the core's Rust tests against FFmpeg 7.1 (scripts/lerobot06.sh)"
-bash scripts/lerobot06.sh cargo test -q --release -p roboframes-core --features testing
 # a v2.1 dataset by LeRobot 0.3.3's writer, and its LeRobot 0.3.3 items, for the 0.6 suite to read
 # with the 0.6 drop-in and to convert with LeRobot 0.6's converter (the root has no LeRobot 0.3)
 V21="$ROOT/target/v21-fixture"
@@ -109,5 +105,18 @@ SVT_LOG=1 "$ROBOFRAMES_LEROBOT03_PYTHON" tests/lerobot03_fixture.py write "$V21/
 SVT_LOG=1 "$ROBOFRAMES_LEROBOT03_PYTHON" tests/lerobot03_fixture.py items "$V21/ds" "$V21/items.pkl" \
   --delta '{"action": [0.0, 0.1, 0.2], "observation.images.top": [-0.1, 0.0]}' >/dev/null 2>&1
 export ROBOFRAMES_V21_FIXTURE="$V21"
+
+# In CI (a clean clone, run once), what the steps left need not wait for the LeRobot 0.6 root
+# (about 10 GB more): the newest-torch and LeRobot 0.3.3 environments (their tests have run),
+# and the fuzzing and debug builds (about 11 GB together, and 6 GB of builds)
+if [ "${CI:-}" = "true" ]; then
+  echo "[test] CI: removing .venv-newest, .venv-lerobot03, fuzz/target and target/debug (used up)"
+  rm -rf .venv-newest .venv-lerobot03 fuzz/target target/debug
+fi
+
+# LeRobot 0.6.x on Python 3.13 with FFmpeg 7.1: a Debian 13 root made by debootstrap under
+# .lerobot06 (first run: several minutes), roboframes built there against its FFmpeg
+echo "[test] the core's Rust tests against FFmpeg 7.1 (scripts/lerobot06.sh)"
+bash scripts/lerobot06.sh cargo test -q --release -p roboframes-core --features testing
 echo "[test] the LeRobot 0.6 suite (scripts/lerobot06.sh: Python 3.13, FFmpeg 7.1, lerobot 0.6)"
 bash scripts/lerobot06.sh python -m pytest -q tests/lerobot06 "$@"
