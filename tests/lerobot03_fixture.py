@@ -14,6 +14,7 @@ NumPy arrays).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -50,18 +51,26 @@ def features(videos: bool, scale: int = 1) -> dict[str, dict[str, Any]]:
     return feats
 
 
+@functools.cache
+def _synthetic() -> Any:
+    """roboframes' ``synthetic`` module loaded from its file, without the roboframes package
+    (not installed here; the module needs only NumPy at import): its frames are the fixtures'."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "python" / "roboframes" / "synthetic.py"
+    spec = importlib.util.spec_from_file_location("roboframes_synthetic", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up there)
+    spec.loader.exec_module(module)
+    return module
+
+
 def frame_image(h: int, w: int, t: int, seed: int) -> np.ndarray:
-    """A smooth image with a moving square: a wrong frame is obvious."""
-    y, x = np.mgrid[0:h, 0:w]
-    img = np.empty((h, w, 3), dtype=np.uint8)
-    img[..., 0] = (x * 255 // max(w - 1, 1) + 7 * t) % 256
-    img[..., 1] = (y * 255 // max(h - 1, 1) + 11 * seed) % 256
-    img[..., 2] = (40 * seed + 13 * t) % 256
-    s = max(4, min(h, w) // 4)
-    oy = (3 * t + seed) % max(h - s, 1)
-    ox = (5 * t + 2 * seed) % max(w - s, 1)
-    img[oy : oy + s, ox : ox + s] = (255 - 20 * seed) % 256
-    return img
+    """A smooth image with a moving square (roboframes.synthetic's): a wrong frame is obvious."""
+    frame: np.ndarray = _synthetic()._frame(h, w, t, seed)
+    return frame
 
 
 def write(root: Path, lengths: list[int], chunks_size: int | None, videos: bool, scale: int = 1) -> None:
